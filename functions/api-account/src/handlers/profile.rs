@@ -1,0 +1,152 @@
+//! `GET /v1/me` and `PATCH /v1/me`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, StatusCode, header};
+use serde::{Deserialize, Serialize};
+use shared::AppState;
+use shared::domain::Violations;
+use shared::domain::account::{
+    Tier, validate_language, validate_name, validate_preferences, validate_timezone,
+};
+use shared::http::concurrency::{etag, if_match_version};
+use shared::http::{ApiError, ApiJson, CurrentUser, FieldError};
+use shared::store::accounts::{ProfileChanges, UpdateProfileError, UserItem};
+use shared::store::now_rfc3339;
+
+/// The profile as the owner sees it.
+#[derive(Debug, Serialize)]
+pub struct Profile {
+    id: String,
+    email: String,
+    email_verified: bool,
+    name: String,
+    timezone: String,
+    language: String,
+    preferences: serde_json::Value,
+    tier: Tier,
+    google_linked: bool,
+    has_password: bool,
+    version: u64,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<&UserItem> for Profile {
+    fn from(user: &UserItem) -> Self {
+        Profile {
+            id: user.id.clone(),
+            email: user.email.clone(),
+            email_verified: user.email_verified,
+            name: user.name.clone(),
+            timezone: user.timezone.clone(),
+            language: user.language.clone(),
+            preferences: user.preferences_json(),
+            tier: user.tier,
+            google_linked: user.google_sub.is_some(),
+            has_password: user.password_hash.is_some(),
+            version: user.version,
+            created_at: user.created_at.clone(),
+            updated_at: user.updated_at.clone(),
+        }
+    }
+}
+
+fn with_etag(user: &UserItem) -> Response {
+    let mut response = Json(Profile::from(user)).into_response();
+    response
+        .headers_mut()
+        .insert(header::ETAG, etag(user.version));
+    response
+}
+
+pub async fn get_me(
+    State(app): State<AppState>,
+    caller: CurrentUser,
+) -> Result<Response, ApiError> {
+    let user = app
+        .store
+        .get_user(&caller.user_id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(with_etag(&user))
+}
+
+/// Only the fields sent change. `preferences` replaces the whole object.
+#[derive(Debug, Deserialize)]
+pub struct PatchMe {
+    name: Option<String>,
+    timezone: Option<String>,
+    language: Option<String>,
+    preferences: Option<serde_json::Value>,
+}
+
+fn validate(patch: PatchMe) -> Result<ProfileChanges, ApiError> {
+    let mut violations = Violations::new();
+    if let Some(name) = &patch.name {
+        violations.check("name", validate_name(name));
+    }
+    if let Some(timezone) = &patch.timezone {
+        violations.check("timezone", validate_timezone(timezone));
+    }
+    if let Some(language) = &patch.language {
+        violations.check("language", validate_language(language));
+    }
+    if let Some(preferences) = &patch.preferences {
+        violations.check("preferences", validate_preferences(preferences));
+    }
+    if patch.name.is_none()
+        && patch.timezone.is_none()
+        && patch.language.is_none()
+        && patch.preferences.is_none()
+    {
+        violations.add(
+            "",
+            "send at least one of name, timezone, language, preferences",
+        );
+    }
+    let changes = ProfileChanges {
+        name: patch.name.map(|name| name.trim().to_string()),
+        timezone: patch.timezone,
+        language: patch.language,
+        preferences: patch.preferences,
+    };
+    violations.finish(changes).map_err(|violations| {
+        ApiError::validation(
+            violations
+                .into_vec()
+                .into_iter()
+                .map(|(field, message)| FieldError::new(field, message))
+                .collect(),
+        )
+    })
+}
+
+pub async fn patch_me(
+    State(app): State<AppState>,
+    caller: CurrentUser,
+    headers: HeaderMap,
+    ApiJson(patch): ApiJson<PatchMe>,
+) -> Result<Response, ApiError> {
+    let expected_version = if_match_version(&headers)?;
+    let changes = validate(patch)?;
+    match app
+        .store
+        .update_profile(&caller.user_id, &changes, expected_version, &now_rfc3339())
+        .await
+    {
+        Ok(user) => Ok(with_etag(&user)),
+        Err(UpdateProfileError::NotFound) => Err(ApiError::not_found()),
+        Err(UpdateProfileError::VersionConflict(current)) => Err(ApiError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "version_conflict",
+            format!("the profile changed: it is at version {}", current.version),
+        )
+        .with_extra(
+            "current",
+            serde_json::to_value(Profile::from(current.as_ref())).unwrap_or_default(),
+        )),
+        Err(UpdateProfileError::Store(error)) => Err(error.into()),
+    }
+}

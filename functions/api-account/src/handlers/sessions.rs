@@ -1,0 +1,68 @@
+//! `GET /v1/me/sessions` and `DELETE /v1/me/sessions/{id}`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use http::StatusCode;
+use serde::Serialize;
+use shared::AppState;
+use shared::http::{ApiError, CurrentUser};
+
+#[derive(Debug, Serialize)]
+pub struct SessionView {
+    id: String,
+    created_at: String,
+    last_used_at: String,
+    user_agent: Option<String>,
+    method: String,
+    /// The session the request's access token belongs to.
+    current: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SessionList {
+    items: Vec<SessionView>,
+    next_cursor: Option<String>,
+}
+
+/// Every live session, most recently used first. A user has at most 50, so one page holds them.
+pub async fn list(
+    State(app): State<AppState>,
+    caller: CurrentUser,
+) -> Result<Json<SessionList>, ApiError> {
+    let mut sessions = app.store.list_sessions(&caller.user_id).await?;
+    sessions.sort_by(|a, b| b.last_used_at.cmp(&a.last_used_at));
+    let items = sessions
+        .into_iter()
+        .map(|session| SessionView {
+            current: session.id == caller.session_id,
+            id: session.id,
+            created_at: session.created_at,
+            last_used_at: session.last_used_at,
+            user_agent: session.user_agent,
+            method: session.method,
+        })
+        .collect();
+    Ok(Json(SessionList {
+        items,
+        next_cursor: None,
+    }))
+}
+
+pub async fn revoke(
+    State(app): State<AppState>,
+    caller: CurrentUser,
+    Path(session_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if ulid::Ulid::from_string(&session_id).is_err() {
+        return Err(ApiError::not_found());
+    }
+    if app
+        .store
+        .revoke_session(&caller.user_id, &session_id)
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found())
+    }
+}

@@ -1,0 +1,24 @@
+//! api-account: the signed-in user's profile and sessions. Each route's handler is in
+//! `handlers/<file>.rs`, named in the table below.
+
+mod handlers;
+
+use axum::Router;
+use shared::AppState;
+use shared::http::{Route, build_router};
+
+use handlers::{profile, sessions};
+
+/// Every route this function serves (template.yaml declares the same list).
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route::get("/v1/me", profile::get_me),
+        Route::patch("/v1/me", profile::patch_me),
+        Route::get("/v1/me/sessions", sessions::list),
+        Route::delete("/v1/me/sessions/{id}", sessions::revoke),
+    ]
+}
+
+pub fn router(state: AppState) -> Router {
+    build_router(routes(), state)
+}

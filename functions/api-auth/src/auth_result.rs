@@ -1,0 +1,50 @@
+//! The auth result of api.md: what signup, login, refresh and Google sign-in answer.
+
+use serde::Serialize;
+use shared::AppContext;
+use shared::domain::account::Tier;
+use shared::store::accounts::UserItem;
+
+#[derive(Debug, Serialize)]
+pub struct AuthUser {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub timezone: String,
+    pub tier: Tier,
+    pub created_at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuthResult {
+    pub user: AuthUser,
+    pub access_token: String,
+    pub refresh_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+}
+
+pub fn auth_result(
+    app: &AppContext,
+    user: &UserItem,
+    session_id: &str,
+    refresh_token: String,
+) -> AuthResult {
+    let (access_token, expires_in) =
+        app.keys
+            .issue(&user.id, session_id, chrono::Utc::now().timestamp());
+    AuthResult {
+        user: AuthUser {
+            id: user.id.clone(),
+            email: user.email.clone(),
+            name: user.name.clone(),
+            timezone: user.timezone.clone(),
+            tier: user.tier,
+            created_at: user.created_at.clone(),
+        },
+        access_token,
+        refresh_token,
+        token_type: "Bearer",
+        expires_in,
+    }
+}

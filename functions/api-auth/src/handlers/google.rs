@@ -1,0 +1,152 @@
+//! `POST /v1/auth/google`: sign in with a Google ID token. Finds the account linked to the Google
+//! subject, or links the account with the same (verified) email, or creates one.
+
+use axum::Json;
+use axum::extract::State;
+use http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use shared::AppState;
+use shared::domain::Violations;
+use shared::domain::account::{normalize_email, validate_timezone};
+use shared::http::{ApiError, ApiJson, user_agent};
+use shared::integrations::google::{GoogleError, GoogleIdentity};
+use shared::store::accounts::{CreateAccountError, UserItem};
+use shared::store::now_rfc3339;
+
+use super::{invalid, required};
+use crate::auth_result::{AuthResult, auth_result};
+
+#[derive(Debug, Deserialize)]
+pub struct GoogleRequest {
+    id_token: Option<String>,
+    /// Used only when the sign-in creates the account.
+    timezone: Option<String>,
+}
+
+fn google_error(error: GoogleError) -> ApiError {
+    match error {
+        GoogleError::InvalidToken(reason) => ApiError::unauthorized(
+            "invalid_google_token",
+            format!("the Google ID token is not valid: {reason}"),
+        ),
+        GoogleError::EmailNotVerified => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "google_email_unverified",
+            "the Google account's email is not verified",
+        ),
+        GoogleError::NotConfigured => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "google_sign_in_disabled",
+            "Google sign-in is not configured on this server",
+        ),
+        GoogleError::KeysUnavailable(reason) => {
+            tracing::error!(reason, "Google keys unavailable");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "google_unavailable",
+                "Google could not be reached",
+            )
+            .with_retry_after(30)
+        }
+    }
+}
+
+pub async fn sign_in(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<GoogleRequest>,
+) -> Result<(StatusCode, Json<AuthResult>), ApiError> {
+    let mut violations = Violations::new();
+    let id_token = required(&mut violations, "id_token", &request.id_token).to_string();
+    let timezone = request.timezone.unwrap_or_else(|| "UTC".into());
+    violations.check("timezone", validate_timezone(&timezone));
+    if !violations.is_empty() {
+        return Err(invalid(violations));
+    }
+    let identity = app.google.verify(&id_token).await.map_err(google_error)?;
+    let email = normalize_email(&identity.email).map_err(|_| {
+        ApiError::unauthorized(
+            "invalid_google_token",
+            "the Google account has no usable email",
+        )
+    })?;
+
+    let (user, status) = match find_or_link(&app, &identity, &email).await? {
+        Some(user) => (user, StatusCode::OK),
+        None => (
+            create(&app, &identity, email, timezone).await?,
+            StatusCode::CREATED,
+        ),
+    };
+    let session = app
+        .store
+        .open_session(&user.id, user_agent(&headers), "google", vec![])
+        .await?;
+    Ok((
+        status,
+        Json(auth_result(
+            &app,
+            &user,
+            &session.session_id,
+            session.refresh_token,
+        )),
+    ))
+}
+
+/// The user already linked to this Google account, or the one with its email (then linked).
+async fn find_or_link(
+    app: &shared::AppContext,
+    identity: &GoogleIdentity,
+    email: &str,
+) -> Result<Option<UserItem>, ApiError> {
+    if let Some(user_id) = app.store.user_id_by_google(&identity.subject).await? {
+        return Ok(app.store.get_user(&user_id).await?);
+    }
+    let Some(user_id) = app.store.user_id_by_email(email).await? else {
+        return Ok(None);
+    };
+    match app.store.link_google(&user_id, &identity.subject).await {
+        // A concurrent sign-in linked it first: same outcome.
+        Ok(()) | Err(CreateAccountError::GoogleTaken) => Ok(app.store.get_user(&user_id).await?),
+        Err(CreateAccountError::EmailTaken) => unreachable!("linking writes no email item"),
+        Err(CreateAccountError::Store(error)) => Err(error.into()),
+    }
+}
+
+async fn create(
+    app: &shared::AppContext,
+    identity: &GoogleIdentity,
+    email: String,
+    timezone: String,
+) -> Result<UserItem, ApiError> {
+    let now = now_rfc3339();
+    let name = identity
+        .name
+        .clone()
+        .filter(|name| !name.trim().is_empty())
+        .unwrap_or_else(|| email.split('@').next().unwrap_or("").to_string());
+    let mut user = UserItem::new(
+        ulid::Ulid::new().to_string(),
+        email,
+        name,
+        timezone,
+        "en".into(),
+        &now,
+    );
+    user.email_verified = true;
+    user.google_sub = Some(identity.subject.clone());
+    match app
+        .store
+        .create_account(&user, Some(&identity.subject), vec![])
+        .await
+    {
+        Ok(()) => Ok(user),
+        // Raced with a signup or another Google sign-in for the same person: use what won.
+        Err(CreateAccountError::EmailTaken | CreateAccountError::GoogleTaken) => {
+            find_or_link(app, identity, &user.email)
+                .await?
+                .ok_or_else(|| ApiError::internal("account vanished"))
+        }
+        Err(CreateAccountError::Store(error)) => Err(error.into()),
+    }
+}

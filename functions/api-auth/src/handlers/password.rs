@@ -1,0 +1,141 @@
+//! `POST /v1/auth/password` (change), `POST /v1/auth/password-reset` (request) and
+//! `POST /v1/auth/password-reset/confirm`.
+
+use axum::Json;
+use axum::extract::State;
+use http::StatusCode;
+use serde::Deserialize;
+use shared::AppState;
+use shared::auth::password;
+use shared::domain::Violations;
+use shared::domain::account::{normalize_email, validate_password};
+use shared::http::{ApiError, ApiJson, CurrentUser};
+use shared::integrations::email::templates;
+use shared::store::now_rfc3339;
+use shared::store::tokens::OneTimeKind;
+
+use super::{invalid, required, send_email};
+
+#[derive(Debug, Deserialize)]
+pub struct ChangePasswordRequest {
+    current_password: Option<String>,
+    new_password: Option<String>,
+}
+
+/// Needs the current password; ends every other session of the account.
+pub async fn change_password(
+    State(app): State<AppState>,
+    caller: CurrentUser,
+    ApiJson(request): ApiJson<ChangePasswordRequest>,
+) -> Result<StatusCode, ApiError> {
+    let mut violations = Violations::new();
+    let current = required(
+        &mut violations,
+        "current_password",
+        &request.current_password,
+    )
+    .to_string();
+    let new = required(&mut violations, "new_password", &request.new_password).to_string();
+    let user = app
+        .store
+        .get_user(&caller.user_id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    if !new.is_empty() {
+        violations.check("new_password", validate_password(&new, Some(&user.email)));
+    }
+    if !violations.is_empty() {
+        return Err(invalid(violations));
+    }
+    if !password::verify(current, user.password_hash.clone()).await {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "wrong_password",
+            "the current password is wrong",
+        ));
+    }
+    let hash = password::hash(new).await;
+    let mut actions = vec![app.store.set_password(&user.id, &hash, &now_rfc3339())?];
+    actions.extend(
+        app.store
+            .revoke_sessions_actions(&user.id, Some(&caller.session_id))
+            .await?,
+    );
+    app.store.transact(actions).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ResetRequest {
+    email: Option<String>,
+}
+
+/// Always 202, whatever the email: the answer must not tell whether an account exists.
+pub async fn request_reset(
+    State(app): State<AppState>,
+    ApiJson(request): ApiJson<ResetRequest>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let mut violations = Violations::new();
+    let email = required(&mut violations, "email", &request.email).to_string();
+    if !violations.is_empty() {
+        return Err(invalid(violations));
+    }
+    if let Ok(email) = normalize_email(&email)
+        && let Some(user_id) = app.store.user_id_by_email(&email).await?
+    {
+        let (token, store_token) = app
+            .store
+            .issue_one_time_token(&user_id, OneTimeKind::PasswordReset)?;
+        app.store.transact(vec![store_token]).await?;
+        send_email(
+            &app,
+            templates::password_reset(&email, &app.config.app_base_url, &token),
+        )
+        .await;
+    }
+    let body = serde_json::json!({"status": "accepted", "detail": "if an account has this email, a reset link is on its way"});
+    Ok((StatusCode::ACCEPTED, Json(body)))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ConfirmResetRequest {
+    token: Option<String>,
+    new_password: Option<String>,
+}
+
+/// Sets the new password and ends every session, consuming the token in the same transaction.
+pub async fn confirm_reset(
+    State(app): State<AppState>,
+    ApiJson(request): ApiJson<ConfirmResetRequest>,
+) -> Result<StatusCode, ApiError> {
+    let mut violations = Violations::new();
+    let token = required(&mut violations, "token", &request.token).to_string();
+    let new = required(&mut violations, "new_password", &request.new_password).to_string();
+    if !new.is_empty() {
+        violations.check("new_password", validate_password(&new, None));
+    }
+    if !violations.is_empty() {
+        return Err(invalid(violations));
+    }
+    let bad_token = || {
+        ApiError::bad_request(
+            "invalid_token",
+            "the reset link is invalid, used or expired",
+        )
+    };
+    let (user_id, consume) = app
+        .store
+        .consume_one_time_token(&token, OneTimeKind::PasswordReset)?
+        .ok_or_else(bad_token)?;
+    let hash = password::hash(new).await;
+    let mut actions = vec![
+        consume,
+        app.store.set_password(&user_id, &hash, &now_rfc3339())?,
+    ];
+    actions.extend(app.store.revoke_sessions_actions(&user_id, None).await?);
+    match app.store.transact(actions).await {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Err(error) if error.is_condition_failure() => Err(bad_token()),
+        Err(error) => Err(error.into()),
+    }
+}

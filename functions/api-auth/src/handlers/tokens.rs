@@ -1,0 +1,71 @@
+//! `POST /v1/auth/refresh` and `POST /v1/auth/logout`.
+
+use axum::Json;
+use axum::extract::State;
+use http::StatusCode;
+use serde::Deserialize;
+use shared::AppState;
+use shared::domain::Violations;
+use shared::http::{ApiError, ApiJson, CurrentUser, OptionalJson};
+use shared::store::sessions::RefreshOutcome;
+
+use super::{invalid, required};
+use crate::auth_result::{AuthResult, auth_result};
+
+#[derive(Debug, Deserialize)]
+pub struct RefreshRequest {
+    refresh_token: Option<String>,
+}
+
+/// A refresh token works once. Presenting a used one again means it leaked (or a client retried
+/// blindly): its whole family (the session) is revoked.
+pub async fn refresh(
+    State(app): State<AppState>,
+    ApiJson(request): ApiJson<RefreshRequest>,
+) -> Result<Json<AuthResult>, ApiError> {
+    let mut violations = Violations::new();
+    let token = required(&mut violations, "refresh_token", &request.refresh_token).to_string();
+    if !violations.is_empty() {
+        return Err(invalid(violations));
+    }
+    match app.store.rotate_refresh_token(&token).await? {
+        RefreshOutcome::Rotated {
+            user,
+            session_id,
+            refresh_token,
+        } => Ok(Json(auth_result(&app, &user, &session_id, refresh_token))),
+        RefreshOutcome::Invalid => Err(ApiError::unauthorized(
+            "invalid_refresh_token",
+            "the refresh token is invalid or expired",
+        )),
+        RefreshOutcome::Reused => {
+            tracing::warn!("refresh token reused; its session was revoked");
+            Err(ApiError::unauthorized(
+                "refresh_token_reused",
+                "this refresh token was already used; the session has been ended, log in again",
+            ))
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct LogoutRequest {
+    #[serde(default)]
+    all: bool,
+}
+
+/// Ends the caller's session, or with `{"all": true}` every session of the account.
+pub async fn logout(
+    State(app): State<AppState>,
+    caller: CurrentUser,
+    OptionalJson(request): OptionalJson<LogoutRequest>,
+) -> Result<StatusCode, ApiError> {
+    if request.all {
+        app.store.revoke_sessions(&caller.user_id, None).await?;
+    } else {
+        app.store
+            .revoke_session(&caller.user_id, &caller.session_id)
+            .await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,7 @@
+//! Credentials: access tokens, passwords, and opaque tokens (refresh, reset, verification).
+
+pub mod jwt;
+pub mod opaque;
+pub mod password;
+
+pub use jwt::{AccessClaims, JwtKeys, KeyError};

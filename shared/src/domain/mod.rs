@@ -1,0 +1,6 @@
+//! Types and rules. Pure: no I/O, no AWS or HTTP types.
+
+pub mod account;
+pub mod validation;
+
+pub use validation::Violations;

@@ -1,0 +1,20 @@
+//! axum plumbing shared by every route group.
+
+pub mod auth;
+pub mod concurrency;
+pub mod json;
+pub mod layers;
+pub mod problem;
+pub mod routes;
+
+pub use auth::CurrentUser;
+pub use json::{ApiJson, OptionalJson};
+pub use problem::{ApiError, FieldError};
+pub use routes::{Route, build_router};
+
+/// The User-Agent of a request, for the sessions list.
+pub fn user_agent(headers: &::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(::http::header::USER_AGENT)
+        .and_then(|value| value.to_str().ok())
+}

@@ -1,0 +1,384 @@
+//! Accounts: the profile item under the user's partition, plus the email and Google items that
+//! make those identifiers unique and let login find the user.
+
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+use serde::{Deserialize, Serialize};
+
+use super::{Store, StoreError, dynamo_error, from_item, key, keys, n, s, to_item};
+use crate::domain::account::{LoginFailures, Tier};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub entity: String,
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub timezone: String,
+    pub language: String,
+    /// The client's preferences object, kept as JSON text.
+    pub preferences: String,
+    pub tier: Tier,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_hash: Option<String>,
+    pub email_verified: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub google_sub: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub version: u64,
+    #[serde(default)]
+    pub failed_logins: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_window_start: Option<i64>,
+}
+
+impl UserItem {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: String,
+        email: String,
+        name: String,
+        timezone: String,
+        language: String,
+        now: &str,
+    ) -> Self {
+        UserItem {
+            pk: keys::user(&id),
+            sk: keys::PROFILE.into(),
+            entity: "user".into(),
+            id,
+            email,
+            name,
+            timezone,
+            language,
+            preferences: "{}".into(),
+            tier: Tier::Free,
+            password_hash: None,
+            email_verified: false,
+            google_sub: None,
+            created_at: now.into(),
+            updated_at: now.into(),
+            version: 1,
+            failed_logins: 0,
+            failed_window_start: None,
+        }
+    }
+
+    pub fn login_failures(&self) -> LoginFailures {
+        LoginFailures {
+            count: self.failed_logins,
+            window_start: self.failed_window_start,
+        }
+    }
+
+    pub fn preferences_json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.preferences).unwrap_or_else(|_| serde_json::json!({}))
+    }
+}
+
+/// `EMAIL#<email>` -> user id.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EmailItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub entity: String,
+    pub user_id: String,
+}
+
+/// `GOOGLE#<sub>` -> user id.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct GoogleItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub entity: String,
+    pub user_id: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateAccountError {
+    #[error("email taken")]
+    EmailTaken,
+    #[error("google account already linked")]
+    GoogleTaken,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Profile fields a user may change; `None` leaves a field as it is.
+#[derive(Debug, Default, Clone)]
+pub struct ProfileChanges {
+    pub name: Option<String>,
+    pub timezone: Option<String>,
+    pub language: Option<String>,
+    pub preferences: Option<serde_json::Value>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateProfileError {
+    #[error("not found")]
+    NotFound,
+    #[error("version conflict")]
+    VersionConflict(Box<UserItem>),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Store {
+    /// Creates the profile with its email item (and Google item), plus `extra` actions (the first
+    /// session, a verification token) in one transaction. Uniqueness is the email item's condition.
+    pub async fn create_account(
+        &self,
+        user: &UserItem,
+        google_sub: Option<&str>,
+        extra: Vec<TransactWriteItem>,
+    ) -> Result<(), CreateAccountError> {
+        let email_item = EmailItem {
+            pk: keys::email(&user.email),
+            sk: keys::EMAIL_SK.into(),
+            entity: "email".into(),
+            user_id: user.id.clone(),
+        };
+        let mut actions = vec![
+            self.put_new(to_item(&email_item)?)?,
+            self.put_new(to_item(user)?)?,
+        ];
+        if let Some(sub) = google_sub {
+            let google_item = GoogleItem {
+                pk: keys::google(sub),
+                sk: keys::GOOGLE_SK.into(),
+                entity: "google".into(),
+                user_id: user.id.clone(),
+            };
+            actions.push(self.put_new(to_item(&google_item)?)?);
+        }
+        actions.extend(extra);
+        match self.transact(actions).await {
+            Ok(()) => Ok(()),
+            Err(error) if error.failed_condition_at(0) => Err(CreateAccountError::EmailTaken),
+            Err(error) if google_sub.is_some() && error.failed_condition_at(2) => {
+                Err(CreateAccountError::GoogleTaken)
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    pub async fn user_id_by_email(
+        &self,
+        normalized_email: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let item: Option<EmailItem> = self
+            .get(keys::email(normalized_email), keys::EMAIL_SK)
+            .await?;
+        Ok(item.map(|item| item.user_id))
+    }
+
+    pub async fn user_id_by_google(&self, subject: &str) -> Result<Option<String>, StoreError> {
+        let item: Option<GoogleItem> = self.get(keys::google(subject), keys::GOOGLE_SK).await?;
+        Ok(item.map(|item| item.user_id))
+    }
+
+    pub async fn get_user(&self, user_id: &str) -> Result<Option<UserItem>, StoreError> {
+        self.get(keys::user(user_id), keys::PROFILE).await
+    }
+
+    /// Counts a failed login: in the open window, or opening a new one. Returns the new state.
+    pub async fn record_login_failure(
+        &self,
+        user: &UserItem,
+        now: i64,
+    ) -> Result<LoginFailures, StoreError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::user(&user.id), keys::PROFILE)))
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", keys::PK)
+            .return_values(ReturnValue::AllNew);
+        let update = if user.login_failures().window_open(now) {
+            // ADD keeps concurrent failures from overwriting each other's count.
+            update
+                .update_expression("ADD failed_logins :one")
+                .expression_attribute_values(":one", n(1))
+        } else {
+            update
+                .update_expression("SET failed_logins = :one, failed_window_start = :now")
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":now", n(now))
+        };
+        let output = update.send().await.map_err(dynamo_error)?;
+        let user: UserItem = from_item(output.attributes.unwrap_or_default())?;
+        Ok(user.login_failures())
+    }
+
+    /// An update (for a transaction) that clears the failed-login count after a good login.
+    pub fn clear_login_failures(&self, user_id: &str) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::user(user_id), keys::PROFILE)))
+            .update_expression("SET failed_logins = :zero REMOVE failed_window_start")
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_values(":zero", n(0))
+            .build()
+            .map_err(|error| StoreError::Dynamo(error.to_string()))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// An update (for a transaction) that sets a new password hash and clears failed logins.
+    pub fn set_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        now: &str,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::user(user_id), keys::PROFILE)))
+            .update_expression(
+                "SET password_hash = :hash, updated_at = :now, failed_logins = :zero, email_verified = :verified \
+                 REMOVE failed_window_start",
+            )
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_values(":hash", s(password_hash))
+            .expression_attribute_values(":now", s(now))
+            .expression_attribute_values(":zero", n(0))
+            // Whoever could read the reset email controls the address.
+            .expression_attribute_values(":verified", aws_sdk_dynamodb::types::AttributeValue::Bool(true))
+            .build()
+            .map_err(|error| StoreError::Dynamo(error.to_string()))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// An update (for a transaction) that marks the email verified.
+    pub fn mark_email_verified(&self, user_id: &str) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::user(user_id), keys::PROFILE)))
+            .update_expression("SET email_verified = :verified")
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_values(
+                ":verified",
+                aws_sdk_dynamodb::types::AttributeValue::Bool(true),
+            )
+            .build()
+            .map_err(|error| StoreError::Dynamo(error.to_string()))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Links a Google account to an existing user, the Google item guarding uniqueness.
+    pub async fn link_google(
+        &self,
+        user_id: &str,
+        subject: &str,
+    ) -> Result<(), CreateAccountError> {
+        let google_item = GoogleItem {
+            pk: keys::google(subject),
+            sk: keys::GOOGLE_SK.into(),
+            entity: "google".into(),
+            user_id: user_id.to_string(),
+        };
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::user(user_id), keys::PROFILE)))
+            .update_expression("SET google_sub = :sub, email_verified = :verified")
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_values(":sub", s(subject))
+            .expression_attribute_values(
+                ":verified",
+                aws_sdk_dynamodb::types::AttributeValue::Bool(true),
+            )
+            .build()
+            .map_err(|error| StoreError::Dynamo(error.to_string()))?;
+        let actions = vec![
+            self.put_new(to_item(&google_item)?)?,
+            TransactWriteItem::builder().update(update).build(),
+        ];
+        match self.transact(actions).await {
+            Ok(()) => Ok(()),
+            Err(error) if error.failed_condition_at(0) => Err(CreateAccountError::GoogleTaken),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Applies profile changes, bumping `version`. With `expected_version`, only if it still holds.
+    pub async fn update_profile(
+        &self,
+        user_id: &str,
+        changes: &ProfileChanges,
+        expected_version: Option<u64>,
+        now: &str,
+    ) -> Result<UserItem, UpdateProfileError> {
+        let mut sets = vec![
+            "updated_at = :now".to_string(),
+            "version = version + :one".to_string(),
+        ];
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::user(user_id), keys::PROFILE)))
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_values(":now", s(now))
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let fields = [
+            ("name", changes.name.clone()),
+            ("timezone", changes.timezone.clone()),
+            ("language", changes.language.clone()),
+            (
+                "preferences",
+                changes.preferences.as_ref().map(|value| value.to_string()),
+            ),
+        ];
+        for (field, value) in fields {
+            if let Some(value) = value {
+                sets.push(format!("#{field} = :{field}"));
+                request = request
+                    .expression_attribute_names(format!("#{field}"), field)
+                    .expression_attribute_values(format!(":{field}"), s(value));
+            }
+        }
+        request = request.update_expression(format!("SET {}", sets.join(", ")));
+        request = match expected_version {
+            Some(version) => request
+                .condition_expression("attribute_exists(#pk) AND version = :expected")
+                .expression_attribute_values(":expected", n(version)),
+            None => request.condition_expression("attribute_exists(#pk)"),
+        };
+        match request.send().await {
+            Ok(output) => Ok(from_item(output.attributes.unwrap_or_default())?),
+            Err(error) => match error.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(failed) => {
+                    let current = match failed.item {
+                        Some(item) if !item.is_empty() => Some(from_item(item)?),
+                        // Not every DynamoDB implementation returns the old item: read it.
+                        _ => self.get_user(user_id).await?,
+                    };
+                    match current {
+                        Some(current) => {
+                            Err(UpdateProfileError::VersionConflict(Box::new(current)))
+                        }
+                        None => Err(UpdateProfileError::NotFound),
+                    }
+                }
+                other => Err(StoreError::Dynamo(other.to_string()).into()),
+            },
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! Every key format of the single table, in one place. User data sits under its owner's partition
+//! (`USER#<id>`), so a request can only reach what the caller owns. A few global items exist only to
+//! enforce uniqueness or to find a user by an external identifier (email, Google subject).
+
+pub const PK: &str = "PK";
+pub const SK: &str = "SK";
+/// Epoch seconds after which DynamoDB may delete the item. Readers filter expired items themselves.
+pub const TTL: &str = "ttl";
+
+pub fn user(user_id: &str) -> String {
+    format!("USER#{user_id}")
+}
+
+pub const PROFILE: &str = "PROFILE";
+
+/// The uniqueness and lookup item of a normalised email.
+pub fn email(normalized_email: &str) -> String {
+    format!("EMAIL#{normalized_email}")
+}
+
+pub const EMAIL_SK: &str = "EMAIL";
+
+/// The uniqueness and lookup item of a Google account (`sub` of its ID tokens).
+pub fn google(subject: &str) -> String {
+    format!("GOOGLE#{subject}")
+}
+
+pub const GOOGLE_SK: &str = "GOOGLE";
+
+pub const SESSION_PREFIX: &str = "SESSION#";
+
+pub fn session(session_id: &str) -> String {
+    format!("{SESSION_PREFIX}{session_id}")
+}
+
+pub fn refresh_token(token_hash: &str) -> String {
+    format!("REFRESH#{token_hash}")
+}
+
+pub fn password_reset(token_hash: &str) -> String {
+    format!("RESET#{token_hash}")
+}
+
+pub fn email_verification(token_hash: &str) -> String {
+    format!("VERIFY#{token_hash}")
+}

@@ -1,0 +1,307 @@
+//! The single DynamoDB table: key formats, item mapping (serde_dynamo) and repositories.
+
+pub mod accounts;
+pub mod keys;
+pub mod sessions;
+pub mod tokens;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A conditional write's condition did not hold.
+    #[error("condition failed")]
+    ConditionFailed,
+    /// A transaction was cancelled; one entry per action, `Some(code)` for the ones that failed.
+    #[error("transaction cancelled: {0:?}")]
+    TransactionCancelled(Vec<Option<String>>),
+    #[error("DynamoDB: {0}")]
+    Dynamo(String),
+    #[error("item mapping: {0}")]
+    Mapping(#[from] serde_dynamo::Error),
+}
+
+impl StoreError {
+    /// Whether action `index` of a cancelled transaction failed its condition.
+    pub fn failed_condition_at(&self, index: usize) -> bool {
+        match self {
+            StoreError::TransactionCancelled(reasons) => {
+                reasons.get(index).and_then(|code| code.as_deref())
+                    == Some("ConditionalCheckFailed")
+            }
+            StoreError::ConditionFailed => true,
+            _ => false,
+        }
+    }
+
+    pub fn is_condition_failure(&self) -> bool {
+        match self {
+            StoreError::ConditionFailed => true,
+            StoreError::TransactionCancelled(reasons) => reasons
+                .iter()
+                .flatten()
+                .any(|code| code == "ConditionalCheckFailed"),
+            _ => false,
+        }
+    }
+}
+
+impl From<StoreError> for crate::http::ApiError {
+    fn from(error: StoreError) -> Self {
+        crate::http::ApiError::internal(error)
+    }
+}
+
+pub(crate) fn dynamo_error<E, R>(error: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    StoreError::Dynamo(aws_smithy_types::error::display::DisplayErrorContext(&error).to_string())
+}
+
+/// The table and its client, built once per cold start.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub client: Client,
+    pub table: String,
+}
+
+pub fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+pub fn n(value: impl std::fmt::Display) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+pub fn key(pk: String, sk: impl Into<String>) -> Item {
+    HashMap::from([(keys::PK.to_string(), s(pk)), (keys::SK.to_string(), s(sk))])
+}
+
+pub fn to_item<T: Serialize>(value: &T) -> Result<Item, StoreError> {
+    Ok(serde_dynamo::to_item(value)?)
+}
+
+pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+    Ok(serde_dynamo::from_item(item)?)
+}
+
+/// Whether an item's TTL has passed: DynamoDB deletes expired items late, so readers check.
+pub fn expired(item: &Item, now: i64) -> bool {
+    match item.get(keys::TTL) {
+        Some(AttributeValue::N(ttl)) => ttl.parse::<i64>().is_ok_and(|ttl| ttl <= now),
+        _ => false,
+    }
+}
+
+impl Store {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Store {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// Reads one item (strongly consistent); an item whose TTL has passed reads as absent.
+    pub async fn get<T: DeserializeOwned>(
+        &self,
+        pk: String,
+        sk: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo_error)?;
+        match output.item {
+            Some(item) if !expired(&item, chrono::Utc::now().timestamp()) => {
+                Ok(Some(from_item(item)?))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Reads several items of one table in one round trip; absent and expired items are left out.
+    pub async fn get_many(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        let request = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .consistent_read(true)
+            .build()
+            .map_err(|error| StoreError::Dynamo(error.to_string()))?;
+        let output = self
+            .client
+            .batch_get_item()
+            .request_items(&self.table, request)
+            .send()
+            .await
+            .map_err(dynamo_error)?;
+        let now = chrono::Utc::now().timestamp();
+        let items = output
+            .responses
+            .and_then(|mut tables| tables.remove(&self.table))
+            .unwrap_or_default();
+        Ok(items
+            .into_iter()
+            .filter(|item| !expired(item, now))
+            .collect())
+    }
+
+    /// All items of a partition whose sort key starts with `prefix` (one Query per page of 1 MB).
+    pub async fn query_prefix(&self, pk: String, prefix: &str) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start_key = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#pk", keys::PK)
+                .expression_attribute_names("#sk", keys::SK)
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .expression_attribute_values(":prefix", s(prefix))
+                .consistent_read(true)
+                .set_exclusive_start_key(start_key)
+                .send()
+                .await
+                .map_err(dynamo_error)?;
+            items.extend(output.items.unwrap_or_default());
+            start_key = output.last_evaluated_key;
+            if start_key.is_none() {
+                break;
+            }
+        }
+        let now = chrono::Utc::now().timestamp();
+        items.retain(|item| !expired(item, now));
+        Ok(items)
+    }
+
+    /// Runs actions as one TransactWriteItems: all happen or none.
+    pub async fn transact(&self, actions: Vec<TransactWriteItem>) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(actions))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) => match error.into_service_error() {
+                TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+                    let reasons = cancelled
+                        .cancellation_reasons()
+                        .iter()
+                        .map(|reason| {
+                            reason
+                                .code()
+                                .filter(|code| *code != "None")
+                                .map(String::from)
+                        })
+                        .collect();
+                    Err(StoreError::TransactionCancelled(reasons))
+                }
+                other => Err(StoreError::Dynamo(other.to_string())),
+            },
+        }
+    }
+
+    /// A Put that fails if an item with the same key exists.
+    pub fn put_new(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", keys::PK)
+            .build()
+            .map_err(|error| StoreError::Dynamo(error.to_string()))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// A Put that replaces any item with the same key.
+    pub fn put(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .build()
+            .map_err(|error| StoreError::Dynamo(error.to_string()))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// A Delete that fails unless the item exists (and, with `unexpired_at`, has not expired).
+    pub fn delete_existing(
+        &self,
+        pk: String,
+        sk: &str,
+        unexpired_at: Option<i64>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .expression_attribute_names("#pk", keys::PK);
+        delete = match unexpired_at {
+            Some(now) => delete
+                .condition_expression("attribute_exists(#pk) AND #ttl > :now")
+                .expression_attribute_names("#ttl", keys::TTL)
+                .expression_attribute_values(":now", n(now)),
+            None => delete.condition_expression("attribute_exists(#pk)"),
+        };
+        let delete = delete
+            .build()
+            .map_err(|error| StoreError::Dynamo(error.to_string()))?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    /// A Delete with no condition.
+    pub fn delete(&self, pk: String, sk: &str) -> Result<TransactWriteItem, StoreError> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .build()
+            .map_err(|error| StoreError::Dynamo(error.to_string()))?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    /// Deletes one item if it exists; false when it did not.
+    pub async fn delete_if_exists(&self, pk: String, sk: &str) -> Result<bool, StoreError> {
+        use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", keys::PK)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) => match error.into_service_error() {
+                DeleteItemError::ConditionalCheckFailedException(_) => Ok(false),
+                other => Err(StoreError::Dynamo(other.to_string())),
+            },
+        }
+    }
+}
+
+/// Reads `ttl` as epoch seconds from now.
+pub fn ttl_in(seconds: i64) -> i64 {
+    chrono::Utc::now().timestamp() + seconds
+}
+
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
