@@ -1,1 +1,20 @@
+//! The local stack behind `make dev` and the tests: the emulator, the resources template.yaml
+//! declares, the local gateway serving every route group, and a Lambda Runtime API stand-in.
 
+pub mod emulator;
+pub mod gateway;
+pub mod runtime_api;
+pub mod stack;
+pub mod template;
+
+pub use emulator::{Emulator, workspace_root};
+pub use stack::LocalStack;
+pub use template::Template;
+
+/// Environment every Lambda process has, which the Rust runtime requires.
+pub const LAMBDA_PROCESS_DEFAULTS: [(&str, &str); 4] = [
+    ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
+    ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+    ("AWS_LAMBDA_LOG_GROUP_NAME", "local"),
+    ("AWS_LAMBDA_LOG_STREAM_NAME", "local"),
+];

@@ -1,1 +1,112 @@
-fn main() {}
+//! `flowday-local`: the local stack behind `make dev`, and small tools for engineers.
+//!
+//! - `flowday-local dev`: starts the emulator, creates what template.yaml declares, serves every
+//!   route of every function on 127.0.0.1:$PORT (3000). Ctrl-C stops all of it.
+//! - `flowday-local jwt-key-set [kid]`: prints a new JWT signing key set, the value of the
+//!   JwtKeysSecret in a deployed stack.
+
+use std::collections::HashMap;
+use std::io::ErrorKind;
+use std::path::PathBuf;
+
+use flowday_local::{Emulator, LocalStack, Template, gateway, workspace_root};
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        None | Some("dev") => dev().await,
+        Some("jwt-key-set") => {
+            let kid = args
+                .get(1)
+                .cloned()
+                .unwrap_or_else(|| chrono::Utc::now().format("%Y-%m-%d").to_string());
+            println!("{}", shared::auth::jwt::generate_key_set_json(&kid));
+            Ok(())
+        }
+        Some(other) => Err(format!(
+            "unknown command {other}; use `dev` or `jwt-key-set [kid]`"
+        )),
+    };
+    if let Err(message) = result {
+        eprintln!("flowday-local: {message}");
+        std::process::exit(1);
+    }
+}
+
+fn port_from_env(name: &str, default: u16) -> Result<u16, String> {
+    match std::env::var(name) {
+        Ok(value) if !value.is_empty() => value
+            .parse()
+            .map_err(|_| format!("{name}={value} is not a port number")),
+        _ => Ok(default),
+    }
+}
+
+fn pid_file() -> PathBuf {
+    workspace_root().join(".dev/dev.pid")
+}
+
+async fn dev() -> Result<(), String> {
+    shared::telemetry::init();
+    let port = port_from_env("PORT", 3000)?;
+    let emulator_port = port_from_env("EMULATOR_PORT", 0)?;
+    let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+        Ok(listener) => listener,
+        Err(error) if error.kind() == ErrorKind::AddrInUse => {
+            let running = std::fs::read_to_string(pid_file()).unwrap_or_default();
+            return Err(format!(
+                "port {port} is taken: a local stack is probably running already ({}). \
+                 Stop it with Ctrl-C in its terminal, or start another with PORT={} make dev.",
+                if running.trim().is_empty() {
+                    "no .dev/dev.pid found".to_string()
+                } else {
+                    running.trim().to_string()
+                },
+                port + 1
+            ));
+        }
+        Err(error) => return Err(format!("cannot listen on 127.0.0.1:{port}: {error}")),
+    };
+    let mut emulator = Emulator::start(emulator_port).map_err(|error| error.to_string())?;
+    let template = Template::load(&workspace_root().join("template.yaml"))
+        .map_err(|error| error.to_string())?;
+    let stack = LocalStack::create(&emulator.endpoint(), "dev", template, HashMap::new())
+        .await
+        .map_err(|error| error.to_string())?;
+    let router = gateway::gateway_router(&stack)
+        .await
+        .map_err(|error| error.to_string())?
+        .layer(tower_http::cors::CorsLayer::very_permissive());
+
+    let _ = std::fs::create_dir_all(workspace_root().join(".dev"));
+    let note = format!(
+        "pid {} serving http://127.0.0.1:{port}, emulator pid {} on {}",
+        std::process::id(),
+        emulator.pid(),
+        emulator.endpoint()
+    );
+    let _ = std::fs::write(pid_file(), &note);
+    println!("\nFlowday local stack: http://127.0.0.1:{port}");
+    println!(
+        "  emulator (AWS APIs, dummy credentials): {}",
+        emulator.endpoint()
+    );
+    println!("  table {}", stack.physical_id("Table").unwrap_or_default());
+    println!("\nTry:\n  curl -s http://127.0.0.1:{port}/v1/health");
+    println!(
+        "  curl -s -X POST http://127.0.0.1:{port}/v1/auth/signup -H 'content-type: application/json' \\\n    \
+         -d '{{\"email\":\"ada@example.com\",\"password\":\"correct horse battery\",\"name\":\"Ada\",\"timezone\":\"Europe/Berlin\"}}'"
+    );
+    println!("\nCtrl-C stops the gateway and the emulator.\n");
+
+    let served = axum::serve(listener, router)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await;
+    emulator.stop();
+    let _ = std::fs::remove_file(pid_file());
+    println!("stopped");
+    served.map_err(|error| error.to_string())
+}

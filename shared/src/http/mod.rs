@@ -10,7 +10,7 @@ pub mod routes;
 pub use auth::CurrentUser;
 pub use json::{ApiJson, OptionalJson};
 pub use problem::{ApiError, FieldError};
-pub use routes::{Route, build_router};
+pub use routes::{Route, build_router, build_router_for_groups};
 
 /// The User-Agent of a request, for the sessions list.
 pub fn user_agent(headers: &::http::HeaderMap) -> Option<&str> {

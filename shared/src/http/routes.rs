@@ -44,16 +44,24 @@ impl Route {
     route_constructor!(delete, DELETE);
 }
 
-/// Builds one axum Router from routes (of one function, or of all of them in the local gateway),
-/// with the layers every response needs.
+/// Builds a function's axum Router from its routes, with the layers every response needs.
 pub fn build_router(routes: Vec<Route>, state: AppState) -> Router {
-    let mut by_path: BTreeMap<&'static str, MethodRouter<AppState>> = BTreeMap::new();
-    for route in routes {
-        let merged = match by_path.remove(route.path) {
-            Some(existing) => existing.merge(route.handler),
-            None => route.handler,
-        };
-        by_path.insert(route.path, merged);
+    build_router_for_groups(vec![(routes, state)])
+}
+
+/// Builds one Router from several route groups, each with its own state: one function's in
+/// Lambda, every function's in the local gateway (each built as its Lambda would build it).
+pub fn build_router_for_groups(groups: Vec<(Vec<Route>, AppState)>) -> Router {
+    let mut by_path: BTreeMap<&'static str, MethodRouter> = BTreeMap::new();
+    for (routes, state) in groups {
+        for route in routes {
+            let handler: MethodRouter = route.handler.with_state(state.clone());
+            let merged = match by_path.remove(route.path) {
+                Some(existing) => existing.merge(handler),
+                None => handler,
+            };
+            by_path.insert(route.path, merged);
+        }
     }
     let mut router = Router::new();
     for (path, method_router) in by_path {
@@ -64,5 +72,4 @@ pub fn build_router(routes: Vec<Route>, state: AppState) -> Router {
         .method_not_allowed_fallback(layers::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(layers::request_envelope))
-        .with_state(state)
 }

@@ -1,0 +1,429 @@
+//! The local stack: creates in the emulator what template.yaml declares (table with its indexes and
+//! TTL, queues with their DLQs, buckets, secrets with generated dev values, the SES identity), and
+//! gives each function the environment the template gives it, resolved to the local names.
+//! Every name carries a prefix, so several stacks (parallel tests) share one emulator apart.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+};
+use aws_sdk_sqs::types::QueueAttributeName;
+use serde_yaml::Value;
+use shared::AppState;
+
+use crate::template::{Resolver, Template, TemplateError, resolve};
+
+pub const REGION: &str = "us-east-1";
+pub const ACCOUNT: &str = "123456789012";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error("creating {resource}: {reason}")]
+    Create { resource: String, reason: String },
+    #[error("no function with binary {0} in template.yaml")]
+    UnknownFunction(String),
+    #[error("starting {function}: {reason}")]
+    Init { function: String, reason: String },
+}
+
+fn create_error(resource: &str, error: impl std::fmt::Display) -> StackError {
+    StackError::Create {
+        resource: resource.to_string(),
+        reason: error.to_string(),
+    }
+}
+
+/// An AWS SDK configuration for the emulator: its endpoint, a fixed region, dummy credentials.
+pub fn sdk_config(endpoint: &str) -> SdkConfig {
+    let credentials =
+        aws_sdk_dynamodb::config::Credentials::new("local", "local", None, None, "flowday-local");
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
+            credentials,
+        ))
+        .build()
+}
+
+/// What a resource resolves to: its `!Ref` value and its `!GetAtt` attributes.
+#[derive(Debug, Clone, Default)]
+struct Physical {
+    reference: String,
+    attributes: HashMap<String, String>,
+}
+
+pub struct LocalStack {
+    pub endpoint: String,
+    pub prefix: String,
+    pub sdk: SdkConfig,
+    pub template: Template,
+    parameters: HashMap<String, String>,
+    physical: HashMap<String, Physical>,
+}
+
+impl Resolver for LocalStack {
+    fn reference(&self, name: &str) -> Option<String> {
+        match name {
+            "AWS::Region" => return Some(REGION.into()),
+            "AWS::AccountId" => return Some(ACCOUNT.into()),
+            "AWS::StackName" => return Some(self.prefix.clone()),
+            _ => {}
+        }
+        self.parameters.get(name).cloned().or_else(|| {
+            self.physical
+                .get(name)
+                .map(|physical| physical.reference.clone())
+        })
+    }
+
+    fn attribute(&self, resource: &str, attribute: &str) -> Option<String> {
+        self.physical
+            .get(resource)?
+            .attributes
+            .get(attribute)
+            .cloned()
+    }
+}
+
+impl LocalStack {
+    /// Creates every resource of the template in the emulator at `endpoint`. `overrides` replace
+    /// parameter defaults (tests point `GoogleJwksUrl` at a fake, for example).
+    pub async fn create(
+        endpoint: &str,
+        prefix: &str,
+        template: Template,
+        overrides: HashMap<String, String>,
+    ) -> Result<Self, StackError> {
+        let mut parameters = template.parameter_defaults();
+        parameters.extend(overrides);
+        let mut stack = LocalStack {
+            endpoint: endpoint.to_string(),
+            prefix: prefix.to_string(),
+            sdk: sdk_config(endpoint),
+            template,
+            parameters,
+            physical: HashMap::new(),
+        };
+        stack.create_tables().await?;
+        stack.create_queues().await?;
+        stack.create_buckets().await?;
+        stack.create_secrets().await?;
+        stack.create_email_identities().await?;
+        stack.name_the_rest();
+        Ok(stack)
+    }
+
+    fn arn(&self, service: &str, resource: &str) -> String {
+        format!("arn:aws:{service}:{REGION}:{ACCOUNT}:{resource}")
+    }
+
+    async fn create_tables(&mut self) -> Result<(), StackError> {
+        let client = aws_sdk_dynamodb::Client::new(&self.sdk);
+        for (id, resource) in self.template.resources_of_type("AWS::DynamoDB::Table") {
+            let name = format!("{}-{id}", self.prefix);
+            let properties = &resource["Properties"];
+            let mut request = client
+                .create_table()
+                .table_name(&name)
+                .billing_mode(BillingMode::PayPerRequest)
+                .set_attribute_definitions(Some(attribute_definitions(
+                    &properties["AttributeDefinitions"],
+                )))
+                .set_key_schema(Some(key_schema(&properties["KeySchema"])));
+            for index in properties["GlobalSecondaryIndexes"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+            {
+                let projection = match index["Projection"]["ProjectionType"].as_str() {
+                    Some("KEYS_ONLY") => ProjectionType::KeysOnly,
+                    _ => ProjectionType::All,
+                };
+                let index = GlobalSecondaryIndex::builder()
+                    .index_name(index["IndexName"].as_str().unwrap_or_default())
+                    .set_key_schema(Some(key_schema(&index["KeySchema"])))
+                    .projection(Projection::builder().projection_type(projection).build())
+                    .build()
+                    .map_err(|error| create_error(&id, error))?;
+                request = request.global_secondary_indexes(index);
+            }
+            request
+                .send()
+                .await
+                .map_err(|error| create_error(&id, sdk_error(error)))?;
+            if let Some(attribute) = properties["TimeToLiveSpecification"]["AttributeName"].as_str()
+            {
+                let specification = TimeToLiveSpecification::builder()
+                    .attribute_name(attribute)
+                    .enabled(true)
+                    .build()
+                    .map_err(|error| create_error(&id, error))?;
+                client
+                    .update_time_to_live()
+                    .table_name(&name)
+                    .time_to_live_specification(specification)
+                    .send()
+                    .await
+                    .map_err(|error| create_error(&id, sdk_error(error)))?;
+            }
+            let arn = self.arn("dynamodb", &format!("table/{name}"));
+            self.physical.insert(
+                id,
+                Physical {
+                    reference: name,
+                    attributes: HashMap::from([("Arn".into(), arn)]),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Queues without a redrive policy first: the others name them as their DLQ.
+    async fn create_queues(&mut self) -> Result<(), StackError> {
+        let client = aws_sdk_sqs::Client::new(&self.sdk);
+        let mut queues = self.template.resources_of_type("AWS::SQS::Queue");
+        queues.sort_by_key(|(_, resource)| !resource["Properties"]["RedrivePolicy"].is_null());
+        let queues: Vec<(String, Value)> = queues
+            .into_iter()
+            .map(|(id, value)| (id, value.clone()))
+            .collect();
+        for (id, resource) in queues {
+            let name = format!("{}-{id}", self.prefix);
+            let properties = &resource["Properties"];
+            let mut request = client.create_queue().queue_name(&name);
+            for (property, attribute) in [
+                ("VisibilityTimeout", QueueAttributeName::VisibilityTimeout),
+                (
+                    "MessageRetentionPeriod",
+                    QueueAttributeName::MessageRetentionPeriod,
+                ),
+            ] {
+                if let Some(value) = resolve(&properties[property], self) {
+                    request = request.attributes(attribute, value);
+                }
+            }
+            let redrive = &properties["RedrivePolicy"];
+            if !redrive.is_null() {
+                let target = resolve(&redrive["deadLetterTargetArn"], self)
+                    .ok_or_else(|| create_error(&id, "unresolved deadLetterTargetArn"))?;
+                let max_receive =
+                    resolve(&redrive["maxReceiveCount"], self).unwrap_or_else(|| "5".into());
+                let policy = serde_json::json!({"deadLetterTargetArn": target, "maxReceiveCount": max_receive});
+                request = request.attributes(QueueAttributeName::RedrivePolicy, policy.to_string());
+            }
+            let output = request
+                .send()
+                .await
+                .map_err(|error| create_error(&id, sdk_error(error)))?;
+            let url = output.queue_url.unwrap_or_default();
+            let arn = self.arn("sqs", &name);
+            let attributes = HashMap::from([
+                ("Arn".into(), arn),
+                ("QueueName".into(), name),
+                ("QueueUrl".into(), url.clone()),
+            ]);
+            self.physical.insert(
+                id,
+                Physical {
+                    reference: url,
+                    attributes,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    async fn create_buckets(&mut self) -> Result<(), StackError> {
+        let client = aws_sdk_s3::Client::new(&self.sdk);
+        for (id, _) in self.template.resources_of_type("AWS::S3::Bucket") {
+            let name = format!("{}-{}", self.prefix, id).to_lowercase();
+            client
+                .create_bucket()
+                .bucket(&name)
+                .send()
+                .await
+                .map_err(|error| create_error(&id, sdk_error(error)))?;
+            let attributes = HashMap::from([("Arn".into(), format!("arn:aws:s3:::{name}"))]);
+            self.physical.insert(
+                id,
+                Physical {
+                    reference: name,
+                    attributes,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    async fn create_secrets(&mut self) -> Result<(), StackError> {
+        let client = aws_sdk_secretsmanager::Client::new(&self.sdk);
+        for (id, resource) in self
+            .template
+            .resources_of_type("AWS::SecretsManager::Secret")
+        {
+            let value = match resource["Metadata"]["FlowdayLocalValue"].as_str() {
+                Some("jwt-key-set") => shared::auth::jwt::generate_key_set_json("local-1"),
+                _ => shared::auth::opaque::new_secret(),
+            };
+            let output = client
+                .create_secret()
+                .name(format!("{}/{id}", self.prefix))
+                .secret_string(value)
+                .send()
+                .await
+                .map_err(|error| create_error(&id, sdk_error(error)))?;
+            let arn = output.arn.unwrap_or_default();
+            self.physical.insert(
+                id,
+                Physical {
+                    reference: arn,
+                    attributes: HashMap::new(),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    async fn create_email_identities(&mut self) -> Result<(), StackError> {
+        let client = aws_sdk_sesv2::Client::new(&self.sdk);
+        for (id, resource) in self.template.resources_of_type("AWS::SES::EmailIdentity") {
+            let identity = resolve(&resource["Properties"]["EmailIdentity"], self)
+                .ok_or_else(|| create_error(&id, "unresolved EmailIdentity"))?;
+            // The emulator keeps identities per account, not per stack: an existing one is fine.
+            let _ = client
+                .create_email_identity()
+                .email_identity(&identity)
+                .send()
+                .await;
+            self.physical.insert(
+                id,
+                Physical {
+                    reference: identity,
+                    attributes: HashMap::new(),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Resources the emulator does not need (API, functions, alarms) still resolve, to local names.
+    fn name_the_rest(&mut self) {
+        for (id, _) in self.template.resources() {
+            self.physical.entry(id.clone()).or_insert_with(|| Physical {
+                reference: format!("{}-{id}", self.prefix),
+                attributes: HashMap::from([(
+                    "Arn".into(),
+                    format!("arn:aws:local:{REGION}:{ACCOUNT}:{id}"),
+                )]),
+            });
+        }
+    }
+
+    /// The environment template.yaml gives the function whose binary is `binary`, resolved.
+    pub fn function_environment(
+        &self,
+        binary: &str,
+    ) -> Result<BTreeMap<String, String>, StackError> {
+        let id = self
+            .template
+            .function_by_binary(binary)
+            .ok_or_else(|| StackError::UnknownFunction(binary.into()))?;
+        let mut environment = self.template.environment_of(&id, self)?;
+        environment.insert("AWS_LAMBDA_FUNCTION_NAME".into(), binary.into());
+        Ok(environment)
+    }
+
+    /// The environment of the function's own process (its Lambda binary run locally): the
+    /// template's variables plus what points the AWS SDK at the emulator.
+    pub fn process_environment(
+        &self,
+        binary: &str,
+    ) -> Result<BTreeMap<String, String>, StackError> {
+        let mut environment = self.function_environment(binary)?;
+        for (name, value) in [
+            ("AWS_ENDPOINT_URL", self.endpoint.as_str()),
+            ("AWS_REGION", REGION),
+            ("AWS_ACCESS_KEY_ID", "local"),
+            ("AWS_SECRET_ACCESS_KEY", "local"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ] {
+            environment.insert(name.into(), value.into());
+        }
+        Ok(environment)
+    }
+
+    /// The application context of a function, built as its Lambda main builds it.
+    pub async fn app_context(&self, binary: &str) -> Result<AppState, StackError> {
+        let environment: HashMap<String, String> =
+            self.function_environment(binary)?.into_iter().collect();
+        let init = |reason: String| StackError::Init {
+            function: binary.into(),
+            reason,
+        };
+        let config = shared::config::Config::from_map(&environment)
+            .map_err(|error| init(error.to_string()))?;
+        shared::AppContext::build(config, &self.sdk)
+            .await
+            .map_err(|error| init(error.to_string()))
+    }
+
+    /// The physical name of a resource (table name, queue URL, bucket name, secret ARN).
+    pub fn physical_id(&self, logical_id: &str) -> Option<String> {
+        self.physical
+            .get(logical_id)
+            .map(|physical| physical.reference.clone())
+    }
+}
+
+fn attribute_definitions(value: &Value) -> Vec<AttributeDefinition> {
+    value
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .filter_map(|definition| {
+            let kind = match definition["AttributeType"].as_str()? {
+                "N" => ScalarAttributeType::N,
+                "B" => ScalarAttributeType::B,
+                _ => ScalarAttributeType::S,
+            };
+            AttributeDefinition::builder()
+                .attribute_name(definition["AttributeName"].as_str()?)
+                .attribute_type(kind)
+                .build()
+                .ok()
+        })
+        .collect()
+}
+
+fn key_schema(value: &Value) -> Vec<KeySchemaElement> {
+    value
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .filter_map(|element| {
+            let kind = if element["KeyType"].as_str()? == "HASH" {
+                KeyType::Hash
+            } else {
+                KeyType::Range
+            };
+            KeySchemaElement::builder()
+                .attribute_name(element["AttributeName"].as_str()?)
+                .key_type(kind)
+                .build()
+                .ok()
+        })
+        .collect()
+}
+
+fn sdk_error<E: std::error::Error + 'static, R: std::fmt::Debug>(
+    error: aws_sdk_dynamodb::error::SdkError<E, R>,
+) -> String {
+    aws_sdk_dynamodb::error::DisplayErrorContext(&error).to_string()
+}
