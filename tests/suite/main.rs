@@ -1,1 +1,9 @@
+//! The integration suite: every test gets its own local stack in this process's emulator.
 
+mod account;
+mod auth;
+mod google;
+mod http_contract;
+mod parity;
+mod passwords;
+mod tokens;

@@ -1,1 +1,255 @@
+//! Test support: one emulator per test process, a fresh local stack (own table, queues, bucket,
+//! secrets) per test, and helpers that speak HTTP to the gateway Router.
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use axum::Router;
+use axum::body::Body;
+use flowday_local::{Emulator, LocalStack, Template, gateway, workspace_root};
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+pub mod google;
+
+/// The endpoint of this process's emulator, started on first use. It runs on a thread that never
+/// ends, so it lives (and dies) with the test process.
+pub fn emulator_endpoint() -> String {
+    static ENDPOINT: OnceLock<String> = OnceLock::new();
+    ENDPOINT
+        .get_or_init(|| {
+            let (sender, receiver) = std::sync::mpsc::channel();
+            std::thread::spawn(move || match Emulator::start(0) {
+                Ok(emulator) => {
+                    sender.send(Ok(emulator.endpoint())).expect("test waits");
+                    let _keep = emulator;
+                    loop {
+                        std::thread::park();
+                    }
+                }
+                Err(error) => sender.send(Err(error.to_string())).expect("test waits"),
+            });
+            receiver
+                .recv()
+                .expect("emulator thread")
+                .unwrap_or_else(|error| panic!("{error}"))
+        })
+        .clone()
+}
+
+pub fn template() -> Template {
+    Template::load(&workspace_root().join("template.yaml")).expect("template.yaml parses")
+}
+
+/// A local stack of its own and the gateway Router on it.
+pub struct TestStack {
+    pub stack: LocalStack,
+    pub router: Router,
+}
+
+impl TestStack {
+    pub async fn new() -> Self {
+        Self::with_parameters(HashMap::new()).await
+    }
+
+    /// With template parameters overridden (e.g. `GoogleJwksUrl` pointing at a fake).
+    pub async fn with_parameters(parameters: HashMap<String, String>) -> Self {
+        let prefix = format!("t{}", ulid::Ulid::new().to_string().to_lowercase());
+        let stack = LocalStack::create(&emulator_endpoint(), &prefix, template(), parameters)
+            .await
+            .expect("local stack");
+        let router = gateway::gateway_router(&stack).await.expect("gateway");
+        TestStack { stack, router }
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> TestResponse {
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        TestResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// A JSON request, with a bearer token when given.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> TestResponse {
+        self.call_with(method, path, token, body, &[]).await
+    }
+
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> TestResponse {
+        let mut builder = Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            builder = builder.header("authorization", format!("Bearer {token}"));
+        }
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let request = match body {
+            Some(body) => builder
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_string())),
+            None => builder.body(Body::empty()),
+        };
+        self.send(request.expect("request")).await
+    }
+
+    /// Signs up a new user with a unique email; returns the auth result.
+    pub async fn signup(&self, name: &str) -> Value {
+        let email = unique_email(name);
+        let response = self
+            .call(
+                Method::POST,
+                "/v1/auth/signup",
+                None,
+                Some(serde_json::json!({"email": email, "password": PASSWORD, "name": name, "timezone": "Europe/Berlin"})),
+            )
+            .await;
+        assert_eq!(
+            response.status,
+            StatusCode::CREATED,
+            "signup: {}",
+            response.body
+        );
+        response.body
+    }
+
+    /// Emails the emulator's SES received for `to`, oldest first.
+    pub async fn emails_to(&self, to: &str) -> Vec<SentEmail> {
+        let data: Value = reqwest::get(format!("{}/moto-api/data.json", self.stack.endpoint))
+            .await
+            .expect("emulator data")
+            .json()
+            .await
+            .expect("json");
+        data["ses"]["Message"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|message| {
+                message["destinations"]["ToAddresses"]
+                    .as_array()
+                    .is_some_and(|to_list| to_list.iter().any(|a| a == to))
+            })
+            .map(|message| SentEmail {
+                source: message["source"].as_str().unwrap_or_default().to_string(),
+                subject: message["subject"].as_str().unwrap_or_default().to_string(),
+                body: message["body"].as_str().unwrap_or_default().to_string(),
+            })
+            .collect()
+    }
+
+    pub fn dynamo(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.stack.sdk)
+    }
+
+    pub fn table(&self) -> String {
+        self.stack.physical_id("Table").expect("table")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SentEmail {
+    pub source: String,
+    pub subject: String,
+    pub body: String,
+}
+
+impl SentEmail {
+    /// The `token=` value of the link in the email.
+    pub fn token(&self) -> String {
+        let start = self.body.find("token=").expect("a token link") + "token=".len();
+        self.body[start..]
+            .split_whitespace()
+            .next()
+            .expect("token")
+            .to_string()
+    }
+}
+
+pub const PASSWORD: &str = "correct horse battery";
+
+pub fn unique_email(name: &str) -> String {
+    format!(
+        "{}-{}@example.com",
+        name.to_lowercase(),
+        ulid::Ulid::new().to_string().to_lowercase()
+    )
+}
+
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl TestResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+
+    /// Asserts a problem+json answer with this status and code.
+    #[track_caller]
+    pub fn assert_problem(&self, status: StatusCode, code: &str) {
+        assert_eq!(self.status, status, "body: {}", self.body);
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json")
+        );
+        assert_eq!(self.body["code"], code, "body: {}", self.body);
+        assert_eq!(self.body["status"], status.as_u16());
+        assert!(
+            self.body["detail"]
+                .as_str()
+                .is_some_and(|detail| !detail.is_empty())
+        );
+        assert_eq!(
+            self.body["request_id"].as_str(),
+            self.header("x-request-id")
+        );
+    }
+
+    /// The `field`s named in a validation problem.
+    pub fn error_fields(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|error| error["field"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+}

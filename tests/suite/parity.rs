@@ -1,0 +1,67 @@
+//! Route parity: every route template.yaml gives a function is served by that function, and every
+//! route a function serves is in template.yaml.
+
+use std::collections::BTreeSet;
+
+use flowday_local::gateway::HTTP_FUNCTIONS;
+use flowday_local::template::RouteKey;
+use flowday_tests::{TestStack, template};
+use http::StatusCode;
+
+#[test]
+fn every_function_serves_exactly_its_template_routes() {
+    let template = template();
+    let functions = template.resources_of_type("AWS::Serverless::Function");
+    for function in HTTP_FUNCTIONS {
+        let id = template
+            .function_by_binary(function.binary)
+            .unwrap_or_else(|| panic!("{} not in template.yaml", function.binary));
+        let declared: BTreeSet<RouteKey> = template.routes_of(&id).into_iter().collect();
+        let served: BTreeSet<RouteKey> = (function.routes)()
+            .iter()
+            .map(|route| RouteKey {
+                method: route.method.to_string(),
+                path: route.path.to_string(),
+            })
+            .collect();
+        let missing: Vec<_> = declared.difference(&served).collect();
+        let undeclared: Vec<_> = served.difference(&declared).collect();
+        assert!(
+            missing.is_empty(),
+            "{}: in template.yaml but not served: {missing:?}",
+            function.binary
+        );
+        assert!(
+            undeclared.is_empty(),
+            "{}: served but not in template.yaml: {undeclared:?}",
+            function.binary
+        );
+    }
+    let with_routes = functions
+        .iter()
+        .filter(|(id, _)| !template.routes_of(id).is_empty())
+        .count();
+    assert_eq!(
+        with_routes,
+        HTTP_FUNCTIONS.len(),
+        "every function with HTTP routes is served by the gateway"
+    );
+}
+
+/// Each declared route reaches a handler: the router does not answer route_not_found or
+/// method_not_allowed for it.
+#[tokio::test]
+async fn every_template_route_reaches_a_handler() {
+    let stack = TestStack::new().await;
+    let template = template();
+    for function in HTTP_FUNCTIONS {
+        let id = template.function_by_binary(function.binary).unwrap();
+        for route in template.routes_of(&id) {
+            let path = route.path.replace("{id}", &ulid::Ulid::new().to_string());
+            let method = route.method.parse().unwrap();
+            let response = stack.call(method, &path, None, None).await;
+            assert_ne!(response.body["code"], "route_not_found", "{route}");
+            assert_ne!(response.status, StatusCode::METHOD_NOT_ALLOWED, "{route}");
+        }
+    }
+}
