@@ -253,3 +253,70 @@ impl TestResponse {
             .collect()
     }
 }
+
+/// An event of `events/<function>/<name>.json` with its placeholders filled.
+pub fn event(function: &str, name: &str, values: &[(&str, &str)]) -> Value {
+    let path = workspace_root()
+        .join("events")
+        .join(function)
+        .join(format!("{name}.json"));
+    flowday_local::lambda_process::load_event(&path, values)
+        .unwrap_or_else(|error| panic!("{error}"))
+}
+
+/// What a Lambda HTTP function answered (API Gateway v2 response), with its body parsed.
+pub struct LambdaAnswer {
+    pub status: u16,
+    pub headers: Value,
+    pub body: Value,
+}
+
+impl LambdaAnswer {
+    pub fn from_response(response: Value) -> Self {
+        let body = match response["body"].as_str() {
+            Some(text) if !text.is_empty() => {
+                serde_json::from_str(text).unwrap_or(Value::String(text.into()))
+            }
+            _ => Value::Null,
+        };
+        LambdaAnswer {
+            status: response["statusCode"].as_u64().unwrap_or_default() as u16,
+            headers: response["headers"].clone(),
+            body,
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers[name].as_str()
+    }
+}
+
+impl TestStack {
+    /// Starts a function's Lambda binary on this stack.
+    pub async fn lambda(
+        &self,
+        binary_path: &str,
+        binary: &str,
+    ) -> flowday_local::lambda_process::LambdaProcess {
+        flowday_local::lambda_process::LambdaProcess::start(
+            std::path::Path::new(binary_path),
+            binary,
+            &self.stack,
+        )
+        .await
+        .expect("function process")
+    }
+}
+
+/// Invokes a function process on an event and parses the answer.
+pub async fn invoke(
+    process: &flowday_local::lambda_process::LambdaProcess,
+    event: Value,
+) -> LambdaAnswer {
+    LambdaAnswer::from_response(
+        process
+            .invoke(event)
+            .await
+            .unwrap_or_else(|error| panic!("invocation failed: {error}")),
+    )
+}

@@ -1,8 +1,10 @@
 //! The local stack behind `make dev` and the tests: the emulator, the resources template.yaml
 //! declares, the local gateway serving every route group, and a Lambda Runtime API stand-in.
 
+pub mod bench;
 pub mod emulator;
 pub mod gateway;
+pub mod lambda_process;
 pub mod runtime_api;
 pub mod stack;
 pub mod template;

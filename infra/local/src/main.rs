@@ -4,6 +4,7 @@
 //!   route of every function on 127.0.0.1:$PORT (3000). Ctrl-C stops all of it.
 //! - `flowday-local jwt-key-set [kid]`: prints a new JWT signing key set, the value of the
 //!   JwtKeysSecret in a deployed stack.
+//! - `flowday-local bench`: cold start, peak memory and login latency of the release binaries.
 
 use std::collections::HashMap;
 use std::io::ErrorKind;

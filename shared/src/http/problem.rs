@@ -31,7 +31,7 @@ pub struct ApiError {
     pub errors: Vec<FieldError>,
     pub retry_after_seconds: Option<u64>,
     /// An extra member of the body, e.g. `current` on a version conflict.
-    pub extra: Option<(&'static str, serde_json::Value)>,
+    pub extra: Option<Box<(&'static str, serde_json::Value)>>,
 }
 
 impl ApiError {
@@ -93,7 +93,7 @@ impl ApiError {
     }
 
     pub fn with_extra(mut self, name: &'static str, value: serde_json::Value) -> Self {
-        self.extra = Some((name, value));
+        self.extra = Some(Box::new((name, value)));
         self
     }
 }
@@ -119,7 +119,8 @@ impl IntoResponse for ApiError {
         if !self.errors.is_empty() {
             body["errors"] = serde_json::to_value(&self.errors).unwrap_or_default();
         }
-        if let Some((name, value)) = self.extra {
+        if let Some(extra) = self.extra {
+            let (name, value) = *extra;
             body[name] = value;
         }
         let mut response = (self.status, body.to_string()).into_response();

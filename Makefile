@@ -1,0 +1,62 @@
+# Flowday: the two commands are `make dev` and `make test` (README.md).
+
+PYTHON ?= python3
+VENV := .venv
+BUILD_VENV := .venv-build
+PORT ?= 3000
+
+.PHONY: dev test build venv build-venv fmt lint jwt-key-set bench requirements clean-venv
+
+## Python tools, pinned (infra/requirements.txt); recreated when the pins change.
+$(VENV)/.installed: infra/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r infra/requirements.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+$(BUILD_VENV)/.installed: infra/requirements-build.txt
+	$(PYTHON) -m venv $(BUILD_VENV)
+	$(BUILD_VENV)/bin/pip install --quiet --disable-pip-version-check -r infra/requirements-build.txt
+	touch $@
+
+build-venv: $(BUILD_VENV)/.installed
+
+## The local stack: emulator + resources from template.yaml + gateway on 127.0.0.1:$(PORT).
+dev: venv
+	cargo build -p flowday-local
+	PORT=$(PORT) ./target/debug/flowday-local dev
+
+## Everything CI checks: format, lints, every test (against the emulator), the template.
+test: venv
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo test --workspace
+	$(VENV)/bin/cfn-lint template.yaml
+
+fmt:
+	cargo fmt --all
+
+## Lambda artifacts with SAM (cargo-lambda cross-compiles with zig; no Docker, no AWS account).
+build: build-venv
+	PATH="$(CURDIR)/$(BUILD_VENV)/bin:$$PATH" sam validate --lint --region us-east-1
+	PATH="$(CURDIR)/$(BUILD_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 sam build --beta-features
+
+## A new JWT signing key set, the value of JwtKeysSecret in a deployed stack.
+jwt-key-set:
+	@cargo run --quiet -p flowday-local -- jwt-key-set
+
+## Cold start, peak memory and login latency of the release binaries against the emulator.
+bench: venv
+	cargo build --release -p api-auth -p api-account -p flowday-local
+	./target/release/flowday-local bench
+
+## Regenerate the pinned requirement files from the .in files.
+requirements:
+	rm -rf /tmp/flowday-req && $(PYTHON) -m venv /tmp/flowday-req
+	/tmp/flowday-req/bin/pip install --quiet -r infra/requirements.in
+	/tmp/flowday-req/bin/pip freeze > infra/requirements.txt
+	rm -rf /tmp/flowday-req && $(PYTHON) -m venv /tmp/flowday-req
+	/tmp/flowday-req/bin/pip install --quiet -r infra/requirements-build.in
+	/tmp/flowday-req/bin/pip freeze > infra/requirements-build.txt
+	rm -rf /tmp/flowday-req

@@ -1,0 +1,61 @@
+//! The api-account binary, run as Lambda runs it, on every event of events/api-account.
+
+use flowday_tests::{TestStack, event, invoke};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_api-account");
+
+#[tokio::test]
+async fn every_api_account_event_is_answered_by_the_lambda_binary() {
+    let stack = TestStack::new().await;
+    let user = stack.signup("Lambda").await;
+    let token = user["access_token"].as_str().unwrap();
+    let lambda = stack.lambda(BINARY, "api-account").await;
+    let with_token = |name: &str, extra: &[(&str, &str)]| {
+        let mut values = vec![("access_token", token)];
+        values.extend_from_slice(extra);
+        event("api-account", name, &values)
+    };
+
+    let me = invoke(&lambda, with_token("get-me", &[])).await;
+    assert_eq!(me.status, 200, "{}", me.body);
+    assert_eq!(me.body["id"], user["user"]["id"]);
+    assert_eq!(me.header("etag"), Some("\"1\""));
+
+    let patched = invoke(&lambda, with_token("patch-me", &[])).await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert_eq!(
+        (
+            patched.body["name"].as_str(),
+            patched.body["version"].as_u64()
+        ),
+        (Some("Ada King"), Some(2))
+    );
+    let stale = invoke(&lambda, with_token("patch-me", &[])).await;
+    assert_eq!(
+        (stale.status, stale.body["code"].as_str()),
+        (412, Some("version_conflict"))
+    );
+
+    let sessions = invoke(&lambda, with_token("list-sessions", &[])).await;
+    assert_eq!(sessions.status, 200);
+    let session_id = sessions.body["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let revoked = invoke(
+        &lambda,
+        with_token("revoke-session", &[("session_id", &session_id)]),
+    )
+    .await;
+    assert_eq!(revoked.status, 204);
+    let again = invoke(
+        &lambda,
+        with_token("revoke-session", &[("session_id", &session_id)]),
+    )
+    .await;
+    assert_eq!(
+        (again.status, again.body["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    lambda.stop().await;
+}

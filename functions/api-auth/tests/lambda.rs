@@ -1,0 +1,132 @@
+//! The api-auth binary, run as Lambda runs it, on every event of events/api-auth.
+
+use std::collections::HashMap;
+
+use flowday_tests::google::{CLIENT_ID, FakeGoogle};
+use flowday_tests::{LambdaAnswer, PASSWORD, TestStack, event, invoke, unique_email};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_api-auth");
+
+#[tokio::test]
+async fn every_api_auth_event_is_answered_by_the_lambda_binary() {
+    let google = FakeGoogle::start().await;
+    let stack = TestStack::with_parameters(HashMap::from([
+        ("GoogleClientId".to_string(), CLIENT_ID.to_string()),
+        ("GoogleJwksUrl".to_string(), google.jwks_url()),
+    ]))
+    .await;
+    let lambda = stack.lambda(BINARY, "api-auth").await;
+    let email = unique_email("lambda");
+    let run = |name: &'static str, values: Vec<(&'static str, String)>| {
+        let values: Vec<(&str, &str)> = values.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let event = event("api-auth", name, &values);
+        async { invoke(&lambda, event).await }
+    };
+
+    let health = run("health", vec![]).await;
+    assert_eq!(health.status, 200);
+    assert_eq!(health.body["function"], "api-auth");
+    assert_eq!(
+        health.header("x-request-id"),
+        Some("health-apigw-0001"),
+        "API Gateway's request id is used"
+    );
+
+    let jwks = run("jwks", vec![]).await;
+    assert_eq!(jwks.body["keys"][0]["alg"], "RS256");
+
+    let invalid = run("signup-invalid", vec![]).await;
+    assert_eq!(invalid.status, 422);
+    assert_eq!(
+        invalid.header("content-type"),
+        Some("application/problem+json")
+    );
+    assert_eq!(invalid.body["errors"].as_array().map(Vec::len), Some(4));
+
+    let signup = run(
+        "signup",
+        vec![("email", email.clone()), ("password", PASSWORD.into())],
+    )
+    .await;
+    assert_eq!(signup.status, 201, "{}", signup.body);
+    let login = run(
+        "login",
+        vec![("email", email.clone()), ("password", PASSWORD.into())],
+    )
+    .await;
+    assert_eq!(login.status, 200);
+    let refreshed = run(
+        "refresh",
+        vec![("refresh_token", text(&signup, "refresh_token"))],
+    )
+    .await;
+    assert_eq!(refreshed.status, 200);
+
+    let verification = stack
+        .emails_to(&email)
+        .await
+        .into_iter()
+        .find(|mail| mail.subject.contains("Confirm"))
+        .unwrap();
+    let verified = run("verify-email", vec![("token", verification.token())]).await;
+    assert_eq!(
+        (verified.status, &verified.body["email_verified"]),
+        (200, &serde_json::json!(true))
+    );
+
+    let logout = run(
+        "logout",
+        vec![("access_token", text(&login, "access_token"))],
+    )
+    .await;
+    assert_eq!(logout.status, 204);
+    let changed = run(
+        "password-change",
+        vec![
+            ("access_token", text(&refreshed, "access_token")),
+            ("password", PASSWORD.into()),
+            ("new_password", "second good password".into()),
+        ],
+    )
+    .await;
+    assert_eq!(changed.status, 204, "{}", changed.body);
+
+    let reset = run("password-reset", vec![("email", email.clone())]).await;
+    assert_eq!(reset.status, 202);
+    let mail = stack
+        .emails_to(&email)
+        .await
+        .into_iter()
+        .find(|mail| mail.subject.contains("Reset"))
+        .unwrap();
+    let confirmed = run(
+        "password-reset-confirm",
+        vec![
+            ("token", mail.token()),
+            ("new_password", "third good password".into()),
+        ],
+    )
+    .await;
+    assert_eq!(confirmed.status, 204, "{}", confirmed.body);
+    let relogin = run(
+        "login",
+        vec![
+            ("email", email.clone()),
+            ("password", "third good password".into()),
+        ],
+    )
+    .await;
+    assert_eq!(relogin.status, 200);
+
+    let id_token = google.sign(&google.claims("lambda-google-sub", &unique_email("lambda-google")));
+    let google_sign_in = run("google", vec![("id_token", id_token)]).await;
+    assert_eq!(google_sign_in.status, 201, "{}", google_sign_in.body);
+    lambda.stop().await;
+}
+
+fn text(answer: &LambdaAnswer, field: &str) -> String {
+    answer.body[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {field} in {}", answer.body))
+        .to_string()
+}

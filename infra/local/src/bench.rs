@@ -1,0 +1,113 @@
+//! `flowday-local bench`: measures the release binaries as Lambda would run them, against the
+//! emulator on loopback: binary size, cold start (process start to first event answered), peak
+//! memory, and login latency over 1000 logins. Reported in docs/performance.md.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::lambda_process::{LambdaProcess, load_event};
+use crate::{Emulator, LocalStack, Template, workspace_root};
+
+const PASSWORD: &str = "correct horse battery";
+
+fn release_binary(name: &str) -> PathBuf {
+    workspace_root().join("target/release").join(name)
+}
+
+fn event(function: &str, name: &str, values: &[(&str, &str)]) -> Result<serde_json::Value, String> {
+    load_event(&workspace_root().join("events").join(function).join(format!("{name}.json")), values)
+}
+
+fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * fraction).round() as usize;
+    sorted[index]
+}
+
+fn millis(duration: Duration) -> String {
+    format!("{:.1} ms", duration.as_secs_f64() * 1000.0)
+}
+
+fn status_of(answer: &serde_json::Value) -> u64 {
+    answer["statusCode"].as_u64().unwrap_or_default()
+}
+
+pub async fn run() -> Result<(), String> {
+    let emulator = Emulator::start(0).map_err(|error| error.to_string())?;
+    let template = Template::load(&workspace_root().join("template.yaml")).map_err(|error| error.to_string())?;
+    let stack = LocalStack::create(&emulator.endpoint(), "bench", template, HashMap::new())
+        .await
+        .map_err(|error| error.to_string())?;
+
+    println!("## Release binaries (host target, {})\n", std::env::consts::ARCH);
+    for name in ["api-auth", "api-account"] {
+        let size = std::fs::metadata(release_binary(name)).map_err(|error| format!("{name}: {error} (run make bench)"))?.len();
+        println!("- {name}: {:.2} MB", size as f64 / 1_000_000.0);
+    }
+
+    for (binary, event_name) in [("api-auth", "health"), ("api-account", "get-me")] {
+        let samples = cold_starts(&stack, binary, event_name, 20).await?;
+        println!(
+            "\n## Cold start of {binary} (process start to first `{event_name}` event answered, 20 runs)\n\n- min {}, median {}, p90 {}",
+            millis(samples[0]),
+            millis(percentile(&samples, 0.5)),
+            millis(percentile(&samples, 0.9))
+        );
+    }
+
+    logins(&stack, 1000).await?;
+    drop(emulator);
+    Ok(())
+}
+
+async fn cold_starts(stack: &LocalStack, binary: &str, event_name: &str, runs: usize) -> Result<Vec<Duration>, String> {
+    let mut samples = Vec::new();
+    for _ in 0..runs {
+        let process = LambdaProcess::start(&release_binary(binary), binary, stack).await.map_err(|e| e.to_string())?;
+        // get-me needs no valid token to exercise the path: it answers 401 after a full init.
+        let answer = process.invoke(event(binary, event_name, &[("access_token", "none")])?).await?;
+        samples.push(process.started().elapsed());
+        if status_of(&answer) == 0 {
+            return Err(format!("{binary} gave no status: {answer}"));
+        }
+        process.stop().await;
+    }
+    samples.sort();
+    Ok(samples)
+}
+
+async fn logins(stack: &LocalStack, count: usize) -> Result<(), String> {
+    let process =
+        LambdaProcess::start(&release_binary("api-auth"), "api-auth", stack).await.map_err(|e| e.to_string())?;
+    let email = format!("bench-{}@example.com", ulid::Ulid::new().to_string().to_lowercase());
+    let values = [("email", email.as_str()), ("password", PASSWORD)];
+    let signup = process.invoke(event("api-auth", "signup", &values)?).await?;
+    if status_of(&signup) != 201 {
+        return Err(format!("signup failed: {signup}"));
+    }
+    let login = event("api-auth", "login", &values)?;
+    let mut samples = Vec::with_capacity(count);
+    let started = Instant::now();
+    for _ in 0..count {
+        let before = Instant::now();
+        let answer = process.invoke(login.clone()).await?;
+        samples.push(before.elapsed());
+        if status_of(&answer) != 200 {
+            return Err(format!("login failed: {answer}"));
+        }
+    }
+    let total = started.elapsed();
+    samples.sort();
+    println!(
+        "\n## Login through the api-auth binary ({count} sequential logins, Argon2id 19 MiB / 2 passes)\n\n\
+         - p50 {}, p99 {}, max {}; {:.0} logins/s on one process",
+        millis(percentile(&samples, 0.5)),
+        millis(percentile(&samples, 0.99)),
+        millis(samples[samples.len() - 1]),
+        count as f64 / total.as_secs_f64()
+    );
+    let peak = process.peak_memory_kib().map(|kib| format!("{:.1} MB", kib as f64 / 1024.0)).unwrap_or("unknown".into());
+    println!("- peak memory of the api-auth process after signup and {count} logins: {peak}");
+    process.stop().await;
+    Ok(())
+}

@@ -1,0 +1,89 @@
+//! A function's real Lambda binary, run as Lambda runs it: its own process with the environment
+//! template.yaml gives it, polling a Runtime API stand-in for events.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::process::{Child, Command};
+
+use crate::runtime_api::RuntimeApi;
+use crate::stack::{LocalStack, StackError};
+
+pub struct LambdaProcess {
+    pub runtime: RuntimeApi,
+    child: Child,
+    started: Instant,
+}
+
+impl LambdaProcess {
+    /// Starts `binary_path` (the function named `binary` in template.yaml) on `stack`.
+    pub async fn start(
+        binary_path: &Path,
+        binary: &str,
+        stack: &LocalStack,
+    ) -> Result<Self, StackError> {
+        let runtime = RuntimeApi::start()
+            .await
+            .map_err(|error| StackError::Init {
+                function: binary.into(),
+                reason: error.to_string(),
+            })?;
+        let mut command = Command::new(binary_path);
+        command
+            .env_clear()
+            .envs(stack.process_environment(binary)?)
+            .envs(crate::LAMBDA_PROCESS_DEFAULTS)
+            .env("AWS_LAMBDA_RUNTIME_API", &runtime.address)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        let started = Instant::now();
+        let child = command.spawn().map_err(|error| StackError::Init {
+            function: binary.into(),
+            reason: format!("{}: {error}", binary_path.display()),
+        })?;
+        Ok(LambdaProcess {
+            runtime,
+            child,
+            started,
+        })
+    }
+
+    /// Hands one event to the function and returns its answer.
+    pub async fn invoke(&self, event: serde_json::Value) -> Result<serde_json::Value, String> {
+        self.runtime.invoke(event, Duration::from_secs(30)).await
+    }
+
+    /// When the process was spawned.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Peak resident memory of the process so far, in KiB (Linux `VmHWM`).
+    pub fn peak_memory_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
+        let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// Reads an event of events/ and fills its `{{name}}` placeholders (tokens and emails are made at
+/// test time, so no secret is ever stored in events/).
+pub fn load_event(path: &Path, values: &[(&str, &str)]) -> Result<serde_json::Value, String> {
+    let mut text =
+        std::fs::read_to_string(path).map_err(|error| format!("{}: {error}", path.display()))?;
+    for (name, value) in values {
+        text = text.replace(&format!("{{{{{name}}}}}"), value);
+    }
+    serde_json::from_str(&text).map_err(|error| format!("{}: {error}", path.display()))
+}
