@@ -46,6 +46,8 @@ impl AppContext {
         let secrets = aws_sdk_secretsmanager::Client::new(sdk);
         let key_set = read_secret(&secrets, &config.jwt_keys_secret_id).await?;
         let keys = JwtKeys::from_secret_json(&key_set, &config.jwt_issuer, &config.jwt_audience)?;
+        // reqwest is built without a crypto provider of its own; it uses the process default.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let http = reqwest::Client::builder()
             .user_agent(concat!("flowday/", env!("CARGO_PKG_VERSION")))
             .build()

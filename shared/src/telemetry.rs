@@ -1,6 +1,7 @@
 //! JSON logs through `tracing`. Fields are chosen by the call sites; none of them logs a password,
 //! a token or a request body.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static COLD: AtomicBool = AtomicBool::new(true);
@@ -22,4 +23,12 @@ pub fn init() {
 /// True for the first request this process serves (a Lambda cold start), false after.
 pub fn take_cold_start() -> bool {
     COLD.swap(false, Ordering::Relaxed)
+}
+
+/// The function this process runs as (`AWS_LAMBDA_FUNCTION_NAME`), `local` in the local gateway.
+pub fn function_name() -> &'static str {
+    static NAME: OnceLock<String> = OnceLock::new();
+    NAME.get_or_init(|| {
+        std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "local".into())
+    })
 }

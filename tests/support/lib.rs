@@ -149,12 +149,7 @@ impl TestStack {
 
     /// Emails the emulator's SES received for `to`, oldest first.
     pub async fn emails_to(&self, to: &str) -> Vec<SentEmail> {
-        let data: Value = reqwest::get(format!("{}/moto-api/data.json", self.stack.endpoint))
-            .await
-            .expect("emulator data")
-            .json()
-            .await
-            .expect("json");
+        let data = self.emulator_data().await;
         data["ses"]["Message"]
             .as_array()
             .into_iter()
@@ -170,6 +165,27 @@ impl TestStack {
                 body: message["body"].as_str().unwrap_or_default().to_string(),
             })
             .collect()
+    }
+
+    /// The emulator's record of what it received. Its dump can fail while another test writes
+    /// (the emulator serialises its state without a lock), so it is read again on failure.
+    async fn emulator_data(&self) -> Value {
+        let url = format!("{}/moto-api/data.json", self.stack.endpoint);
+        let mut last_error = String::new();
+        for _ in 0..10 {
+            match reqwest::get(&url).await {
+                Ok(response) if response.status().is_success() => {
+                    match response.json::<Value>().await {
+                        Ok(data) => return data,
+                        Err(error) => last_error = error.to_string(),
+                    }
+                }
+                Ok(response) => last_error = format!("status {}", response.status()),
+                Err(error) => last_error = error.to_string(),
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("the emulator's data could not be read: {last_error}")
     }
 
     pub fn dynamo(&self) -> aws_sdk_dynamodb::Client {

@@ -121,6 +121,45 @@ async fn every_api_auth_event_is_answered_by_the_lambda_binary() {
     let id_token = google.sign(&google.claims("lambda-google-sub", &unique_email("lambda-google")));
     let google_sign_in = run("google", vec![("id_token", id_token)]).await;
     assert_eq!(google_sign_in.status, 201, "{}", google_sign_in.body);
+    let failed = run(
+        "login",
+        vec![
+            ("email", email.clone()),
+            ("password", "a wrong password".into()),
+        ],
+    )
+    .await;
+    assert_eq!(failed.status, 401);
+
+    // The JSON logs name every request, and no password or token ever.
+    let logs = lambda.logs();
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    let requests = lines
+        .iter()
+        .filter(|line| line["message"] == "request")
+        .count();
+    assert!(
+        requests >= 13,
+        "one log line per request, got {requests}:\n{logs}"
+    );
+    assert!(lines.iter().any(
+        |line| line["request_id"] == "signup-apigw-0001" && line["route"] == "/v1/auth/signup"
+    ));
+    for secret in [
+        PASSWORD.to_string(),
+        "a wrong password".into(),
+        "third good password".into(),
+        text(&signup, "access_token"),
+        text(&signup, "refresh_token"),
+        text(&relogin, "refresh_token"),
+        mail.token(),
+        verification.token(),
+    ] {
+        assert!(!logs.contains(&secret), "a secret reached the logs");
+    }
     lambda.stop().await;
 }
 

@@ -5,6 +5,9 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::runtime_api::RuntimeApi;
@@ -14,6 +17,7 @@ pub struct LambdaProcess {
     pub runtime: RuntimeApi,
     child: Child,
     started: Instant,
+    logs: Arc<Mutex<String>>,
 }
 
 impl LambdaProcess {
@@ -35,25 +39,43 @@ impl LambdaProcess {
             .envs(stack.process_environment(binary)?)
             .envs(crate::LAMBDA_PROCESS_DEFAULTS)
             .env("AWS_LAMBDA_RUNTIME_API", &runtime.address)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
         let started = Instant::now();
-        let child = command.spawn().map_err(|error| StackError::Init {
+        let mut child = command.spawn().map_err(|error| StackError::Init {
             function: binary.into(),
             reason: format!("{}: {error}", binary_path.display()),
         })?;
+        let logs = Arc::new(Mutex::new(String::new()));
+        if let Some(stdout) = child.stdout.take() {
+            let sink = logs.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stdout).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let mut logs = sink.lock().expect("log buffer");
+                    logs.push_str(&line);
+                    logs.push('\n');
+                }
+            });
+        }
         Ok(LambdaProcess {
             runtime,
             child,
             started,
+            logs,
         })
     }
 
     /// Hands one event to the function and returns its answer.
     pub async fn invoke(&self, event: serde_json::Value) -> Result<serde_json::Value, String> {
         self.runtime.invoke(event, Duration::from_secs(30)).await
+    }
+
+    /// Everything the process logged so far (its stdout: JSON lines).
+    pub fn logs(&self) -> String {
+        self.logs.lock().expect("log buffer").clone()
     }
 
     /// When the process was spawned.

@@ -25,8 +25,9 @@ async fn main() {
             println!("{}", shared::auth::jwt::generate_key_set_json(&kid));
             Ok(())
         }
+        Some("bench") => flowday_local::bench::run().await,
         Some(other) => Err(format!(
-            "unknown command {other}; use `dev` or `jwt-key-set [kid]`"
+            "unknown command {other}; use `dev`, `jwt-key-set [kid]` or `bench`"
         )),
     };
     if let Err(message) = result {

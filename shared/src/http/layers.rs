@@ -85,6 +85,7 @@ pub async fn request_envelope(req: Request, next: Next) -> Response {
     }
     tracing::info!(
         request_id,
+        function = crate::telemetry::function_name(),
         method = %method,
         route = route.as_deref().unwrap_or("unmatched"),
         status = response.status().as_u16(),
