@@ -270,3 +270,35 @@ async fn forged_tokens_are_401() {
         .await;
     basic.assert_problem(StatusCode::UNAUTHORIZED, "invalid_token");
 }
+
+#[tokio::test]
+async fn concurrent_refreshes_with_one_token_give_one_new_pair() {
+    let stack = TestStack::new().await;
+    let signup = stack.signup("Lou").await;
+    let attempts = (0..4).map(|_| refresh(&stack, &signup["refresh_token"]));
+    let results = futures::future::join_all(attempts).await;
+    let winners = results
+        .iter()
+        .filter(|response| response.status == StatusCode::OK)
+        .count();
+    assert_eq!(
+        winners,
+        1,
+        "{:?}",
+        results.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    assert!(
+        results
+            .iter()
+            .filter(|response| response.status != StatusCode::OK)
+            .all(|r| r.status == StatusCode::UNAUTHORIZED)
+    );
+    // The losers count as reuse: the family is revoked, the winner's token too.
+    let winner = results
+        .iter()
+        .find(|response| response.status == StatusCode::OK)
+        .unwrap();
+    refresh(&stack, &winner.body["refresh_token"])
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED, "invalid_refresh_token");
+}

@@ -67,6 +67,7 @@ pub async fn run() -> Result<(), String> {
         );
     }
 
+    reads(&stack, 1000).await?;
     logins(&stack, 1000).await?;
     drop(emulator);
     Ok(())
@@ -185,4 +186,50 @@ async fn timed(
     }
     samples.sort();
     Ok(samples)
+}
+
+/// Profile reads through the api-account binary: latency and the memory of a function that never
+/// hashes a password.
+async fn reads(stack: &LocalStack, count: usize) -> Result<(), String> {
+    let auth = LambdaProcess::start(&release_binary("api-auth"), "api-auth", stack)
+        .await
+        .map_err(|e| e.to_string())?;
+    let email = format!(
+        "reader-{}@example.com",
+        ulid::Ulid::new().to_string().to_lowercase()
+    );
+    let signup = auth
+        .invoke(event(
+            "api-auth",
+            "signup",
+            &[("email", email.as_str()), ("password", PASSWORD)],
+        )?)
+        .await?;
+    auth.stop().await;
+    let body: serde_json::Value =
+        serde_json::from_str(signup["body"].as_str().unwrap_or("{}")).map_err(|e| e.to_string())?;
+    let token = body["access_token"]
+        .as_str()
+        .ok_or("no access token")?
+        .to_string();
+    let account = LambdaProcess::start(&release_binary("api-account"), "api-account", stack)
+        .await
+        .map_err(|e| e.to_string())?;
+    let samples = timed(
+        &account,
+        event("api-account", "get-me", &[("access_token", token.as_str())])?,
+        count,
+    )
+    .await?;
+    println!(
+        "\n## GET /v1/me through the api-account binary ({count} sequential reads)\n\n- p50 {}, p99 {}; peak memory {}",
+        millis(percentile(&samples, 0.5)),
+        millis(percentile(&samples, 0.99)),
+        account
+            .peak_memory_kib()
+            .map(|kib| format!("{:.1} MB", kib as f64 / 1024.0))
+            .unwrap_or("unknown".into())
+    );
+    account.stop().await;
+    Ok(())
 }

@@ -1,13 +1,29 @@
 //! Password hashing: Argon2id with OWASP's parameters (19 MiB, 2 passes, 1 lane). Hashing runs on
 //! the blocking pool so it never stalls the async runtime.
 
-use std::sync::OnceLock;
+use std::sync::{Once, OnceLock};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use rand::RngCore;
 
+/// Argon2 takes 19 MiB per hash. glibc keeps freed blocks of that size in the arena of the thread
+/// that freed them (its mmap threshold rises to the largest block freed), so every blocking thread
+/// that once hashed would hold 19 MiB for good. A fixed threshold keeps such blocks mmapped: they go
+/// back to the OS when the hash is done, and a 128 MB function stays far from its limit.
+fn release_hash_memory_after_use() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: mallopt only tunes the allocator; it is called once, before the first hash.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 1024 * 1024);
+        }
+    });
+}
+
 fn argon2() -> Argon2<'static> {
+    release_hash_memory_after_use();
     let params = Params::new(19 * 1024, 2, 1, None).expect("valid Argon2 parameters");
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }

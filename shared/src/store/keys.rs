@@ -33,10 +33,6 @@ pub fn session(session_id: &str) -> String {
     format!("{SESSION_PREFIX}{session_id}")
 }
 
-pub fn refresh_token(token_hash: &str) -> String {
-    format!("REFRESH#{token_hash}")
-}
-
 pub fn password_reset(token_hash: &str) -> String {
     format!("RESET#{token_hash}")
 }

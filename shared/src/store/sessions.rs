@@ -1,8 +1,10 @@
-//! Sessions and their refresh tokens. A session is one login on one device (a refresh-token family);
-//! each refresh token is an item that works once. Revoking a session deletes it, which ends its
-//! family: a token whose session is gone no longer refreshes.
+//! Sessions. A session is one login on one device: a refresh-token family. The session item holds
+//! the hash of its one live refresh token and the hashes of the last ones it replaced, so rotation is
+//! one conditional write to one item and reuse of an old token is recognised. Revoking a session
+//! deletes its item, which ends the family: no token of it refreshes again.
 
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
 use super::accounts::UserItem;
@@ -11,8 +13,9 @@ use crate::auth::opaque;
 
 /// A session ends after 30 days without a refresh.
 pub const SESSION_IDLE_SECONDS: i64 = 30 * 24 * 3600;
-/// A user keeps at most this many sessions: a new login beyond it ends the least recently used.
-pub const MAX_SESSIONS: usize = 50;
+/// How many replaced refresh tokens a session remembers to recognise their reuse. Refreshing every
+/// 15 minutes, that covers the last 5 hours; an older token is simply invalid.
+pub const REMEMBERED_TOKENS: usize = 20;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SessionItem {
@@ -26,33 +29,26 @@ pub struct SessionItem {
     pub last_used_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
-    /// How the session began: `password`, `google`, `signup`, `password_reset`.
+    /// How the session began: `password`, `google`, `signup`.
     pub method: String,
+    /// SHA-256 of the refresh token that works now.
+    pub token_hash: String,
+    /// SHA-256 of the tokens it replaced, newest first.
+    #[serde(default)]
+    pub used_token_hashes: Vec<String>,
     pub ttl: i64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RefreshTokenItem {
-    #[serde(rename = "PK")]
-    pub pk: String,
-    #[serde(rename = "SK")]
-    pub sk: String,
-    pub entity: String,
-    pub session_id: String,
-    pub used: bool,
-    pub ttl: i64,
-}
-
-/// A session about to be created: the actions that write it, and the refresh token to hand out.
+/// A session about to be created: the Put that writes it, and the refresh token to hand out.
 pub struct NewSession {
     pub session_id: String,
     pub refresh_token: String,
-    pub actions: Vec<TransactWriteItem>,
+    pub put: TransactWriteItem,
 }
 
 /// What a refresh token leads to.
 pub enum RefreshOutcome {
-    /// A fresh pair was issued for this user and session.
+    /// A fresh token was issued for this user and session.
     Rotated {
         user: Box<UserItem>,
         session_id: String,
@@ -64,23 +60,12 @@ pub enum RefreshOutcome {
     Reused,
 }
 
-fn refresh_item(user_id: &str, session_id: &str, token: &str, ttl: i64) -> RefreshTokenItem {
-    RefreshTokenItem {
-        pk: keys::user(user_id),
-        sk: keys::refresh_token(&opaque::sha256_hex(token)),
-        entity: "refresh_token".into(),
-        session_id: session_id.to_string(),
-        used: false,
-        ttl,
-    }
-}
-
 fn truncate_user_agent(user_agent: Option<&str>) -> Option<String> {
     user_agent.map(|agent| agent.chars().take(256).collect())
 }
 
 impl Store {
-    /// The actions that open a session with its first refresh token.
+    /// The Put that opens a session with its first refresh token.
     pub fn new_session(
         &self,
         user_id: &str,
@@ -90,7 +75,6 @@ impl Store {
     ) -> Result<NewSession, StoreError> {
         let session_id = ulid::Ulid::new().to_string();
         let refresh_token = opaque::refresh_token(user_id, &session_id);
-        let ttl = super::ttl_in(SESSION_IDLE_SECONDS);
         let session = SessionItem {
             pk: keys::user(user_id),
             sk: keys::session(&session_id),
@@ -100,22 +84,20 @@ impl Store {
             last_used_at: now.into(),
             user_agent: truncate_user_agent(user_agent),
             method: method.into(),
-            ttl,
+            token_hash: opaque::sha256_hex(&refresh_token),
+            used_token_hashes: Vec::new(),
+            ttl: super::ttl_in(SESSION_IDLE_SECONDS),
         };
-        let token = refresh_item(user_id, &session_id, &refresh_token, ttl);
-        let actions = vec![
-            self.put_new(to_item(&session)?)?,
-            self.put_new(to_item(&token)?)?,
-        ];
+        let put = self.put_new(to_item(&session)?)?;
         Ok(NewSession {
             session_id,
             refresh_token,
-            actions,
+            put,
         })
     }
 
-    /// Opens a session on its own (login): its writes plus `extra`, in one transaction. The least
-    /// recently used sessions beyond `MAX_SESSIONS` are ended.
+    /// Opens a session (login): its write plus `extra`, in one transaction. Sessions are not capped
+    /// per user: an idle one expires after 30 days, and ending them all works for any number.
     pub async fn open_session(
         &self,
         user_id: &str,
@@ -125,24 +107,10 @@ impl Store {
     ) -> Result<NewSession, StoreError> {
         let now = super::now_rfc3339();
         let session = self.new_session(user_id, user_agent, method, &now)?;
-        let mut actions = session.actions.clone();
+        let mut actions = vec![session.put.clone()];
         actions.extend(extra);
         self.transact(actions).await?;
-        self.trim_sessions(user_id).await?;
         Ok(session)
-    }
-
-    async fn trim_sessions(&self, user_id: &str) -> Result<(), StoreError> {
-        let mut sessions = self.list_sessions(user_id).await?;
-        if sessions.len() <= MAX_SESSIONS {
-            return Ok(());
-        }
-        sessions.sort_by(|a, b| b.last_used_at.cmp(&a.last_used_at));
-        for stale in &sessions[MAX_SESSIONS..] {
-            self.delete_if_exists(keys::user(user_id), &keys::session(&stale.id))
-                .await?;
-        }
-        Ok(())
     }
 
     pub async fn list_sessions(&self, user_id: &str) -> Result<Vec<SessionItem>, StoreError> {
@@ -190,28 +158,23 @@ impl Store {
         Ok(count)
     }
 
-    /// Exchanges a refresh token for a new one. The old token is marked used in the same
-    /// transaction that writes the new one, under the condition that it was unused: of two
-    /// concurrent refreshes with one token, one wins and the other counts as reuse.
+    /// Exchanges a refresh token for a new one with one write conditioned on the presented token
+    /// still being the live one: of two concurrent refreshes with one token, one wins and the
+    /// other counts as reuse.
     pub async fn rotate_refresh_token(&self, token: &str) -> Result<RefreshOutcome, StoreError> {
         let Some((user_id, session_id)) = opaque::parse_refresh_token(token) else {
             return Ok(RefreshOutcome::Invalid);
         };
-        let token_sk = keys::refresh_token(&opaque::sha256_hex(token));
         let session_sk = keys::session(session_id);
         let items = self
             .get_many(vec![
-                key(keys::user(user_id), token_sk.as_str()),
                 key(keys::user(user_id), session_sk.as_str()),
                 key(keys::user(user_id), keys::PROFILE),
             ])
             .await?;
-        let (mut stored, mut session, mut user) = (None, None, None);
+        let (mut session, mut user) = (None, None);
         for item in items {
             match item.get(keys::SK) {
-                Some(AttributeValue::S(sk)) if *sk == token_sk => {
-                    stored = Some(from_item::<RefreshTokenItem>(item)?)
-                }
                 Some(AttributeValue::S(sk)) if *sk == session_sk => {
                     session = Some(from_item::<SessionItem>(item)?)
                 }
@@ -221,59 +184,56 @@ impl Store {
                 _ => {}
             }
         }
-        let (Some(stored), Some(_session), Some(user)) = (stored, session, user) else {
+        let (Some(session), Some(user)) = (session, user) else {
             return Ok(RefreshOutcome::Invalid);
         };
-        if stored.session_id != session_id {
-            return Ok(RefreshOutcome::Invalid);
-        }
-        if stored.used {
+        let presented = opaque::sha256_hex(token);
+        if session.used_token_hashes.contains(&presented) {
             self.revoke_session(user_id, session_id).await?;
             return Ok(RefreshOutcome::Reused);
         }
-        let now = super::now_rfc3339();
-        let ttl = super::ttl_in(SESSION_IDLE_SECONDS);
+        if session.token_hash != presented {
+            return Ok(RefreshOutcome::Invalid);
+        }
         let new_token = opaque::refresh_token(user_id, session_id);
-        let mark_used = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(keys::user(user_id), token_sk.as_str())))
-            .update_expression("SET used = :true")
-            .condition_expression("attribute_exists(#pk) AND used = :false")
-            .expression_attribute_names("#pk", keys::PK)
-            .expression_attribute_values(":true", AttributeValue::Bool(true))
-            .expression_attribute_values(":false", AttributeValue::Bool(false))
-            .build()
-            .map_err(|error| StoreError::Dynamo(error.to_string()))?;
-        let touch_session = Update::builder()
+        let mut used: Vec<AttributeValue> = vec![s(presented.as_str())];
+        used.extend(
+            session
+                .used_token_hashes
+                .iter()
+                .take(REMEMBERED_TOKENS - 1)
+                .map(|hash| s(hash.as_str())),
+        );
+        let result = self
+            .client
+            .update_item()
             .table_name(&self.table)
             .set_key(Some(key(keys::user(user_id), session_sk.as_str())))
-            .update_expression("SET last_used_at = :now, #ttl = :ttl")
-            .condition_expression("attribute_exists(#pk)")
+            .update_expression("SET token_hash = :new, used_token_hashes = :used, last_used_at = :now, #ttl = :ttl")
+            .condition_expression("attribute_exists(#pk) AND token_hash = :presented")
             .expression_attribute_names("#pk", keys::PK)
             .expression_attribute_names("#ttl", keys::TTL)
-            .expression_attribute_values(":now", s(now))
-            .expression_attribute_values(":ttl", n(ttl))
-            .build()
-            .map_err(|error| StoreError::Dynamo(error.to_string()))?;
-        let actions = vec![
-            TransactWriteItem::builder().update(mark_used).build(),
-            TransactWriteItem::builder().update(touch_session).build(),
-            self.put_new(to_item(&refresh_item(
-                user_id, session_id, &new_token, ttl,
-            ))?)?,
-        ];
-        match self.transact(actions).await {
-            Ok(()) => Ok(RefreshOutcome::Rotated {
+            .expression_attribute_values(":new", s(opaque::sha256_hex(&new_token)))
+            .expression_attribute_values(":used", AttributeValue::L(used))
+            .expression_attribute_values(":now", s(super::now_rfc3339()))
+            .expression_attribute_values(":ttl", n(super::ttl_in(SESSION_IDLE_SECONDS)))
+            .expression_attribute_values(":presented", s(presented))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(RefreshOutcome::Rotated {
                 user: Box::new(user),
                 session_id: session_id.to_string(),
                 refresh_token: new_token,
             }),
-            Err(error) if error.failed_condition_at(0) => {
-                self.revoke_session(user_id, session_id).await?;
-                Ok(RefreshOutcome::Reused)
-            }
-            Err(error) if error.failed_condition_at(1) => Ok(RefreshOutcome::Invalid),
-            Err(error) => Err(error),
+            Err(error) => match error.into_service_error() {
+                // Another refresh with this very token won the race: this one is a reuse.
+                UpdateItemError::ConditionalCheckFailedException(_) => {
+                    self.revoke_session(user_id, session_id).await?;
+                    Ok(RefreshOutcome::Reused)
+                }
+                other => Err(StoreError::Dynamo(other.to_string())),
+            },
         }
     }
 }

@@ -24,7 +24,7 @@ pub struct SessionList {
     next_cursor: Option<String>,
 }
 
-/// Every live session, most recently used first. A user has at most 50, so one page holds them.
+/// Every live session, most recently used first, in one page (sessions idle 30 days expire).
 pub async fn list(
     State(app): State<AppState>,
     caller: CurrentUser,

@@ -96,7 +96,7 @@ pub async fn signup(
     let (verify_token, store_verify_token) = app
         .store
         .issue_one_time_token(&user_id, OneTimeKind::EmailVerification)?;
-    let mut extra = session.actions.clone();
+    let mut extra = vec![session.put.clone()];
     extra.push(store_verify_token);
     match app.store.create_account(&user, None, extra).await {
         Ok(()) => {}
