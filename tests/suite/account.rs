@@ -142,14 +142,7 @@ async fn sessions_are_listed_and_one_can_be_revoked() {
         .call(Method::DELETE, &path, token, None)
         .await
         .assert_problem(StatusCode::NOT_FOUND, "not_found");
-    let refresh = stack
-        .call(
-            Method::POST,
-            "/v1/auth/refresh",
-            None,
-            Some(json!({"refresh_token": laptop["refresh_token"]})),
-        )
-        .await;
+    let refresh = stack.refresh(&laptop["refresh_token"]).await;
     refresh.assert_problem(StatusCode::UNAUTHORIZED, "invalid_refresh_token");
 }
 
@@ -207,14 +200,7 @@ async fn another_users_session_is_404_and_survives() {
             .iter()
             .all(|item| item["id"] != alice_session.as_str())
     );
-    let refresh = stack
-        .call(
-            Method::POST,
-            "/v1/auth/refresh",
-            None,
-            Some(json!({"refresh_token": alice["refresh_token"]})),
-        )
-        .await;
+    let refresh = stack.refresh(&alice["refresh_token"]).await;
     assert_eq!(
         refresh.status,
         StatusCode::OK,

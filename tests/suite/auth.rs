@@ -86,14 +86,7 @@ async fn signup_names_every_invalid_field_and_writes_nothing() {
     let mut fields = response.error_fields();
     fields.sort();
     assert_eq!(fields, ["language", "name", "password", "timezone"]);
-    let login = stack
-        .call(
-            Method::POST,
-            "/v1/auth/login",
-            None,
-            Some(json!({"email": email, "password": "password1"})),
-        )
-        .await;
+    let login = stack.login(email, "password1").await;
     login.assert_problem(StatusCode::UNAUTHORIZED, "invalid_credentials");
 
     let short = stack
@@ -115,14 +108,7 @@ async fn login_succeeds_and_unknown_email_and_wrong_password_look_the_same() {
     let user = stack.signup("Cleo").await;
     let email = user["user"]["email"].as_str().unwrap();
 
-    let ok = stack
-        .call(
-            Method::POST,
-            "/v1/auth/login",
-            None,
-            Some(json!({"email": email, "password": PASSWORD})),
-        )
-        .await;
+    let ok = stack.login(email, PASSWORD).await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
     assert_eq!(ok.body["user"]["id"], user["user"]["id"]);
     assert_ne!(
@@ -130,22 +116,8 @@ async fn login_succeeds_and_unknown_email_and_wrong_password_look_the_same() {
         "a new session"
     );
 
-    let wrong = stack
-        .call(
-            Method::POST,
-            "/v1/auth/login",
-            None,
-            Some(json!({"email": email, "password": "not the password"})),
-        )
-        .await;
-    let unknown = stack
-        .call(
-            Method::POST,
-            "/v1/auth/login",
-            None,
-            Some(json!({"email": unique_email("nobody"), "password": PASSWORD})),
-        )
-        .await;
+    let wrong = stack.login(email, "not the password").await;
+    let unknown = stack.login(unique_email("nobody"), PASSWORD).await;
     wrong.assert_problem(StatusCode::UNAUTHORIZED, "invalid_credentials");
     unknown.assert_problem(StatusCode::UNAUTHORIZED, "invalid_credentials");
     assert_eq!(wrong.body["detail"], unknown.body["detail"]);
@@ -157,24 +129,10 @@ async fn five_failures_lock_the_account_even_for_the_right_password() {
     let user = stack.signup("Dana").await;
     let email = user["user"]["email"].as_str().unwrap();
     for _ in 0..5 {
-        let response = stack
-            .call(
-                Method::POST,
-                "/v1/auth/login",
-                None,
-                Some(json!({"email": email, "password": "wrong password!"})),
-            )
-            .await;
+        let response = stack.login(email, "wrong password!").await;
         response.assert_problem(StatusCode::UNAUTHORIZED, "invalid_credentials");
     }
-    let locked = stack
-        .call(
-            Method::POST,
-            "/v1/auth/login",
-            None,
-            Some(json!({"email": email, "password": PASSWORD})),
-        )
-        .await;
+    let locked = stack.login(email, PASSWORD).await;
     locked.assert_problem(StatusCode::LOCKED, "account_locked");
     let retry_after: u64 = locked
         .header("retry-after")
@@ -192,14 +150,7 @@ async fn failures_below_the_limit_are_forgotten_after_a_good_login() {
     let stack = TestStack::new().await;
     let user = stack.signup("Eve").await;
     let email = user["user"]["email"].as_str().unwrap();
-    let login = |password: &'static str| {
-        stack.call(
-            Method::POST,
-            "/v1/auth/login",
-            None,
-            Some(json!({"email": email, "password": password})),
-        )
-    };
+    let login = |password: &'static str| stack.login(email, password);
     for _ in 0..4 {
         assert_eq!(
             login("wrong password!").await.status,

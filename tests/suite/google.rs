@@ -56,14 +56,7 @@ async fn google_sign_in_creates_then_finds_the_account() {
     assert_eq!(me.body["email_verified"], true);
     assert_eq!(me.body["has_password"], false);
     // No password, so a password login fails like any other.
-    let login = stack
-        .call(
-            Method::POST,
-            "/v1/auth/login",
-            None,
-            Some(json!({"email": email, "password": PASSWORD})),
-        )
-        .await;
+    let login = stack.login(email, PASSWORD).await;
     login.assert_problem(StatusCode::UNAUTHORIZED, "invalid_credentials");
 }
 
@@ -156,14 +149,7 @@ async fn bad_google_tokens_are_refused() {
         )
         .await;
     response.assert_problem(StatusCode::FORBIDDEN, "google_email_unverified");
-    let login = stack
-        .call(
-            Method::POST,
-            "/v1/auth/login",
-            None,
-            Some(json!({"email": email, "password": PASSWORD})),
-        )
-        .await;
+    let login = stack.login(email, PASSWORD).await;
     assert_eq!(
         login.status,
         StatusCode::UNAUTHORIZED,

@@ -4,23 +4,12 @@ use flowday_tests::{PASSWORD, TestStack, unique_email};
 use http::{Method, StatusCode};
 use serde_json::json;
 
-async fn login(stack: &TestStack, email: &str, password: &str) -> flowday_tests::TestResponse {
-    stack
-        .call(
-            Method::POST,
-            "/v1/auth/login",
-            None,
-            Some(json!({"email": email, "password": password})),
-        )
-        .await
-}
-
 #[tokio::test]
 async fn changing_the_password_needs_the_current_one_and_ends_other_sessions() {
     let stack = TestStack::new().await;
     let signup = stack.signup("Lea").await;
     let email = signup["user"]["email"].as_str().unwrap();
-    let other = login(&stack, email, PASSWORD).await.body;
+    let other = stack.login(email, PASSWORD).await.body;
     let token = signup["access_token"].as_str();
 
     let wrong = stack
@@ -55,30 +44,16 @@ async fn changing_the_password_needs_the_current_one_and_ends_other_sessions() {
         .await;
     assert_eq!(changed.status, StatusCode::NO_CONTENT, "{}", changed.body);
     assert_eq!(
-        login(&stack, email, PASSWORD).await.status,
+        stack.login(email, PASSWORD).await.status,
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
-        login(&stack, email, "a brand new secret").await.status,
+        stack.login(email, "a brand new secret").await.status,
         StatusCode::OK
     );
-    let other_refresh = stack
-        .call(
-            Method::POST,
-            "/v1/auth/refresh",
-            None,
-            Some(json!({"refresh_token": other["refresh_token"]})),
-        )
-        .await;
+    let other_refresh = stack.refresh(&other["refresh_token"]).await;
     other_refresh.assert_problem(StatusCode::UNAUTHORIZED, "invalid_refresh_token");
-    let own_refresh = stack
-        .call(
-            Method::POST,
-            "/v1/auth/refresh",
-            None,
-            Some(json!({"refresh_token": signup["refresh_token"]})),
-        )
-        .await;
+    let own_refresh = stack.refresh(&signup["refresh_token"]).await;
     assert_eq!(
         own_refresh.status,
         StatusCode::OK,
@@ -122,28 +97,21 @@ async fn password_reset_by_email_works_once_and_ends_all_sessions() {
         StatusCode::NO_CONTENT
     );
     assert_eq!(
-        login(&stack, email, "my fresh passphrase").await.status,
+        stack.login(email, "my fresh passphrase").await.status,
         StatusCode::OK
     );
     assert_eq!(
-        login(&stack, email, PASSWORD).await.status,
+        stack.login(email, PASSWORD).await.status,
         StatusCode::UNAUTHORIZED
     );
-    let old_session = stack
-        .call(
-            Method::POST,
-            "/v1/auth/refresh",
-            None,
-            Some(json!({"refresh_token": signup["refresh_token"]})),
-        )
-        .await;
+    let old_session = stack.refresh(&signup["refresh_token"]).await;
     old_session.assert_problem(StatusCode::UNAUTHORIZED, "invalid_refresh_token");
 
     confirm("yet another passphrase")
         .await
         .assert_problem(StatusCode::BAD_REQUEST, "invalid_token");
     assert_eq!(
-        login(&stack, email, "my fresh passphrase").await.status,
+        stack.login(email, "my fresh passphrase").await.status,
         StatusCode::OK,
         "the second use changed nothing"
     );

@@ -9,32 +9,21 @@ use serde_json::{Value, json};
 use shared::auth::JwtKeys;
 use shared::auth::jwt::generate_key_set_json;
 
-async fn refresh(stack: &TestStack, token: &Value) -> flowday_tests::TestResponse {
-    stack
-        .call(
-            Method::POST,
-            "/v1/auth/refresh",
-            None,
-            Some(json!({"refresh_token": token})),
-        )
-        .await
-}
-
 #[tokio::test]
 async fn refresh_rotates_and_a_reused_token_revokes_the_family() {
     let stack = TestStack::new().await;
     let signup = stack.signup("Finn").await;
 
-    let first = refresh(&stack, &signup["refresh_token"]).await;
+    let first = stack.refresh(&signup["refresh_token"]).await;
     assert_eq!(first.status, StatusCode::OK, "{}", first.body);
     assert_ne!(first.body["refresh_token"], signup["refresh_token"]);
     assert_eq!(first.body["user"]["id"], signup["user"]["id"]);
 
-    let reused = refresh(&stack, &signup["refresh_token"]).await;
+    let reused = stack.refresh(&signup["refresh_token"]).await;
     reused.assert_problem(StatusCode::UNAUTHORIZED, "refresh_token_reused");
 
     // The newest token of the family stopped working too.
-    let after = refresh(&stack, &first.body["refresh_token"]).await;
+    let after = stack.refresh(&first.body["refresh_token"]).await;
     after.assert_problem(StatusCode::UNAUTHORIZED, "invalid_refresh_token");
 }
 
@@ -43,18 +32,11 @@ async fn a_refresh_token_of_another_family_keeps_working_after_a_reuse() {
     let stack = TestStack::new().await;
     let signup = stack.signup("Gus").await;
     let email = signup["user"]["email"].as_str().unwrap();
-    let other = stack
-        .call(
-            Method::POST,
-            "/v1/auth/login",
-            None,
-            Some(json!({"email": email, "password": PASSWORD})),
-        )
-        .await;
-    let _ = refresh(&stack, &signup["refresh_token"]).await;
-    let _ = refresh(&stack, &signup["refresh_token"]).await;
+    let other = stack.login(email, PASSWORD).await;
+    let _ = stack.refresh(&signup["refresh_token"]).await;
+    let _ = stack.refresh(&signup["refresh_token"]).await;
     assert_eq!(
-        refresh(&stack, &other.body["refresh_token"]).await.status,
+        stack.refresh(&other.body["refresh_token"]).await.status,
         StatusCode::OK
     );
 }
@@ -65,10 +47,12 @@ async fn garbage_and_missing_refresh_tokens_are_rejected() {
     let signup = stack.signup("Hal").await;
     let token = signup["refresh_token"].as_str().unwrap();
     let forged = format!("{}XYZ", &token[..token.len() - 3]);
-    refresh(&stack, &json!(forged))
+    stack
+        .refresh(&json!(forged))
         .await
         .assert_problem(StatusCode::UNAUTHORIZED, "invalid_refresh_token");
-    refresh(&stack, &json!("nonsense"))
+    stack
+        .refresh(&json!("nonsense"))
         .await
         .assert_problem(StatusCode::UNAUTHORIZED, "invalid_refresh_token");
     let missing = stack
@@ -78,7 +62,7 @@ async fn garbage_and_missing_refresh_tokens_are_rejected() {
     assert_eq!(missing.error_fields(), ["refresh_token"]);
     // The forged attempt did not burn the real token.
     assert_eq!(
-        refresh(&stack, &signup["refresh_token"]).await.status,
+        stack.refresh(&signup["refresh_token"]).await.status,
         StatusCode::OK
     );
 }
@@ -88,14 +72,7 @@ async fn logout_ends_one_session_or_all() {
     let stack = TestStack::new().await;
     let signup = stack.signup("Ida").await;
     let email = signup["user"]["email"].as_str().unwrap();
-    let login = |_: u8| {
-        stack.call(
-            Method::POST,
-            "/v1/auth/login",
-            None,
-            Some(json!({"email": email, "password": PASSWORD})),
-        )
-    };
+    let login = |_: u8| stack.login(email, PASSWORD);
     let phone = login(1).await.body;
     let laptop = login(2).await.body;
 
@@ -108,11 +85,12 @@ async fn logout_ends_one_session_or_all() {
         )
         .await;
     assert_eq!(out.status, StatusCode::NO_CONTENT);
-    refresh(&stack, &phone["refresh_token"])
+    stack
+        .refresh(&phone["refresh_token"])
         .await
         .assert_problem(StatusCode::UNAUTHORIZED, "invalid_refresh_token");
     assert_eq!(
-        refresh(&stack, &laptop["refresh_token"]).await.status,
+        stack.refresh(&laptop["refresh_token"]).await.status,
         StatusCode::OK,
         "other sessions live on"
     );
@@ -140,7 +118,8 @@ async fn logout_ends_one_session_or_all() {
         )
         .await;
     assert_eq!(all.status, StatusCode::NO_CONTENT);
-    refresh(&stack, &signup["refresh_token"])
+    stack
+        .refresh(&signup["refresh_token"])
         .await
         .assert_problem(StatusCode::UNAUTHORIZED, "invalid_refresh_token");
     let sessions = stack
@@ -275,7 +254,7 @@ async fn forged_tokens_are_401() {
 async fn concurrent_refreshes_with_one_token_give_one_new_pair() {
     let stack = TestStack::new().await;
     let signup = stack.signup("Lou").await;
-    let attempts = (0..4).map(|_| refresh(&stack, &signup["refresh_token"]));
+    let attempts = (0..4).map(|_| stack.refresh(&signup["refresh_token"]));
     let results = futures::future::join_all(attempts).await;
     let winners = results
         .iter()
@@ -298,7 +277,8 @@ async fn concurrent_refreshes_with_one_token_give_one_new_pair() {
         .iter()
         .find(|response| response.status == StatusCode::OK)
         .unwrap();
-    refresh(&stack, &winner.body["refresh_token"])
+    stack
+        .refresh(&winner.body["refresh_token"])
         .await
         .assert_problem(StatusCode::UNAUTHORIZED, "invalid_refresh_token");
 }

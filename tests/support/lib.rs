@@ -147,6 +147,24 @@ impl TestStack {
         response.body
     }
 
+    /// `POST /v1/auth/login`.
+    pub async fn login(
+        &self,
+        email: impl serde::Serialize,
+        password: impl serde::Serialize,
+    ) -> TestResponse {
+        let body = serde_json::json!({"email": email, "password": password});
+        self.call(Method::POST, "/v1/auth/login", None, Some(body))
+            .await
+    }
+
+    /// `POST /v1/auth/refresh`.
+    pub async fn refresh(&self, refresh_token: impl serde::Serialize) -> TestResponse {
+        let body = serde_json::json!({ "refresh_token": refresh_token });
+        self.call(Method::POST, "/v1/auth/refresh", None, Some(body))
+            .await
+    }
+
     /// Emails the emulator's SES received for `to`, oldest first.
     pub async fn emails_to(&self, to: &str) -> Vec<SentEmail> {
         let data = self.emulator_data().await;
