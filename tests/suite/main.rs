@@ -4,6 +4,7 @@ mod account;
 mod auth;
 mod google;
 mod http_contract;
+mod idempotency;
 mod parity;
 mod passwords;
 mod tokens;

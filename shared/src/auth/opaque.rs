@@ -14,8 +14,8 @@ pub fn new_secret() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-pub fn sha256_hex(token: &str) -> String {
-    let digest = Sha256::digest(token.as_bytes());
+pub fn sha256_hex(data: impl AsRef<[u8]>) -> String {
+    let digest = Sha256::digest(data.as_ref());
     digest.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod concurrency;
+pub mod idempotency;
 pub mod json;
 pub mod layers;
 pub mod problem;

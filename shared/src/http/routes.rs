@@ -55,7 +55,13 @@ pub fn build_router_for_groups(groups: Vec<(Vec<Route>, AppState)>) -> Router {
     let mut by_path: BTreeMap<&'static str, MethodRouter> = BTreeMap::new();
     for (routes, state) in groups {
         for route in routes {
-            let handler: MethodRouter = route.handler.with_state(state.clone());
+            let handler: MethodRouter = route
+                .handler
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    super::idempotency::idempotency,
+                ))
+                .with_state(state.clone());
             let merged = match by_path.remove(route.path) {
                 Some(existing) => existing.merge(handler),
                 None => handler,

@@ -40,3 +40,9 @@ pub fn password_reset(token_hash: &str) -> String {
 pub fn email_verification(token_hash: &str) -> String {
     format!("VERIFY#{token_hash}")
 }
+
+/// The record of an idempotent request, under its caller's partition. The key is hashed: clients
+/// choose it, and its length and characters should not shape ours.
+pub fn idempotency(key_hash: &str) -> String {
+    format!("IDEMPOTENCY#{key_hash}")
+}

@@ -1,6 +1,7 @@
 //! The single DynamoDB table: key formats, item mapping (serde_dynamo) and repositories.
 
 pub mod accounts;
+pub mod idempotency;
 pub mod keys;
 pub mod sessions;
 pub mod tokens;
