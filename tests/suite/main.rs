@@ -7,4 +7,5 @@ mod http_contract;
 mod idempotency;
 mod parity;
 mod passwords;
+mod tasks;
 mod tokens;

@@ -57,5 +57,12 @@ async fn every_api_account_event_is_answered_by_the_lambda_binary() {
         (again.status, again.body["code"].as_str()),
         (404, Some("not_found"))
     );
+    let activity = invoke(&lambda, with_token("list-activity", &[])).await;
+    assert_eq!(activity.status, 200, "{}", activity.body);
+    assert_eq!(
+        activity.body["items"],
+        serde_json::json!([]),
+        "no task changed yet"
+    );
     lambda.stop().await;
 }

@@ -23,6 +23,10 @@ pub const HTTP_FUNCTIONS: &[FunctionSpec] = &[
         binary: "api-account",
         routes: api_account::routes,
     },
+    FunctionSpec {
+        binary: "api-tasks",
+        routes: api_tasks::routes,
+    },
 ];
 
 /// One Router serving every route of every function.

@@ -46,3 +46,30 @@ pub fn email_verification(token_hash: &str) -> String {
 pub fn idempotency(key_hash: &str) -> String {
     format!("IDEMPOTENCY#{key_hash}")
 }
+
+pub const TASK_PREFIX: &str = "TASK#";
+
+pub fn task(task_id: &str) -> String {
+    format!("{TASK_PREFIX}{task_id}")
+}
+
+/// The per-user counters that tier limits are enforced on.
+pub const TASK_COUNTS: &str = "TASK_COUNTS";
+
+pub const ACTIVITY_PREFIX: &str = "ACTIVITY#";
+
+/// Activity entries sort by time: their id is a ULID.
+pub fn activity(entry_id: &str) -> String {
+    format!("{ACTIVITY_PREFIX}{entry_id}")
+}
+
+pub const TRASH_PREFIX: &str = "TRASH#";
+
+pub fn trash(task_id: &str) -> String {
+    format!("{TRASH_PREFIX}{task_id}")
+}
+
+/// GSI1 partition of a user's tasks, sorted by due time (`GSI1SK`).
+pub fn tasks_by_due(user_id: &str) -> String {
+    format!("USER#{user_id}#TASKS")
+}

@@ -1,9 +1,11 @@
 //! The single DynamoDB table: key formats, item mapping (serde_dynamo) and repositories.
 
 pub mod accounts;
+pub mod activity;
 pub mod idempotency;
 pub mod keys;
 pub mod sessions;
+pub mod tasks;
 pub mod tokens;
 
 use std::collections::HashMap;

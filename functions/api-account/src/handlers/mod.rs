@@ -1,2 +1,3 @@
+pub mod activity;
 pub mod profile;
 pub mod sessions;

@@ -1,0 +1,131 @@
+//! `GET /v1/tasks`: filters, newest first, cursor pages.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use shared::AppState;
+use shared::domain::Violations;
+use shared::domain::task::Task;
+use shared::http::{ApiError, CurrentUser};
+use shared::store::tasks::TaskFilter;
+
+use super::invalid;
+
+const STATUSES: [&str; 4] = ["todo", "in_progress", "done", "cancelled"];
+const PRIORITIES: [&str; 4] = ["low", "medium", "high", "urgent"];
+
+#[derive(Debug, Serialize)]
+pub struct TaskList {
+    items: Vec<Task>,
+    next_cursor: Option<String>,
+}
+
+fn list_of(
+    violations: &mut Violations,
+    field: &str,
+    value: Option<&String>,
+    allowed: &[&str],
+) -> Vec<String> {
+    let values: Vec<String> = value
+        .map(|text| {
+            text.split(',')
+                .map(|part| part.trim().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    for value in &values {
+        if !allowed.contains(&value.as_str()) {
+            violations.add(
+                field,
+                format!("{value:?} is not one of {}", allowed.join(", ")),
+            );
+        }
+    }
+    values
+}
+
+/// A due bound: a date (`2026-12-01`) or an instant.
+fn due_bound(violations: &mut Violations, field: &str, value: Option<&String>) -> Option<String> {
+    let value = value?;
+    let valid = chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").is_ok()
+        || chrono::DateTime::parse_from_rfc3339(value).is_ok();
+    if !valid {
+        violations.add(field, "must be a date (YYYY-MM-DD) or an RFC 3339 instant");
+    }
+    Some(value.clone())
+}
+
+pub fn encode_cursor(task_id: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("task:{task_id}"))
+}
+
+fn decode_cursor(cursor: &str) -> Option<String> {
+    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
+    let task_id = text.strip_prefix("task:")?;
+    ulid::Ulid::from_string(task_id)
+        .ok()
+        .map(|_| task_id.to_string())
+}
+
+pub async fn list_tasks(
+    State(app): State<AppState>,
+    caller: CurrentUser,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<TaskList>, ApiError> {
+    let mut violations = Violations::new();
+    let limit = match query.get("limit").map(|text| text.parse::<usize>()) {
+        None => 50,
+        Some(Ok(limit)) if (1..=200).contains(&limit) => limit,
+        Some(_) => {
+            violations.add("limit", "must be a number from 1 to 200");
+            50
+        }
+    };
+    let archived = match query.get("archived").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            violations.add("archived", "must be true or false");
+            false
+        }
+    };
+    let filter = TaskFilter {
+        statuses: list_of(&mut violations, "status", query.get("status"), &STATUSES),
+        priorities: list_of(
+            &mut violations,
+            "priority",
+            query.get("priority"),
+            &PRIORITIES,
+        ),
+        label: query.get("label").cloned(),
+        category: query.get("category").cloned(),
+        archived,
+        due_from: due_bound(&mut violations, "due_from", query.get("due_from")),
+        due_to: due_bound(&mut violations, "due_to", query.get("due_to")),
+        text: query
+            .get("q")
+            .map(|text| text.trim().to_string())
+            .filter(|text| !text.is_empty()),
+    };
+    let after = match query.get("cursor") {
+        Some(cursor) => Some(decode_cursor(cursor).ok_or_else(|| {
+            ApiError::bad_request("invalid_cursor", "the cursor is not one this API gave")
+        })?),
+        None => None,
+    };
+    if !violations.is_empty() {
+        return Err(invalid(violations));
+    }
+    let page = app
+        .store
+        .list_tasks(&caller.user_id, &filter, after.as_deref(), limit)
+        .await?;
+    Ok(Json(TaskList {
+        items: page.items,
+        next_cursor: page.next.as_deref().map(encode_cursor),
+    }))
+}

@@ -1,0 +1,75 @@
+//! `GET /v1/trash` and `POST /v1/trash/{id}/restore`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use http::StatusCode;
+use serde::Serialize;
+use shared::AppState;
+use shared::http::{ApiError, CurrentUser};
+use shared::store::tasks::RestoreError;
+
+use super::{caller_limits, limit_reached, task_response};
+
+#[derive(Debug, Serialize)]
+pub struct TrashEntry {
+    id: String,
+    title: String,
+    trashed_at: String,
+    /// After this the task is gone for good.
+    expires_at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TrashList {
+    items: Vec<TrashEntry>,
+    next_cursor: Option<String>,
+}
+
+pub async fn list(
+    State(app): State<AppState>,
+    caller: CurrentUser,
+) -> Result<Json<TrashList>, ApiError> {
+    let entries = app.store.list_trash(&caller.user_id).await?;
+    let items = entries
+        .into_iter()
+        .map(|entry| TrashEntry {
+            id: entry.task_id,
+            title: entry.title,
+            trashed_at: entry.trashed_at,
+            expires_at: chrono::DateTime::from_timestamp(entry.ttl, 0)
+                .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .unwrap_or_default(),
+        })
+        .collect();
+    Ok(Json(TrashList {
+        items,
+        next_cursor: None,
+    }))
+}
+
+pub async fn restore(
+    State(app): State<AppState>,
+    caller: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    if ulid::Ulid::from_string(&id).is_err() {
+        return Err(ApiError::not_found());
+    }
+    let limits = caller_limits(&app, &caller.user_id).await?;
+    match app.store.restore_task(&caller.user_id, &id, limits).await {
+        Ok(task) => Ok(task_response(StatusCode::OK, &task)),
+        Err(RestoreError::NotFound) => Err(ApiError::not_found()),
+        Err(RestoreError::NotInTrash) => Err(ApiError::conflict(
+            "not_in_trash",
+            "this task is not in the trash",
+        )),
+        Err(RestoreError::Expired) => Err(ApiError::new(
+            StatusCode::GONE,
+            "trash_expired",
+            "this task was deleted more than 7 days ago and cannot be restored",
+        )),
+        Err(RestoreError::LimitReached) => Err(limit_reached(limits)),
+        Err(RestoreError::Store(error)) => Err(error.into()),
+    }
+}

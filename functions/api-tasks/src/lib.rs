@@ -1,0 +1,30 @@
+//! api-tasks: tasks and the trash. Each route's handler is in `handlers/<file>.rs`, named in the
+//! table below.
+
+mod handlers;
+
+use axum::Router;
+use shared::AppState;
+use shared::http::{Route, build_router};
+
+use handlers::{list, status, tasks, trash};
+
+/// Every route this function serves (template.yaml declares the same list).
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route::get("/v1/tasks", list::list_tasks),
+        Route::post("/v1/tasks", tasks::create),
+        Route::get("/v1/tasks/{id}", tasks::get),
+        Route::patch("/v1/tasks/{id}", tasks::patch),
+        Route::delete("/v1/tasks/{id}", tasks::delete),
+        Route::post("/v1/tasks/{id}/complete", status::complete),
+        Route::post("/v1/tasks/{id}/uncomplete", status::uncomplete),
+        Route::post("/v1/tasks/{id}/archive", status::archive),
+        Route::get("/v1/trash", trash::list),
+        Route::post("/v1/trash/{id}/restore", trash::restore),
+    ]
+}
+
+pub fn router(state: AppState) -> Router {
+    build_router(routes(), state)
+}

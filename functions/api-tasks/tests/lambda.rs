@@ -1,0 +1,45 @@
+//! The api-tasks binary, run as Lambda runs it, on every event of events/api-tasks.
+
+use flowday_tests::{TestStack, event, invoke};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_api-tasks");
+
+#[tokio::test]
+async fn every_api_tasks_event_is_answered_by_the_lambda_binary() {
+    let stack = TestStack::new().await;
+    let user = stack.signup("Lambda").await;
+    let token = user["access_token"].as_str().unwrap();
+    let lambda = stack.lambda(BINARY, "api-tasks").await;
+    let created = invoke(
+        &lambda,
+        event("api-tasks", "create-task", &[("access_token", token)]),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let task_id = created.body["id"].as_str().unwrap().to_string();
+    let values = [("access_token", token), ("task_id", task_id.as_str())];
+    let expectations = [
+        ("list-tasks", 200),
+        ("get-task", 200),
+        ("patch-task", 200),
+        ("complete-task", 200),
+        ("uncomplete-task", 200),
+        ("archive-task", 200),
+        ("delete-task", 204),
+        ("list-trash", 200),
+        ("restore-task", 200),
+    ];
+    for (name, status) in expectations {
+        let answer = invoke(&lambda, event("api-tasks", name, &values)).await;
+        assert_eq!(answer.status, status, "{name}: {}", answer.body);
+    }
+    let listed = invoke(&lambda, event("api-tasks", "list-tasks", &values)).await;
+    assert_eq!(
+        listed.body["items"],
+        serde_json::json!([]),
+        "the restored task is archived, so not in the default list"
+    );
+    let trash = invoke(&lambda, event("api-tasks", "list-trash", &values)).await;
+    assert_eq!(trash.body["items"], serde_json::json!([]));
+    lambda.stop().await;
+}

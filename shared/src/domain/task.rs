@@ -1,0 +1,392 @@
+//! Tasks: the shape of api.md, its validation, and what a change does to it.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::Violations;
+
+pub const TITLE_MAX: usize = 500;
+pub const DESCRIPTION_MAX: usize = 10_000;
+pub const LABELS_MAX: usize = 20;
+pub const LABEL_MAX: usize = 50;
+pub const CATEGORY_MAX: usize = 100;
+pub const MINUTES_MAX: u32 = 1440;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    #[default]
+    Todo,
+    InProgress,
+    Done,
+    Cancelled,
+}
+
+impl Status {
+    /// Open tasks count against the tier's limit.
+    pub fn is_open(self) -> bool {
+        matches!(self, Status::Todo | Status::InProgress)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    Low,
+    #[default]
+    Medium,
+    High,
+    Urgent,
+}
+
+/// A task as clients see it (api.md's fixed shape).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    pub id: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub status: Status,
+    pub priority: Priority,
+    pub due_date: Option<NaiveDate>,
+    pub due_at: Option<DateTime<Utc>>,
+    pub start_at: Option<DateTime<Utc>>,
+    pub estimate_minutes: Option<u32>,
+    pub actual_minutes: Option<u32>,
+    pub labels: Vec<String>,
+    pub category: Option<String>,
+    pub parent_id: Option<String>,
+    pub goal_id: Option<String>,
+    pub team_id: Option<String>,
+    pub assignee_id: Option<String>,
+    pub recurrence: Option<serde_json::Value>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub archived: bool,
+    pub version: u64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `Some(None)` when a field is sent as null, `None` when it is absent.
+fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// The writable fields of a task. On create, absent means default; on PATCH, absent means
+/// unchanged and null means cleared.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct TaskFields {
+    #[serde(default, deserialize_with = "nullable")]
+    pub title: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub status: Option<Option<Status>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub priority: Option<Option<Priority>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub due_date: Option<Option<NaiveDate>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub due_at: Option<Option<DateTime<Utc>>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub start_at: Option<Option<DateTime<Utc>>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub estimate_minutes: Option<Option<u32>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub actual_minutes: Option<Option<u32>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub labels: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub category: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub recurrence: Option<Option<serde_json::Value>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub archived: Option<Option<bool>>,
+}
+
+/// One changed field: its name with the values before and after.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub old: serde_json::Value,
+    pub new: serde_json::Value,
+}
+
+impl Task {
+    /// A new top-level task with defaults; `fields` is applied on top.
+    pub fn new(id: String, now: DateTime<Utc>) -> Self {
+        Task {
+            id,
+            title: String::new(),
+            description: None,
+            status: Status::Todo,
+            priority: Priority::Medium,
+            due_date: None,
+            due_at: None,
+            start_at: None,
+            estimate_minutes: None,
+            actual_minutes: None,
+            labels: Vec::new(),
+            category: None,
+            parent_id: None,
+            goal_id: None,
+            team_id: None,
+            assignee_id: None,
+            recurrence: None,
+            completed_at: None,
+            archived: false,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// Applies `fields` and checks the result; returns what changed. Nothing is applied when a
+    /// field is invalid: every violation is returned instead.
+    pub fn apply(
+        &self,
+        fields: &TaskFields,
+        now: DateTime<Utc>,
+    ) -> Result<(Task, Vec<FieldChange>), Violations> {
+        let mut next = self.clone();
+        let mut violations = Violations::new();
+        if let Some(title) = &fields.title {
+            next.title = title.clone().unwrap_or_default().trim().to_string();
+        }
+        if let Some(description) = &fields.description {
+            next.description = description.clone().filter(|text| !text.is_empty());
+        }
+        if let Some(status) = fields.status {
+            match status {
+                Some(status) => next.set_status(status, now),
+                None => violations.add("status", "must not be null"),
+            }
+        }
+        if let Some(priority) = fields.priority {
+            match priority {
+                Some(priority) => next.priority = priority,
+                None => violations.add("priority", "must not be null"),
+            }
+        }
+        if let Some(due_date) = fields.due_date {
+            next.due_date = due_date;
+        }
+        if let Some(due_at) = fields.due_at {
+            next.due_at = due_at;
+        }
+        if let Some(start_at) = fields.start_at {
+            next.start_at = start_at;
+        }
+        if let Some(estimate) = fields.estimate_minutes {
+            next.estimate_minutes = estimate;
+        }
+        if let Some(actual) = fields.actual_minutes {
+            next.actual_minutes = actual;
+        }
+        if let Some(labels) = &fields.labels {
+            next.labels = labels
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|label| label.trim().to_string())
+                .collect();
+        }
+        if let Some(category) = &fields.category {
+            next.category = category
+                .clone()
+                .map(|text| text.trim().to_string())
+                .filter(|text| !text.is_empty());
+        }
+        if let Some(recurrence) = &fields.recurrence
+            && recurrence.is_some()
+        {
+            violations.add(
+                "recurrence",
+                "repeating tasks are not available yet; send null",
+            );
+        }
+        if let Some(archived) = fields.archived {
+            match archived {
+                Some(archived) => next.archived = archived,
+                None => violations.add("archived", "must not be null"),
+            }
+        }
+        next.check(&mut violations);
+        if !violations.is_empty() {
+            return Err(violations);
+        }
+        let changes = changes_between(self, &next);
+        if !changes.is_empty() {
+            next.version = self.version + 1;
+            next.updated_at = now;
+        }
+        Ok((next, changes))
+    }
+
+    /// Moves the task to `status`; `completed_at` follows: set when it becomes done, cleared when
+    /// it leaves done.
+    pub fn set_status(&mut self, status: Status, now: DateTime<Utc>) {
+        if status == Status::Done && self.status != Status::Done {
+            self.completed_at = Some(now);
+        } else if status != Status::Done {
+            self.completed_at = None;
+        }
+        self.status = status;
+    }
+
+    fn check(&self, violations: &mut Violations) {
+        let title_chars = self.title.chars().count();
+        if title_chars == 0 {
+            violations.add("title", "is required");
+        } else if title_chars > TITLE_MAX {
+            violations.add("title", format!("must be at most {TITLE_MAX} characters"));
+        }
+        if self
+            .description
+            .as_ref()
+            .is_some_and(|text| text.chars().count() > DESCRIPTION_MAX)
+        {
+            violations.add(
+                "description",
+                format!("must be at most {DESCRIPTION_MAX} characters"),
+            );
+        }
+        if self.due_date.is_some() && self.due_at.is_some() {
+            violations.add("due_at", "send due_date or due_at, not both");
+        }
+        for (field, minutes) in [
+            ("estimate_minutes", self.estimate_minutes),
+            ("actual_minutes", self.actual_minutes),
+        ] {
+            if minutes.is_some_and(|minutes| !(1..=MINUTES_MAX).contains(&minutes)) {
+                violations.add(field, format!("must be between 1 and {MINUTES_MAX}"));
+            }
+        }
+        if self.labels.len() > LABELS_MAX {
+            violations.add("labels", format!("must have at most {LABELS_MAX} labels"));
+        }
+        for (index, label) in self.labels.iter().enumerate() {
+            let chars = label.chars().count();
+            if chars == 0 || chars > LABEL_MAX {
+                violations.add(
+                    format!("labels[{index}]"),
+                    format!("must be 1 to {LABEL_MAX} characters"),
+                );
+            }
+        }
+        if self
+            .category
+            .as_ref()
+            .is_some_and(|text| text.chars().count() > CATEGORY_MAX)
+        {
+            violations.add(
+                "category",
+                format!("must be at most {CATEGORY_MAX} characters"),
+            );
+        }
+    }
+}
+
+fn changes_between(old: &Task, new: &Task) -> Vec<FieldChange> {
+    let (Ok(serde_json::Value::Object(old)), Ok(serde_json::Value::Object(new))) =
+        (serde_json::to_value(old), serde_json::to_value(new))
+    else {
+        return Vec::new();
+    };
+    new.iter()
+        .filter(|(field, _)| !matches!(field.as_str(), "version" | "updated_at"))
+        .filter(|(field, value)| old.get(*field) != Some(*value))
+        .map(|(field, value)| FieldChange {
+            field: field.clone(),
+            old: old.get(field).cloned().unwrap_or_default(),
+            new: value.clone(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(json: serde_json::Value) -> TaskFields {
+        serde_json::from_value(json).unwrap()
+    }
+
+    fn task() -> Task {
+        let mut task = Task::new("t1".into(), Utc::now());
+        task.title = "Write report".into();
+        task
+    }
+
+    #[test]
+    fn every_invalid_field_is_named() {
+        let result = task().apply(
+            &fields(serde_json::json!({
+                "title": "", "estimate_minutes": 0, "actual_minutes": 2000,
+                "due_date": "2026-12-01", "due_at": "2026-12-01T09:00:00Z",
+                "labels": ["ok", "x".repeat(51)], "priority": null,
+            })),
+            Utc::now(),
+        );
+        let mut names: Vec<String> = result
+            .unwrap_err()
+            .into_vec()
+            .into_iter()
+            .map(|(field, _)| field)
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "actual_minutes",
+                "due_at",
+                "estimate_minutes",
+                "labels[1]",
+                "priority",
+                "title"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_patch_changes_only_what_is_sent_and_records_old_and_new() {
+        let before = task();
+        let (after, changes) = before
+            .apply(
+                &fields(serde_json::json!({"priority": "high", "description": "x"})),
+                Utc::now(),
+            )
+            .unwrap();
+        assert_eq!(after.title, "Write report");
+        assert_eq!(after.version, 2);
+        let fields: Vec<&str> = changes.iter().map(|change| change.field.as_str()).collect();
+        assert_eq!(fields, ["description", "priority"]);
+        assert_eq!(changes[1].old, "medium");
+        assert_eq!(changes[1].new, "high");
+        let (same, none) = after.apply(&fields_of_nothing(), Utc::now()).unwrap();
+        assert!(none.is_empty());
+        assert_eq!(same.version, 2, "no change, no new version");
+    }
+
+    fn fields_of_nothing() -> TaskFields {
+        TaskFields::default()
+    }
+
+    #[test]
+    fn completed_at_follows_the_status() {
+        let now = Utc::now();
+        let (done, _) = task()
+            .apply(&fields(serde_json::json!({"status": "done"})), now)
+            .unwrap();
+        assert_eq!(done.completed_at, Some(now));
+        let (reopened, _) = done
+            .apply(&fields(serde_json::json!({"status": "todo"})), now)
+            .unwrap();
+        assert_eq!(reopened.completed_at, None);
+        let (cleared, _) = done
+            .apply(&fields(serde_json::json!({"due_date": null})), now)
+            .unwrap();
+        assert_eq!(cleared.completed_at, Some(now), "other changes keep it");
+    }
+}

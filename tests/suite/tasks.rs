@@ -1,0 +1,530 @@
+//! Tasks (api-tasks) and the activity log (api-account).
+
+use std::collections::HashSet;
+
+use flowday_tests::{TestResponse, TestStack};
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+
+async fn create(stack: &TestStack, token: Option<&str>, body: Value) -> TestResponse {
+    stack
+        .call(Method::POST, "/v1/tasks", token, Some(body))
+        .await
+}
+
+async fn task_of(stack: &TestStack, token: Option<&str>, title: &str) -> Value {
+    let response = create(stack, token, json!({"title": title})).await;
+    assert_eq!(response.status, StatusCode::CREATED, "{}", response.body);
+    response.body
+}
+
+fn path(task: &Value, suffix: &str) -> String {
+    format!("/v1/tasks/{}{suffix}", task["id"].as_str().unwrap())
+}
+
+#[tokio::test]
+async fn create_and_read_a_task_with_every_field() {
+    let stack = TestStack::new().await;
+    let user = stack.signup("Tara").await;
+    let token = user["access_token"].as_str();
+    let body = json!({
+        "title": "  Write the quarterly report  ", "description": "numbers first", "priority": "high",
+        "due_at": "2026-12-01T09:00:00Z", "start_at": "2026-11-30T08:00:00Z", "estimate_minutes": 90,
+        "labels": ["work", "q4"], "category": "reports",
+    });
+    let created = create(&stack, token, body).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(created.header("etag"), Some("\"1\""));
+    assert_eq!(
+        created.header("location"),
+        Some(path(&created.body, "").as_str())
+    );
+    let task = &created.body;
+    assert_eq!(task["title"], "Write the quarterly report");
+    assert_eq!(
+        (task["status"].as_str(), task["priority"].as_str()),
+        (Some("todo"), Some("high"))
+    );
+    assert_eq!(task["labels"], json!(["work", "q4"]));
+    assert_eq!(task["due_date"], Value::Null);
+    assert_eq!(
+        (task["archived"].as_bool(), task["version"].as_u64()),
+        (Some(false), Some(1))
+    );
+    for field in [
+        "parent_id",
+        "goal_id",
+        "team_id",
+        "assignee_id",
+        "recurrence",
+        "completed_at",
+        "actual_minutes",
+    ] {
+        assert!(
+            task.get(field).is_some_and(Value::is_null),
+            "{field} is in the shape, null"
+        );
+    }
+    let read = stack.call(Method::GET, &path(task, ""), token, None).await;
+    assert_eq!(read.body, *task);
+}
+
+#[tokio::test]
+async fn invalid_tasks_name_every_field_and_create_nothing() {
+    let stack = TestStack::new().await;
+    let user = stack.signup("Uma").await;
+    let token = user["access_token"].as_str();
+    let response = create(
+        &stack,
+        token,
+        json!({"description": "x".repeat(10_001), "due_date": "2026-12-01", "due_at": "2026-12-01T09:00:00Z",
+               "estimate_minutes": 1441, "labels": vec!["l"; 21], "status": "finished"}),
+    )
+    .await;
+    response.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(
+        response.error_fields(),
+        ["status"],
+        "an unknown enum value fails parsing first"
+    );
+    let response = create(
+        &stack,
+        token,
+        json!({"description": "x".repeat(10_001), "due_date": "2026-12-01", "due_at": "2026-12-01T09:00:00Z",
+               "estimate_minutes": 1441, "labels": vec!["l"; 21]}),
+    )
+    .await;
+    let mut fields = response.error_fields();
+    fields.sort();
+    assert_eq!(
+        fields,
+        [
+            "description",
+            "due_at",
+            "estimate_minutes",
+            "labels",
+            "title"
+        ]
+    );
+    let list = stack.call(Method::GET, "/v1/tasks", token, None).await;
+    assert_eq!(list.body["items"], json!([]));
+}
+
+#[tokio::test]
+async fn patch_changes_only_what_is_sent_and_versions_guard_concurrent_writers() {
+    let stack = TestStack::new().await;
+    let user = stack.signup("Vic").await;
+    let token = user["access_token"].as_str();
+    let task = create(
+        &stack,
+        token,
+        json!({"title": "Plan", "due_date": "2026-12-24", "labels": ["home"]}),
+    )
+    .await
+    .body;
+    let patched = stack
+        .call(
+            Method::PATCH,
+            &path(&task, ""),
+            token,
+            Some(json!({"priority": "urgent", "due_date": null})),
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
+    assert_eq!(
+        (
+            patched.body["priority"].as_str(),
+            patched.body["due_date"].clone()
+        ),
+        (Some("urgent"), Value::Null)
+    );
+    assert_eq!(
+        (
+            patched.body["title"].as_str(),
+            patched.body["labels"].clone()
+        ),
+        (Some("Plan"), json!(["home"]))
+    );
+    assert_eq!(patched.header("etag"), Some("\"2\""));
+
+    // Two clients read version 2 and both write.
+    let first = stack
+        .call_with(
+            Method::PATCH,
+            &path(&task, ""),
+            token,
+            Some(json!({"title": "A"})),
+            &[("if-match", "\"2\"")],
+        )
+        .await;
+    let second = stack
+        .call_with(
+            Method::PATCH,
+            &path(&task, ""),
+            token,
+            Some(json!({"title": "B"})),
+            &[("if-match", "\"2\"")],
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::OK);
+    second.assert_problem(StatusCode::PRECONDITION_FAILED, "version_conflict");
+    assert_eq!(
+        (
+            second.body["current"]["title"].as_str(),
+            second.body["current"]["version"].as_u64()
+        ),
+        (Some("A"), Some(3))
+    );
+    let stale_delete = stack
+        .call_with(
+            Method::DELETE,
+            &path(&task, ""),
+            token,
+            None,
+            &[("if-match", "\"2\"")],
+        )
+        .await;
+    stale_delete.assert_problem(StatusCode::PRECONDITION_FAILED, "version_conflict");
+}
+
+#[tokio::test]
+async fn complete_uncomplete_and_archive_keep_completed_at_and_the_activity_log_true() {
+    let stack = TestStack::new().await;
+    let user = stack.signup("Wes").await;
+    let token = user["access_token"].as_str();
+    let task = task_of(&stack, token, "Ship it").await;
+    let done = stack
+        .call(Method::POST, &path(&task, "/complete"), token, None)
+        .await;
+    assert_eq!(
+        (
+            done.body["status"].as_str(),
+            done.body["completed_at"].is_string()
+        ),
+        (Some("done"), true)
+    );
+    let again = stack
+        .call(Method::POST, &path(&task, "/complete"), token, None)
+        .await;
+    assert_eq!(
+        again.body["version"], done.body["version"],
+        "completing a done task changes nothing"
+    );
+    let reopened = stack
+        .call(Method::POST, &path(&task, "/uncomplete"), token, None)
+        .await;
+    assert_eq!(
+        (
+            reopened.body["status"].as_str(),
+            reopened.body["completed_at"].clone()
+        ),
+        (Some("todo"), Value::Null)
+    );
+    let archived = stack
+        .call(Method::POST, &path(&task, "/archive"), token, None)
+        .await;
+    assert_eq!(archived.body["archived"], true);
+
+    let activity = stack
+        .call(
+            Method::GET,
+            &format!("/v1/activity?entity_id={}", task["id"].as_str().unwrap()),
+            token,
+            None,
+        )
+        .await;
+    assert_eq!(activity.status, StatusCode::OK, "{}", activity.body);
+    let actions: Vec<&str> = activity.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["archived", "uncompleted", "completed", "created"],
+        "newest first, one per change"
+    );
+    let completed = &activity.body["items"][2];
+    let status_change = completed["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|change| change["field"] == "status")
+        .unwrap();
+    assert_eq!(
+        (status_change["old"].as_str(), status_change["new"].as_str()),
+        (Some("todo"), Some("done"))
+    );
+    assert_eq!(completed["actor_id"], user["user"]["id"]);
+}
+
+#[tokio::test]
+async fn the_free_tier_allows_fifty_open_tasks() {
+    let stack = TestStack::new().await;
+    let user = stack.signup("Xia").await;
+    let token = user["access_token"].as_str();
+    let mut first = Value::Null;
+    for index in 0..50 {
+        let task = task_of(&stack, token, &format!("task {index}")).await;
+        if index == 0 {
+            first = task;
+        }
+    }
+    let over = create(&stack, token, json!({"title": "one too many"})).await;
+    over.assert_problem(StatusCode::FORBIDDEN, "limit_reached");
+    assert!(over.body["detail"].as_str().unwrap().contains("50"));
+    assert_eq!(
+        create(
+            &stack,
+            token,
+            json!({"title": "done already", "status": "done"})
+        )
+        .await
+        .status,
+        StatusCode::CREATED,
+        "done tasks do not count"
+    );
+    stack
+        .call(Method::POST, &path(&first, "/complete"), token, None)
+        .await;
+    assert_eq!(
+        create(&stack, token, json!({"title": "fits again"}))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    let reopen = stack
+        .call(Method::POST, &path(&first, "/uncomplete"), token, None)
+        .await;
+    reopen.assert_problem(StatusCode::FORBIDDEN, "limit_reached");
+}
+
+#[tokio::test]
+async fn deleted_tasks_go_to_the_trash_and_come_back_once() {
+    let stack = TestStack::new().await;
+    let user = stack.signup("Yan").await;
+    let token = user["access_token"].as_str();
+    let task = task_of(&stack, token, "Fragile").await;
+    assert_eq!(
+        stack
+            .call(Method::DELETE, &path(&task, ""), token, None)
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    stack
+        .call(Method::GET, &path(&task, ""), token, None)
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "not_found");
+    assert_eq!(
+        stack.call(Method::GET, "/v1/tasks", token, None).await.body["items"],
+        json!([])
+    );
+    let trash = stack.call(Method::GET, "/v1/trash", token, None).await;
+    assert_eq!(trash.body["items"][0]["id"], task["id"]);
+    assert!(trash.body["items"][0]["expires_at"].is_string());
+
+    let restore = format!("/v1/trash/{}/restore", task["id"].as_str().unwrap());
+    let restored = stack.call(Method::POST, &restore, token, None).await;
+    assert_eq!(restored.status, StatusCode::OK, "{}", restored.body);
+    assert_eq!(restored.body["id"], task["id"], "same id");
+    assert_eq!(
+        stack
+            .call(Method::GET, &path(&task, ""), token, None)
+            .await
+            .body["title"],
+        "Fragile"
+    );
+    stack
+        .call(Method::POST, &restore, token, None)
+        .await
+        .assert_problem(StatusCode::CONFLICT, "not_in_trash");
+    assert_eq!(
+        stack.call(Method::GET, "/v1/trash", token, None).await.body["items"],
+        json!([])
+    );
+}
+
+#[tokio::test]
+async fn a_trashed_task_older_than_seven_days_cannot_be_restored() {
+    let stack = TestStack::new().await;
+    let user = stack.signup("Zed").await;
+    let token = user["access_token"].as_str();
+    let task = task_of(&stack, token, "Old").await;
+    stack
+        .call(Method::DELETE, &path(&task, ""), token, None)
+        .await;
+    // Eight days later: DynamoDB's TTL may not have deleted it yet.
+    let eight_days_ago = chrono::Utc::now().timestamp() - 3600;
+    stack
+        .dynamo()
+        .update_item()
+        .table_name(stack.table())
+        .key(
+            "PK",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!(
+                "USER#{}",
+                user["user"]["id"].as_str().unwrap()
+            )),
+        )
+        .key(
+            "SK",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!(
+                "TASK#{}",
+                task["id"].as_str().unwrap()
+            )),
+        )
+        .update_expression("SET #ttl = :past")
+        .expression_attribute_names("#ttl", "ttl")
+        .expression_attribute_values(
+            ":past",
+            aws_sdk_dynamodb::types::AttributeValue::N(eight_days_ago.to_string()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let restore = stack
+        .call(
+            Method::POST,
+            &format!("/v1/trash/{}/restore", task["id"].as_str().unwrap()),
+            token,
+            None,
+        )
+        .await;
+    restore.assert_problem(StatusCode::GONE, "trash_expired");
+    stack
+        .call(Method::GET, &path(&task, ""), token, None)
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "not_found");
+}
+
+#[tokio::test]
+async fn lists_filter_and_page_without_repeats_while_tasks_are_added() {
+    let stack = TestStack::new().await;
+    let user = stack.signup("Abe").await;
+    let token = user["access_token"].as_str();
+    for index in 0..7 {
+        let labels = if index % 2 == 0 {
+            json!(["even"])
+        } else {
+            json!([])
+        };
+        create(
+            &stack,
+            token,
+            json!({"title": format!("Task {index} about Groceries"), "labels": labels}),
+        )
+        .await;
+    }
+    create(
+        &stack,
+        token,
+        json!({"title": "Call mum", "priority": "urgent", "status": "in_progress"}),
+    )
+    .await;
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let url = match &cursor {
+            Some(cursor) => format!("/v1/tasks?limit=3&cursor={cursor}"),
+            None => "/v1/tasks?limit=3".to_string(),
+        };
+        let page = stack.call(Method::GET, &url, token, None).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        seen.extend(
+            page.body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|task| task["id"].as_str().unwrap().to_string()),
+        );
+        if pages == 0 {
+            create(&stack, token, json!({"title": "added while paging"})).await;
+        }
+        pages += 1;
+        match page.body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 8, "every task that existed, once: {seen:?}");
+    assert_eq!(seen.iter().collect::<HashSet<_>>().len(), 8);
+
+    let stack = &stack;
+    let count = |query: &'static str| async move {
+        let response = stack.call(Method::GET, &format!("/v1/tasks?{query}"), token, None).await;
+        assert_eq!(response.status, StatusCode::OK, "{query}: {}", response.body);
+        response.body["items"].as_array().unwrap().len()
+    };
+    assert_eq!(count("label=even").await, 4);
+    assert_eq!(count("q=groceries").await, 7, "case-insensitive text");
+    assert_eq!(count("status=in_progress").await, 1);
+    assert_eq!(count("priority=urgent,high").await, 1);
+    let bad = stack
+        .call(
+            Method::GET,
+            "/v1/tasks?status=finished&limit=500",
+            token,
+            None,
+        )
+        .await;
+    bad.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let mut fields = bad.error_fields();
+    fields.sort();
+    assert_eq!(fields, ["limit", "status"]);
+    stack
+        .call(Method::GET, "/v1/tasks?cursor=garbage", token, None)
+        .await
+        .assert_problem(StatusCode::BAD_REQUEST, "invalid_cursor");
+}
+
+#[tokio::test]
+async fn another_users_task_is_404_on_every_route_and_stays_unchanged() {
+    let stack = TestStack::new().await;
+    let owner = stack.signup("Owner").await;
+    let intruder = stack.signup("Intruder").await;
+    let owner_token = owner["access_token"].as_str();
+    let token = intruder["access_token"].as_str();
+    let task = task_of(&stack, owner_token, "Mine").await;
+    let id = task["id"].as_str().unwrap();
+    let attempts: Vec<(Method, String, Option<Value>)> = vec![
+        (Method::GET, format!("/v1/tasks/{id}"), None),
+        (
+            Method::PATCH,
+            format!("/v1/tasks/{id}"),
+            Some(json!({"title": "Yours now"})),
+        ),
+        (Method::DELETE, format!("/v1/tasks/{id}"), None),
+        (Method::POST, format!("/v1/tasks/{id}/complete"), None),
+        (Method::POST, format!("/v1/tasks/{id}/uncomplete"), None),
+        (Method::POST, format!("/v1/tasks/{id}/archive"), None),
+        (Method::POST, format!("/v1/trash/{id}/restore"), None),
+    ];
+    for (method, url, body) in attempts {
+        let response = stack.call(method.clone(), &url, token, body).await;
+        response.assert_problem(StatusCode::NOT_FOUND, "not_found");
+    }
+    assert_eq!(
+        stack.call(Method::GET, "/v1/tasks", token, None).await.body["items"],
+        json!([])
+    );
+    assert_eq!(
+        stack
+            .call(
+                Method::GET,
+                &format!("/v1/activity?entity_id={id}"),
+                token,
+                None
+            )
+            .await
+            .body["items"],
+        json!([])
+    );
+    let after = stack
+        .call(Method::GET, &path(&task, ""), owner_token, None)
+        .await;
+    assert_eq!(after.body, task, "nothing changed");
+}
