@@ -455,8 +455,15 @@ async fn lists_filter_and_page_without_repeats_while_tasks_are_added() {
 
     let stack = &stack;
     let count = |query: &'static str| async move {
-        let response = stack.call(Method::GET, &format!("/v1/tasks?{query}"), token, None).await;
-        assert_eq!(response.status, StatusCode::OK, "{query}: {}", response.body);
+        let response = stack
+            .call(Method::GET, &format!("/v1/tasks?{query}"), token, None)
+            .await;
+        assert_eq!(
+            response.status,
+            StatusCode::OK,
+            "{query}: {}",
+            response.body
+        );
         response.body["items"].as_array().unwrap().len()
     };
     assert_eq!(count("label=even").await, 4);
@@ -490,6 +497,16 @@ async fn another_users_task_is_404_on_every_route_and_stays_unchanged() {
     let token = intruder["access_token"].as_str();
     let task = task_of(&stack, owner_token, "Mine").await;
     let id = task["id"].as_str().unwrap();
+    let note = stack
+        .call(
+            Method::POST,
+            &path(&task, "/notes"),
+            owner_token,
+            Some(json!({"body": "private"})),
+        )
+        .await
+        .body;
+    let note_id = note["id"].as_str().unwrap();
     let attempts: Vec<(Method, String, Option<Value>)> = vec![
         (Method::GET, format!("/v1/tasks/{id}"), None),
         (
@@ -502,6 +519,23 @@ async fn another_users_task_is_404_on_every_route_and_stays_unchanged() {
         (Method::POST, format!("/v1/tasks/{id}/uncomplete"), None),
         (Method::POST, format!("/v1/tasks/{id}/archive"), None),
         (Method::POST, format!("/v1/trash/{id}/restore"), None),
+        (Method::POST, format!("/v1/tasks/{id}/duplicate"), None),
+        (Method::GET, format!("/v1/tasks/{id}/notes"), None),
+        (
+            Method::POST,
+            format!("/v1/tasks/{id}/notes"),
+            Some(json!({"body": "hi"})),
+        ),
+        (
+            Method::PATCH,
+            format!("/v1/tasks/{id}/notes/{note_id}"),
+            Some(json!({"body": "hi"})),
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/tasks/{id}/notes/{note_id}"),
+            None,
+        ),
     ];
     for (method, url, body) in attempts {
         let response = stack.call(method.clone(), &url, token, body).await;
@@ -527,4 +561,240 @@ async fn another_users_task_is_404_on_every_route_and_stays_unchanged() {
         .call(Method::GET, &path(&task, ""), owner_token, None)
         .await;
     assert_eq!(after.body, task, "nothing changed");
+}
+
+#[tokio::test]
+async fn notes_are_created_listed_edited_and_deleted_under_their_task() {
+    let stack = TestStack::new().await;
+    let user = stack.signup("Noa").await;
+    let token = user["access_token"].as_str();
+    let task = task_of(&stack, token, "With notes").await;
+    let first = stack
+        .call(
+            Method::POST,
+            &path(&task, "/notes"),
+            token,
+            Some(json!({"body": "call the printer"})),
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    stack
+        .call(
+            Method::POST,
+            &path(&task, "/notes"),
+            token,
+            Some(json!({"body": "second"})),
+        )
+        .await;
+    let empty = stack
+        .call(
+            Method::POST,
+            &path(&task, "/notes"),
+            token,
+            Some(json!({"body": "  "})),
+        )
+        .await;
+    empty.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+
+    let list = stack
+        .call(Method::GET, &path(&task, "/notes"), token, None)
+        .await;
+    let bodies: Vec<&str> = list.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|note| note["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(bodies, ["call the printer", "second"]);
+
+    let note_path = path(
+        &task,
+        &format!("/notes/{}", first.body["id"].as_str().unwrap()),
+    );
+    let edited = stack
+        .call_with(
+            Method::PATCH,
+            &note_path,
+            token,
+            Some(json!({"body": "printer called"})),
+            &[("if-match", "\"1\"")],
+        )
+        .await;
+    assert_eq!(
+        (edited.status, edited.body["version"].as_u64()),
+        (StatusCode::OK, Some(2))
+    );
+    let stale = stack
+        .call_with(
+            Method::PATCH,
+            &note_path,
+            token,
+            Some(json!({"body": "late"})),
+            &[("if-match", "\"1\"")],
+        )
+        .await;
+    stale.assert_problem(StatusCode::PRECONDITION_FAILED, "version_conflict");
+    assert_eq!(
+        stack
+            .call(Method::DELETE, &note_path, token, None)
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    stack
+        .call(Method::DELETE, &note_path, token, None)
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "not_found");
+
+    // Notes go to the trash with their task and come back with it.
+    stack
+        .call(Method::DELETE, &path(&task, ""), token, None)
+        .await;
+    stack
+        .call(Method::GET, &path(&task, "/notes"), token, None)
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "not_found");
+    stack
+        .call(
+            Method::POST,
+            &format!("/v1/trash/{}/restore", task["id"].as_str().unwrap()),
+            token,
+            None,
+        )
+        .await;
+    let back = stack
+        .call(Method::GET, &path(&task, "/notes"), token, None)
+        .await;
+    assert_eq!(back.body["items"][0]["body"], "second");
+}
+
+#[tokio::test]
+async fn duplicate_copies_the_task_and_its_notes_as_new_objects() {
+    let stack = TestStack::new().await;
+    let user = stack.signup("Dup").await;
+    let token = user["access_token"].as_str();
+    let task = create(
+        &stack,
+        token,
+        json!({"title": "Weekly review", "labels": ["ritual"], "status": "done"}),
+    )
+    .await
+    .body;
+    stack
+        .call(
+            Method::POST,
+            &path(&task, "/notes"),
+            token,
+            Some(json!({"body": "checklist"})),
+        )
+        .await;
+    let copy = stack
+        .call(Method::POST, &path(&task, "/duplicate"), token, None)
+        .await;
+    assert_eq!(copy.status, StatusCode::CREATED, "{}", copy.body);
+    assert_ne!(copy.body["id"], task["id"]);
+    assert_eq!(
+        (copy.body["title"].as_str(), copy.body["labels"].clone()),
+        (Some("Weekly review"), json!(["ritual"]))
+    );
+    assert_eq!(
+        (
+            copy.body["status"].as_str(),
+            copy.body["completed_at"].clone()
+        ),
+        (Some("todo"), Value::Null)
+    );
+    let notes = stack
+        .call(Method::GET, &path(&copy.body, "/notes"), token, None)
+        .await;
+    assert_eq!(notes.body["items"][0]["body"], "checklist");
+    assert_eq!(notes.body["items"][0]["task_id"], copy.body["id"]);
+}
+
+#[tokio::test]
+async fn bulk_changes_each_task_on_its_own() {
+    let stack = TestStack::new().await;
+    let owner = stack.signup("Bulk").await;
+    let other = stack.signup("Other").await;
+    let token = owner["access_token"].as_str();
+    let a = task_of(&stack, token, "a").await;
+    let b = task_of(&stack, token, "b").await;
+    let foreign = task_of(&stack, other["access_token"].as_str(), "not yours").await;
+    let ids = json!([a["id"], foreign["id"], b["id"], "not-an-id"]);
+
+    let completed = stack
+        .call(
+            Method::POST,
+            "/v1/tasks/bulk",
+            token,
+            Some(json!({"action": "complete", "ids": ids})),
+        )
+        .await;
+    assert_eq!(completed.status, StatusCode::OK, "{}", completed.body);
+    let statuses: Vec<u64> = completed.body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|result| result["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        [200, 404, 200, 404],
+        "one failure does not undo the others"
+    );
+    assert_eq!(completed.body["results"][0]["task"]["status"], "done");
+    assert_eq!(completed.body["results"][1]["error"]["code"], "not_found");
+
+    let updated = stack
+        .call(Method::POST, "/v1/tasks/bulk", token, Some(json!({"action": "update", "ids": [a["id"]], "fields": {"priority": "low", "title": ""}})))
+        .await;
+    assert_eq!(updated.body["results"][0]["status"], 422);
+    let deleted = stack
+        .call(
+            Method::POST,
+            "/v1/tasks/bulk",
+            token,
+            Some(json!({"action": "delete", "ids": [a["id"], b["id"]]})),
+        )
+        .await;
+    assert_eq!(deleted.body["results"][1]["status"], 204);
+    assert_eq!(
+        stack.call(Method::GET, "/v1/trash", token, None).await.body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let still = stack
+        .call(
+            Method::GET,
+            &path(&foreign, ""),
+            other["access_token"].as_str(),
+            None,
+        )
+        .await;
+    assert_eq!(
+        still.body["status"], "todo",
+        "the other user's task is untouched"
+    );
+
+    let too_many: Vec<String> = (0..101).map(|_| ulid::Ulid::new().to_string()).collect();
+    let rejected = stack
+        .call(
+            Method::POST,
+            "/v1/tasks/bulk",
+            token,
+            Some(json!({"action": "delete", "ids": too_many})),
+        )
+        .await;
+    rejected.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let no_fields = stack
+        .call(
+            Method::POST,
+            "/v1/tasks/bulk",
+            token,
+            Some(json!({"action": "update", "ids": [b["id"]]})),
+        )
+        .await;
+    assert_eq!(no_fields.error_fields(), ["fields"]);
 }

@@ -73,3 +73,12 @@ pub fn trash(task_id: &str) -> String {
 pub fn tasks_by_due(user_id: &str) -> String {
     format!("USER#{user_id}#TASKS")
 }
+
+/// Notes sort under their task: `NOTE#<task id>#<note id>`.
+pub fn notes_of(task_id: &str) -> String {
+    format!("NOTE#{task_id}#")
+}
+
+pub fn note(task_id: &str, note_id: &str) -> String {
+    format!("NOTE#{task_id}#{note_id}")
+}

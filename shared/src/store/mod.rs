@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod activity;
 pub mod idempotency;
 pub mod keys;
+pub mod notes;
 pub mod sessions;
 pub mod tasks;
 pub mod tokens;

@@ -171,11 +171,13 @@ impl Store {
     }
 
     /// Creates a task with its activity entry, counting it against the tier's open-task limit.
+    /// `extra` actions (the copies of a duplicated task's notes) join the same transaction.
     pub async fn create_task(
         &self,
         user_id: &str,
         task: &Task,
         limits: TierLimits,
+        extra: Vec<TransactWriteItem>,
     ) -> Result<(), TaskWriteError> {
         let changes = creation_changes(task);
         let mut actions = vec![self.put_new(to_item(&TaskItem::new(user_id, task.clone()))?)?];
@@ -184,6 +186,7 @@ impl Store {
         if delta != 0 {
             actions.push(self.count_open(user_id, delta, limits.open_tasks)?);
         }
+        actions.extend(extra);
         match self.transact(actions).await {
             Ok(()) => Ok(()),
             Err(error) if delta != 0 && error.failed_condition_at(2) => {

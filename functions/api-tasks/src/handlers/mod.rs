@@ -1,4 +1,6 @@
+pub mod bulk;
 pub mod list;
+pub mod notes;
 pub mod status;
 pub mod tasks;
 pub mod trash;

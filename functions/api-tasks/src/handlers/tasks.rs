@@ -4,9 +4,10 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use shared::AppState;
-use shared::domain::task::{Task, TaskFields};
+use shared::domain::task::{Status, Task, TaskFields};
 use shared::http::concurrency::if_match_version;
 use shared::http::{ApiError, ApiJson, CurrentUser};
+use shared::store::notes::Note;
 use shared::store::tasks::TaskWriteError;
 
 use super::{
@@ -28,7 +29,11 @@ pub async fn create(
         ..task
     };
     let limits = caller_limits(&app, &caller.user_id).await?;
-    match app.store.create_task(&caller.user_id, &task, limits).await {
+    match app
+        .store
+        .create_task(&caller.user_id, &task, limits, vec![])
+        .await
+    {
         Ok(()) => {}
         Err(TaskWriteError::LimitReached) => return Err(limit_reached(limits)),
         Err(TaskWriteError::Store(error)) => return Err(error.into()),
@@ -88,5 +93,63 @@ pub async fn delete(
             Err(ApiError::internal("trashing never raises a count"))
         }
         Err(TaskWriteError::Store(error)) => Err(error.into()),
+    }
+}
+
+/// A duplicate is one transaction (at most 100 actions): the task, its activity entry, the count,
+/// and the notes.
+const MAX_COPIED_NOTES: usize = 97;
+
+/// `POST /v1/tasks/{id}/duplicate`: a new open task with the same fields and copies of the notes.
+pub async fn duplicate(
+    State(app): State<AppState>,
+    caller: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let original = load_task(&app, &caller.user_id, &id).await?;
+    let notes = app.store.list_notes(&caller.user_id, &original.id).await?;
+    if notes.len() > MAX_COPIED_NOTES {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "too_many_notes",
+            format!(
+                "a task with more than {MAX_COPIED_NOTES} notes cannot be duplicated in one step"
+            ),
+        ));
+    }
+    let now = chrono::Utc::now();
+    let copy = Task {
+        id: ulid::Ulid::new().to_string(),
+        status: Status::Todo,
+        completed_at: None,
+        archived: false,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+        ..original
+    };
+    let stamp = shared::store::now_rfc3339();
+    let mut note_puts = Vec::new();
+    for note in notes {
+        let copied = Note {
+            id: ulid::Ulid::new().to_string(),
+            task_id: copy.id.clone(),
+            version: 1,
+            created_at: stamp.clone(),
+            updated_at: stamp.clone(),
+            ..note
+        };
+        note_puts.push(app.store.note_put(&caller.user_id, &copied)?);
+    }
+    let limits = caller_limits(&app, &caller.user_id).await?;
+    match app
+        .store
+        .create_task(&caller.user_id, &copy, limits, note_puts)
+        .await
+    {
+        Ok(()) => Ok(task_response(StatusCode::CREATED, &copy)),
+        Err(TaskWriteError::LimitReached) => Err(limit_reached(limits)),
+        Err(TaskWriteError::Store(error)) => Err(error.into()),
+        Err(other) => Err(ApiError::internal(other)),
     }
 }

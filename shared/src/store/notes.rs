@@ -1,0 +1,207 @@
+//! Notes on a task, under the owner's partition next to each other (`NOTE#<task id>#<note id>`).
+//! Every write checks, in its transaction, that the task is live (not trashed).
+
+use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem};
+use serde::{Deserialize, Serialize};
+
+use super::{Store, StoreError, from_item, key, keys, n, s, to_item};
+use crate::domain::task::FieldChange;
+
+pub const NOTE_MAX: usize = 10_000;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Note {
+    pub id: String,
+    pub task_id: String,
+    pub body: String,
+    pub version: u64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NoteItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub entity: String,
+    #[serde(flatten)]
+    pub note: Note,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NoteError {
+    /// The task or the note does not exist (or the task is in the trash).
+    #[error("not found")]
+    NotFound,
+    #[error("version conflict")]
+    VersionConflict(Box<Note>),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A note's body: 1 to 10,000 characters.
+pub fn validate_body(body: &str) -> Result<(), String> {
+    let chars = body.trim().chars().count();
+    if chars == 0 {
+        Err("is required".into())
+    } else if chars > NOTE_MAX {
+        Err(format!("must be at most {NOTE_MAX} characters"))
+    } else {
+        Ok(())
+    }
+}
+
+impl Store {
+    /// A condition (for a transaction) that the task exists and is not in the trash.
+    pub fn task_is_live(
+        &self,
+        user_id: &str,
+        task_id: &str,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::user(user_id), keys::task(task_id))))
+            .condition_expression("attribute_exists(#pk) AND attribute_not_exists(trashed_at)")
+            .expression_attribute_names("#pk", keys::PK)
+            .build()
+            .map_err(|error| StoreError::Dynamo(error.to_string()))?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
+    }
+
+    pub fn note_put(&self, user_id: &str, note: &Note) -> Result<TransactWriteItem, StoreError> {
+        let item = NoteItem {
+            pk: keys::user(user_id),
+            sk: keys::note(&note.task_id, &note.id),
+            entity: "note".into(),
+            note: note.clone(),
+        };
+        self.put_new(to_item(&item)?)
+    }
+
+    pub async fn add_note(&self, user_id: &str, note: &Note) -> Result<(), NoteError> {
+        let change = FieldChange {
+            field: "body".into(),
+            old: serde_json::Value::Null,
+            new: note.body.clone().into(),
+        };
+        let actions = vec![
+            self.task_is_live(user_id, &note.task_id)?,
+            self.note_put(user_id, note)?,
+            self.record_activity(user_id, "note", &note.id, "created", &[change])?,
+        ];
+        match self.transact(actions).await {
+            Ok(()) => Ok(()),
+            Err(error) if error.failed_condition_at(0) => Err(NoteError::NotFound),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// The notes of a task, oldest first.
+    pub async fn list_notes(&self, user_id: &str, task_id: &str) -> Result<Vec<Note>, StoreError> {
+        let items = self
+            .query_prefix(keys::user(user_id), &keys::notes_of(task_id))
+            .await?;
+        items
+            .into_iter()
+            .map(|item| from_item::<NoteItem>(item).map(|item| item.note))
+            .collect()
+    }
+
+    pub async fn get_note(
+        &self,
+        user_id: &str,
+        task_id: &str,
+        note_id: &str,
+    ) -> Result<Option<Note>, StoreError> {
+        let item: Option<NoteItem> = self
+            .get(keys::user(user_id), &keys::note(task_id, note_id))
+            .await?;
+        Ok(item.map(|item| item.note))
+    }
+
+    /// Replaces a note's body if it is still at `before.version` and its task is live.
+    pub async fn edit_note(
+        &self,
+        user_id: &str,
+        before: &Note,
+        body: &str,
+    ) -> Result<Note, NoteError> {
+        let now = super::now_rfc3339();
+        let change = FieldChange {
+            field: "body".into(),
+            old: before.body.clone().into(),
+            new: body.into(),
+        };
+        let update = aws_sdk_dynamodb::types::Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                keys::user(user_id),
+                keys::note(&before.task_id, &before.id),
+            )))
+            .update_expression("SET body = :body, updated_at = :now, version = version + :one")
+            .condition_expression("version = :version")
+            .expression_attribute_values(":body", s(body))
+            .expression_attribute_values(":now", s(now.clone()))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":version", n(before.version))
+            .build()
+            .map_err(|error| StoreError::Dynamo(error.to_string()))?;
+        let actions = vec![
+            self.task_is_live(user_id, &before.task_id)?,
+            TransactWriteItem::builder().update(update).build(),
+            self.record_activity(user_id, "note", &before.id, "updated", &[change])?,
+        ];
+        match self.transact(actions).await {
+            Ok(()) => Ok(Note {
+                body: body.into(),
+                updated_at: now,
+                version: before.version + 1,
+                ..before.clone()
+            }),
+            Err(error) if error.failed_condition_at(0) => Err(NoteError::NotFound),
+            Err(error) if error.failed_condition_at(1) => {
+                match self.get_note(user_id, &before.task_id, &before.id).await? {
+                    Some(current) => Err(NoteError::VersionConflict(Box::new(current))),
+                    None => Err(NoteError::NotFound),
+                }
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    pub async fn delete_note(&self, user_id: &str, note: &Note) -> Result<(), NoteError> {
+        let change = FieldChange {
+            field: "body".into(),
+            old: note.body.clone().into(),
+            new: serde_json::Value::Null,
+        };
+        let delete = aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                keys::user(user_id),
+                keys::note(&note.task_id, &note.id),
+            )))
+            .condition_expression("version = :version")
+            .expression_attribute_values(":version", n(note.version))
+            .build()
+            .map_err(|error| StoreError::Dynamo(error.to_string()))?;
+        let actions = vec![
+            self.task_is_live(user_id, &note.task_id)?,
+            TransactWriteItem::builder().delete(delete).build(),
+            self.record_activity(user_id, "note", &note.id, "deleted", &[change])?,
+        ];
+        match self.transact(actions).await {
+            Ok(()) => Ok(()),
+            Err(error) if error.failed_condition_at(0) => Err(NoteError::NotFound),
+            Err(error) if error.failed_condition_at(1) => {
+                match self.get_note(user_id, &note.task_id, &note.id).await? {
+                    Some(current) => Err(NoteError::VersionConflict(Box::new(current))),
+                    None => Err(NoteError::NotFound),
+                }
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+}
