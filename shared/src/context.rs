@@ -52,17 +52,10 @@ impl AppContext {
             .user_agent(concat!("flowday/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|error| InitError::Http(error.to_string()))?;
-        let google = GoogleIdTokenVerifier::new(
-            http,
-            config.google_jwks_url.clone(),
-            config.google_client_id.clone(),
-        );
+        let google = GoogleIdTokenVerifier::new(http, config.google_jwks_url.clone(), config.google_client_id.clone());
         let email = SesEmailSender::new(aws_sdk_sesv2::Client::new(sdk), config.email_from.clone());
         Ok(Arc::new(AppContext {
-            store: Store::new(
-                aws_sdk_dynamodb::Client::new(sdk),
-                config.table_name.clone(),
-            ),
+            store: Store::new(sdk, config.table_name.clone()),
             keys,
             email: Arc::new(email),
             google: Arc::new(google),
@@ -71,21 +64,10 @@ impl AppContext {
     }
 }
 
-async fn read_secret(
-    client: &aws_sdk_secretsmanager::Client,
-    id: &str,
-) -> Result<String, InitError> {
-    let output = client
-        .get_secret_value()
-        .secret_id(id)
-        .send()
-        .await
-        .map_err(|error| InitError::Secret {
-            id: id.to_string(),
-            reason: aws_smithy_types::error::display::DisplayErrorContext(&error).to_string(),
-        })?;
-    output.secret_string.ok_or_else(|| InitError::Secret {
+async fn read_secret(client: &aws_sdk_secretsmanager::Client, id: &str) -> Result<String, InitError> {
+    let output = client.get_secret_value().secret_id(id).send().await.map_err(|error| InitError::Secret {
         id: id.to_string(),
-        reason: "no string value".into(),
-    })
+        reason: aws_smithy_types::error::display::DisplayErrorContext(&error).to_string(),
+    })?;
+    output.secret_string.ok_or_else(|| InitError::Secret { id: id.to_string(), reason: "no string value".into() })
 }

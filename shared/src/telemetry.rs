@@ -28,7 +28,5 @@ pub fn take_cold_start() -> bool {
 /// The function this process runs as (`AWS_LAMBDA_FUNCTION_NAME`), `local` in the local gateway.
 pub fn function_name() -> &'static str {
     static NAME: OnceLock<String> = OnceLock::new();
-    NAME.get_or_init(|| {
-        std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "local".into())
-    })
+    NAME.get_or_init(|| std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "local".into()))
 }

@@ -26,9 +26,7 @@ async fn signup_answers_the_auth_result_and_the_tokens_work() {
     for field in ["id", "name", "created_at"] {
         assert!(body["user"][field].is_string(), "user.{field}");
     }
-    let me = stack
-        .call(Method::GET, "/v1/me", body["access_token"].as_str(), None)
-        .await;
+    let me = stack.call(Method::GET, "/v1/me", body["access_token"].as_str(), None).await;
     assert_eq!(me.status, StatusCode::OK);
     assert_eq!(me.body["id"], body["user"]["id"]);
     assert_eq!(me.body["email_verified"], false);
@@ -59,14 +57,8 @@ async fn concurrent_signups_with_one_email_create_one_account() {
         stack.call(Method::POST, "/v1/auth/signup", None, Some(body))
     });
     let results = futures::future::join_all(attempts).await;
-    let created = results
-        .iter()
-        .filter(|response| response.status == StatusCode::CREATED)
-        .count();
-    let conflicts = results
-        .iter()
-        .filter(|response| response.status == StatusCode::CONFLICT)
-        .count();
+    let created = results.iter().filter(|response| response.status == StatusCode::CREATED).count();
+    let conflicts = results.iter().filter(|response| response.status == StatusCode::CONFLICT).count();
     assert_eq!((created, conflicts), (1, 4));
 }
 
@@ -111,10 +103,7 @@ async fn login_succeeds_and_unknown_email_and_wrong_password_look_the_same() {
     let ok = stack.login(email, PASSWORD).await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
     assert_eq!(ok.body["user"]["id"], user["user"]["id"]);
-    assert_ne!(
-        ok.body["refresh_token"], user["refresh_token"],
-        "a new session"
-    );
+    assert_ne!(ok.body["refresh_token"], user["refresh_token"], "a new session");
 
     let wrong = stack.login(email, "not the password").await;
     let unknown = stack.login(unique_email("nobody"), PASSWORD).await;
@@ -134,15 +123,8 @@ async fn five_failures_lock_the_account_even_for_the_right_password() {
     }
     let locked = stack.login(email, PASSWORD).await;
     locked.assert_problem(StatusCode::LOCKED, "account_locked");
-    let retry_after: u64 = locked
-        .header("retry-after")
-        .expect("retry-after")
-        .parse()
-        .unwrap();
-    assert!(
-        (800..=900).contains(&retry_after),
-        "retry-after {retry_after}"
-    );
+    let retry_after: u64 = locked.header("retry-after").expect("retry-after").parse().unwrap();
+    assert!((800..=900).contains(&retry_after), "retry-after {retry_after}");
 }
 
 #[tokio::test]
@@ -152,21 +134,11 @@ async fn failures_below_the_limit_are_forgotten_after_a_good_login() {
     let email = user["user"]["email"].as_str().unwrap();
     let login = |password: &'static str| stack.login(email, password);
     for _ in 0..4 {
-        assert_eq!(
-            login("wrong password!").await.status,
-            StatusCode::UNAUTHORIZED
-        );
+        assert_eq!(login("wrong password!").await.status, StatusCode::UNAUTHORIZED);
     }
     assert_eq!(login(PASSWORD).await.status, StatusCode::OK);
     for _ in 0..4 {
-        assert_eq!(
-            login("wrong password!").await.status,
-            StatusCode::UNAUTHORIZED
-        );
+        assert_eq!(login("wrong password!").await.status, StatusCode::UNAUTHORIZED);
     }
-    assert_eq!(
-        login(PASSWORD).await.status,
-        StatusCode::OK,
-        "the count restarted after the good login"
-    );
+    assert_eq!(login(PASSWORD).await.status, StatusCode::OK, "the count restarted after the good login");
 }

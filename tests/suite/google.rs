@@ -23,36 +23,17 @@ async fn google_sign_in_creates_then_finds_the_account() {
     let token = google.sign(&google.claims("google-sub-1", &email));
 
     let first = stack
-        .call(
-            Method::POST,
-            "/v1/auth/google",
-            None,
-            Some(json!({"id_token": token, "timezone": "America/New_York"})),
-        )
+        .call(Method::POST, "/v1/auth/google", None, Some(json!({"id_token": token, "timezone": "America/New_York"})))
         .await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
     assert_eq!(first.body["user"]["email"], email);
     assert_eq!(first.body["user"]["name"], "Grace Hopper");
     assert_eq!(first.body["user"]["timezone"], "America/New_York");
 
-    let second = stack
-        .call(
-            Method::POST,
-            "/v1/auth/google",
-            None,
-            Some(json!({"id_token": token})),
-        )
-        .await;
+    let second = stack.call(Method::POST, "/v1/auth/google", None, Some(json!({"id_token": token}))).await;
     assert_eq!(second.status, StatusCode::OK);
     assert_eq!(second.body["user"]["id"], first.body["user"]["id"]);
-    let me = stack
-        .call(
-            Method::GET,
-            "/v1/me",
-            second.body["access_token"].as_str(),
-            None,
-        )
-        .await;
+    let me = stack.call(Method::GET, "/v1/me", second.body["access_token"].as_str(), None).await;
     assert_eq!(me.body["email_verified"], true);
     assert_eq!(me.body["has_password"], false);
     // No password, so a password login fails like any other.
@@ -67,24 +48,10 @@ async fn google_sign_in_links_to_the_existing_email() {
     let signup = stack.signup("Hedy").await;
     let email = signup["user"]["email"].as_str().unwrap();
     let token = google.sign(&google.claims("google-sub-2", &email.to_uppercase()));
-    let response = stack
-        .call(
-            Method::POST,
-            "/v1/auth/google",
-            None,
-            Some(json!({"id_token": token})),
-        )
-        .await;
+    let response = stack.call(Method::POST, "/v1/auth/google", None, Some(json!({"id_token": token}))).await;
     assert_eq!(response.status, StatusCode::OK, "{}", response.body);
     assert_eq!(response.body["user"]["id"], signup["user"]["id"]);
-    let me = stack
-        .call(
-            Method::GET,
-            "/v1/me",
-            response.body["access_token"].as_str(),
-            None,
-        )
-        .await;
+    let me = stack.call(Method::GET, "/v1/me", response.body["access_token"].as_str(), None).await;
     assert_eq!(me.body["google_linked"], true);
     assert_eq!(me.body["has_password"], true);
 }
@@ -98,11 +65,7 @@ async fn bad_google_tokens_are_refused() {
     let mut cases = Vec::new();
     let mut claims = google.claims("s", &email);
     claims["aud"] = json!("someone-elses-client");
-    cases.push((
-        "wrong audience",
-        google.sign(&claims),
-        "invalid_google_token",
-    ));
+    cases.push(("wrong audience", google.sign(&claims), "invalid_google_token"));
     let mut claims = google.claims("s", &email);
     claims["iss"] = json!("https://evil.example");
     cases.push(("wrong issuer", google.sign(&claims), "invalid_google_token"));
@@ -115,46 +78,20 @@ async fn bad_google_tokens_are_refused() {
         "invalid_google_token",
     ));
     let other = FakeGoogle::start().await;
-    cases.push((
-        "signed by someone else",
-        other.sign(&google.claims("s", &email)),
-        "invalid_google_token",
-    ));
+    cases.push(("signed by someone else", other.sign(&google.claims("s", &email)), "invalid_google_token"));
 
     for (name, token, code) in cases {
-        let response = stack
-            .call(
-                Method::POST,
-                "/v1/auth/google",
-                None,
-                Some(json!({"id_token": token})),
-            )
-            .await;
-        assert_eq!(
-            response.status,
-            StatusCode::UNAUTHORIZED,
-            "{name}: {}",
-            response.body
-        );
+        let response = stack.call(Method::POST, "/v1/auth/google", None, Some(json!({"id_token": token}))).await;
+        assert_eq!(response.status, StatusCode::UNAUTHORIZED, "{name}: {}", response.body);
         assert_eq!(response.body["code"], code, "{name}");
     }
     let mut unverified = google.claims("s", &email);
     unverified["email_verified"] = json!(false);
-    let response = stack
-        .call(
-            Method::POST,
-            "/v1/auth/google",
-            None,
-            Some(json!({"id_token": google.sign(&unverified)})),
-        )
-        .await;
+    let response =
+        stack.call(Method::POST, "/v1/auth/google", None, Some(json!({"id_token": google.sign(&unverified)}))).await;
     response.assert_problem(StatusCode::FORBIDDEN, "google_email_unverified");
     let login = stack.login(email, PASSWORD).await;
-    assert_eq!(
-        login.status,
-        StatusCode::UNAUTHORIZED,
-        "no account was created"
-    );
+    assert_eq!(login.status, StatusCode::UNAUTHORIZED, "no account was created");
 }
 
 #[tokio::test]
@@ -163,14 +100,7 @@ async fn google_keys_are_fetched_once_and_cached() {
     let stack = stack_with(&google).await;
     for index in 0..3 {
         let token = google.sign(&google.claims(&format!("cached-{index}"), &unique_email("cache")));
-        let response = stack
-            .call(
-                Method::POST,
-                "/v1/auth/google",
-                None,
-                Some(json!({"id_token": token})),
-            )
-            .await;
+        let response = stack.call(Method::POST, "/v1/auth/google", None, Some(json!({"id_token": token}))).await;
         assert_eq!(response.status, StatusCode::CREATED);
     }
     let requests = google.server.received_requests().await.unwrap_or_default();
@@ -182,13 +112,6 @@ async fn google_sign_in_without_a_client_id_is_unavailable() {
     let google = FakeGoogle::start().await;
     let stack = TestStack::new().await;
     let token = google.sign(&google.claims("s", &unique_email("x")));
-    let response = stack
-        .call(
-            Method::POST,
-            "/v1/auth/google",
-            None,
-            Some(json!({"id_token": token})),
-        )
-        .await;
+    let response = stack.call(Method::POST, "/v1/auth/google", None, Some(json!({"id_token": token}))).await;
     response.assert_problem(StatusCode::SERVICE_UNAVAILABLE, "google_sign_in_disabled");
 }

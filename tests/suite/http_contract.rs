@@ -16,41 +16,22 @@ async fn malformed_wrong_typed_and_oversized_bodies_are_problems() {
             .body(Body::from(body.to_string()))
             .unwrap()
     };
-    stack
-        .send(raw("{\"email\": ", "application/json"))
-        .await
-        .assert_problem(StatusCode::BAD_REQUEST, "malformed_json");
-    stack
-        .send(raw("", "application/json"))
-        .await
-        .assert_problem(StatusCode::BAD_REQUEST, "malformed_json");
+    stack.send(raw("{\"email\": ", "application/json")).await.assert_problem(StatusCode::BAD_REQUEST, "malformed_json");
+    stack.send(raw("", "application/json")).await.assert_problem(StatusCode::BAD_REQUEST, "malformed_json");
     stack
         .send(raw("email=a", "application/x-www-form-urlencoded"))
         .await
         .assert_problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
-    let wrong_type = stack
-        .send(raw(
-            r#"{"email": ["a"], "password": "x"}"#,
-            "application/json",
-        ))
-        .await;
+    let wrong_type = stack.send(raw(r#"{"email": ["a"], "password": "x"}"#, "application/json")).await;
     wrong_type.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     assert_eq!(wrong_type.error_fields(), ["email"]);
-    let missing = stack
-        .call(Method::POST, "/v1/auth/login", None, Some(json!({})))
-        .await;
+    let missing = stack.call(Method::POST, "/v1/auth/login", None, Some(json!({}))).await;
     let mut fields = missing.error_fields();
     fields.sort();
     assert_eq!(fields, ["email", "password"]);
 
-    let huge = format!(
-        r#"{{"email": "a@b.co", "password": "{}"}}"#,
-        "x".repeat(1024 * 1024 + 10)
-    );
-    stack
-        .send(raw(&huge, "application/json"))
-        .await
-        .assert_problem(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+    let huge = format!(r#"{{"email": "a@b.co", "password": "{}"}}"#, "x".repeat(1024 * 1024 + 10));
+    stack.send(raw(&huge, "application/json")).await.assert_problem(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
 }
 
 #[tokio::test]
@@ -73,21 +54,12 @@ async fn unknown_routes_and_wrong_methods_are_problems() {
 #[tokio::test]
 async fn every_response_has_a_request_id_and_security_headers() {
     let stack = TestStack::new().await;
-    let echoed = stack
-        .call_with(
-            Method::GET,
-            "/v1/health",
-            None,
-            None,
-            &[("x-request-id", "client-chosen-42")],
-        )
-        .await;
+    let echoed = stack.call_with(Method::GET, "/v1/health", None, None, &[("x-request-id", "client-chosen-42")]).await;
     assert_eq!(echoed.status, StatusCode::OK);
     assert_eq!(echoed.header("x-request-id"), Some("client-chosen-42"));
-    for response in [
-        stack.call(Method::GET, "/v1/health", None, None).await,
-        stack.call(Method::GET, "/nope", None, None).await,
-    ] {
+    for response in
+        [stack.call(Method::GET, "/v1/health", None, None).await, stack.call(Method::GET, "/nope", None, None).await]
+    {
         let id = response.header("x-request-id").expect("request id");
         assert_eq!(id.len(), 26, "a ULID when the client sent none");
         assert_eq!(response.header("x-content-type-options"), Some("nosniff"));
@@ -95,20 +67,8 @@ async fn every_response_has_a_request_id_and_security_headers() {
         assert!(response.header("strict-transport-security").is_some());
         assert_eq!(response.header("cache-control"), Some("no-store"));
     }
-    let evil = stack
-        .call_with(
-            Method::GET,
-            "/v1/health",
-            None,
-            None,
-            &[("x-request-id", &"x".repeat(500))],
-        )
-        .await;
-    assert_eq!(
-        evil.header("x-request-id").map(str::len),
-        Some(26),
-        "an oversized id is replaced"
-    );
+    let evil = stack.call_with(Method::GET, "/v1/health", None, None, &[("x-request-id", &"x".repeat(500))]).await;
+    assert_eq!(evil.header("x-request-id").map(str::len), Some(26), "an oversized id is replaced");
 }
 
 #[tokio::test]

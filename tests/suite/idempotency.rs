@@ -13,14 +13,10 @@ async fn a_repeated_mutation_is_replayed_not_run_again() {
     let token = user["access_token"].as_str();
     let body = json!({"name": "Ivy Two"});
     let key = [("idempotency-key", "patch-name-1")];
-    let first = stack
-        .call_with(Method::PATCH, "/v1/me", token, Some(body.clone()), &key)
-        .await;
+    let first = stack.call_with(Method::PATCH, "/v1/me", token, Some(body.clone()), &key).await;
     assert_eq!(first.status, StatusCode::OK);
     assert_eq!(first.header("idempotent-replayed"), None);
-    let again = stack
-        .call_with(Method::PATCH, "/v1/me", token, Some(body), &key)
-        .await;
+    let again = stack.call_with(Method::PATCH, "/v1/me", token, Some(body), &key).await;
     assert_eq!(again.status, StatusCode::OK);
     assert_eq!(again.header("idempotent-replayed"), Some("true"));
     assert_eq!(again.body, first.body);
@@ -36,29 +32,10 @@ async fn the_same_key_with_another_body_is_422_and_changes_nothing() {
     let user = stack.signup("Jon").await;
     let token = user["access_token"].as_str();
     let key = [("idempotency-key", "k-1")];
-    stack
-        .call_with(
-            Method::PATCH,
-            "/v1/me",
-            token,
-            Some(json!({"name": "A"})),
-            &key,
-        )
-        .await;
-    let other = stack
-        .call_with(
-            Method::PATCH,
-            "/v1/me",
-            token,
-            Some(json!({"name": "B"})),
-            &key,
-        )
-        .await;
+    stack.call_with(Method::PATCH, "/v1/me", token, Some(json!({"name": "A"})), &key).await;
+    let other = stack.call_with(Method::PATCH, "/v1/me", token, Some(json!({"name": "B"})), &key).await;
     other.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused");
-    assert_eq!(
-        stack.call(Method::GET, "/v1/me", token, None).await.body["name"],
-        "A"
-    );
+    assert_eq!(stack.call(Method::GET, "/v1/me", token, None).await.body["name"], "A");
 }
 
 #[tokio::test]
@@ -71,25 +48,11 @@ async fn a_key_still_in_flight_is_409() {
     let app = stack.stack.app_context("api-account").await.unwrap();
     // Another invocation claimed the key and is still running.
     let print = fingerprint(&Method::PATCH, "/v1/me", body.to_string().as_bytes());
-    app.store
-        .claim_idempotency_key(user_id, &sha256_hex("slow-1"), &print)
-        .await
-        .unwrap();
-    let response = stack
-        .call_with(
-            Method::PATCH,
-            "/v1/me",
-            token,
-            Some(body),
-            &[("idempotency-key", "slow-1")],
-        )
-        .await;
+    app.store.claim_idempotency_key(user_id, &sha256_hex("slow-1"), &print).await.unwrap();
+    let response = stack.call_with(Method::PATCH, "/v1/me", token, Some(body), &[("idempotency-key", "slow-1")]).await;
     response.assert_problem(StatusCode::CONFLICT, "idempotency_in_progress");
     assert_eq!(response.header("retry-after"), Some("1"));
-    assert_eq!(
-        stack.call(Method::GET, "/v1/me", token, None).await.body["version"],
-        1
-    );
+    assert_eq!(stack.call(Method::GET, "/v1/me", token, None).await.body["version"], 1);
 }
 
 #[tokio::test]
@@ -99,24 +62,9 @@ async fn keys_belong_to_their_caller_and_must_be_well_formed() {
     let ben = stack.signup("Ben").await;
     let key = [("idempotency-key", "shared-key")];
     let body = json!({"name": "Renamed"});
-    let for_ann = stack
-        .call_with(
-            Method::PATCH,
-            "/v1/me",
-            ann["access_token"].as_str(),
-            Some(body.clone()),
-            &key,
-        )
-        .await;
-    let for_ben = stack
-        .call_with(
-            Method::PATCH,
-            "/v1/me",
-            ben["access_token"].as_str(),
-            Some(body),
-            &key,
-        )
-        .await;
+    let for_ann =
+        stack.call_with(Method::PATCH, "/v1/me", ann["access_token"].as_str(), Some(body.clone()), &key).await;
+    let for_ben = stack.call_with(Method::PATCH, "/v1/me", ben["access_token"].as_str(), Some(body), &key).await;
     assert_eq!(for_ben.header("idempotent-replayed"), None);
     assert_ne!(for_ann.body["id"], for_ben.body["id"]);
 

@@ -7,5 +7,6 @@ mod http_contract;
 mod idempotency;
 mod parity;
 mod passwords;
+mod round_trips;
 mod tasks;
 mod tokens;

@@ -19,33 +19,15 @@ fn every_function_serves_exactly_its_template_routes() {
         let declared: BTreeSet<RouteKey> = template.routes_of(&id).into_iter().collect();
         let served: BTreeSet<RouteKey> = (function.routes)()
             .iter()
-            .map(|route| RouteKey {
-                method: route.method.to_string(),
-                path: route.path.to_string(),
-            })
+            .map(|route| RouteKey { method: route.method.to_string(), path: route.path.to_string() })
             .collect();
         let missing: Vec<_> = declared.difference(&served).collect();
         let undeclared: Vec<_> = served.difference(&declared).collect();
-        assert!(
-            missing.is_empty(),
-            "{}: in template.yaml but not served: {missing:?}",
-            function.binary
-        );
-        assert!(
-            undeclared.is_empty(),
-            "{}: served but not in template.yaml: {undeclared:?}",
-            function.binary
-        );
+        assert!(missing.is_empty(), "{}: in template.yaml but not served: {missing:?}", function.binary);
+        assert!(undeclared.is_empty(), "{}: served but not in template.yaml: {undeclared:?}", function.binary);
     }
-    let with_routes = functions
-        .iter()
-        .filter(|(id, _)| !template.routes_of(id).is_empty())
-        .count();
-    assert_eq!(
-        with_routes,
-        HTTP_FUNCTIONS.len(),
-        "every function with HTTP routes is served by the gateway"
-    );
+    let with_routes = functions.iter().filter(|(id, _)| !template.routes_of(id).is_empty()).count();
+    assert_eq!(with_routes, HTTP_FUNCTIONS.len(), "every function with HTTP routes is served by the gateway");
 }
 
 /// Each declared route reaches a handler: the router does not answer route_not_found or

@@ -17,9 +17,7 @@ async fn changing_the_password_needs_the_current_one_and_ends_other_sessions() {
             Method::POST,
             "/v1/auth/password",
             token,
-            Some(
-                json!({"current_password": "not it at all", "new_password": "a brand new secret"}),
-            ),
+            Some(json!({"current_password": "not it at all", "new_password": "a brand new secret"})),
         )
         .await;
     wrong.assert_problem(StatusCode::FORBIDDEN, "wrong_password");
@@ -43,22 +41,12 @@ async fn changing_the_password_needs_the_current_one_and_ends_other_sessions() {
         )
         .await;
     assert_eq!(changed.status, StatusCode::NO_CONTENT, "{}", changed.body);
-    assert_eq!(
-        stack.login(email, PASSWORD).await.status,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        stack.login(email, "a brand new secret").await.status,
-        StatusCode::OK
-    );
+    assert_eq!(stack.login(email, PASSWORD).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(stack.login(email, "a brand new secret").await.status, StatusCode::OK);
     let other_refresh = stack.refresh(&other["refresh_token"]).await;
     other_refresh.assert_problem(StatusCode::UNAUTHORIZED, "invalid_refresh_token");
     let own_refresh = stack.refresh(&signup["refresh_token"]).await;
-    assert_eq!(
-        own_refresh.status,
-        StatusCode::OK,
-        "the session that changed it stays"
-    );
+    assert_eq!(own_refresh.status, StatusCode::OK, "the session that changed it stays");
 }
 
 #[tokio::test]
@@ -67,20 +55,11 @@ async fn password_reset_by_email_works_once_and_ends_all_sessions() {
     let signup = stack.signup("Max").await;
     let email = signup["user"]["email"].as_str().unwrap();
 
-    let request = stack
-        .call(
-            Method::POST,
-            "/v1/auth/password-reset",
-            None,
-            Some(json!({"email": email.to_uppercase()})),
-        )
-        .await;
+    let request =
+        stack.call(Method::POST, "/v1/auth/password-reset", None, Some(json!({"email": email.to_uppercase()}))).await;
     assert_eq!(request.status, StatusCode::ACCEPTED);
     let emails = stack.emails_to(email).await;
-    let reset = emails
-        .iter()
-        .find(|mail| mail.subject.contains("Reset"))
-        .expect("a reset email");
+    let reset = emails.iter().find(|mail| mail.subject.contains("Reset")).expect("a reset email");
     assert!(reset.source.contains("no-reply@flowday.example"));
     let token = reset.token();
 
@@ -92,24 +71,13 @@ async fn password_reset_by_email_works_once_and_ends_all_sessions() {
             Some(json!({"token": token, "new_password": password})),
         )
     };
-    assert_eq!(
-        confirm("my fresh passphrase").await.status,
-        StatusCode::NO_CONTENT
-    );
-    assert_eq!(
-        stack.login(email, "my fresh passphrase").await.status,
-        StatusCode::OK
-    );
-    assert_eq!(
-        stack.login(email, PASSWORD).await.status,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(confirm("my fresh passphrase").await.status, StatusCode::NO_CONTENT);
+    assert_eq!(stack.login(email, "my fresh passphrase").await.status, StatusCode::OK);
+    assert_eq!(stack.login(email, PASSWORD).await.status, StatusCode::UNAUTHORIZED);
     let old_session = stack.refresh(&signup["refresh_token"]).await;
     old_session.assert_problem(StatusCode::UNAUTHORIZED, "invalid_refresh_token");
 
-    confirm("yet another passphrase")
-        .await
-        .assert_problem(StatusCode::BAD_REQUEST, "invalid_token");
+    confirm("yet another passphrase").await.assert_problem(StatusCode::BAD_REQUEST, "invalid_token");
     assert_eq!(
         stack.login(email, "my fresh passphrase").await.status,
         StatusCode::OK,
@@ -121,23 +89,9 @@ async fn password_reset_by_email_works_once_and_ends_all_sessions() {
 async fn password_reset_answers_the_same_for_unknown_emails_and_sends_nothing() {
     let stack = TestStack::new().await;
     let nobody = unique_email("nobody");
-    let response = stack
-        .call(
-            Method::POST,
-            "/v1/auth/password-reset",
-            None,
-            Some(json!({"email": nobody})),
-        )
-        .await;
+    let response = stack.call(Method::POST, "/v1/auth/password-reset", None, Some(json!({"email": nobody}))).await;
     assert_eq!(response.status, StatusCode::ACCEPTED);
-    let junk = stack
-        .call(
-            Method::POST,
-            "/v1/auth/password-reset",
-            None,
-            Some(json!({"email": "not-an-email"})),
-        )
-        .await;
+    let junk = stack.call(Method::POST, "/v1/auth/password-reset", None, Some(json!({"email": "not-an-email"}))).await;
     assert_eq!(junk.status, StatusCode::ACCEPTED);
     assert_eq!(response.body, junk.body);
     assert!(stack.emails_to(&nobody).await.is_empty());
@@ -154,41 +108,19 @@ async fn email_verification_by_emailed_token() {
     let email = signup["user"]["email"].as_str().unwrap();
     let token = signup["access_token"].as_str();
     let welcome = stack.emails_to(email).await;
-    let verification = welcome
-        .iter()
-        .find(|mail| mail.subject.contains("Confirm"))
-        .expect("a verification email");
+    let verification = welcome.iter().find(|mail| mail.subject.contains("Confirm")).expect("a verification email");
 
-    let resend = stack
-        .call(Method::POST, "/v1/auth/verify-email", token, None)
-        .await;
+    let resend = stack.call(Method::POST, "/v1/auth/verify-email", token, None).await;
     assert_eq!(resend.status, StatusCode::ACCEPTED);
     assert_eq!(stack.emails_to(email).await.len(), welcome.len() + 1);
 
-    let confirm = stack
-        .call(
-            Method::POST,
-            "/v1/auth/verify-email",
-            None,
-            Some(json!({"token": verification.token()})),
-        )
-        .await;
+    let confirm =
+        stack.call(Method::POST, "/v1/auth/verify-email", None, Some(json!({"token": verification.token()}))).await;
     assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.body);
-    assert_eq!(
-        stack.call(Method::GET, "/v1/me", token, None).await.body["email_verified"],
-        true
-    );
-    let again = stack
-        .call(
-            Method::POST,
-            "/v1/auth/verify-email",
-            None,
-            Some(json!({"token": verification.token()})),
-        )
-        .await;
+    assert_eq!(stack.call(Method::GET, "/v1/me", token, None).await.body["email_verified"], true);
+    let again =
+        stack.call(Method::POST, "/v1/auth/verify-email", None, Some(json!({"token": verification.token()}))).await;
     again.assert_problem(StatusCode::BAD_REQUEST, "invalid_token");
-    let anonymous = stack
-        .call(Method::POST, "/v1/auth/verify-email", None, None)
-        .await;
+    let anonymous = stack.call(Method::POST, "/v1/auth/verify-email", None, None).await;
     anonymous.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
 }

@@ -7,9 +7,7 @@ use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
 async fn create(stack: &TestStack, token: Option<&str>, body: Value) -> TestResponse {
-    stack
-        .call(Method::POST, "/v1/tasks", token, Some(body))
-        .await
+    stack.call(Method::POST, "/v1/tasks", token, Some(body)).await
 }
 
 async fn task_of(stack: &TestStack, token: Option<&str>, title: &str) -> Value {
@@ -35,35 +33,15 @@ async fn create_and_read_a_task_with_every_field() {
     let created = create(&stack, token, body).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     assert_eq!(created.header("etag"), Some("\"1\""));
-    assert_eq!(
-        created.header("location"),
-        Some(path(&created.body, "").as_str())
-    );
+    assert_eq!(created.header("location"), Some(path(&created.body, "").as_str()));
     let task = &created.body;
     assert_eq!(task["title"], "Write the quarterly report");
-    assert_eq!(
-        (task["status"].as_str(), task["priority"].as_str()),
-        (Some("todo"), Some("high"))
-    );
+    assert_eq!((task["status"].as_str(), task["priority"].as_str()), (Some("todo"), Some("high")));
     assert_eq!(task["labels"], json!(["work", "q4"]));
     assert_eq!(task["due_date"], Value::Null);
-    assert_eq!(
-        (task["archived"].as_bool(), task["version"].as_u64()),
-        (Some(false), Some(1))
-    );
-    for field in [
-        "parent_id",
-        "goal_id",
-        "team_id",
-        "assignee_id",
-        "recurrence",
-        "completed_at",
-        "actual_minutes",
-    ] {
-        assert!(
-            task.get(field).is_some_and(Value::is_null),
-            "{field} is in the shape, null"
-        );
+    assert_eq!((task["archived"].as_bool(), task["version"].as_u64()), (Some(false), Some(1)));
+    for field in ["parent_id", "goal_id", "team_id", "assignee_id", "recurrence", "completed_at", "actual_minutes"] {
+        assert!(task.get(field).is_some_and(Value::is_null), "{field} is in the shape, null");
     }
     let read = stack.call(Method::GET, &path(task, ""), token, None).await;
     assert_eq!(read.body, *task);
@@ -82,11 +60,7 @@ async fn invalid_tasks_name_every_field_and_create_nothing() {
     )
     .await;
     response.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
-    assert_eq!(
-        response.error_fields(),
-        ["status"],
-        "an unknown enum value fails parsing first"
-    );
+    assert_eq!(response.error_fields(), ["status"], "an unknown enum value fails parsing first");
     let response = create(
         &stack,
         token,
@@ -96,16 +70,7 @@ async fn invalid_tasks_name_every_field_and_create_nothing() {
     .await;
     let mut fields = response.error_fields();
     fields.sort();
-    assert_eq!(
-        fields,
-        [
-            "description",
-            "due_at",
-            "estimate_minutes",
-            "labels",
-            "title"
-        ]
-    );
+    assert_eq!(fields, ["description", "due_at", "estimate_minutes", "labels", "title"]);
     let list = stack.call(Method::GET, "/v1/tasks", token, None).await;
     assert_eq!(list.body["items"], json!([]));
 }
@@ -115,75 +80,28 @@ async fn patch_changes_only_what_is_sent_and_versions_guard_concurrent_writers()
     let stack = TestStack::new().await;
     let user = stack.signup("Vic").await;
     let token = user["access_token"].as_str();
-    let task = create(
-        &stack,
-        token,
-        json!({"title": "Plan", "due_date": "2026-12-24", "labels": ["home"]}),
-    )
-    .await
-    .body;
-    let patched = stack
-        .call(
-            Method::PATCH,
-            &path(&task, ""),
-            token,
-            Some(json!({"priority": "urgent", "due_date": null})),
-        )
-        .await;
+    let task = create(&stack, token, json!({"title": "Plan", "due_date": "2026-12-24", "labels": ["home"]})).await.body;
+    let patched =
+        stack.call(Method::PATCH, &path(&task, ""), token, Some(json!({"priority": "urgent", "due_date": null}))).await;
     assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
-    assert_eq!(
-        (
-            patched.body["priority"].as_str(),
-            patched.body["due_date"].clone()
-        ),
-        (Some("urgent"), Value::Null)
-    );
-    assert_eq!(
-        (
-            patched.body["title"].as_str(),
-            patched.body["labels"].clone()
-        ),
-        (Some("Plan"), json!(["home"]))
-    );
+    assert_eq!((patched.body["priority"].as_str(), patched.body["due_date"].clone()), (Some("urgent"), Value::Null));
+    assert_eq!((patched.body["title"].as_str(), patched.body["labels"].clone()), (Some("Plan"), json!(["home"])));
     assert_eq!(patched.header("etag"), Some("\"2\""));
 
     // Two clients read version 2 and both write.
     let first = stack
-        .call_with(
-            Method::PATCH,
-            &path(&task, ""),
-            token,
-            Some(json!({"title": "A"})),
-            &[("if-match", "\"2\"")],
-        )
+        .call_with(Method::PATCH, &path(&task, ""), token, Some(json!({"title": "A"})), &[("if-match", "\"2\"")])
         .await;
     let second = stack
-        .call_with(
-            Method::PATCH,
-            &path(&task, ""),
-            token,
-            Some(json!({"title": "B"})),
-            &[("if-match", "\"2\"")],
-        )
+        .call_with(Method::PATCH, &path(&task, ""), token, Some(json!({"title": "B"})), &[("if-match", "\"2\"")])
         .await;
     assert_eq!(first.status, StatusCode::OK);
     second.assert_problem(StatusCode::PRECONDITION_FAILED, "version_conflict");
     assert_eq!(
-        (
-            second.body["current"]["title"].as_str(),
-            second.body["current"]["version"].as_u64()
-        ),
+        (second.body["current"]["title"].as_str(), second.body["current"]["version"].as_u64()),
         (Some("A"), Some(3))
     );
-    let stale_delete = stack
-        .call_with(
-            Method::DELETE,
-            &path(&task, ""),
-            token,
-            None,
-            &[("if-match", "\"2\"")],
-        )
-        .await;
+    let stale_delete = stack.call_with(Method::DELETE, &path(&task, ""), token, None, &[("if-match", "\"2\"")]).await;
     stale_delete.assert_problem(StatusCode::PRECONDITION_FAILED, "version_conflict");
 }
 
@@ -193,69 +111,25 @@ async fn complete_uncomplete_and_archive_keep_completed_at_and_the_activity_log_
     let user = stack.signup("Wes").await;
     let token = user["access_token"].as_str();
     let task = task_of(&stack, token, "Ship it").await;
-    let done = stack
-        .call(Method::POST, &path(&task, "/complete"), token, None)
-        .await;
-    assert_eq!(
-        (
-            done.body["status"].as_str(),
-            done.body["completed_at"].is_string()
-        ),
-        (Some("done"), true)
-    );
-    let again = stack
-        .call(Method::POST, &path(&task, "/complete"), token, None)
-        .await;
-    assert_eq!(
-        again.body["version"], done.body["version"],
-        "completing a done task changes nothing"
-    );
-    let reopened = stack
-        .call(Method::POST, &path(&task, "/uncomplete"), token, None)
-        .await;
-    assert_eq!(
-        (
-            reopened.body["status"].as_str(),
-            reopened.body["completed_at"].clone()
-        ),
-        (Some("todo"), Value::Null)
-    );
-    let archived = stack
-        .call(Method::POST, &path(&task, "/archive"), token, None)
-        .await;
+    let done = stack.call(Method::POST, &path(&task, "/complete"), token, None).await;
+    assert_eq!((done.body["status"].as_str(), done.body["completed_at"].is_string()), (Some("done"), true));
+    let again = stack.call(Method::POST, &path(&task, "/complete"), token, None).await;
+    assert_eq!(again.body["version"], done.body["version"], "completing a done task changes nothing");
+    let reopened = stack.call(Method::POST, &path(&task, "/uncomplete"), token, None).await;
+    assert_eq!((reopened.body["status"].as_str(), reopened.body["completed_at"].clone()), (Some("todo"), Value::Null));
+    let archived = stack.call(Method::POST, &path(&task, "/archive"), token, None).await;
     assert_eq!(archived.body["archived"], true);
 
-    let activity = stack
-        .call(
-            Method::GET,
-            &format!("/v1/activity?entity_id={}", task["id"].as_str().unwrap()),
-            token,
-            None,
-        )
-        .await;
+    let activity =
+        stack.call(Method::GET, &format!("/v1/activity?entity_id={}", task["id"].as_str().unwrap()), token, None).await;
     assert_eq!(activity.status, StatusCode::OK, "{}", activity.body);
-    let actions: Vec<&str> = activity.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|item| item["action"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        actions,
-        ["archived", "uncompleted", "completed", "created"],
-        "newest first, one per change"
-    );
+    let actions: Vec<&str> =
+        activity.body["items"].as_array().unwrap().iter().map(|item| item["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["archived", "uncompleted", "completed", "created"], "newest first, one per change");
     let completed = &activity.body["items"][2];
-    let status_change = completed["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|change| change["field"] == "status")
-        .unwrap();
-    assert_eq!(
-        (status_change["old"].as_str(), status_change["new"].as_str()),
-        (Some("todo"), Some("done"))
-    );
+    let status_change =
+        completed["changes"].as_array().unwrap().iter().find(|change| change["field"] == "status").unwrap();
+    assert_eq!((status_change["old"].as_str(), status_change["new"].as_str()), (Some("todo"), Some("done")));
     assert_eq!(completed["actor_id"], user["user"]["id"]);
 }
 
@@ -275,28 +149,13 @@ async fn the_free_tier_allows_fifty_open_tasks() {
     over.assert_problem(StatusCode::FORBIDDEN, "limit_reached");
     assert!(over.body["detail"].as_str().unwrap().contains("50"));
     assert_eq!(
-        create(
-            &stack,
-            token,
-            json!({"title": "done already", "status": "done"})
-        )
-        .await
-        .status,
+        create(&stack, token, json!({"title": "done already", "status": "done"})).await.status,
         StatusCode::CREATED,
         "done tasks do not count"
     );
-    stack
-        .call(Method::POST, &path(&first, "/complete"), token, None)
-        .await;
-    assert_eq!(
-        create(&stack, token, json!({"title": "fits again"}))
-            .await
-            .status,
-        StatusCode::CREATED
-    );
-    let reopen = stack
-        .call(Method::POST, &path(&first, "/uncomplete"), token, None)
-        .await;
+    stack.call(Method::POST, &path(&first, "/complete"), token, None).await;
+    assert_eq!(create(&stack, token, json!({"title": "fits again"})).await.status, StatusCode::CREATED);
+    let reopen = stack.call(Method::POST, &path(&first, "/uncomplete"), token, None).await;
     reopen.assert_problem(StatusCode::FORBIDDEN, "limit_reached");
 }
 
@@ -306,21 +165,9 @@ async fn deleted_tasks_go_to_the_trash_and_come_back_once() {
     let user = stack.signup("Yan").await;
     let token = user["access_token"].as_str();
     let task = task_of(&stack, token, "Fragile").await;
-    assert_eq!(
-        stack
-            .call(Method::DELETE, &path(&task, ""), token, None)
-            .await
-            .status,
-        StatusCode::NO_CONTENT
-    );
-    stack
-        .call(Method::GET, &path(&task, ""), token, None)
-        .await
-        .assert_problem(StatusCode::NOT_FOUND, "not_found");
-    assert_eq!(
-        stack.call(Method::GET, "/v1/tasks", token, None).await.body["items"],
-        json!([])
-    );
+    assert_eq!(stack.call(Method::DELETE, &path(&task, ""), token, None).await.status, StatusCode::NO_CONTENT);
+    stack.call(Method::GET, &path(&task, ""), token, None).await.assert_problem(StatusCode::NOT_FOUND, "not_found");
+    assert_eq!(stack.call(Method::GET, "/v1/tasks", token, None).await.body["items"], json!([]));
     let trash = stack.call(Method::GET, "/v1/trash", token, None).await;
     assert_eq!(trash.body["items"][0]["id"], task["id"]);
     assert!(trash.body["items"][0]["expires_at"].is_string());
@@ -329,21 +176,9 @@ async fn deleted_tasks_go_to_the_trash_and_come_back_once() {
     let restored = stack.call(Method::POST, &restore, token, None).await;
     assert_eq!(restored.status, StatusCode::OK, "{}", restored.body);
     assert_eq!(restored.body["id"], task["id"], "same id");
-    assert_eq!(
-        stack
-            .call(Method::GET, &path(&task, ""), token, None)
-            .await
-            .body["title"],
-        "Fragile"
-    );
-    stack
-        .call(Method::POST, &restore, token, None)
-        .await
-        .assert_problem(StatusCode::CONFLICT, "not_in_trash");
-    assert_eq!(
-        stack.call(Method::GET, "/v1/trash", token, None).await.body["items"],
-        json!([])
-    );
+    assert_eq!(stack.call(Method::GET, &path(&task, ""), token, None).await.body["title"], "Fragile");
+    stack.call(Method::POST, &restore, token, None).await.assert_problem(StatusCode::CONFLICT, "not_in_trash");
+    assert_eq!(stack.call(Method::GET, "/v1/trash", token, None).await.body["items"], json!([]));
 }
 
 #[tokio::test]
@@ -352,51 +187,25 @@ async fn a_trashed_task_older_than_seven_days_cannot_be_restored() {
     let user = stack.signup("Zed").await;
     let token = user["access_token"].as_str();
     let task = task_of(&stack, token, "Old").await;
-    stack
-        .call(Method::DELETE, &path(&task, ""), token, None)
-        .await;
+    stack.call(Method::DELETE, &path(&task, ""), token, None).await;
     // Eight days later: DynamoDB's TTL may not have deleted it yet.
     let eight_days_ago = chrono::Utc::now().timestamp() - 3600;
     stack
         .dynamo()
         .update_item()
         .table_name(stack.table())
-        .key(
-            "PK",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!(
-                "USER#{}",
-                user["user"]["id"].as_str().unwrap()
-            )),
-        )
-        .key(
-            "SK",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!(
-                "TASK#{}",
-                task["id"].as_str().unwrap()
-            )),
-        )
+        .key("PK", aws_sdk_dynamodb::types::AttributeValue::S(format!("USER#{}", user["user"]["id"].as_str().unwrap())))
+        .key("SK", aws_sdk_dynamodb::types::AttributeValue::S(format!("TASK#{}", task["id"].as_str().unwrap())))
         .update_expression("SET #ttl = :past")
         .expression_attribute_names("#ttl", "ttl")
-        .expression_attribute_values(
-            ":past",
-            aws_sdk_dynamodb::types::AttributeValue::N(eight_days_ago.to_string()),
-        )
+        .expression_attribute_values(":past", aws_sdk_dynamodb::types::AttributeValue::N(eight_days_ago.to_string()))
         .send()
         .await
         .unwrap();
-    let restore = stack
-        .call(
-            Method::POST,
-            &format!("/v1/trash/{}/restore", task["id"].as_str().unwrap()),
-            token,
-            None,
-        )
-        .await;
+    let restore =
+        stack.call(Method::POST, &format!("/v1/trash/{}/restore", task["id"].as_str().unwrap()), token, None).await;
     restore.assert_problem(StatusCode::GONE, "trash_expired");
-    stack
-        .call(Method::GET, &path(&task, ""), token, None)
-        .await
-        .assert_problem(StatusCode::NOT_FOUND, "not_found");
+    stack.call(Method::GET, &path(&task, ""), token, None).await.assert_problem(StatusCode::NOT_FOUND, "not_found");
 }
 
 #[tokio::test]
@@ -405,24 +214,10 @@ async fn lists_filter_and_page_without_repeats_while_tasks_are_added() {
     let user = stack.signup("Abe").await;
     let token = user["access_token"].as_str();
     for index in 0..7 {
-        let labels = if index % 2 == 0 {
-            json!(["even"])
-        } else {
-            json!([])
-        };
-        create(
-            &stack,
-            token,
-            json!({"title": format!("Task {index} about Groceries"), "labels": labels}),
-        )
-        .await;
+        let labels = if index % 2 == 0 { json!(["even"]) } else { json!([]) };
+        create(&stack, token, json!({"title": format!("Task {index} about Groceries"), "labels": labels})).await;
     }
-    create(
-        &stack,
-        token,
-        json!({"title": "Call mum", "priority": "urgent", "status": "in_progress"}),
-    )
-    .await;
+    create(&stack, token, json!({"title": "Call mum", "priority": "urgent", "status": "in_progress"})).await;
 
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
@@ -434,13 +229,7 @@ async fn lists_filter_and_page_without_repeats_while_tasks_are_added() {
         };
         let page = stack.call(Method::GET, &url, token, None).await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-        seen.extend(
-            page.body["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|task| task["id"].as_str().unwrap().to_string()),
-        );
+        seen.extend(page.body["items"].as_array().unwrap().iter().map(|task| task["id"].as_str().unwrap().to_string()));
         if pages == 0 {
             create(&stack, token, json!({"title": "added while paging"})).await;
         }
@@ -455,29 +244,15 @@ async fn lists_filter_and_page_without_repeats_while_tasks_are_added() {
 
     let stack = &stack;
     let count = |query: &'static str| async move {
-        let response = stack
-            .call(Method::GET, &format!("/v1/tasks?{query}"), token, None)
-            .await;
-        assert_eq!(
-            response.status,
-            StatusCode::OK,
-            "{query}: {}",
-            response.body
-        );
+        let response = stack.call(Method::GET, &format!("/v1/tasks?{query}"), token, None).await;
+        assert_eq!(response.status, StatusCode::OK, "{query}: {}", response.body);
         response.body["items"].as_array().unwrap().len()
     };
     assert_eq!(count("label=even").await, 4);
     assert_eq!(count("q=groceries").await, 7, "case-insensitive text");
     assert_eq!(count("status=in_progress").await, 1);
     assert_eq!(count("priority=urgent,high").await, 1);
-    let bad = stack
-        .call(
-            Method::GET,
-            "/v1/tasks?status=finished&limit=500",
-            token,
-            None,
-        )
-        .await;
+    let bad = stack.call(Method::GET, "/v1/tasks?status=finished&limit=500", token, None).await;
     bad.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     let mut fields = bad.error_fields();
     fields.sort();
@@ -497,23 +272,12 @@ async fn another_users_task_is_404_on_every_route_and_stays_unchanged() {
     let token = intruder["access_token"].as_str();
     let task = task_of(&stack, owner_token, "Mine").await;
     let id = task["id"].as_str().unwrap();
-    let note = stack
-        .call(
-            Method::POST,
-            &path(&task, "/notes"),
-            owner_token,
-            Some(json!({"body": "private"})),
-        )
-        .await
-        .body;
+    let note =
+        stack.call(Method::POST, &path(&task, "/notes"), owner_token, Some(json!({"body": "private"}))).await.body;
     let note_id = note["id"].as_str().unwrap();
     let attempts: Vec<(Method, String, Option<Value>)> = vec![
         (Method::GET, format!("/v1/tasks/{id}"), None),
-        (
-            Method::PATCH,
-            format!("/v1/tasks/{id}"),
-            Some(json!({"title": "Yours now"})),
-        ),
+        (Method::PATCH, format!("/v1/tasks/{id}"), Some(json!({"title": "Yours now"}))),
         (Method::DELETE, format!("/v1/tasks/{id}"), None),
         (Method::POST, format!("/v1/tasks/{id}/complete"), None),
         (Method::POST, format!("/v1/tasks/{id}/uncomplete"), None),
@@ -521,45 +285,20 @@ async fn another_users_task_is_404_on_every_route_and_stays_unchanged() {
         (Method::POST, format!("/v1/trash/{id}/restore"), None),
         (Method::POST, format!("/v1/tasks/{id}/duplicate"), None),
         (Method::GET, format!("/v1/tasks/{id}/notes"), None),
-        (
-            Method::POST,
-            format!("/v1/tasks/{id}/notes"),
-            Some(json!({"body": "hi"})),
-        ),
-        (
-            Method::PATCH,
-            format!("/v1/tasks/{id}/notes/{note_id}"),
-            Some(json!({"body": "hi"})),
-        ),
-        (
-            Method::DELETE,
-            format!("/v1/tasks/{id}/notes/{note_id}"),
-            None,
-        ),
+        (Method::POST, format!("/v1/tasks/{id}/notes"), Some(json!({"body": "hi"}))),
+        (Method::PATCH, format!("/v1/tasks/{id}/notes/{note_id}"), Some(json!({"body": "hi"}))),
+        (Method::DELETE, format!("/v1/tasks/{id}/notes/{note_id}"), None),
     ];
     for (method, url, body) in attempts {
         let response = stack.call(method.clone(), &url, token, body).await;
         response.assert_problem(StatusCode::NOT_FOUND, "not_found");
     }
+    assert_eq!(stack.call(Method::GET, "/v1/tasks", token, None).await.body["items"], json!([]));
     assert_eq!(
-        stack.call(Method::GET, "/v1/tasks", token, None).await.body["items"],
+        stack.call(Method::GET, &format!("/v1/activity?entity_id={id}"), token, None).await.body["items"],
         json!([])
     );
-    assert_eq!(
-        stack
-            .call(
-                Method::GET,
-                &format!("/v1/activity?entity_id={id}"),
-                token,
-                None
-            )
-            .await
-            .body["items"],
-        json!([])
-    );
-    let after = stack
-        .call(Method::GET, &path(&task, ""), owner_token, None)
-        .await;
+    let after = stack.call(Method::GET, &path(&task, ""), owner_token, None).await;
     assert_eq!(after.body, task, "nothing changed");
 }
 
@@ -569,102 +308,38 @@ async fn notes_are_created_listed_edited_and_deleted_under_their_task() {
     let user = stack.signup("Noa").await;
     let token = user["access_token"].as_str();
     let task = task_of(&stack, token, "With notes").await;
-    let first = stack
-        .call(
-            Method::POST,
-            &path(&task, "/notes"),
-            token,
-            Some(json!({"body": "call the printer"})),
-        )
-        .await;
+    let first =
+        stack.call(Method::POST, &path(&task, "/notes"), token, Some(json!({"body": "call the printer"}))).await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
-    stack
-        .call(
-            Method::POST,
-            &path(&task, "/notes"),
-            token,
-            Some(json!({"body": "second"})),
-        )
-        .await;
-    let empty = stack
-        .call(
-            Method::POST,
-            &path(&task, "/notes"),
-            token,
-            Some(json!({"body": "  "})),
-        )
-        .await;
+    stack.call(Method::POST, &path(&task, "/notes"), token, Some(json!({"body": "second"}))).await;
+    let empty = stack.call(Method::POST, &path(&task, "/notes"), token, Some(json!({"body": "  "}))).await;
     empty.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
 
-    let list = stack
-        .call(Method::GET, &path(&task, "/notes"), token, None)
-        .await;
-    let bodies: Vec<&str> = list.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|note| note["body"].as_str().unwrap())
-        .collect();
+    let list = stack.call(Method::GET, &path(&task, "/notes"), token, None).await;
+    let bodies: Vec<&str> =
+        list.body["items"].as_array().unwrap().iter().map(|note| note["body"].as_str().unwrap()).collect();
     assert_eq!(bodies, ["call the printer", "second"]);
 
-    let note_path = path(
-        &task,
-        &format!("/notes/{}", first.body["id"].as_str().unwrap()),
-    );
+    let note_path = path(&task, &format!("/notes/{}", first.body["id"].as_str().unwrap()));
     let edited = stack
-        .call_with(
-            Method::PATCH,
-            &note_path,
-            token,
-            Some(json!({"body": "printer called"})),
-            &[("if-match", "\"1\"")],
-        )
+        .call_with(Method::PATCH, &note_path, token, Some(json!({"body": "printer called"})), &[("if-match", "\"1\"")])
         .await;
-    assert_eq!(
-        (edited.status, edited.body["version"].as_u64()),
-        (StatusCode::OK, Some(2))
-    );
+    assert_eq!((edited.status, edited.body["version"].as_u64()), (StatusCode::OK, Some(2)));
     let stale = stack
-        .call_with(
-            Method::PATCH,
-            &note_path,
-            token,
-            Some(json!({"body": "late"})),
-            &[("if-match", "\"1\"")],
-        )
+        .call_with(Method::PATCH, &note_path, token, Some(json!({"body": "late"})), &[("if-match", "\"1\"")])
         .await;
     stale.assert_problem(StatusCode::PRECONDITION_FAILED, "version_conflict");
-    assert_eq!(
-        stack
-            .call(Method::DELETE, &note_path, token, None)
-            .await
-            .status,
-        StatusCode::NO_CONTENT
-    );
-    stack
-        .call(Method::DELETE, &note_path, token, None)
-        .await
-        .assert_problem(StatusCode::NOT_FOUND, "not_found");
+    assert_eq!(stack.call(Method::DELETE, &note_path, token, None).await.status, StatusCode::NO_CONTENT);
+    stack.call(Method::DELETE, &note_path, token, None).await.assert_problem(StatusCode::NOT_FOUND, "not_found");
 
     // Notes go to the trash with their task and come back with it.
-    stack
-        .call(Method::DELETE, &path(&task, ""), token, None)
-        .await;
+    stack.call(Method::DELETE, &path(&task, ""), token, None).await;
     stack
         .call(Method::GET, &path(&task, "/notes"), token, None)
         .await
         .assert_problem(StatusCode::NOT_FOUND, "not_found");
-    stack
-        .call(
-            Method::POST,
-            &format!("/v1/trash/{}/restore", task["id"].as_str().unwrap()),
-            token,
-            None,
-        )
-        .await;
-    let back = stack
-        .call(Method::GET, &path(&task, "/notes"), token, None)
-        .await;
+    stack.call(Method::POST, &format!("/v1/trash/{}/restore", task["id"].as_str().unwrap()), token, None).await;
+    let back = stack.call(Method::GET, &path(&task, "/notes"), token, None).await;
     assert_eq!(back.body["items"][0]["body"], "second");
 }
 
@@ -673,40 +348,15 @@ async fn duplicate_copies_the_task_and_its_notes_as_new_objects() {
     let stack = TestStack::new().await;
     let user = stack.signup("Dup").await;
     let token = user["access_token"].as_str();
-    let task = create(
-        &stack,
-        token,
-        json!({"title": "Weekly review", "labels": ["ritual"], "status": "done"}),
-    )
-    .await
-    .body;
-    stack
-        .call(
-            Method::POST,
-            &path(&task, "/notes"),
-            token,
-            Some(json!({"body": "checklist"})),
-        )
-        .await;
-    let copy = stack
-        .call(Method::POST, &path(&task, "/duplicate"), token, None)
-        .await;
+    let task =
+        create(&stack, token, json!({"title": "Weekly review", "labels": ["ritual"], "status": "done"})).await.body;
+    stack.call(Method::POST, &path(&task, "/notes"), token, Some(json!({"body": "checklist"}))).await;
+    let copy = stack.call(Method::POST, &path(&task, "/duplicate"), token, None).await;
     assert_eq!(copy.status, StatusCode::CREATED, "{}", copy.body);
     assert_ne!(copy.body["id"], task["id"]);
-    assert_eq!(
-        (copy.body["title"].as_str(), copy.body["labels"].clone()),
-        (Some("Weekly review"), json!(["ritual"]))
-    );
-    assert_eq!(
-        (
-            copy.body["status"].as_str(),
-            copy.body["completed_at"].clone()
-        ),
-        (Some("todo"), Value::Null)
-    );
-    let notes = stack
-        .call(Method::GET, &path(&copy.body, "/notes"), token, None)
-        .await;
+    assert_eq!((copy.body["title"].as_str(), copy.body["labels"].clone()), (Some("Weekly review"), json!(["ritual"])));
+    assert_eq!((copy.body["status"].as_str(), copy.body["completed_at"].clone()), (Some("todo"), Value::Null));
+    let notes = stack.call(Method::GET, &path(&copy.body, "/notes"), token, None).await;
     assert_eq!(notes.body["items"][0]["body"], "checklist");
     assert_eq!(notes.body["items"][0]["task_id"], copy.body["id"]);
 }
@@ -722,79 +372,37 @@ async fn bulk_changes_each_task_on_its_own() {
     let foreign = task_of(&stack, other["access_token"].as_str(), "not yours").await;
     let ids = json!([a["id"], foreign["id"], b["id"], "not-an-id"]);
 
-    let completed = stack
-        .call(
-            Method::POST,
-            "/v1/tasks/bulk",
-            token,
-            Some(json!({"action": "complete", "ids": ids})),
-        )
-        .await;
+    let completed =
+        stack.call(Method::POST, "/v1/tasks/bulk", token, Some(json!({"action": "complete", "ids": ids}))).await;
     assert_eq!(completed.status, StatusCode::OK, "{}", completed.body);
-    let statuses: Vec<u64> = completed.body["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|result| result["status"].as_u64().unwrap())
-        .collect();
-    assert_eq!(
-        statuses,
-        [200, 404, 200, 404],
-        "one failure does not undo the others"
-    );
+    let statuses: Vec<u64> =
+        completed.body["results"].as_array().unwrap().iter().map(|result| result["status"].as_u64().unwrap()).collect();
+    assert_eq!(statuses, [200, 404, 200, 404], "one failure does not undo the others");
     assert_eq!(completed.body["results"][0]["task"]["status"], "done");
     assert_eq!(completed.body["results"][1]["error"]["code"], "not_found");
 
     let updated = stack
-        .call(Method::POST, "/v1/tasks/bulk", token, Some(json!({"action": "update", "ids": [a["id"]], "fields": {"priority": "low", "title": ""}})))
+        .call(
+            Method::POST,
+            "/v1/tasks/bulk",
+            token,
+            Some(json!({"action": "update", "ids": [a["id"]], "fields": {"priority": "low", "title": ""}})),
+        )
         .await;
     assert_eq!(updated.body["results"][0]["status"], 422);
     let deleted = stack
-        .call(
-            Method::POST,
-            "/v1/tasks/bulk",
-            token,
-            Some(json!({"action": "delete", "ids": [a["id"], b["id"]]})),
-        )
+        .call(Method::POST, "/v1/tasks/bulk", token, Some(json!({"action": "delete", "ids": [a["id"], b["id"]]})))
         .await;
     assert_eq!(deleted.body["results"][1]["status"], 204);
-    assert_eq!(
-        stack.call(Method::GET, "/v1/trash", token, None).await.body["items"]
-            .as_array()
-            .unwrap()
-            .len(),
-        2
-    );
-    let still = stack
-        .call(
-            Method::GET,
-            &path(&foreign, ""),
-            other["access_token"].as_str(),
-            None,
-        )
-        .await;
-    assert_eq!(
-        still.body["status"], "todo",
-        "the other user's task is untouched"
-    );
+    assert_eq!(stack.call(Method::GET, "/v1/trash", token, None).await.body["items"].as_array().unwrap().len(), 2);
+    let still = stack.call(Method::GET, &path(&foreign, ""), other["access_token"].as_str(), None).await;
+    assert_eq!(still.body["status"], "todo", "the other user's task is untouched");
 
     let too_many: Vec<String> = (0..101).map(|_| ulid::Ulid::new().to_string()).collect();
-    let rejected = stack
-        .call(
-            Method::POST,
-            "/v1/tasks/bulk",
-            token,
-            Some(json!({"action": "delete", "ids": too_many})),
-        )
-        .await;
+    let rejected =
+        stack.call(Method::POST, "/v1/tasks/bulk", token, Some(json!({"action": "delete", "ids": too_many}))).await;
     rejected.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
-    let no_fields = stack
-        .call(
-            Method::POST,
-            "/v1/tasks/bulk",
-            token,
-            Some(json!({"action": "update", "ids": [b["id"]]})),
-        )
-        .await;
+    let no_fields =
+        stack.call(Method::POST, "/v1/tasks/bulk", token, Some(json!({"action": "update", "ids": [b["id"]]}))).await;
     assert_eq!(no_fields.error_fields(), ["fields"]);
 }

@@ -35,10 +35,7 @@ async fn a_refresh_token_of_another_family_keeps_working_after_a_reuse() {
     let other = stack.login(email, PASSWORD).await;
     let _ = stack.refresh(&signup["refresh_token"]).await;
     let _ = stack.refresh(&signup["refresh_token"]).await;
-    assert_eq!(
-        stack.refresh(&other.body["refresh_token"]).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(stack.refresh(&other.body["refresh_token"]).await.status, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -47,24 +44,13 @@ async fn garbage_and_missing_refresh_tokens_are_rejected() {
     let signup = stack.signup("Hal").await;
     let token = signup["refresh_token"].as_str().unwrap();
     let forged = format!("{}XYZ", &token[..token.len() - 3]);
-    stack
-        .refresh(&json!(forged))
-        .await
-        .assert_problem(StatusCode::UNAUTHORIZED, "invalid_refresh_token");
-    stack
-        .refresh(&json!("nonsense"))
-        .await
-        .assert_problem(StatusCode::UNAUTHORIZED, "invalid_refresh_token");
-    let missing = stack
-        .call(Method::POST, "/v1/auth/refresh", None, Some(json!({})))
-        .await;
+    stack.refresh(&json!(forged)).await.assert_problem(StatusCode::UNAUTHORIZED, "invalid_refresh_token");
+    stack.refresh(&json!("nonsense")).await.assert_problem(StatusCode::UNAUTHORIZED, "invalid_refresh_token");
+    let missing = stack.call(Method::POST, "/v1/auth/refresh", None, Some(json!({}))).await;
     missing.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     assert_eq!(missing.error_fields(), ["refresh_token"]);
     // The forged attempt did not burn the real token.
-    assert_eq!(
-        stack.refresh(&signup["refresh_token"]).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(stack.refresh(&signup["refresh_token"]).await.status, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -76,60 +62,19 @@ async fn logout_ends_one_session_or_all() {
     let phone = login(1).await.body;
     let laptop = login(2).await.body;
 
-    let out = stack
-        .call(
-            Method::POST,
-            "/v1/auth/logout",
-            phone["access_token"].as_str(),
-            None,
-        )
-        .await;
+    let out = stack.call(Method::POST, "/v1/auth/logout", phone["access_token"].as_str(), None).await;
     assert_eq!(out.status, StatusCode::NO_CONTENT);
-    stack
-        .refresh(&phone["refresh_token"])
-        .await
-        .assert_problem(StatusCode::UNAUTHORIZED, "invalid_refresh_token");
-    assert_eq!(
-        stack.refresh(&laptop["refresh_token"]).await.status,
-        StatusCode::OK,
-        "other sessions live on"
-    );
+    stack.refresh(&phone["refresh_token"]).await.assert_problem(StatusCode::UNAUTHORIZED, "invalid_refresh_token");
+    assert_eq!(stack.refresh(&laptop["refresh_token"]).await.status, StatusCode::OK, "other sessions live on");
 
-    let sessions = stack
-        .call(
-            Method::GET,
-            "/v1/me/sessions",
-            signup["access_token"].as_str(),
-            None,
-        )
-        .await;
-    assert_eq!(
-        sessions.body["items"].as_array().unwrap().len(),
-        2,
-        "signup and laptop remain"
-    );
+    let sessions = stack.call(Method::GET, "/v1/me/sessions", signup["access_token"].as_str(), None).await;
+    assert_eq!(sessions.body["items"].as_array().unwrap().len(), 2, "signup and laptop remain");
 
-    let all = stack
-        .call(
-            Method::POST,
-            "/v1/auth/logout",
-            signup["access_token"].as_str(),
-            Some(json!({"all": true})),
-        )
-        .await;
+    let all =
+        stack.call(Method::POST, "/v1/auth/logout", signup["access_token"].as_str(), Some(json!({"all": true}))).await;
     assert_eq!(all.status, StatusCode::NO_CONTENT);
-    stack
-        .refresh(&signup["refresh_token"])
-        .await
-        .assert_problem(StatusCode::UNAUTHORIZED, "invalid_refresh_token");
-    let sessions = stack
-        .call(
-            Method::GET,
-            "/v1/me/sessions",
-            signup["access_token"].as_str(),
-            None,
-        )
-        .await;
+    stack.refresh(&signup["refresh_token"]).await.assert_problem(StatusCode::UNAUTHORIZED, "invalid_refresh_token");
+    let sessions = stack.call(Method::GET, "/v1/me/sessions", signup["access_token"].as_str(), None).await;
     assert_eq!(sessions.body["items"], json!([]));
 }
 
@@ -137,29 +82,20 @@ async fn logout_ends_one_session_or_all() {
 async fn jwks_verifies_issued_tokens() {
     let stack = TestStack::new().await;
     let signup = stack.signup("Jay").await;
-    let jwks = stack
-        .call(Method::GET, "/.well-known/jwks.json", None, None)
-        .await;
+    let jwks = stack.call(Method::GET, "/.well-known/jwks.json", None, None).await;
     assert_eq!(jwks.status, StatusCode::OK);
     assert_eq!(jwks.header("cache-control"), Some("public, max-age=300"));
     let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks.body.clone()).unwrap();
     let token = signup["access_token"].as_str().unwrap();
     let header = jsonwebtoken::decode_header(token).unwrap();
     assert_eq!(header.alg, Algorithm::RS256);
-    let jwk = set
-        .find(header.kid.as_deref().unwrap())
-        .expect("the token's kid is published");
+    let jwk = set.find(header.kid.as_deref().unwrap()).expect("the token's kid is published");
     let mut validation = Validation::new(Algorithm::RS256);
     validation.set_audience(&["flowday-app"]);
     let claims =
-        jsonwebtoken::decode::<Value>(token, &DecodingKey::from_jwk(jwk).unwrap(), &validation)
-            .unwrap()
-            .claims;
+        jsonwebtoken::decode::<Value>(token, &DecodingKey::from_jwk(jwk).unwrap(), &validation).unwrap().claims;
     assert_eq!(claims["sub"], signup["user"]["id"]);
-    assert_eq!(
-        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
-        900
-    );
+    assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 900);
 }
 
 fn claims_of(token: &str) -> Value {
@@ -180,25 +116,13 @@ async fn forged_tokens_are_401() {
         encode(json!({"alg": "none", "typ": "JWT", "kid": "local-1"}).to_string()),
         encode(claims.to_string())
     );
-    let public_jwk = stack
-        .call(Method::GET, "/.well-known/jwks.json", None, None)
-        .await
-        .body["keys"][0]
-        .to_string();
+    let public_jwk = stack.call(Method::GET, "/.well-known/jwks.json", None, None).await.body["keys"][0].to_string();
     let mut hmac_header = Header::new(Algorithm::HS256);
     hmac_header.kid = Some("local-1".into());
-    let hmac = jsonwebtoken::encode(
-        &hmac_header,
-        &claims,
-        &EncodingKey::from_secret(public_jwk.as_bytes()),
-    )
-    .unwrap();
-    let other_keys = JwtKeys::from_secret_json(
-        &generate_key_set_json("local-1"),
-        "https://api.flowday.example",
-        "flowday-app",
-    )
-    .unwrap();
+    let hmac = jsonwebtoken::encode(&hmac_header, &claims, &EncodingKey::from_secret(public_jwk.as_bytes())).unwrap();
+    let other_keys =
+        JwtKeys::from_secret_json(&generate_key_set_json("local-1"), "https://api.flowday.example", "flowday-app")
+            .unwrap();
     let (other_key, _) = other_keys.issue(
         claims["sub"].as_str().unwrap(),
         claims["sid"].as_str().unwrap(),
@@ -211,19 +135,11 @@ async fn forged_tokens_are_401() {
             .send()
             .await
             .unwrap();
-        let keys = JwtKeys::from_secret_json(
-            secret.secret_string().unwrap(),
-            "https://api.flowday.example",
-            "flowday-app",
-        )
-        .unwrap();
+        let keys =
+            JwtKeys::from_secret_json(secret.secret_string().unwrap(), "https://api.flowday.example", "flowday-app")
+                .unwrap();
         let an_hour_ago = chrono::Utc::now().timestamp() - 3600;
-        keys.issue(
-            claims["sub"].as_str().unwrap(),
-            claims["sid"].as_str().unwrap(),
-            an_hour_ago,
-        )
-        .0
+        keys.issue(claims["sub"].as_str().unwrap(), claims["sid"].as_str().unwrap(), an_hour_ago).0
     };
     for (name, token) in [
         ("alg none", alg_none),
@@ -238,15 +154,7 @@ async fn forged_tokens_are_401() {
     }
     let none = stack.call(Method::GET, "/v1/me", None, None).await;
     none.assert_problem(StatusCode::UNAUTHORIZED, "unauthenticated");
-    let basic = stack
-        .call_with(
-            Method::GET,
-            "/v1/me",
-            None,
-            None,
-            &[("authorization", "Basic YTpi")],
-        )
-        .await;
+    let basic = stack.call_with(Method::GET, "/v1/me", None, None, &[("authorization", "Basic YTpi")]).await;
     basic.assert_problem(StatusCode::UNAUTHORIZED, "invalid_token");
 }
 
@@ -256,16 +164,8 @@ async fn concurrent_refreshes_with_one_token_give_one_new_pair() {
     let signup = stack.signup("Lou").await;
     let attempts = (0..4).map(|_| stack.refresh(&signup["refresh_token"]));
     let results = futures::future::join_all(attempts).await;
-    let winners = results
-        .iter()
-        .filter(|response| response.status == StatusCode::OK)
-        .count();
-    assert_eq!(
-        winners,
-        1,
-        "{:?}",
-        results.iter().map(|r| r.status).collect::<Vec<_>>()
-    );
+    let winners = results.iter().filter(|response| response.status == StatusCode::OK).count();
+    assert_eq!(winners, 1, "{:?}", results.iter().map(|r| r.status).collect::<Vec<_>>());
     assert!(
         results
             .iter()
@@ -273,10 +173,7 @@ async fn concurrent_refreshes_with_one_token_give_one_new_pair() {
             .all(|r| r.status == StatusCode::UNAUTHORIZED)
     );
     // The losers count as reuse: the family is revoked, the winner's token too.
-    let winner = results
-        .iter()
-        .find(|response| response.status == StatusCode::OK)
-        .unwrap();
+    let winner = results.iter().find(|response| response.status == StatusCode::OK).unwrap();
     stack
         .refresh(&winner.body["refresh_token"])
         .await

@@ -24,14 +24,9 @@ impl FakeGoogle {
         let private_key_pem = generate_private_key_pem();
         let secret = KeySetSecret {
             active_kid: kid.clone(),
-            keys: vec![StoredKey {
-                kid: kid.clone(),
-                private_key_pem: private_key_pem.clone(),
-            }],
+            keys: vec![StoredKey { kid: kid.clone(), private_key_pem: private_key_pem.clone() }],
         };
-        let keys =
-            JwtKeys::from_secret_json(&serde_json::to_string(&secret).unwrap(), "unused", "unused")
-                .unwrap();
+        let keys = JwtKeys::from_secret_json(&serde_json::to_string(&secret).unwrap(), "unused", "unused").unwrap();
         Mock::given(method("GET"))
             .and(path(JWKS_PATH))
             .respond_with(
@@ -41,11 +36,7 @@ impl FakeGoogle {
             )
             .mount(&server)
             .await;
-        FakeGoogle {
-            server,
-            private_key_pem,
-            kid,
-        }
+        FakeGoogle { server, private_key_pem, kid }
     }
 
     pub fn jwks_url(&self) -> String {

@@ -31,10 +31,7 @@ pub fn emulator_endpoint() -> String {
                 }
                 Err(error) => sender.send(Err(error.to_string())).expect("test waits"),
             });
-            receiver
-                .recv()
-                .expect("emulator thread")
-                .unwrap_or_else(|error| panic!("{error}"))
+            receiver.recv().expect("emulator thread").unwrap_or_else(|error| panic!("{error}"))
         })
         .clone()
 }
@@ -47,6 +44,7 @@ pub fn template() -> Template {
 pub struct TestStack {
     pub stack: LocalStack,
     pub router: Router,
+    pub gateway: gateway::Gateway,
 }
 
 impl TestStack {
@@ -57,49 +55,27 @@ impl TestStack {
     /// With template parameters overridden (e.g. `GoogleJwksUrl` pointing at a fake).
     pub async fn with_parameters(parameters: HashMap<String, String>) -> Self {
         let prefix = format!("t{}", ulid::Ulid::new().to_string().to_lowercase());
-        let stack = LocalStack::create(&emulator_endpoint(), &prefix, template(), parameters)
-            .await
-            .expect("local stack");
-        let router = gateway::gateway_router(&stack).await.expect("gateway");
-        TestStack { stack, router }
+        let stack =
+            LocalStack::create(&emulator_endpoint(), &prefix, template(), parameters).await.expect("local stack");
+        let gateway = gateway::gateway(&stack).await.expect("gateway");
+        TestStack { router: gateway.router.clone(), stack, gateway }
     }
 
     pub async fn send(&self, request: Request<Body>) -> TestResponse {
-        let response = self
-            .router
-            .clone()
-            .oneshot(request)
-            .await
-            .expect("infallible");
+        let response = self.router.clone().oneshot(request).await.expect("infallible");
         let status = response.status();
         let headers = response.headers().clone();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
+        let bytes = response.into_body().collect().await.expect("body").to_bytes();
         let body = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
         };
-        TestResponse {
-            status,
-            headers,
-            body,
-        }
+        TestResponse { status, headers, body }
     }
 
     /// A JSON request, with a bearer token when given.
-    pub async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> TestResponse {
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> TestResponse {
         self.call_with(method, path, token, body, &[]).await
     }
 
@@ -119,9 +95,7 @@ impl TestStack {
             builder = builder.header(*name, *value);
         }
         let request = match body {
-            Some(body) => builder
-                .header("content-type", "application/json")
-                .body(Body::from(body.to_string())),
+            Some(body) => builder.header("content-type", "application/json").body(Body::from(body.to_string())),
             None => builder.body(Body::empty()),
         };
         self.send(request.expect("request")).await
@@ -138,31 +112,20 @@ impl TestStack {
                 Some(serde_json::json!({"email": email, "password": PASSWORD, "name": name, "timezone": "Europe/Berlin"})),
             )
             .await;
-        assert_eq!(
-            response.status,
-            StatusCode::CREATED,
-            "signup: {}",
-            response.body
-        );
+        assert_eq!(response.status, StatusCode::CREATED, "signup: {}", response.body);
         response.body
     }
 
     /// `POST /v1/auth/login`.
-    pub async fn login(
-        &self,
-        email: impl serde::Serialize,
-        password: impl serde::Serialize,
-    ) -> TestResponse {
+    pub async fn login(&self, email: impl serde::Serialize, password: impl serde::Serialize) -> TestResponse {
         let body = serde_json::json!({"email": email, "password": password});
-        self.call(Method::POST, "/v1/auth/login", None, Some(body))
-            .await
+        self.call(Method::POST, "/v1/auth/login", None, Some(body)).await
     }
 
     /// `POST /v1/auth/refresh`.
     pub async fn refresh(&self, refresh_token: impl serde::Serialize) -> TestResponse {
         let body = serde_json::json!({ "refresh_token": refresh_token });
-        self.call(Method::POST, "/v1/auth/refresh", None, Some(body))
-            .await
+        self.call(Method::POST, "/v1/auth/refresh", None, Some(body)).await
     }
 
     /// Emails the emulator's SES received for `to`, oldest first.
@@ -173,9 +136,7 @@ impl TestStack {
             .into_iter()
             .flatten()
             .filter(|message| {
-                message["destinations"]["ToAddresses"]
-                    .as_array()
-                    .is_some_and(|to_list| to_list.iter().any(|a| a == to))
+                message["destinations"]["ToAddresses"].as_array().is_some_and(|to_list| to_list.iter().any(|a| a == to))
             })
             .map(|message| SentEmail {
                 source: message["source"].as_str().unwrap_or_default().to_string(),
@@ -192,18 +153,21 @@ impl TestStack {
         let mut last_error = String::new();
         for _ in 0..10 {
             match reqwest::get(&url).await {
-                Ok(response) if response.status().is_success() => {
-                    match response.json::<Value>().await {
-                        Ok(data) => return data,
-                        Err(error) => last_error = error.to_string(),
-                    }
-                }
+                Ok(response) if response.status().is_success() => match response.json::<Value>().await {
+                    Ok(data) => return data,
+                    Err(error) => last_error = error.to_string(),
+                },
                 Ok(response) => last_error = format!("status {}", response.status()),
                 Err(error) => last_error = error.to_string(),
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
         panic!("the emulator's data could not be read: {last_error}")
+    }
+
+    /// DynamoDB requests the function `binary` has sent so far.
+    pub fn round_trips(&self, binary: &str) -> u64 {
+        self.gateway.context(binary).expect("a function of the gateway").store.round_trips.count()
     }
 
     pub fn dynamo(&self) -> aws_sdk_dynamodb::Client {
@@ -226,22 +190,14 @@ impl SentEmail {
     /// The `token=` value of the link in the email.
     pub fn token(&self) -> String {
         let start = self.body.find("token=").expect("a token link") + "token=".len();
-        self.body[start..]
-            .split_whitespace()
-            .next()
-            .expect("token")
-            .to_string()
+        self.body[start..].split_whitespace().next().expect("token").to_string()
     }
 }
 
 pub const PASSWORD: &str = "correct horse battery";
 
 pub fn unique_email(name: &str) -> String {
-    format!(
-        "{}-{}@example.com",
-        name.to_lowercase(),
-        ulid::Ulid::new().to_string().to_lowercase()
-    )
+    format!("{}-{}@example.com", name.to_lowercase(), ulid::Ulid::new().to_string().to_lowercase())
 }
 
 #[derive(Debug)]
@@ -260,21 +216,11 @@ impl TestResponse {
     #[track_caller]
     pub fn assert_problem(&self, status: StatusCode, code: &str) {
         assert_eq!(self.status, status, "body: {}", self.body);
-        assert_eq!(
-            self.header("content-type"),
-            Some("application/problem+json")
-        );
+        assert_eq!(self.header("content-type"), Some("application/problem+json"));
         assert_eq!(self.body["code"], code, "body: {}", self.body);
         assert_eq!(self.body["status"], status.as_u16());
-        assert!(
-            self.body["detail"]
-                .as_str()
-                .is_some_and(|detail| !detail.is_empty())
-        );
-        assert_eq!(
-            self.body["request_id"].as_str(),
-            self.header("x-request-id")
-        );
+        assert!(self.body["detail"].as_str().is_some_and(|detail| !detail.is_empty()));
+        assert_eq!(self.body["request_id"].as_str(), self.header("x-request-id"));
     }
 
     /// The `field`s named in a validation problem.
@@ -290,12 +236,8 @@ impl TestResponse {
 
 /// An event of `events/<function>/<name>.json` with its placeholders filled.
 pub fn event(function: &str, name: &str, values: &[(&str, &str)]) -> Value {
-    let path = workspace_root()
-        .join("events")
-        .join(function)
-        .join(format!("{name}.json"));
-    flowday_local::lambda_process::load_event(&path, values)
-        .unwrap_or_else(|error| panic!("{error}"))
+    let path = workspace_root().join("events").join(function).join(format!("{name}.json"));
+    flowday_local::lambda_process::load_event(&path, values).unwrap_or_else(|error| panic!("{error}"))
 }
 
 /// What a Lambda HTTP function answered (API Gateway v2 response), with its body parsed.
@@ -308,9 +250,7 @@ pub struct LambdaAnswer {
 impl LambdaAnswer {
     pub fn from_response(response: Value) -> Self {
         let body = match response["body"].as_str() {
-            Some(text) if !text.is_empty() => {
-                serde_json::from_str(text).unwrap_or(Value::String(text.into()))
-            }
+            Some(text) if !text.is_empty() => serde_json::from_str(text).unwrap_or(Value::String(text.into())),
             _ => Value::Null,
         };
         LambdaAnswer {
@@ -327,30 +267,16 @@ impl LambdaAnswer {
 
 impl TestStack {
     /// Starts a function's Lambda binary on this stack.
-    pub async fn lambda(
-        &self,
-        binary_path: &str,
-        binary: &str,
-    ) -> flowday_local::lambda_process::LambdaProcess {
-        flowday_local::lambda_process::LambdaProcess::start(
-            std::path::Path::new(binary_path),
-            binary,
-            &self.stack,
-        )
-        .await
-        .expect("function process")
+    pub async fn lambda(&self, binary_path: &str, binary: &str) -> flowday_local::lambda_process::LambdaProcess {
+        flowday_local::lambda_process::LambdaProcess::start(std::path::Path::new(binary_path), binary, &self.stack)
+            .await
+            .expect("function process")
     }
 }
 
 /// Invokes a function process on an event and parses the answer.
-pub async fn invoke(
-    process: &flowday_local::lambda_process::LambdaProcess,
-    event: Value,
-) -> LambdaAnswer {
+pub async fn invoke(process: &flowday_local::lambda_process::LambdaProcess, event: Value) -> LambdaAnswer {
     LambdaAnswer::from_response(
-        process
-            .invoke(event)
-            .await
-            .unwrap_or_else(|error| panic!("invocation failed: {error}")),
+        process.invoke(event).await.unwrap_or_else(|error| panic!("invocation failed: {error}")),
     )
 }

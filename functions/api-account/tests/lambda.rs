@@ -23,46 +23,19 @@ async fn every_api_account_event_is_answered_by_the_lambda_binary() {
 
     let patched = invoke(&lambda, with_token("patch-me", &[])).await;
     assert_eq!(patched.status, 200, "{}", patched.body);
-    assert_eq!(
-        (
-            patched.body["name"].as_str(),
-            patched.body["version"].as_u64()
-        ),
-        (Some("Ada King"), Some(2))
-    );
+    assert_eq!((patched.body["name"].as_str(), patched.body["version"].as_u64()), (Some("Ada King"), Some(2)));
     let stale = invoke(&lambda, with_token("patch-me", &[])).await;
-    assert_eq!(
-        (stale.status, stale.body["code"].as_str()),
-        (412, Some("version_conflict"))
-    );
+    assert_eq!((stale.status, stale.body["code"].as_str()), (412, Some("version_conflict")));
 
     let sessions = invoke(&lambda, with_token("list-sessions", &[])).await;
     assert_eq!(sessions.status, 200);
-    let session_id = sessions.body["items"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let revoked = invoke(
-        &lambda,
-        with_token("revoke-session", &[("session_id", &session_id)]),
-    )
-    .await;
+    let session_id = sessions.body["items"][0]["id"].as_str().unwrap().to_string();
+    let revoked = invoke(&lambda, with_token("revoke-session", &[("session_id", &session_id)])).await;
     assert_eq!(revoked.status, 204);
-    let again = invoke(
-        &lambda,
-        with_token("revoke-session", &[("session_id", &session_id)]),
-    )
-    .await;
-    assert_eq!(
-        (again.status, again.body["code"].as_str()),
-        (404, Some("not_found"))
-    );
+    let again = invoke(&lambda, with_token("revoke-session", &[("session_id", &session_id)])).await;
+    assert_eq!((again.status, again.body["code"].as_str()), (404, Some("not_found")));
     let activity = invoke(&lambda, with_token("list-activity", &[])).await;
     assert_eq!(activity.status, 200, "{}", activity.body);
-    assert_eq!(
-        activity.body["items"],
-        serde_json::json!([]),
-        "no task changed yet"
-    );
+    assert_eq!(activity.body["items"], serde_json::json!([]), "no task changed yet");
     lambda.stop().await;
 }

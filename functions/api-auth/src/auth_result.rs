@@ -24,15 +24,8 @@ pub struct AuthResult {
     pub expires_in: i64,
 }
 
-pub fn auth_result(
-    app: &AppContext,
-    user: &UserItem,
-    session_id: &str,
-    refresh_token: String,
-) -> AuthResult {
-    let (access_token, expires_in) =
-        app.keys
-            .issue(&user.id, session_id, chrono::Utc::now().timestamp());
+pub fn auth_result(app: &AppContext, user: &UserItem, session_id: &str, refresh_token: String) -> AuthResult {
+    let (access_token, expires_in) = app.keys.issue(&user.id, session_id, chrono::Utc::now().timestamp());
     AuthResult {
         user: AuthUser {
             id: user.id.clone(),

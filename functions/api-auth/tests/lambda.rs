@@ -26,59 +26,28 @@ async fn every_api_auth_event_is_answered_by_the_lambda_binary() {
     let health = run("health", vec![]).await;
     assert_eq!(health.status, 200);
     assert_eq!(health.body["function"], "api-auth");
-    assert_eq!(
-        health.header("x-request-id"),
-        Some("health-apigw-0001"),
-        "API Gateway's request id is used"
-    );
+    assert_eq!(health.header("x-request-id"), Some("health-apigw-0001"), "API Gateway's request id is used");
 
     let jwks = run("jwks", vec![]).await;
     assert_eq!(jwks.body["keys"][0]["alg"], "RS256");
 
     let invalid = run("signup-invalid", vec![]).await;
     assert_eq!(invalid.status, 422);
-    assert_eq!(
-        invalid.header("content-type"),
-        Some("application/problem+json")
-    );
+    assert_eq!(invalid.header("content-type"), Some("application/problem+json"));
     assert_eq!(invalid.body["errors"].as_array().map(Vec::len), Some(4));
 
-    let signup = run(
-        "signup",
-        vec![("email", email.clone()), ("password", PASSWORD.into())],
-    )
-    .await;
+    let signup = run("signup", vec![("email", email.clone()), ("password", PASSWORD.into())]).await;
     assert_eq!(signup.status, 201, "{}", signup.body);
-    let login = run(
-        "login",
-        vec![("email", email.clone()), ("password", PASSWORD.into())],
-    )
-    .await;
+    let login = run("login", vec![("email", email.clone()), ("password", PASSWORD.into())]).await;
     assert_eq!(login.status, 200);
-    let refreshed = run(
-        "refresh",
-        vec![("refresh_token", text(&signup, "refresh_token"))],
-    )
-    .await;
+    let refreshed = run("refresh", vec![("refresh_token", text(&signup, "refresh_token"))]).await;
     assert_eq!(refreshed.status, 200);
 
-    let verification = stack
-        .emails_to(&email)
-        .await
-        .into_iter()
-        .find(|mail| mail.subject.contains("Confirm"))
-        .unwrap();
+    let verification = stack.emails_to(&email).await.into_iter().find(|mail| mail.subject.contains("Confirm")).unwrap();
     let verified = run("verify-email", vec![("token", verification.token())]).await;
-    assert_eq!(
-        (verified.status, &verified.body["email_verified"]),
-        (200, &serde_json::json!(true))
-    );
+    assert_eq!((verified.status, &verified.body["email_verified"]), (200, &serde_json::json!(true)));
 
-    let logout = run(
-        "logout",
-        vec![("access_token", text(&login, "access_token"))],
-    )
-    .await;
+    let logout = run("logout", vec![("access_token", text(&login, "access_token"))]).await;
     assert_eq!(logout.status, 204);
     let changed = run(
         "password-change",
@@ -93,61 +62,26 @@ async fn every_api_auth_event_is_answered_by_the_lambda_binary() {
 
     let reset = run("password-reset", vec![("email", email.clone())]).await;
     assert_eq!(reset.status, 202);
-    let mail = stack
-        .emails_to(&email)
-        .await
-        .into_iter()
-        .find(|mail| mail.subject.contains("Reset"))
-        .unwrap();
-    let confirmed = run(
-        "password-reset-confirm",
-        vec![
-            ("token", mail.token()),
-            ("new_password", "third good password".into()),
-        ],
-    )
-    .await;
+    let mail = stack.emails_to(&email).await.into_iter().find(|mail| mail.subject.contains("Reset")).unwrap();
+    let confirmed =
+        run("password-reset-confirm", vec![("token", mail.token()), ("new_password", "third good password".into())])
+            .await;
     assert_eq!(confirmed.status, 204, "{}", confirmed.body);
-    let relogin = run(
-        "login",
-        vec![
-            ("email", email.clone()),
-            ("password", "third good password".into()),
-        ],
-    )
-    .await;
+    let relogin = run("login", vec![("email", email.clone()), ("password", "third good password".into())]).await;
     assert_eq!(relogin.status, 200);
 
     let id_token = google.sign(&google.claims("lambda-google-sub", &unique_email("lambda-google")));
     let google_sign_in = run("google", vec![("id_token", id_token)]).await;
     assert_eq!(google_sign_in.status, 201, "{}", google_sign_in.body);
-    let failed = run(
-        "login",
-        vec![
-            ("email", email.clone()),
-            ("password", "a wrong password".into()),
-        ],
-    )
-    .await;
+    let failed = run("login", vec![("email", email.clone()), ("password", "a wrong password".into())]).await;
     assert_eq!(failed.status, 401);
 
     // The JSON logs name every request, and no password or token ever.
     let logs = lambda.logs();
-    let lines: Vec<serde_json::Value> = logs
-        .lines()
-        .filter_map(|line| serde_json::from_str(line).ok())
-        .collect();
-    let requests = lines
-        .iter()
-        .filter(|line| line["message"] == "request")
-        .count();
-    assert!(
-        requests >= 13,
-        "one log line per request, got {requests}:\n{logs}"
-    );
-    assert!(lines.iter().any(
-        |line| line["request_id"] == "signup-apigw-0001" && line["route"] == "/v1/auth/signup"
-    ));
+    let lines: Vec<serde_json::Value> = logs.lines().filter_map(|line| serde_json::from_str(line).ok()).collect();
+    let requests = lines.iter().filter(|line| line["message"] == "request").count();
+    assert!(requests >= 13, "one log line per request, got {requests}:\n{logs}");
+    assert!(lines.iter().any(|line| line["request_id"] == "signup-apigw-0001" && line["route"] == "/v1/auth/signup"));
     for secret in [
         PASSWORD.to_string(),
         "a wrong password".into(),
@@ -164,8 +98,5 @@ async fn every_api_auth_event_is_answered_by_the_lambda_binary() {
 }
 
 fn text(answer: &LambdaAnswer, field: &str) -> String {
-    answer.body[field]
-        .as_str()
-        .unwrap_or_else(|| panic!("no {field} in {}", answer.body))
-        .to_string()
+    answer.body[field].as_str().unwrap_or_else(|| panic!("no {field} in {}", answer.body)).to_string()
 }

@@ -10,22 +10,14 @@ async fn every_api_tasks_event_is_answered_by_the_lambda_binary() {
     let user = stack.signup("Lambda").await;
     let token = user["access_token"].as_str().unwrap();
     let lambda = stack.lambda(BINARY, "api-tasks").await;
-    let created = invoke(
-        &lambda,
-        event("api-tasks", "create-task", &[("access_token", token)]),
-    )
-    .await;
+    let created = invoke(&lambda, event("api-tasks", "create-task", &[("access_token", token)])).await;
     assert_eq!(created.status, 201, "{}", created.body);
     let task_id = created.body["id"].as_str().unwrap().to_string();
     let values = [("access_token", token), ("task_id", task_id.as_str())];
     let note = invoke(&lambda, event("api-tasks", "create-note", &values)).await;
     assert_eq!(note.status, 201, "{}", note.body);
     let note_id = note.body["id"].as_str().unwrap().to_string();
-    let values = [
-        ("access_token", token),
-        ("task_id", task_id.as_str()),
-        ("note_id", note_id.as_str()),
-    ];
+    let values = [("access_token", token), ("task_id", task_id.as_str()), ("note_id", note_id.as_str())];
     let expectations = [
         ("list-notes", 200),
         ("edit-note", 200),
@@ -47,16 +39,9 @@ async fn every_api_tasks_event_is_answered_by_the_lambda_binary() {
         assert_eq!(answer.status, status, "{name}: {}", answer.body);
     }
     let listed = invoke(&lambda, event("api-tasks", "list-tasks", &values)).await;
-    let ids: Vec<&str> = listed.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|task| task["id"].as_str().unwrap())
-        .collect();
-    assert!(
-        !ids.contains(&task_id.as_str()),
-        "the restored task is archived, so not in the default list"
-    );
+    let ids: Vec<&str> =
+        listed.body["items"].as_array().unwrap().iter().map(|task| task["id"].as_str().unwrap()).collect();
+    assert!(!ids.contains(&task_id.as_str()), "the restored task is archived, so not in the default list");
     assert_eq!(ids.len(), 1, "the duplicate is listed");
     let trash = invoke(&lambda, event("api-tasks", "list-trash", &values)).await;
     assert_eq!(trash.body["items"], serde_json::json!([]));

@@ -16,13 +16,7 @@ fn release_binary(name: &str) -> PathBuf {
 }
 
 fn event(function: &str, name: &str, values: &[(&str, &str)]) -> Result<serde_json::Value, String> {
-    load_event(
-        &workspace_root()
-            .join("events")
-            .join(function)
-            .join(format!("{name}.json")),
-        values,
-    )
+    load_event(&workspace_root().join("events").join(function).join(format!("{name}.json")), values)
 }
 
 fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
@@ -40,20 +34,15 @@ fn status_of(answer: &serde_json::Value) -> u64 {
 
 pub async fn run() -> Result<(), String> {
     let emulator = Emulator::start(0).map_err(|error| error.to_string())?;
-    let template = Template::load(&workspace_root().join("template.yaml"))
-        .map_err(|error| error.to_string())?;
+    let template = Template::load(&workspace_root().join("template.yaml")).map_err(|error| error.to_string())?;
     let stack = LocalStack::create(&emulator.endpoint(), "bench", template, HashMap::new())
         .await
         .map_err(|error| error.to_string())?;
 
-    println!(
-        "## Release binaries (host target, {})\n",
-        std::env::consts::ARCH
-    );
+    println!("## Release binaries (host target, {})\n", std::env::consts::ARCH);
     for name in ["api-auth", "api-account"] {
-        let size = std::fs::metadata(release_binary(name))
-            .map_err(|error| format!("{name}: {error} (run make bench)"))?
-            .len();
+        let size =
+            std::fs::metadata(release_binary(name)).map_err(|error| format!("{name}: {error} (run make bench)"))?.len();
         println!("- {name}: {:.2} MB", size as f64 / 1_000_000.0);
     }
 
@@ -73,21 +62,12 @@ pub async fn run() -> Result<(), String> {
     Ok(())
 }
 
-async fn cold_starts(
-    stack: &LocalStack,
-    binary: &str,
-    event_name: &str,
-    runs: usize,
-) -> Result<Vec<Duration>, String> {
+async fn cold_starts(stack: &LocalStack, binary: &str, event_name: &str, runs: usize) -> Result<Vec<Duration>, String> {
     let mut samples = Vec::new();
     for _ in 0..runs {
-        let process = LambdaProcess::start(&release_binary(binary), binary, stack)
-            .await
-            .map_err(|e| e.to_string())?;
+        let process = LambdaProcess::start(&release_binary(binary), binary, stack).await.map_err(|e| e.to_string())?;
         // get-me needs no valid token to exercise the path: it answers 401 after a full init.
-        let answer = process
-            .invoke(event(binary, event_name, &[("access_token", "none")])?)
-            .await?;
+        let answer = process.invoke(event(binary, event_name, &[("access_token", "none")])?).await?;
         samples.push(process.started().elapsed());
         if status_of(&answer) == 0 {
             return Err(format!("{binary} gave no status: {answer}"));
@@ -99,17 +79,11 @@ async fn cold_starts(
 }
 
 async fn logins(stack: &LocalStack, count: usize) -> Result<(), String> {
-    let process = LambdaProcess::start(&release_binary("api-auth"), "api-auth", stack)
-        .await
-        .map_err(|e| e.to_string())?;
-    let email = format!(
-        "bench-{}@example.com",
-        ulid::Ulid::new().to_string().to_lowercase()
-    );
+    let process =
+        LambdaProcess::start(&release_binary("api-auth"), "api-auth", stack).await.map_err(|e| e.to_string())?;
+    let email = format!("bench-{}@example.com", ulid::Ulid::new().to_string().to_lowercase());
     let values = [("email", email.as_str()), ("password", PASSWORD)];
-    let signup = process
-        .invoke(event("api-auth", "signup", &values)?)
-        .await?;
+    let signup = process.invoke(event("api-auth", "signup", &values)?).await?;
     if status_of(&signup) != 201 {
         return Err(format!("signup failed: {signup}"));
     }
@@ -138,25 +112,13 @@ async fn logins(stack: &LocalStack, count: usize) -> Result<(), String> {
     // passwords over fresh accounts, four each, to time the path an attacker probes.
     let mut wrong_password = Vec::new();
     for _ in 0..13 {
-        let victim = format!(
-            "victim-{}@example.com",
-            ulid::Ulid::new().to_string().to_lowercase()
-        );
-        process
-            .invoke(event(
-                "api-auth",
-                "signup",
-                &[("email", victim.as_str()), ("password", PASSWORD)],
-            )?)
-            .await?;
+        let victim = format!("victim-{}@example.com", ulid::Ulid::new().to_string().to_lowercase());
+        process.invoke(event("api-auth", "signup", &[("email", victim.as_str()), ("password", PASSWORD)])?).await?;
         let wrong = [("email", victim.as_str()), ("password", "not the password")];
         wrong_password.extend(timed(&process, event("api-auth", "login", &wrong)?, 4).await?);
     }
     wrong_password.sort();
-    let unknown_email = format!(
-        "nobody-{}@example.com",
-        ulid::Ulid::new().to_string().to_lowercase()
-    );
+    let unknown_email = format!("nobody-{}@example.com", ulid::Ulid::new().to_string().to_lowercase());
     let unknown = [("email", unknown_email.as_str()), ("password", PASSWORD)];
     let unknown_user = timed(&process, event("api-auth", "login", &unknown)?, 52).await?;
     println!(
@@ -164,20 +126,14 @@ async fn logins(stack: &LocalStack, count: usize) -> Result<(), String> {
         millis(percentile(&wrong_password, 0.5)),
         millis(percentile(&unknown_user, 0.5))
     );
-    let peak = process
-        .peak_memory_kib()
-        .map(|kib| format!("{:.1} MB", kib as f64 / 1024.0))
-        .unwrap_or("unknown".into());
+    let peak =
+        process.peak_memory_kib().map(|kib| format!("{:.1} MB", kib as f64 / 1024.0)).unwrap_or("unknown".into());
     println!("- peak memory of the api-auth process after signup and {count} logins: {peak}");
     process.stop().await;
     Ok(())
 }
 
-async fn timed(
-    process: &LambdaProcess,
-    event: serde_json::Value,
-    count: usize,
-) -> Result<Vec<Duration>, String> {
+async fn timed(process: &LambdaProcess, event: serde_json::Value, count: usize) -> Result<Vec<Duration>, String> {
     let mut samples = Vec::with_capacity(count);
     for _ in 0..count {
         let before = Instant::now();
@@ -191,44 +147,22 @@ async fn timed(
 /// Profile reads through the api-account binary: latency and the memory of a function that never
 /// hashes a password.
 async fn reads(stack: &LocalStack, count: usize) -> Result<(), String> {
-    let auth = LambdaProcess::start(&release_binary("api-auth"), "api-auth", stack)
-        .await
-        .map_err(|e| e.to_string())?;
-    let email = format!(
-        "reader-{}@example.com",
-        ulid::Ulid::new().to_string().to_lowercase()
-    );
-    let signup = auth
-        .invoke(event(
-            "api-auth",
-            "signup",
-            &[("email", email.as_str()), ("password", PASSWORD)],
-        )?)
-        .await?;
+    let auth = LambdaProcess::start(&release_binary("api-auth"), "api-auth", stack).await.map_err(|e| e.to_string())?;
+    let email = format!("reader-{}@example.com", ulid::Ulid::new().to_string().to_lowercase());
+    let signup =
+        auth.invoke(event("api-auth", "signup", &[("email", email.as_str()), ("password", PASSWORD)])?).await?;
     auth.stop().await;
     let body: serde_json::Value =
         serde_json::from_str(signup["body"].as_str().unwrap_or("{}")).map_err(|e| e.to_string())?;
-    let token = body["access_token"]
-        .as_str()
-        .ok_or("no access token")?
-        .to_string();
-    let account = LambdaProcess::start(&release_binary("api-account"), "api-account", stack)
-        .await
-        .map_err(|e| e.to_string())?;
-    let samples = timed(
-        &account,
-        event("api-account", "get-me", &[("access_token", token.as_str())])?,
-        count,
-    )
-    .await?;
+    let token = body["access_token"].as_str().ok_or("no access token")?.to_string();
+    let account =
+        LambdaProcess::start(&release_binary("api-account"), "api-account", stack).await.map_err(|e| e.to_string())?;
+    let samples = timed(&account, event("api-account", "get-me", &[("access_token", token.as_str())])?, count).await?;
     println!(
         "\n## GET /v1/me through the api-account binary ({count} sequential reads)\n\n- p50 {}, p99 {}; peak memory {}",
         millis(percentile(&samples, 0.5)),
         millis(percentile(&samples, 0.99)),
-        account
-            .peak_memory_kib()
-            .map(|kib| format!("{:.1} MB", kib as f64 / 1024.0))
-            .unwrap_or("unknown".into())
+        account.peak_memory_kib().map(|kib| format!("{:.1} MB", kib as f64 / 1024.0)).unwrap_or("unknown".into())
     );
     account.stop().await;
     Ok(())

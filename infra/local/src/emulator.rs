@@ -22,11 +22,7 @@ pub struct Emulator {
 /// The workspace root (where template.yaml and .venv live).
 pub fn workspace_root() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .ancestors()
-        .nth(2)
-        .expect("infra/local sits two levels below the root")
-        .to_path_buf()
+    manifest.ancestors().nth(2).expect("infra/local sits two levels below the root").to_path_buf()
 }
 
 /// The `moto_server` executable: `FLOWDAY_MOTO_SERVER`, else the project's `.venv`.
@@ -38,10 +34,7 @@ pub fn moto_server_path() -> PathBuf {
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .unwrap_or(0)
+    TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).map(|addr| addr.port()).unwrap_or(0)
 }
 
 impl Emulator {
@@ -53,10 +46,7 @@ impl Emulator {
         }
         let port = if port == 0 { free_port() } else { port };
         let mut command = Command::new(&program);
-        command
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+        command.args(["-H", "127.0.0.1", "-p", &port.to_string()]).stdout(Stdio::null()).stderr(Stdio::null());
         // SAFETY: prctl is async-signal-safe; it asks Linux to kill the emulator when the thread
         // that started it exits, so no emulator outlives a test run or a killed gateway.
         unsafe {
@@ -66,9 +56,7 @@ impl Emulator {
                 Ok(())
             });
         }
-        let child = command
-            .spawn()
-            .map_err(|error| EmulatorError::Start(error.to_string()))?;
+        let child = command.spawn().map_err(|error| EmulatorError::Start(error.to_string()))?;
         let mut emulator = Emulator { child, port };
         emulator.wait_ready(Duration::from_secs(30))?;
         Ok(emulator)
@@ -78,20 +66,14 @@ impl Emulator {
         let started = Instant::now();
         while started.elapsed() < limit {
             if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(EmulatorError::Start(format!(
-                    "exited with {status} (is port {} taken?)",
-                    self.port
-                )));
+                return Err(EmulatorError::Start(format!("exited with {status} (is port {} taken?)", self.port)));
             }
             if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Err(EmulatorError::Start(format!(
-            "no answer on port {} within {limit:?}",
-            self.port
-        )))
+        Err(EmulatorError::Start(format!("no answer on port {} within {limit:?}", self.port)))
     }
 
     pub fn endpoint(&self) -> String {

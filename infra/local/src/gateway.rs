@@ -2,6 +2,7 @@
 //! its Lambda would build, on the resources of a local stack.
 
 use axum::Router;
+use shared::AppState;
 use shared::http::{Route, build_router_for_groups};
 
 use crate::stack::{LocalStack, StackError};
@@ -15,28 +16,37 @@ pub struct FunctionSpec {
 
 /// Every HTTP function of the product.
 pub const HTTP_FUNCTIONS: &[FunctionSpec] = &[
-    FunctionSpec {
-        binary: "api-auth",
-        routes: api_auth::routes,
-    },
-    FunctionSpec {
-        binary: "api-account",
-        routes: api_account::routes,
-    },
-    FunctionSpec {
-        binary: "api-tasks",
-        routes: api_tasks::routes,
-    },
+    FunctionSpec { binary: "api-auth", routes: api_auth::routes },
+    FunctionSpec { binary: "api-account", routes: api_account::routes },
+    FunctionSpec { binary: "api-tasks", routes: api_tasks::routes },
 ];
+
+/// The gateway: one Router serving every route of every function, and each function's context.
+pub struct Gateway {
+    pub router: Router,
+    pub contexts: Vec<(&'static str, AppState)>,
+}
+
+impl Gateway {
+    /// The context the function named `binary` runs with.
+    pub fn context(&self, binary: &str) -> Option<&AppState> {
+        self.contexts.iter().find(|(name, _)| *name == binary).map(|(_, context)| context)
+    }
+}
+
+/// Builds each function's context as its Lambda would, and one Router over all their routes.
+pub async fn gateway(stack: &LocalStack) -> Result<Gateway, StackError> {
+    let mut contexts = Vec::new();
+    let mut groups = Vec::new();
+    for function in HTTP_FUNCTIONS {
+        let context = stack.app_context(function.binary).await?;
+        groups.push(((function.routes)(), context.clone()));
+        contexts.push((function.binary, context));
+    }
+    Ok(Gateway { router: build_router_for_groups(groups), contexts })
+}
 
 /// One Router serving every route of every function.
 pub async fn gateway_router(stack: &LocalStack) -> Result<Router, StackError> {
-    let mut groups = Vec::new();
-    for function in HTTP_FUNCTIONS {
-        groups.push((
-            (function.routes)(),
-            stack.app_context(function.binary).await?,
-        ));
-    }
-    Ok(build_router_for_groups(groups))
+    Ok(gateway(stack).await?.router)
 }

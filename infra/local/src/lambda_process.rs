@@ -22,17 +22,10 @@ pub struct LambdaProcess {
 
 impl LambdaProcess {
     /// Starts `binary_path` (the function named `binary` in template.yaml) on `stack`.
-    pub async fn start(
-        binary_path: &Path,
-        binary: &str,
-        stack: &LocalStack,
-    ) -> Result<Self, StackError> {
+    pub async fn start(binary_path: &Path, binary: &str, stack: &LocalStack) -> Result<Self, StackError> {
         let runtime = RuntimeApi::start()
             .await
-            .map_err(|error| StackError::Init {
-                function: binary.into(),
-                reason: error.to_string(),
-            })?;
+            .map_err(|error| StackError::Init { function: binary.into(), reason: error.to_string() })?;
         let mut command = Command::new(binary_path);
         command
             .env_clear()
@@ -60,12 +53,7 @@ impl LambdaProcess {
                 }
             });
         }
-        Ok(LambdaProcess {
-            runtime,
-            child,
-            started,
-            logs,
-        })
+        Ok(LambdaProcess { runtime, child, started, logs })
     }
 
     /// Hands one event to the function and returns its answer.
@@ -102,8 +90,7 @@ impl LambdaProcess {
 /// Reads an event of events/ and fills its `{{name}}` placeholders (tokens and emails are made at
 /// test time, so no secret is ever stored in events/).
 pub fn load_event(path: &Path, values: &[(&str, &str)]) -> Result<serde_json::Value, String> {
-    let mut text =
-        std::fs::read_to_string(path).map_err(|error| format!("{}: {error}", path.display()))?;
+    let mut text = std::fs::read_to_string(path).map_err(|error| format!("{}: {error}", path.display()))?;
     for (name, value) in values {
         text = text.replace(&format!("{{{{{name}}}}}"), value);
     }

@@ -18,17 +18,12 @@ async fn main() {
     let result = match args.first().map(String::as_str) {
         None | Some("dev") => dev().await,
         Some("jwt-key-set") => {
-            let kid = args
-                .get(1)
-                .cloned()
-                .unwrap_or_else(|| chrono::Utc::now().format("%Y-%m-%d").to_string());
+            let kid = args.get(1).cloned().unwrap_or_else(|| chrono::Utc::now().format("%Y-%m-%d").to_string());
             println!("{}", shared::auth::jwt::generate_key_set_json(&kid));
             Ok(())
         }
         Some("bench") => flowday_local::bench::run().await,
-        Some(other) => Err(format!(
-            "unknown command {other}; use `dev`, `jwt-key-set [kid]` or `bench`"
-        )),
+        Some(other) => Err(format!("unknown command {other}; use `dev`, `jwt-key-set [kid]` or `bench`")),
     };
     if let Err(message) = result {
         eprintln!("flowday-local: {message}");
@@ -38,9 +33,7 @@ async fn main() {
 
 fn port_from_env(name: &str, default: u16) -> Result<u16, String> {
     match std::env::var(name) {
-        Ok(value) if !value.is_empty() => value
-            .parse()
-            .map_err(|_| format!("{name}={value} is not a port number")),
+        Ok(value) if !value.is_empty() => value.parse().map_err(|_| format!("{name}={value} is not a port number")),
         _ => Ok(default),
     }
 }
@@ -71,8 +64,7 @@ async fn dev() -> Result<(), String> {
         Err(error) => return Err(format!("cannot listen on 127.0.0.1:{port}: {error}")),
     };
     let mut emulator = Emulator::start(emulator_port).map_err(|error| error.to_string())?;
-    let template = Template::load(&workspace_root().join("template.yaml"))
-        .map_err(|error| error.to_string())?;
+    let template = Template::load(&workspace_root().join("template.yaml")).map_err(|error| error.to_string())?;
     let stack = LocalStack::create(&emulator.endpoint(), "dev", template, HashMap::new())
         .await
         .map_err(|error| error.to_string())?;
@@ -90,10 +82,7 @@ async fn dev() -> Result<(), String> {
     );
     let _ = std::fs::write(pid_file(), &note);
     println!("\nFlowday local stack: http://127.0.0.1:{port}");
-    println!(
-        "  emulator (AWS APIs, dummy credentials): {}",
-        emulator.endpoint()
-    );
+    println!("  emulator (AWS APIs, dummy credentials): {}", emulator.endpoint());
     println!("  table {}", stack.physical_id("Table").unwrap_or_default());
     println!("\nTry:\n  curl -s http://127.0.0.1:{port}/v1/health");
     println!(

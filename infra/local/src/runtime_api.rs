@@ -43,37 +43,22 @@ impl RuntimeApi {
         };
         let router = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
-            .route(
-                "/2018-06-01/runtime/invocation/{id}/response",
-                post(respond),
-            )
+            .route("/2018-06-01/runtime/invocation/{id}/response", post(respond))
             .route("/2018-06-01/runtime/invocation/{id}/error", post(fail))
             .route("/2018-06-01/runtime/init/error", post(init_failed))
             .with_state(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?.to_string();
         tokio::spawn(async move { axum::serve(listener, router).await });
-        Ok(RuntimeApi {
-            address,
-            sender,
-            waiters,
-            init_error,
-        })
+        Ok(RuntimeApi { address, sender, waiters, init_error })
     }
 
     /// Hands `event` to the function and waits for its answer (an error if it reported one).
-    pub async fn invoke(
-        &self,
-        event: serde_json::Value,
-        timeout: Duration,
-    ) -> Result<serde_json::Value, String> {
+    pub async fn invoke(&self, event: serde_json::Value, timeout: Duration) -> Result<serde_json::Value, String> {
         let request_id = ulid::Ulid::new().to_string();
         let (answer, answered) = oneshot::channel();
         self.waiters.lock().await.insert(request_id.clone(), answer);
-        self.sender
-            .send((request_id, event))
-            .await
-            .map_err(|_| "runtime API stopped".to_string())?;
+        self.sender.send((request_id, event)).await.map_err(|_| "runtime API stopped".to_string())?;
         match tokio::time::timeout(timeout, answered).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err("the invocation was dropped".into()),
@@ -97,37 +82,22 @@ async fn next(State(state): State<RuntimeState>) -> Response {
     let headers = [
         ("lambda-runtime-aws-request-id", request_id),
         ("lambda-runtime-deadline-ms", deadline.to_string()),
-        (
-            "lambda-runtime-invoked-function-arn",
-            "arn:aws:lambda:us-east-1:123456789012:function:local".to_string(),
-        ),
-        (
-            "lambda-runtime-trace-id",
-            "Root=1-00000000-000000000000000000000000;Sampled=0".to_string(),
-        ),
+        ("lambda-runtime-invoked-function-arn", "arn:aws:lambda:us-east-1:123456789012:function:local".to_string()),
+        ("lambda-runtime-trace-id", "Root=1-00000000-000000000000000000000000;Sampled=0".to_string()),
         ("content-type", "application/json".to_string()),
     ];
     (headers, event.to_string()).into_response()
 }
 
-async fn respond(
-    State(state): State<RuntimeState>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> StatusCode {
-    let value =
-        serde_json::from_slice(&body).map_err(|error| format!("response is not JSON: {error}"));
+async fn respond(State(state): State<RuntimeState>, Path(id): Path<String>, body: Bytes) -> StatusCode {
+    let value = serde_json::from_slice(&body).map_err(|error| format!("response is not JSON: {error}"));
     if let Some(waiter) = state.waiters.lock().await.remove(&id) {
         let _ = waiter.send(value);
     }
     StatusCode::ACCEPTED
 }
 
-async fn fail(
-    State(state): State<RuntimeState>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> StatusCode {
+async fn fail(State(state): State<RuntimeState>, Path(id): Path<String>, body: Bytes) -> StatusCode {
     if let Some(waiter) = state.waiters.lock().await.remove(&id) {
         let _ = waiter.send(Err(String::from_utf8_lossy(&body).into_owned()));
     }

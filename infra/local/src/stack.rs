@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_yaml::Value;
@@ -32,23 +32,17 @@ pub enum StackError {
 }
 
 fn create_error(resource: &str, error: impl std::fmt::Display) -> StackError {
-    StackError::Create {
-        resource: resource.to_string(),
-        reason: error.to_string(),
-    }
+    StackError::Create { resource: resource.to_string(), reason: error.to_string() }
 }
 
 /// An AWS SDK configuration for the emulator: its endpoint, a fixed region, dummy credentials.
 pub fn sdk_config(endpoint: &str) -> SdkConfig {
-    let credentials =
-        aws_sdk_dynamodb::config::Credentials::new("local", "local", None, None, "flowday-local");
+    let credentials = aws_sdk_dynamodb::config::Credentials::new("local", "local", None, None, "flowday-local");
     SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(REGION))
         .endpoint_url(endpoint)
-        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
-            credentials,
-        ))
+        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(credentials))
         .build()
 }
 
@@ -76,19 +70,14 @@ impl Resolver for LocalStack {
             "AWS::StackName" => return Some(self.prefix.clone()),
             _ => {}
         }
-        self.parameters.get(name).cloned().or_else(|| {
-            self.physical
-                .get(name)
-                .map(|physical| physical.reference.clone())
-        })
+        self.parameters
+            .get(name)
+            .cloned()
+            .or_else(|| self.physical.get(name).map(|physical| physical.reference.clone()))
     }
 
     fn attribute(&self, resource: &str, attribute: &str) -> Option<String> {
-        self.physical
-            .get(resource)?
-            .attributes
-            .get(attribute)
-            .cloned()
+        self.physical.get(resource)?.attributes.get(attribute).cloned()
     }
 }
 
@@ -133,15 +122,9 @@ impl LocalStack {
                 .create_table()
                 .table_name(&name)
                 .billing_mode(BillingMode::PayPerRequest)
-                .set_attribute_definitions(Some(attribute_definitions(
-                    &properties["AttributeDefinitions"],
-                )))
+                .set_attribute_definitions(Some(attribute_definitions(&properties["AttributeDefinitions"])))
                 .set_key_schema(Some(key_schema(&properties["KeySchema"])));
-            for index in properties["GlobalSecondaryIndexes"]
-                .as_sequence()
-                .into_iter()
-                .flatten()
-            {
+            for index in properties["GlobalSecondaryIndexes"].as_sequence().into_iter().flatten() {
                 let projection = match index["Projection"]["ProjectionType"].as_str() {
                     Some("KEYS_ONLY") => ProjectionType::KeysOnly,
                     _ => ProjectionType::All,
@@ -154,12 +137,8 @@ impl LocalStack {
                     .map_err(|error| create_error(&id, error))?;
                 request = request.global_secondary_indexes(index);
             }
-            request
-                .send()
-                .await
-                .map_err(|error| create_error(&id, sdk_error(error)))?;
-            if let Some(attribute) = properties["TimeToLiveSpecification"]["AttributeName"].as_str()
-            {
+            request.send().await.map_err(|error| create_error(&id, sdk_error(error)))?;
+            if let Some(attribute) = properties["TimeToLiveSpecification"]["AttributeName"].as_str() {
                 let specification = TimeToLiveSpecification::builder()
                     .attribute_name(attribute)
                     .enabled(true)
@@ -174,13 +153,7 @@ impl LocalStack {
                     .map_err(|error| create_error(&id, sdk_error(error)))?;
             }
             let arn = self.arn("dynamodb", &format!("table/{name}"));
-            self.physical.insert(
-                id,
-                Physical {
-                    reference: name,
-                    attributes: HashMap::from([("Arn".into(), arn)]),
-                },
-            );
+            self.physical.insert(id, Physical { reference: name, attributes: HashMap::from([("Arn".into(), arn)]) });
         }
         Ok(())
     }
@@ -190,20 +163,14 @@ impl LocalStack {
         let client = aws_sdk_sqs::Client::new(&self.sdk);
         let mut queues = self.template.resources_of_type("AWS::SQS::Queue");
         queues.sort_by_key(|(_, resource)| !resource["Properties"]["RedrivePolicy"].is_null());
-        let queues: Vec<(String, Value)> = queues
-            .into_iter()
-            .map(|(id, value)| (id, value.clone()))
-            .collect();
+        let queues: Vec<(String, Value)> = queues.into_iter().map(|(id, value)| (id, value.clone())).collect();
         for (id, resource) in queues {
             let name = format!("{}-{id}", self.prefix);
             let properties = &resource["Properties"];
             let mut request = client.create_queue().queue_name(&name);
             for (property, attribute) in [
                 ("VisibilityTimeout", QueueAttributeName::VisibilityTimeout),
-                (
-                    "MessageRetentionPeriod",
-                    QueueAttributeName::MessageRetentionPeriod,
-                ),
+                ("MessageRetentionPeriod", QueueAttributeName::MessageRetentionPeriod),
             ] {
                 if let Some(value) = resolve(&properties[property], self) {
                     request = request.attributes(attribute, value);
@@ -213,29 +180,16 @@ impl LocalStack {
             if !redrive.is_null() {
                 let target = resolve(&redrive["deadLetterTargetArn"], self)
                     .ok_or_else(|| create_error(&id, "unresolved deadLetterTargetArn"))?;
-                let max_receive =
-                    resolve(&redrive["maxReceiveCount"], self).unwrap_or_else(|| "5".into());
+                let max_receive = resolve(&redrive["maxReceiveCount"], self).unwrap_or_else(|| "5".into());
                 let policy = serde_json::json!({"deadLetterTargetArn": target, "maxReceiveCount": max_receive});
                 request = request.attributes(QueueAttributeName::RedrivePolicy, policy.to_string());
             }
-            let output = request
-                .send()
-                .await
-                .map_err(|error| create_error(&id, sdk_error(error)))?;
+            let output = request.send().await.map_err(|error| create_error(&id, sdk_error(error)))?;
             let url = output.queue_url.unwrap_or_default();
             let arn = self.arn("sqs", &name);
-            let attributes = HashMap::from([
-                ("Arn".into(), arn),
-                ("QueueName".into(), name),
-                ("QueueUrl".into(), url.clone()),
-            ]);
-            self.physical.insert(
-                id,
-                Physical {
-                    reference: url,
-                    attributes,
-                },
-            );
+            let attributes =
+                HashMap::from([("Arn".into(), arn), ("QueueName".into(), name), ("QueueUrl".into(), url.clone())]);
+            self.physical.insert(id, Physical { reference: url, attributes });
         }
         Ok(())
     }
@@ -244,30 +198,16 @@ impl LocalStack {
         let client = aws_sdk_s3::Client::new(&self.sdk);
         for (id, _) in self.template.resources_of_type("AWS::S3::Bucket") {
             let name = format!("{}-{}", self.prefix, id).to_lowercase();
-            client
-                .create_bucket()
-                .bucket(&name)
-                .send()
-                .await
-                .map_err(|error| create_error(&id, sdk_error(error)))?;
+            client.create_bucket().bucket(&name).send().await.map_err(|error| create_error(&id, sdk_error(error)))?;
             let attributes = HashMap::from([("Arn".into(), format!("arn:aws:s3:::{name}"))]);
-            self.physical.insert(
-                id,
-                Physical {
-                    reference: name,
-                    attributes,
-                },
-            );
+            self.physical.insert(id, Physical { reference: name, attributes });
         }
         Ok(())
     }
 
     async fn create_secrets(&mut self) -> Result<(), StackError> {
         let client = aws_sdk_secretsmanager::Client::new(&self.sdk);
-        for (id, resource) in self
-            .template
-            .resources_of_type("AWS::SecretsManager::Secret")
-        {
+        for (id, resource) in self.template.resources_of_type("AWS::SecretsManager::Secret") {
             let value = match resource["Metadata"]["FlowdayLocalValue"].as_str() {
                 Some("jwt-key-set") => shared::auth::jwt::generate_key_set_json("local-1"),
                 _ => shared::auth::opaque::new_secret(),
@@ -280,13 +220,7 @@ impl LocalStack {
                 .await
                 .map_err(|error| create_error(&id, sdk_error(error)))?;
             let arn = output.arn.unwrap_or_default();
-            self.physical.insert(
-                id,
-                Physical {
-                    reference: arn,
-                    attributes: HashMap::new(),
-                },
-            );
+            self.physical.insert(id, Physical { reference: arn, attributes: HashMap::new() });
         }
         Ok(())
     }
@@ -297,18 +231,8 @@ impl LocalStack {
             let identity = resolve(&resource["Properties"]["EmailIdentity"], self)
                 .ok_or_else(|| create_error(&id, "unresolved EmailIdentity"))?;
             // The emulator keeps identities per account, not per stack: an existing one is fine.
-            let _ = client
-                .create_email_identity()
-                .email_identity(&identity)
-                .send()
-                .await;
-            self.physical.insert(
-                id,
-                Physical {
-                    reference: identity,
-                    attributes: HashMap::new(),
-                },
-            );
+            let _ = client.create_email_identity().email_identity(&identity).send().await;
+            self.physical.insert(id, Physical { reference: identity, attributes: HashMap::new() });
         }
         Ok(())
     }
@@ -318,23 +242,14 @@ impl LocalStack {
         for (id, _) in self.template.resources() {
             self.physical.entry(id.clone()).or_insert_with(|| Physical {
                 reference: format!("{}-{id}", self.prefix),
-                attributes: HashMap::from([(
-                    "Arn".into(),
-                    format!("arn:aws:local:{REGION}:{ACCOUNT}:{id}"),
-                )]),
+                attributes: HashMap::from([("Arn".into(), format!("arn:aws:local:{REGION}:{ACCOUNT}:{id}"))]),
             });
         }
     }
 
     /// The environment template.yaml gives the function whose binary is `binary`, resolved.
-    pub fn function_environment(
-        &self,
-        binary: &str,
-    ) -> Result<BTreeMap<String, String>, StackError> {
-        let id = self
-            .template
-            .function_by_binary(binary)
-            .ok_or_else(|| StackError::UnknownFunction(binary.into()))?;
+    pub fn function_environment(&self, binary: &str) -> Result<BTreeMap<String, String>, StackError> {
+        let id = self.template.function_by_binary(binary).ok_or_else(|| StackError::UnknownFunction(binary.into()))?;
         let mut environment = self.template.environment_of(&id, self)?;
         environment.insert("AWS_LAMBDA_FUNCTION_NAME".into(), binary.into());
         Ok(environment)
@@ -342,10 +257,7 @@ impl LocalStack {
 
     /// The environment of the function's own process (its Lambda binary run locally): the
     /// template's variables plus what points the AWS SDK at the emulator.
-    pub fn process_environment(
-        &self,
-        binary: &str,
-    ) -> Result<BTreeMap<String, String>, StackError> {
+    pub fn process_environment(&self, binary: &str) -> Result<BTreeMap<String, String>, StackError> {
         let mut environment = self.function_environment(binary)?;
         for (name, value) in [
             ("AWS_ENDPOINT_URL", self.endpoint.as_str()),
@@ -361,24 +273,15 @@ impl LocalStack {
 
     /// The application context of a function, built as its Lambda main builds it.
     pub async fn app_context(&self, binary: &str) -> Result<AppState, StackError> {
-        let environment: HashMap<String, String> =
-            self.function_environment(binary)?.into_iter().collect();
-        let init = |reason: String| StackError::Init {
-            function: binary.into(),
-            reason,
-        };
-        let config = shared::config::Config::from_map(&environment)
-            .map_err(|error| init(error.to_string()))?;
-        shared::AppContext::build(config, &self.sdk)
-            .await
-            .map_err(|error| init(error.to_string()))
+        let environment: HashMap<String, String> = self.function_environment(binary)?.into_iter().collect();
+        let init = |reason: String| StackError::Init { function: binary.into(), reason };
+        let config = shared::config::Config::from_map(&environment).map_err(|error| init(error.to_string()))?;
+        shared::AppContext::build(config, &self.sdk).await.map_err(|error| init(error.to_string()))
     }
 
     /// The physical name of a resource (table name, queue URL, bucket name, secret ARN).
     pub fn physical_id(&self, logical_id: &str) -> Option<String> {
-        self.physical
-            .get(logical_id)
-            .map(|physical| physical.reference.clone())
+        self.physical.get(logical_id).map(|physical| physical.reference.clone())
     }
 }
 
@@ -408,16 +311,8 @@ fn key_schema(value: &Value) -> Vec<KeySchemaElement> {
         .into_iter()
         .flatten()
         .filter_map(|element| {
-            let kind = if element["KeyType"].as_str()? == "HASH" {
-                KeyType::Hash
-            } else {
-                KeyType::Range
-            };
-            KeySchemaElement::builder()
-                .attribute_name(element["AttributeName"].as_str()?)
-                .key_type(kind)
-                .build()
-                .ok()
+            let kind = if element["KeyType"].as_str()? == "HASH" { KeyType::Hash } else { KeyType::Range };
+            KeySchemaElement::builder().attribute_name(element["AttributeName"].as_str()?).key_type(kind).build().ok()
         })
         .collect()
 }

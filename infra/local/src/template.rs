@@ -41,16 +41,13 @@ pub trait Resolver {
 
 impl Template {
     pub fn load(path: &Path) -> Result<Self, TemplateError> {
-        let text = std::fs::read_to_string(path).map_err(|error| TemplateError::Read {
-            path: path.display().to_string(),
-            reason: error.to_string(),
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| TemplateError::Read { path: path.display().to_string(), reason: error.to_string() })?;
         Self::parse(&text)
     }
 
     pub fn parse(text: &str) -> Result<Self, TemplateError> {
-        let root: Value = serde_yaml::from_str(text)
-            .map_err(|error| TemplateError::Invalid(error.to_string()))?;
+        let root: Value = serde_yaml::from_str(text).map_err(|error| TemplateError::Invalid(error.to_string()))?;
         if root.get("Resources").and_then(Value::as_mapping).is_none() {
             return Err(TemplateError::Invalid("no Resources".into()));
         }
@@ -59,20 +56,12 @@ impl Template {
 
     /// Logical id -> resource, in the template's order.
     pub fn resources(&self) -> Vec<(String, &Value)> {
-        let mapping = self.root["Resources"]
-            .as_mapping()
-            .expect("checked at parse");
-        mapping
-            .iter()
-            .filter_map(|(id, resource)| Some((id.as_str()?.to_string(), resource)))
-            .collect()
+        let mapping = self.root["Resources"].as_mapping().expect("checked at parse");
+        mapping.iter().filter_map(|(id, resource)| Some((id.as_str()?.to_string(), resource))).collect()
     }
 
     pub fn resources_of_type(&self, kind: &str) -> Vec<(String, &Value)> {
-        self.resources()
-            .into_iter()
-            .filter(|(_, resource)| resource["Type"].as_str() == Some(kind))
-            .collect()
+        self.resources().into_iter().filter(|(_, resource)| resource["Type"].as_str() == Some(kind)).collect()
     }
 
     /// Parameter name -> default value.
@@ -82,9 +71,7 @@ impl Template {
         };
         parameters
             .iter()
-            .filter_map(|(name, spec)| {
-                Some((name.as_str()?.to_string(), scalar(spec.get("Default")?)?))
-            })
+            .filter_map(|(name, spec)| Some((name.as_str()?.to_string(), scalar(spec.get("Default")?)?)))
             .collect()
     }
 
@@ -92,9 +79,7 @@ impl Template {
     pub fn function_by_binary(&self, binary: &str) -> Option<String> {
         self.resources_of_type("AWS::Serverless::Function")
             .into_iter()
-            .find(|(_, resource)| {
-                resource["Metadata"]["BuildProperties"]["Binary"].as_str() == Some(binary)
-            })
+            .find(|(_, resource)| resource["Metadata"]["BuildProperties"]["Binary"].as_str() == Some(binary))
             .map(|(id, _)| id)
     }
 
@@ -128,9 +113,8 @@ impl Template {
         for variables in [globals, own] {
             for (name, value) in variables.as_mapping().into_iter().flatten() {
                 let name = name.as_str().unwrap_or_default().to_string();
-                let value = resolve(value, resolver).ok_or_else(|| {
-                    TemplateError::Invalid(format!("{function_id}: cannot resolve {name}"))
-                })?;
+                let value = resolve(value, resolver)
+                    .ok_or_else(|| TemplateError::Invalid(format!("{function_id}: cannot resolve {name}")))?;
                 environment.insert(name, value);
             }
         }
@@ -178,9 +162,7 @@ fn substitute(text: &str, resolver: &dyn Resolver) -> Option<String> {
         let end = rest[start..].find('}')? + start;
         let name = &rest[start + 2..end];
         let value = match name.split_once('.') {
-            Some((resource, attribute)) if !name.starts_with("AWS::") => {
-                resolver.attribute(resource, attribute)?
-            }
+            Some((resource, attribute)) if !name.starts_with("AWS::") => resolver.attribute(resource, attribute)?,
             _ => resolver.reference(name)?,
         };
         out.push_str(&value);
@@ -206,12 +188,8 @@ mod tests {
 
     #[test]
     fn intrinsic_functions_resolve() {
-        let value: Value =
-            serde_yaml::from_str("!Sub 'a-${Table}-${Queue.Arn}-${AWS::Region}'").unwrap();
-        assert_eq!(
-            resolve(&value, &Names).unwrap(),
-            "a-ref:Table-att:Queue.Arn-ref:AWS::Region"
-        );
+        let value: Value = serde_yaml::from_str("!Sub 'a-${Table}-${Queue.Arn}-${AWS::Region}'").unwrap();
+        assert_eq!(resolve(&value, &Names).unwrap(), "a-ref:Table-att:Queue.Arn-ref:AWS::Region");
         let value: Value = serde_yaml::from_str("!GetAtt Dlq.Arn").unwrap();
         assert_eq!(resolve(&value, &Names).unwrap(), "att:Dlq.Arn");
         let value: Value = serde_yaml::from_str("!Ref Table").unwrap();

@@ -74,12 +74,8 @@ impl JwtKeys {
         let mut verifying = HashMap::new();
         let mut signing = None;
         for key in &secret.keys {
-            let bad = |reason: String| KeyError::BadKey {
-                kid: key.kid.clone(),
-                reason,
-            };
-            let der = pem_to_der(&key.private_key_pem)
-                .ok_or_else(|| bad("not a PEM private key".into()))?;
+            let bad = |reason: String| KeyError::BadKey { kid: key.kid.clone(), reason };
+            let der = pem_to_der(&key.private_key_pem).ok_or_else(|| bad("not a PEM private key".into()))?;
             let pair = KeyPair::from_pkcs8(&der).map_err(|error| bad(error.to_string()))?;
             let public = pair.public_key();
             let modulus = public.modulus().big_endian_without_leading_zero().to_vec();
@@ -88,18 +84,11 @@ impl JwtKeys {
             let exponent_b64 = URL_SAFE_NO_PAD.encode(&exponent);
             let decoding = DecodingKey::from_rsa_raw_components(&modulus, &exponent);
             if key.kid == secret.active_kid {
-                let encoding = EncodingKey::from_rsa_pem(key.private_key_pem.as_bytes())
-                    .map_err(|e| bad(e.to_string()))?;
+                let encoding =
+                    EncodingKey::from_rsa_pem(key.private_key_pem.as_bytes()).map_err(|e| bad(e.to_string()))?;
                 signing = Some(encoding);
             }
-            verifying.insert(
-                key.kid.clone(),
-                VerifyingKey {
-                    decoding,
-                    modulus_b64,
-                    exponent_b64,
-                },
-            );
+            verifying.insert(key.kid.clone(), VerifyingKey { decoding, modulus_b64, exponent_b64 });
         }
         let signing = signing.ok_or_else(|| KeyError::NoActiveKey(secret.active_kid.clone()))?;
         let mut validation = Validation::new(Algorithm::RS256);
@@ -142,9 +131,7 @@ impl JwtKeys {
             return None;
         }
         let key = self.verifying.get(header.kid.as_deref()?)?;
-        jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &self.validation)
-            .ok()
-            .map(|data| data.claims)
+        jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &self.validation).ok().map(|data| data.claims)
     }
 
     /// The public keys as a JWKS document.
@@ -176,10 +163,7 @@ pub fn generate_private_key_pem() -> String {
 pub fn generate_key_set_json(kid: &str) -> String {
     let secret = KeySetSecret {
         active_kid: kid.to_string(),
-        keys: vec![StoredKey {
-            kid: kid.to_string(),
-            private_key_pem: generate_private_key_pem(),
-        }],
+        keys: vec![StoredKey { kid: kid.to_string(), private_key_pem: generate_private_key_pem() }],
     };
     serde_json::to_string(&secret).expect("serialisable")
 }
@@ -196,11 +180,7 @@ fn der_to_pem(der: &[u8], label: &str) -> String {
 }
 
 fn pem_to_der(pem: &str) -> Option<Vec<u8>> {
-    let body: String = pem
-        .lines()
-        .filter(|line| !line.starts_with("-----"))
-        .map(str::trim)
-        .collect();
+    let body: String = pem.lines().filter(|line| !line.starts_with("-----")).map(str::trim).collect();
     STANDARD.decode(body).ok()
 }
 
@@ -223,10 +203,7 @@ mod tests {
         let (token, lifetime) = keys.issue("user-1", "session-1", now());
         assert_eq!(lifetime, 900);
         let claims = keys.verify(&token).expect("valid");
-        assert_eq!(
-            (claims.sub.as_str(), claims.sid.as_str()),
-            ("user-1", "session-1")
-        );
+        assert_eq!((claims.sub.as_str(), claims.sid.as_str()), ("user-1", "session-1"));
         let header = jsonwebtoken::decode_header(&token).unwrap();
         assert_eq!(header.kid.as_deref(), Some("k1"));
     }
@@ -254,12 +231,7 @@ mod tests {
         let public_jwk = keys.jwks()["keys"][0].to_string();
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some("k1".into());
-        let hmac = jsonwebtoken::encode(
-            &header,
-            &claims,
-            &EncodingKey::from_secret(public_jwk.as_bytes()),
-        )
-        .unwrap();
+        let hmac = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(public_jwk.as_bytes())).unwrap();
         assert!(keys.verify(&hmac).is_none());
     }
 
@@ -267,11 +239,7 @@ mod tests {
     fn wrong_audience_is_rejected() {
         let keys = keys("k1");
         let other = JwtKeys::from_secret_json(
-            &serde_json::to_string(&KeySetSecret {
-                active_kid: "k1".into(),
-                keys: vec![],
-            })
-            .unwrap(),
+            &serde_json::to_string(&KeySetSecret { active_kid: "k1".into(), keys: vec![] }).unwrap(),
             "x",
             "y",
         );

@@ -39,8 +39,7 @@ pub fn refresh_token(user_id: &str, session_id: &str) -> String {
 pub fn parse_refresh_token(token: &str) -> Option<(&str, &str)> {
     let mut parts = token.split('.');
     let (user_id, session_id, secret) = (parts.next()?, parts.next()?, parts.next()?);
-    let valid =
-        parts.next().is_none() && is_ulid(user_id) && is_ulid(session_id) && secret.len() >= 40;
+    let valid = parts.next().is_none() && is_ulid(user_id) && is_ulid(session_id) && secret.len() >= 40;
     valid.then_some((user_id, session_id))
 }
 
@@ -57,10 +56,7 @@ mod tests {
         let user = ulid::Ulid::new().to_string();
         let session = ulid::Ulid::new().to_string();
         let refresh = refresh_token(&user, &session);
-        assert_eq!(
-            parse_refresh_token(&refresh),
-            Some((user.as_str(), session.as_str()))
-        );
+        assert_eq!(parse_refresh_token(&refresh), Some((user.as_str(), session.as_str())));
         assert_eq!(user_of_token(&user_token(&user)), Some(user.as_str()));
         assert_eq!(parse_refresh_token("a.b.c"), None);
         assert_eq!(user_of_token("nonsense"), None);

@@ -32,21 +32,15 @@ pub fn hash_blocking(password: &str) -> String {
     let mut salt_bytes = [0u8; 16];
     rand::rng().fill_bytes(&mut salt_bytes);
     let salt = SaltString::encode_b64(&salt_bytes).expect("16 bytes make a valid salt");
-    argon2()
-        .hash_password(password.as_bytes(), &salt)
-        .expect("Argon2 hashing")
-        .to_string()
+    argon2().hash_password(password.as_bytes(), &salt).expect("Argon2 hashing").to_string()
 }
 
 pub fn verify_blocking(password: &str, phc: &str) -> bool {
-    PasswordHash::new(phc)
-        .is_ok_and(|hash| argon2().verify_password(password.as_bytes(), &hash).is_ok())
+    PasswordHash::new(phc).is_ok_and(|hash| argon2().verify_password(password.as_bytes(), &hash).is_ok())
 }
 
 pub async fn hash(password: String) -> String {
-    tokio::task::spawn_blocking(move || hash_blocking(&password))
-        .await
-        .expect("hashing task")
+    tokio::task::spawn_blocking(move || hash_blocking(&password)).await.expect("hashing task")
 }
 
 /// Verifies `password` against `phc`, or, when there is no hash (unknown email, Google-only

@@ -44,16 +44,10 @@ pub fn normalize_email(raw: &str) -> Result<String, String> {
         && !domain.starts_with('.')
         && !domain.ends_with('.')
         && !domain.contains("..")
-        && domain
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == '.' || c == '-');
+        && domain.chars().all(|c| c.is_alphanumeric() || c == '.' || c == '-');
     let local_ok = !local.is_empty() && local.len() <= 64 && !local.contains('@');
     let no_space = !email.chars().any(|c| c.is_whitespace() || c.is_control());
-    if domain_ok && local_ok && no_space {
-        Ok(email)
-    } else {
-        Err("must be an email address".into())
-    }
+    if domain_ok && local_ok && no_space { Ok(email) } else { Err("must be an email address".into()) }
 }
 
 fn common_passwords() -> &'static HashSet<&'static str> {
@@ -79,9 +73,7 @@ pub fn validate_password(password: &str, email: Option<&str>) -> Result<(), Stri
     if common_passwords().contains(lowered.as_str()) {
         return Err("is too common; choose one that is harder to guess".into());
     }
-    if email
-        .is_some_and(|email| email == lowered || email.split('@').next() == Some(lowered.as_str()))
-    {
+    if email.is_some_and(|email| email == lowered || email.split('@').next() == Some(lowered.as_str())) {
         return Err("must not be your email address".into());
     }
     Ok(())
@@ -112,11 +104,8 @@ pub fn validate_timezone(timezone: &str) -> Result<(), String> {
 pub fn validate_language(language: &str) -> Result<(), String> {
     let mut parts = language.split('-');
     let primary = parts.next().unwrap_or("");
-    let primary_ok =
-        (2..=3).contains(&primary.len()) && primary.chars().all(|c| c.is_ascii_lowercase());
-    let rest_ok = parts.all(|part| {
-        (2..=8).contains(&part.len()) && part.chars().all(|c| c.is_ascii_alphanumeric())
-    });
+    let primary_ok = (2..=3).contains(&primary.len()) && primary.chars().all(|c| c.is_ascii_lowercase());
+    let rest_ok = parts.all(|part| (2..=8).contains(&part.len()) && part.chars().all(|c| c.is_ascii_alphanumeric()));
     if primary_ok && rest_ok && language.len() <= 35 {
         Ok(())
     } else {
@@ -133,9 +122,7 @@ pub fn validate_preferences(preferences: &serde_json::Value) -> Result<(), Strin
         return Err(format!("must have at most {PREFERENCES_MAX_KEYS} keys"));
     }
     if preferences.to_string().len() > PREFERENCES_MAX_BYTES {
-        return Err(format!(
-            "must be at most {PREFERENCES_MAX_BYTES} bytes as JSON"
-        ));
+        return Err(format!("must be at most {PREFERENCES_MAX_BYTES} bytes as JSON"));
     }
     Ok(())
 }
@@ -158,8 +145,7 @@ impl LoginFailures {
 
     /// Whether a failure at `now` still falls in the current window.
     pub fn window_open(&self, now: i64) -> bool {
-        self.window_start
-            .is_some_and(|start| now < start + LOCKOUT_WINDOW_SECONDS)
+        self.window_start.is_some_and(|start| now < start + LOCKOUT_WINDOW_SECONDS)
     }
 }
 
@@ -169,19 +155,8 @@ mod tests {
 
     #[test]
     fn emails_are_normalised_and_checked() {
-        assert_eq!(
-            normalize_email("  Ada@Example.COM ").unwrap(),
-            "ada@example.com"
-        );
-        for bad in [
-            "",
-            "ada",
-            "ada@",
-            "@example.com",
-            "ada@example",
-            "a da@example.com",
-            "ada@.com",
-        ] {
+        assert_eq!(normalize_email("  Ada@Example.COM ").unwrap(), "ada@example.com");
+        for bad in ["", "ada", "ada@", "@example.com", "ada@example", "a da@example.com", "ada@.com"] {
             assert!(normalize_email(bad).is_err(), "{bad:?} accepted");
         }
     }
@@ -189,11 +164,7 @@ mod tests {
     #[test]
     fn passwords_need_length_and_must_not_be_common() {
         assert!(validate_password("short", None).is_err());
-        assert!(
-            validate_password("Password123", None)
-                .unwrap_err()
-                .contains("common")
-        );
+        assert!(validate_password("Password123", None).unwrap_err().contains("common"));
         assert!(validate_password("ada@example.com", Some("ada@example.com")).is_err());
         assert!(validate_password(&"x".repeat(300), None).is_err());
         assert!(validate_password("correct horse battery", Some("ada@example.com")).is_ok());
@@ -213,19 +184,9 @@ mod tests {
 
     #[test]
     fn five_failures_in_the_window_lock_until_it_ends() {
-        let failures = LoginFailures {
-            count: 5,
-            window_start: Some(1_000),
-        };
+        let failures = LoginFailures { count: 5, window_start: Some(1_000) };
         assert_eq!(failures.locked_for(1_100), Some(800));
         assert_eq!(failures.locked_for(1_000 + LOCKOUT_WINDOW_SECONDS), None);
-        assert_eq!(
-            LoginFailures {
-                count: 4,
-                window_start: Some(1_000)
-            }
-            .locked_for(1_100),
-            None
-        );
+        assert_eq!(LoginFailures { count: 4, window_start: Some(1_000) }.locked_for(1_100), None);
     }
 }

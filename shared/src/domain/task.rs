@@ -67,9 +67,7 @@ pub struct Task {
 }
 
 /// `Some(None)` when a field is sent as null, `None` when it is absent.
-fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    deserializer: D,
-) -> Result<Option<Option<T>>, D::Error> {
+fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
@@ -144,11 +142,7 @@ impl Task {
 
     /// Applies `fields` and checks the result; returns what changed. Nothing is applied when a
     /// field is invalid: every violation is returned instead.
-    pub fn apply(
-        &self,
-        fields: &TaskFields,
-        now: DateTime<Utc>,
-    ) -> Result<(Task, Vec<FieldChange>), Violations> {
+    pub fn apply(&self, fields: &TaskFields, now: DateTime<Utc>) -> Result<(Task, Vec<FieldChange>), Violations> {
         let mut next = self.clone();
         let mut violations = Violations::new();
         if let Some(title) = &fields.title {
@@ -185,26 +179,16 @@ impl Task {
             next.actual_minutes = actual;
         }
         if let Some(labels) = &fields.labels {
-            next.labels = labels
-                .clone()
-                .unwrap_or_default()
-                .into_iter()
-                .map(|label| label.trim().to_string())
-                .collect();
+            next.labels =
+                labels.clone().unwrap_or_default().into_iter().map(|label| label.trim().to_string()).collect();
         }
         if let Some(category) = &fields.category {
-            next.category = category
-                .clone()
-                .map(|text| text.trim().to_string())
-                .filter(|text| !text.is_empty());
+            next.category = category.clone().map(|text| text.trim().to_string()).filter(|text| !text.is_empty());
         }
         if let Some(recurrence) = &fields.recurrence
             && recurrence.is_some()
         {
-            violations.add(
-                "recurrence",
-                "repeating tasks are not available yet; send null",
-            );
+            violations.add("recurrence", "repeating tasks are not available yet; send null");
         }
         if let Some(archived) = fields.archived {
             match archived {
@@ -242,23 +226,13 @@ impl Task {
         } else if title_chars > TITLE_MAX {
             violations.add("title", format!("must be at most {TITLE_MAX} characters"));
         }
-        if self
-            .description
-            .as_ref()
-            .is_some_and(|text| text.chars().count() > DESCRIPTION_MAX)
-        {
-            violations.add(
-                "description",
-                format!("must be at most {DESCRIPTION_MAX} characters"),
-            );
+        if self.description.as_ref().is_some_and(|text| text.chars().count() > DESCRIPTION_MAX) {
+            violations.add("description", format!("must be at most {DESCRIPTION_MAX} characters"));
         }
         if self.due_date.is_some() && self.due_at.is_some() {
             violations.add("due_at", "send due_date or due_at, not both");
         }
-        for (field, minutes) in [
-            ("estimate_minutes", self.estimate_minutes),
-            ("actual_minutes", self.actual_minutes),
-        ] {
+        for (field, minutes) in [("estimate_minutes", self.estimate_minutes), ("actual_minutes", self.actual_minutes)] {
             if minutes.is_some_and(|minutes| !(1..=MINUTES_MAX).contains(&minutes)) {
                 violations.add(field, format!("must be between 1 and {MINUTES_MAX}"));
             }
@@ -269,21 +243,11 @@ impl Task {
         for (index, label) in self.labels.iter().enumerate() {
             let chars = label.chars().count();
             if chars == 0 || chars > LABEL_MAX {
-                violations.add(
-                    format!("labels[{index}]"),
-                    format!("must be 1 to {LABEL_MAX} characters"),
-                );
+                violations.add(format!("labels[{index}]"), format!("must be 1 to {LABEL_MAX} characters"));
             }
         }
-        if self
-            .category
-            .as_ref()
-            .is_some_and(|text| text.chars().count() > CATEGORY_MAX)
-        {
-            violations.add(
-                "category",
-                format!("must be at most {CATEGORY_MAX} characters"),
-            );
+        if self.category.as_ref().is_some_and(|text| text.chars().count() > CATEGORY_MAX) {
+            violations.add("category", format!("must be at most {CATEGORY_MAX} characters"));
         }
     }
 }
@@ -329,35 +293,16 @@ mod tests {
             })),
             Utc::now(),
         );
-        let mut names: Vec<String> = result
-            .unwrap_err()
-            .into_vec()
-            .into_iter()
-            .map(|(field, _)| field)
-            .collect();
+        let mut names: Vec<String> = result.unwrap_err().into_vec().into_iter().map(|(field, _)| field).collect();
         names.sort();
-        assert_eq!(
-            names,
-            [
-                "actual_minutes",
-                "due_at",
-                "estimate_minutes",
-                "labels[1]",
-                "priority",
-                "title"
-            ]
-        );
+        assert_eq!(names, ["actual_minutes", "due_at", "estimate_minutes", "labels[1]", "priority", "title"]);
     }
 
     #[test]
     fn a_patch_changes_only_what_is_sent_and_records_old_and_new() {
         let before = task();
-        let (after, changes) = before
-            .apply(
-                &fields(serde_json::json!({"priority": "high", "description": "x"})),
-                Utc::now(),
-            )
-            .unwrap();
+        let (after, changes) =
+            before.apply(&fields(serde_json::json!({"priority": "high", "description": "x"})), Utc::now()).unwrap();
         assert_eq!(after.title, "Write report");
         assert_eq!(after.version, 2);
         let fields: Vec<&str> = changes.iter().map(|change| change.field.as_str()).collect();
@@ -376,17 +321,11 @@ mod tests {
     #[test]
     fn completed_at_follows_the_status() {
         let now = Utc::now();
-        let (done, _) = task()
-            .apply(&fields(serde_json::json!({"status": "done"})), now)
-            .unwrap();
+        let (done, _) = task().apply(&fields(serde_json::json!({"status": "done"})), now).unwrap();
         assert_eq!(done.completed_at, Some(now));
-        let (reopened, _) = done
-            .apply(&fields(serde_json::json!({"status": "todo"})), now)
-            .unwrap();
+        let (reopened, _) = done.apply(&fields(serde_json::json!({"status": "todo"})), now).unwrap();
         assert_eq!(reopened.completed_at, None);
-        let (cleared, _) = done
-            .apply(&fields(serde_json::json!({"due_date": null})), now)
-            .unwrap();
+        let (cleared, _) = done.apply(&fields(serde_json::json!({"due_date": null})), now).unwrap();
         assert_eq!(cleared.completed_at, Some(now), "other changes keep it");
     }
 }

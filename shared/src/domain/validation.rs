@@ -30,10 +30,6 @@ impl Violations {
 
     /// `Ok(value)` when nothing was recorded.
     pub fn finish<T>(self, value: T) -> Result<T, Violations> {
-        if self.0.is_empty() {
-            Ok(value)
-        } else {
-            Err(self)
-        }
+        if self.0.is_empty() { Ok(value) } else { Err(self) }
     }
 }

@@ -17,10 +17,7 @@ pub struct CurrentUser {
 fn bearer_token(value: &HeaderValue) -> Option<&str> {
     let value = value.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|token| !token.is_empty())
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|token| !token.is_empty())
 }
 
 impl FromRequestParts<AppState> for CurrentUser {
@@ -28,24 +25,15 @@ impl FromRequestParts<AppState> for CurrentUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-            return Err(ApiError::unauthorized(
-                "unauthenticated",
-                "send Authorization: Bearer <access token>",
-            ));
+            return Err(ApiError::unauthorized("unauthenticated", "send Authorization: Bearer <access token>"));
         };
-        let token = bearer_token(value).ok_or_else(|| {
-            ApiError::unauthorized(
-                "invalid_token",
-                "the Authorization header is not a bearer token",
-            )
-        })?;
-        let claims = state.keys.verify(token).ok_or_else(|| {
-            ApiError::unauthorized("invalid_token", "the access token is invalid or expired")
-        })?;
-        Ok(CurrentUser {
-            user_id: claims.sub,
-            session_id: claims.sid,
-        })
+        let token = bearer_token(value)
+            .ok_or_else(|| ApiError::unauthorized("invalid_token", "the Authorization header is not a bearer token"))?;
+        let claims = state
+            .keys
+            .verify(token)
+            .ok_or_else(|| ApiError::unauthorized("invalid_token", "the access token is invalid or expired"))?;
+        Ok(CurrentUser { user_id: claims.sub, session_id: claims.sid })
     }
 }
 
@@ -53,15 +41,10 @@ impl FromRequestParts<AppState> for CurrentUser {
 impl OptionalFromRequestParts<AppState> for CurrentUser {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Option<Self>, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, ApiError> {
         if !parts.headers.contains_key(header::AUTHORIZATION) {
             return Ok(None);
         }
-        <CurrentUser as FromRequestParts<AppState>>::from_request_parts(parts, state)
-            .await
-            .map(Some)
+        <CurrentUser as FromRequestParts<AppState>>::from_request_parts(parts, state).await.map(Some)
     }
 }

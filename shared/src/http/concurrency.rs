@@ -5,8 +5,7 @@ use http::{HeaderMap, HeaderValue, header};
 use super::problem::ApiError;
 
 pub fn etag(version: u64) -> HeaderValue {
-    HeaderValue::from_str(&format!("\"{version}\""))
-        .expect("digits and quotes are a valid header value")
+    HeaderValue::from_str(&format!("\"{version}\"")).expect("digits and quotes are a valid header value")
 }
 
 /// The version a client expects, from `If-Match` (`"3"`, `W/"3"` or `3`); `None` when absent or `*`.
@@ -19,12 +18,9 @@ pub fn if_match_version(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
         return Ok(None);
     }
     let bare = text.trim_start_matches("W/").trim_matches('"');
-    bare.parse::<u64>().map(Some).map_err(|_| {
-        ApiError::bad_request(
-            "invalid_if_match",
-            "If-Match must be an ETag this API sent, such as \"3\"",
-        )
-    })
+    bare.parse::<u64>()
+        .map(Some)
+        .map_err(|_| ApiError::bad_request("invalid_if_match", "If-Match must be an ETag this API sent, such as \"3\""))
 }
 
 #[cfg(test)]
@@ -35,19 +31,11 @@ mod tests {
     fn if_match_accepts_the_etag_forms() {
         let mut headers = HeaderMap::new();
         assert_eq!(if_match_version(&headers).unwrap(), None);
-        for (value, expected) in [
-            ("\"3\"", Some(3)),
-            ("W/\"4\"", Some(4)),
-            ("5", Some(5)),
-            ("*", None),
-        ] {
+        for (value, expected) in [("\"3\"", Some(3)), ("W/\"4\"", Some(4)), ("5", Some(5)), ("*", None)] {
             headers.insert(header::IF_MATCH, HeaderValue::from_static(value));
             assert_eq!(if_match_version(&headers).unwrap(), expected, "{value}");
         }
         headers.insert(header::IF_MATCH, HeaderValue::from_static("\"abc\""));
-        assert_eq!(
-            if_match_version(&headers).unwrap_err().code,
-            "invalid_if_match"
-        );
+        assert_eq!(if_match_version(&headers).unwrap_err().code, "invalid_if_match");
     }
 }

@@ -37,10 +37,7 @@ pub fn fingerprint(method: &Method, path_and_query: &str, body: &[u8]) -> String
 }
 
 fn is_mutation(method: &Method) -> bool {
-    matches!(
-        *method,
-        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
-    )
+    matches!(*method, Method::POST | Method::PUT | Method::PATCH | Method::DELETE)
 }
 
 fn key_of(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
@@ -83,25 +80,15 @@ pub async fn idempotency(State(app): State<AppState>, req: Request, next: Next) 
     let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
         return too_large().into_response();
     };
-    let path = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/");
+    let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let fingerprint = fingerprint(&parts.method, path, &bytes);
     let key_hash = sha256_hex(&key);
-    match app
-        .store
-        .claim_idempotency_key(&user_id, &key_hash, &fingerprint)
-        .await
-    {
+    match app.store.claim_idempotency_key(&user_id, &key_hash, &fingerprint).await {
         Ok(Claim::Claimed) => {}
         Ok(Claim::Existing(record)) => return answer_repeat(&record, &fingerprint),
         Err(error) => return ApiError::from(error).into_response(),
     }
-    let response = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await;
+    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
     remember(&app, &user_id, &key_hash, response).await
 }
 
@@ -115,20 +102,14 @@ fn answer_repeat(record: &IdempotencyRecord, fingerprint: &str) -> Response {
         .into_response();
     }
     if !record.completed() {
-        return ApiError::conflict(
-            "idempotency_in_progress",
-            "a request with this Idempotency-Key is still running",
-        )
-        .with_retry_after(1)
-        .into_response();
+        return ApiError::conflict("idempotency_in_progress", "a request with this Idempotency-Key is still running")
+            .with_retry_after(1)
+            .into_response();
     }
     let status = StatusCode::from_u16(record.status.unwrap_or(200)).unwrap_or(StatusCode::OK);
     let mut response = (status, record.body.clone().unwrap_or_default()).into_response();
-    let stored: Vec<(String, String)> = record
-        .headers
-        .as_deref()
-        .and_then(|text| serde_json::from_str(text).ok())
-        .unwrap_or_default();
+    let stored: Vec<(String, String)> =
+        record.headers.as_deref().and_then(|text| serde_json::from_str(text).ok()).unwrap_or_default();
     let headers = response.headers_mut();
     headers.remove(header::CONTENT_TYPE);
     for (name, value) in stored {
@@ -136,10 +117,7 @@ fn answer_repeat(record: &IdempotencyRecord, fingerprint: &str) -> Response {
             headers.insert(name, value);
         }
     }
-    headers.insert(
-        HeaderName::from_static(REPLAYED),
-        HeaderValue::from_static("true"),
-    );
+    headers.insert(HeaderName::from_static(REPLAYED), HeaderValue::from_static("true"));
     response
 }
 
@@ -147,31 +125,18 @@ fn answer_repeat(record: &IdempotencyRecord, fingerprint: &str) -> Response {
 /// the client should be able to retry) or cannot be stored.
 async fn remember(app: &AppState, user_id: &str, key_hash: &str, response: Response) -> Response {
     let (parts, body) = response.into_parts();
-    let bytes = axum::body::to_bytes(body, usize::MAX)
-        .await
-        .unwrap_or_else(|_| Bytes::new());
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_else(|_| Bytes::new());
     let storable = !parts.status.is_server_error() && bytes.len() <= MAX_STORED_BODY;
     let text = std::str::from_utf8(&bytes).ok().filter(|_| storable);
     let outcome = match text {
         Some(text) => {
             let headers: Vec<(String, String)> = REPLAYED_HEADERS
                 .iter()
-                .filter_map(|name| {
-                    Some((
-                        name.to_string(),
-                        parts.headers.get(name)?.to_str().ok()?.to_string(),
-                    ))
-                })
+                .filter_map(|name| Some((name.to_string(), parts.headers.get(name)?.to_str().ok()?.to_string())))
                 .collect();
             let headers = serde_json::to_string(&headers).unwrap_or_else(|_| "[]".into());
             app.store
-                .complete_idempotency_key(
-                    user_id,
-                    key_hash,
-                    parts.status.as_u16(),
-                    headers,
-                    text.to_string(),
-                )
+                .complete_idempotency_key(user_id, key_hash, parts.status.as_u16(), headers, text.to_string())
                 .await
         }
         None => app.store.release_idempotency_key(user_id, key_hash).await,

@@ -22,10 +22,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let bytes = read_json_bytes(req, state).await?;
         if bytes.is_empty() {
-            return Err(ApiError::bad_request(
-                "malformed_json",
-                "a JSON body is required",
-            ));
+            return Err(ApiError::bad_request("malformed_json", "a JSON body is required"));
         }
         parse(&bytes).map(ApiJson)
     }
@@ -45,15 +42,9 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJ
 
 async fn read_json_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
     if let Some(content_type) = req.headers().get(header::CONTENT_TYPE) {
-        let essence = content_type
-            .to_str()
-            .unwrap_or("")
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim();
-        let is_json = essence.eq_ignore_ascii_case("application/json")
-            || essence.to_ascii_lowercase().ends_with("+json");
+        let essence = content_type.to_str().unwrap_or("").split(';').next().unwrap_or("").trim();
+        let is_json =
+            essence.eq_ignore_ascii_case("application/json") || essence.to_ascii_lowercase().ends_with("+json");
         if !is_json {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -84,19 +75,12 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let inner = error.inner();
         if inner.is_syntax() || inner.is_eof() || inner.is_io() {
-            return ApiError::bad_request(
-                "malformed_json",
-                format!("the body is not valid JSON: {inner}"),
-            );
+            return ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {inner}"));
         }
         let path = error.path().to_string();
         let field = if path == "." { String::new() } else { path };
         let message = strip_position(&inner.to_string());
-        let field = if field.is_empty() {
-            missing_field_name(&message).unwrap_or_default()
-        } else {
-            field
-        };
+        let field = if field.is_empty() { missing_field_name(&message).unwrap_or_default() } else { field };
         ApiError::validation(vec![FieldError::new(field, message)])
     })
 }

@@ -32,8 +32,7 @@ fn request_id_for(req: &Request) -> String {
         return id.to_string();
     }
     if let Some(lambda_http::request::RequestContext::ApiGatewayV2(context)) =
-        req.extensions()
-            .get::<lambda_http::request::RequestContext>()
+        req.extensions().get::<lambda_http::request::RequestContext>()
         && let Some(id) = &context.request_id
     {
         return id.clone();
@@ -45,14 +44,8 @@ const SECURITY_HEADERS: [(&str, &str); 6] = [
     ("x-content-type-options", "nosniff"),
     ("x-frame-options", "DENY"),
     ("referrer-policy", "no-referrer"),
-    (
-        "strict-transport-security",
-        "max-age=63072000; includeSubDomains",
-    ),
-    (
-        "content-security-policy",
-        "default-src 'none'; frame-ancestors 'none'",
-    ),
+    ("strict-transport-security", "max-age=63072000; includeSubDomains"),
+    ("content-security-policy", "default-src 'none'; frame-ancestors 'none'"),
     ("cross-origin-resource-policy", "same-origin"),
 ];
 
@@ -61,10 +54,7 @@ const SECURITY_HEADERS: [(&str, &str); 6] = [
 pub async fn request_envelope(req: Request, next: Next) -> Response {
     let request_id = request_id_for(&req);
     let method = req.method().clone();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|path| path.as_str().to_string());
+    let route = req.extensions().get::<MatchedPath>().map(|path| path.as_str().to_string());
     let cold_start = crate::telemetry::take_cold_start();
     let started = Instant::now();
 
@@ -75,10 +65,7 @@ pub async fn request_envelope(req: Request, next: Next) -> Response {
         headers.insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
     }
     for (name, value) in SECURITY_HEADERS {
-        headers.insert(
-            HeaderName::from_static(name),
-            HeaderValue::from_static(value),
-        );
+        headers.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
     }
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -97,19 +84,10 @@ pub async fn request_envelope(req: Request, next: Next) -> Response {
 }
 
 pub async fn route_not_found() -> Response {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "route_not_found",
-        "no route matches this path",
-    )
-    .into_response()
+    ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no route matches this path").into_response()
 }
 
 pub async fn method_not_allowed() -> Response {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "this route does not accept this method",
-    )
-    .into_response()
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not accept this method")
+        .into_response()
 }

@@ -15,7 +15,5 @@ pub use routes::{Route, build_router, build_router_for_groups};
 
 /// The User-Agent of a request, for the sessions list.
 pub fn user_agent(headers: &::http::HeaderMap) -> Option<&str> {
-    headers
-        .get(::http::header::USER_AGENT)
-        .and_then(|value| value.to_str().ok())
+    headers.get(::http::header::USER_AGENT).and_then(|value| value.to_str().ok())
 }

@@ -15,10 +15,7 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        FieldError {
-            field: field.into(),
-            message: message.into(),
-        }
+        FieldError { field: field.into(), message: message.into() }
     }
 }
 
@@ -36,14 +33,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            code,
-            detail: detail.into(),
-            errors: Vec::new(),
-            retry_after_seconds: None,
-            extra: None,
-        }
+        ApiError { status, code, detail: detail.into(), errors: Vec::new(), retry_after_seconds: None, extra: None }
     }
 
     pub fn validation(errors: Vec<FieldError>) -> Self {
@@ -51,14 +41,7 @@ impl ApiError {
             [only] => format!("{}: {}", only.field, only.message),
             _ => format!("{} fields are invalid", errors.len()),
         };
-        ApiError {
-            errors,
-            ..Self::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
-                detail,
-            )
-        }
+        ApiError { errors, ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", detail) }
     }
 
     pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
@@ -80,11 +63,7 @@ impl ApiError {
     /// A 500 that tells the client nothing internal; the cause goes to the log with the request id.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(request_id = current_request_id().as_deref(), error = %cause, "internal error");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "an internal error occurred",
-        )
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "an internal error occurred")
     }
 
     pub fn with_retry_after(mut self, seconds: u64) -> Self {
@@ -125,10 +104,7 @@ impl IntoResponse for ApiError {
         }
         let mut response = (self.status, body.to_string()).into_response();
         let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if let Some(seconds) = self.retry_after_seconds {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }

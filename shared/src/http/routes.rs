@@ -27,11 +27,7 @@ macro_rules! route_constructor {
             H: Handler<T, AppState>,
             T: 'static,
         {
-            Route {
-                method: Method::$method,
-                path,
-                handler: routing::$name(handler),
-            }
+            Route { method: Method::$method, path, handler: routing::$name(handler) }
         }
     };
 }
@@ -57,10 +53,7 @@ pub fn build_router_for_groups(groups: Vec<(Vec<Route>, AppState)>) -> Router {
         for route in routes {
             let handler: MethodRouter = route
                 .handler
-                .layer(axum::middleware::from_fn_with_state(
-                    state.clone(),
-                    super::idempotency::idempotency,
-                ))
+                .layer(axum::middleware::from_fn_with_state(state.clone(), super::idempotency::idempotency))
                 .with_state(state.clone());
             let merged = match by_path.remove(route.path) {
                 Some(existing) => existing.merge(handler),

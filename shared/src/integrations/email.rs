@@ -26,19 +26,12 @@ pub struct SesEmailSender {
 
 impl SesEmailSender {
     pub fn new(client: aws_sdk_sesv2::Client, from: impl Into<String>) -> Self {
-        SesEmailSender {
-            client,
-            from: from.into(),
-        }
+        SesEmailSender { client, from: from.into() }
     }
 }
 
 fn content(text: &str) -> Result<Content, EmailError> {
-    Content::builder()
-        .data(text)
-        .charset("UTF-8")
-        .build()
-        .map_err(|error| EmailError(error.to_string()))
+    Content::builder().data(text).charset("UTF-8").build().map_err(|error| EmailError(error.to_string()))
 }
 
 #[async_trait::async_trait]
@@ -55,11 +48,7 @@ impl EmailSender for SesEmailSender {
             .content(EmailContent::builder().simple(message).build())
             .send()
             .await
-            .map_err(|error| {
-                EmailError(
-                    aws_smithy_types::error::display::DisplayErrorContext(&error).to_string(),
-                )
-            })?;
+            .map_err(|error| EmailError(aws_smithy_types::error::display::DisplayErrorContext(&error).to_string()))?;
         Ok(())
     }
 }

@@ -79,17 +79,8 @@ const KEYS_MAX_AGE: Duration = Duration::from_secs(3600);
 const MIN_REFETCH_INTERVAL: Duration = Duration::from_secs(60);
 
 impl GoogleIdTokenVerifier {
-    pub fn new(
-        http: reqwest::Client,
-        jwks_url: impl Into<String>,
-        client_id: Option<String>,
-    ) -> Self {
-        GoogleIdTokenVerifier {
-            http,
-            jwks_url: jwks_url.into(),
-            client_id,
-            cache: RwLock::new(None),
-        }
+    pub fn new(http: reqwest::Client, jwks_url: impl Into<String>, client_id: Option<String>) -> Self {
+        GoogleIdTokenVerifier { http, jwks_url: jwks_url.into(), client_id, cache: RwLock::new(None) }
     }
 
     async fn fetch_keys(&self) -> Result<HashMap<String, DecodingKey>, GoogleError> {
@@ -131,10 +122,7 @@ impl GoogleIdTokenVerifier {
         }
         let keys = self.fetch_keys().await?;
         let key = keys.get(kid).cloned();
-        *self.cache.write().await = Some(CachedKeys {
-            keys,
-            fetched: Instant::now(),
-        });
+        *self.cache.write().await = Some(CachedKeys { keys, fetched: Instant::now() });
         key.ok_or_else(|| GoogleError::InvalidToken("unknown signing key".into()))
     }
 }
@@ -142,13 +130,9 @@ impl GoogleIdTokenVerifier {
 #[async_trait::async_trait]
 impl IdTokenVerifier for GoogleIdTokenVerifier {
     async fn verify(&self, id_token: &str) -> Result<GoogleIdentity, GoogleError> {
-        let client_id = self
-            .client_id
-            .as_deref()
-            .ok_or(GoogleError::NotConfigured)?;
+        let client_id = self.client_id.as_deref().ok_or(GoogleError::NotConfigured)?;
         let invalid = |reason: String| GoogleError::InvalidToken(reason);
-        let header =
-            jsonwebtoken::decode_header(id_token).map_err(|error| invalid(error.to_string()))?;
+        let header = jsonwebtoken::decode_header(id_token).map_err(|error| invalid(error.to_string()))?;
         if header.alg != Algorithm::RS256 {
             return Err(invalid("not signed with RS256".into()));
         }
@@ -161,16 +145,10 @@ impl IdTokenVerifier for GoogleIdTokenVerifier {
         let claims = jsonwebtoken::decode::<GoogleClaims>(id_token, &key, &validation)
             .map_err(|error| invalid(error.to_string()))?
             .claims;
-        let email = claims
-            .email
-            .ok_or_else(|| invalid("no email claim".into()))?;
+        let email = claims.email.ok_or_else(|| invalid("no email claim".into()))?;
         if !claims.email_verified {
             return Err(GoogleError::EmailNotVerified);
         }
-        Ok(GoogleIdentity {
-            subject: claims.sub,
-            email,
-            name: claims.name,
-        })
+        Ok(GoogleIdentity { subject: claims.sub, email, name: claims.name })
     }
 }

@@ -2,9 +2,7 @@
 //! make those identifiers unique and let login find the user.
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{
-    ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError, dynamo_error, from_item, key, keys, n, s, to_item};
@@ -41,14 +39,7 @@ pub struct UserItem {
 
 impl UserItem {
     #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        id: String,
-        email: String,
-        name: String,
-        timezone: String,
-        language: String,
-        now: &str,
-    ) -> Self {
+    pub fn new(id: String, email: String, name: String, timezone: String, language: String, now: &str) -> Self {
         UserItem {
             pk: keys::user(&id),
             sk: keys::PROFILE.into(),
@@ -72,10 +63,7 @@ impl UserItem {
     }
 
     pub fn login_failures(&self) -> LoginFailures {
-        LoginFailures {
-            count: self.failed_logins,
-            window_start: self.failed_window_start,
-        }
+        LoginFailures { count: self.failed_logins, window_start: self.failed_window_start }
     }
 
     pub fn preferences_json(&self) -> serde_json::Value {
@@ -149,10 +137,7 @@ impl Store {
             entity: "email".into(),
             user_id: user.id.clone(),
         };
-        let mut actions = vec![
-            self.put_new(to_item(&email_item)?)?,
-            self.put_new(to_item(user)?)?,
-        ];
+        let mut actions = vec![self.put_new(to_item(&email_item)?)?, self.put_new(to_item(user)?)?];
         if let Some(sub) = google_sub {
             let google_item = GoogleItem {
                 pk: keys::google(sub),
@@ -166,20 +151,13 @@ impl Store {
         match self.transact(actions).await {
             Ok(()) => Ok(()),
             Err(error) if error.failed_condition_at(0) => Err(CreateAccountError::EmailTaken),
-            Err(error) if google_sub.is_some() && error.failed_condition_at(2) => {
-                Err(CreateAccountError::GoogleTaken)
-            }
+            Err(error) if google_sub.is_some() && error.failed_condition_at(2) => Err(CreateAccountError::GoogleTaken),
             Err(error) => Err(error.into()),
         }
     }
 
-    pub async fn user_id_by_email(
-        &self,
-        normalized_email: &str,
-    ) -> Result<Option<String>, StoreError> {
-        let item: Option<EmailItem> = self
-            .get(keys::email(normalized_email), keys::EMAIL_SK)
-            .await?;
+    pub async fn user_id_by_email(&self, normalized_email: &str) -> Result<Option<String>, StoreError> {
+        let item: Option<EmailItem> = self.get(keys::email(normalized_email), keys::EMAIL_SK).await?;
         Ok(item.map(|item| item.user_id))
     }
 
@@ -193,11 +171,7 @@ impl Store {
     }
 
     /// Counts a failed login: in the open window, or opening a new one. Returns the new state.
-    pub async fn record_login_failure(
-        &self,
-        user: &UserItem,
-        now: i64,
-    ) -> Result<LoginFailures, StoreError> {
+    pub async fn record_login_failure(&self, user: &UserItem, now: i64) -> Result<LoginFailures, StoreError> {
         let update = self
             .client
             .update_item()
@@ -208,9 +182,7 @@ impl Store {
             .return_values(ReturnValue::AllNew);
         let update = if user.login_failures().window_open(now) {
             // ADD keeps concurrent failures from overwriting each other's count.
-            update
-                .update_expression("ADD failed_logins :one")
-                .expression_attribute_values(":one", n(1))
+            update.update_expression("ADD failed_logins :one").expression_attribute_values(":one", n(1))
         } else {
             update
                 .update_expression("SET failed_logins = :one, failed_window_start = :now")
@@ -237,12 +209,7 @@ impl Store {
     }
 
     /// An update (for a transaction) that sets a new password hash and clears failed logins.
-    pub fn set_password(
-        &self,
-        user_id: &str,
-        password_hash: &str,
-        now: &str,
-    ) -> Result<TransactWriteItem, StoreError> {
+    pub fn set_password(&self, user_id: &str, password_hash: &str, now: &str) -> Result<TransactWriteItem, StoreError> {
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(keys::user(user_id), keys::PROFILE)))
@@ -270,21 +237,14 @@ impl Store {
             .update_expression("SET email_verified = :verified")
             .condition_expression("attribute_exists(#pk)")
             .expression_attribute_names("#pk", keys::PK)
-            .expression_attribute_values(
-                ":verified",
-                aws_sdk_dynamodb::types::AttributeValue::Bool(true),
-            )
+            .expression_attribute_values(":verified", aws_sdk_dynamodb::types::AttributeValue::Bool(true))
             .build()
             .map_err(|error| StoreError::Dynamo(error.to_string()))?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
     /// Links a Google account to an existing user, the Google item guarding uniqueness.
-    pub async fn link_google(
-        &self,
-        user_id: &str,
-        subject: &str,
-    ) -> Result<(), CreateAccountError> {
+    pub async fn link_google(&self, user_id: &str, subject: &str) -> Result<(), CreateAccountError> {
         let google_item = GoogleItem {
             pk: keys::google(subject),
             sk: keys::GOOGLE_SK.into(),
@@ -298,16 +258,10 @@ impl Store {
             .condition_expression("attribute_exists(#pk)")
             .expression_attribute_names("#pk", keys::PK)
             .expression_attribute_values(":sub", s(subject))
-            .expression_attribute_values(
-                ":verified",
-                aws_sdk_dynamodb::types::AttributeValue::Bool(true),
-            )
+            .expression_attribute_values(":verified", aws_sdk_dynamodb::types::AttributeValue::Bool(true))
             .build()
             .map_err(|error| StoreError::Dynamo(error.to_string()))?;
-        let actions = vec![
-            self.put_new(to_item(&google_item)?)?,
-            TransactWriteItem::builder().update(update).build(),
-        ];
+        let actions = vec![self.put_new(to_item(&google_item)?)?, TransactWriteItem::builder().update(update).build()];
         match self.transact(actions).await {
             Ok(()) => Ok(()),
             Err(error) if error.failed_condition_at(0) => Err(CreateAccountError::GoogleTaken),
@@ -323,10 +277,7 @@ impl Store {
         expected_version: Option<u64>,
         now: &str,
     ) -> Result<UserItem, UpdateProfileError> {
-        let mut sets = vec![
-            "updated_at = :now".to_string(),
-            "version = version + :one".to_string(),
-        ];
+        let mut sets = vec!["updated_at = :now".to_string(), "version = version + :one".to_string()];
         let mut request = self
             .client
             .update_item()
@@ -341,10 +292,7 @@ impl Store {
             ("name", changes.name.clone()),
             ("timezone", changes.timezone.clone()),
             ("language", changes.language.clone()),
-            (
-                "preferences",
-                changes.preferences.as_ref().map(|value| value.to_string()),
-            ),
+            ("preferences", changes.preferences.as_ref().map(|value| value.to_string())),
         ];
         for (field, value) in fields {
             if let Some(value) = value {
@@ -371,9 +319,7 @@ impl Store {
                         _ => self.get_user(user_id).await?,
                     };
                     match current {
-                        Some(current) => {
-                            Err(UpdateProfileError::VersionConflict(Box::new(current)))
-                        }
+                        Some(current) => Err(UpdateProfileError::VersionConflict(Box::new(current))),
                         None => Err(UpdateProfileError::NotFound),
                     }
                 }

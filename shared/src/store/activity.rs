@@ -88,14 +88,11 @@ impl Store {
                 .expression_attribute_values(":pk", s(keys::user(user_id)))
                 .expression_attribute_values(":prefix", s(keys::ACTIVITY_PREFIX))
                 .scan_index_forward(false)
-                .limit(
-                    (limit - items.len()).max(1) as i32 * if entity_id.is_some() { 4 } else { 1 },
-                )
+                .limit((limit - items.len()).max(1) as i32 * if entity_id.is_some() { 4 } else { 1 })
                 .set_exclusive_start_key(start.take());
             if let Some(entity_id) = entity_id {
-                query = query
-                    .filter_expression("entity_id = :entity")
-                    .expression_attribute_values(":entity", s(entity_id));
+                query =
+                    query.filter_expression("entity_id = :entity").expression_attribute_values(":entity", s(entity_id));
             }
             let output = query.send().await.map_err(dynamo_error)?;
             for item in output.items.unwrap_or_default() {
@@ -109,11 +106,7 @@ impl Store {
             }
         }
         let more = items.len() >= limit;
-        let next = if more {
-            items.last().map(|item| item.sk.clone())
-        } else {
-            None
-        };
+        let next = if more { items.last().map(|item| item.sk.clone()) } else { None };
         Ok(ActivityPage { items, next })
     }
 }

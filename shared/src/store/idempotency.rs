@@ -86,16 +86,10 @@ impl Store {
             Ok(_) => Ok(Claim::Claimed),
             Err(error) => match error.into_service_error() {
                 PutItemError::ConditionalCheckFailedException(_) => {
-                    match self
-                        .get::<IdempotencyRecord>(keys::user(user_id), &keys::idempotency(key_hash))
-                        .await?
-                    {
+                    match self.get::<IdempotencyRecord>(keys::user(user_id), &keys::idempotency(key_hash)).await? {
                         Some(existing) => Ok(Claim::Existing(Box::new(existing))),
                         // Expired between the two calls: claiming again will succeed.
-                        None => {
-                            Box::pin(self.claim_idempotency_key(user_id, key_hash, fingerprint))
-                                .await
-                        }
+                        None => Box::pin(self.claim_idempotency_key(user_id, key_hash, fingerprint)).await,
                     }
                 }
                 other => Err(StoreError::Dynamo(other.to_string())),
@@ -116,9 +110,7 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(keys::user(user_id), keys::idempotency(key_hash))))
-            .update_expression(
-                "SET #state = :completed, #status = :status, headers = :headers, body = :body",
-            )
+            .update_expression("SET #state = :completed, #status = :status, headers = :headers, body = :body")
             .expression_attribute_names("#state", "state")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":completed", s("completed"))
@@ -132,13 +124,7 @@ impl Store {
     }
 
     /// Frees a claimed key whose request failed on our side, so that a retry runs it again.
-    pub async fn release_idempotency_key(
-        &self,
-        user_id: &str,
-        key_hash: &str,
-    ) -> Result<(), StoreError> {
-        self.delete_if_exists(keys::user(user_id), &keys::idempotency(key_hash))
-            .await
-            .map(|_| ())
+    pub async fn release_idempotency_key(&self, user_id: &str, key_hash: &str) -> Result<(), StoreError> {
+        self.delete_if_exists(keys::user(user_id), &keys::idempotency(key_hash)).await.map(|_| ())
     }
 }

@@ -5,6 +5,7 @@ pub mod activity;
 pub mod idempotency;
 pub mod keys;
 pub mod notes;
+pub mod round_trips;
 pub mod sessions;
 pub mod tasks;
 pub mod tokens;
@@ -38,8 +39,7 @@ impl StoreError {
     pub fn failed_condition_at(&self, index: usize) -> bool {
         match self {
             StoreError::TransactionCancelled(reasons) => {
-                reasons.get(index).and_then(|code| code.as_deref())
-                    == Some("ConditionalCheckFailed")
+                reasons.get(index).and_then(|code| code.as_deref()) == Some("ConditionalCheckFailed")
             }
             StoreError::ConditionFailed => true,
             _ => false,
@@ -49,10 +49,9 @@ impl StoreError {
     pub fn is_condition_failure(&self) -> bool {
         match self {
             StoreError::ConditionFailed => true,
-            StoreError::TransactionCancelled(reasons) => reasons
-                .iter()
-                .flatten()
-                .any(|code| code == "ConditionalCheckFailed"),
+            StoreError::TransactionCancelled(reasons) => {
+                reasons.iter().flatten().any(|code| code == "ConditionalCheckFailed")
+            }
             _ => false,
         }
     }
@@ -77,6 +76,8 @@ where
 pub struct Store {
     pub client: Client,
     pub table: String,
+    /// Requests this store's client has sent.
+    pub round_trips: round_trips::RoundTripCounter,
 }
 
 pub fn s(value: impl Into<String>) -> AttributeValue {
@@ -108,19 +109,15 @@ pub fn expired(item: &Item, now: i64) -> bool {
 }
 
 impl Store {
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Store {
-            client,
-            table: table.into(),
-        }
+    /// A store on `table`, its client built from `sdk` with a round-trip counter attached.
+    pub fn new(sdk: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        let round_trips = round_trips::RoundTripCounter::default();
+        let config = aws_sdk_dynamodb::config::Builder::from(sdk).interceptor(round_trips.clone()).build();
+        Store { client: Client::from_conf(config), table: table.into(), round_trips }
     }
 
     /// Reads one item (strongly consistent); an item whose TTL has passed reads as absent.
-    pub async fn get<T: DeserializeOwned>(
-        &self,
-        pk: String,
-        sk: &str,
-    ) -> Result<Option<T>, StoreError> {
+    pub async fn get<T: DeserializeOwned>(&self, pk: String, sk: &str) -> Result<Option<T>, StoreError> {
         let output = self
             .client
             .get_item()
@@ -131,9 +128,7 @@ impl Store {
             .await
             .map_err(dynamo_error)?;
         match output.item {
-            Some(item) if !expired(&item, chrono::Utc::now().timestamp()) => {
-                Ok(Some(from_item(item)?))
-            }
+            Some(item) if !expired(&item, chrono::Utc::now().timestamp()) => Ok(Some(from_item(item)?)),
             _ => Ok(None),
         }
     }
@@ -145,22 +140,11 @@ impl Store {
             .consistent_read(true)
             .build()
             .map_err(|error| StoreError::Dynamo(error.to_string()))?;
-        let output = self
-            .client
-            .batch_get_item()
-            .request_items(&self.table, request)
-            .send()
-            .await
-            .map_err(dynamo_error)?;
+        let output =
+            self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(dynamo_error)?;
         let now = chrono::Utc::now().timestamp();
-        let items = output
-            .responses
-            .and_then(|mut tables| tables.remove(&self.table))
-            .unwrap_or_default();
-        Ok(items
-            .into_iter()
-            .filter(|item| !expired(item, now))
-            .collect())
+        let items = output.responses.and_then(|mut tables| tables.remove(&self.table)).unwrap_or_default();
+        Ok(items.into_iter().filter(|item| !expired(item, now)).collect())
     }
 
     /// All items of a partition whose sort key starts with `prefix` (one Query per page of 1 MB).
@@ -196,12 +180,7 @@ impl Store {
     /// Runs actions as one TransactWriteItems: all happen or none.
     pub async fn transact(&self, actions: Vec<TransactWriteItem>) -> Result<(), StoreError> {
         use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(actions))
-            .send()
-            .await;
+        let result = self.client.transact_write_items().set_transact_items(Some(actions)).send().await;
         match result {
             Ok(_) => Ok(()),
             Err(error) => match error.into_service_error() {
@@ -209,12 +188,7 @@ impl Store {
                     let reasons = cancelled
                         .cancellation_reasons()
                         .iter()
-                        .map(|reason| {
-                            reason
-                                .code()
-                                .filter(|code| *code != "None")
-                                .map(String::from)
-                        })
+                        .map(|reason| reason.code().filter(|code| *code != "None").map(String::from))
                         .collect();
                     Err(StoreError::TransactionCancelled(reasons))
                 }
@@ -263,9 +237,7 @@ impl Store {
                 .expression_attribute_values(":now", n(now)),
             None => delete.condition_expression("attribute_exists(#pk)"),
         };
-        let delete = delete
-            .build()
-            .map_err(|error| StoreError::Dynamo(error.to_string()))?;
+        let delete = delete.build().map_err(|error| StoreError::Dynamo(error.to_string()))?;
         Ok(TransactWriteItem::builder().delete(delete).build())
     }
 

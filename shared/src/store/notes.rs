@@ -55,11 +55,7 @@ pub fn validate_body(body: &str) -> Result<(), String> {
 
 impl Store {
     /// A condition (for a transaction) that the task exists and is not in the trash.
-    pub fn task_is_live(
-        &self,
-        user_id: &str,
-        task_id: &str,
-    ) -> Result<TransactWriteItem, StoreError> {
+    pub fn task_is_live(&self, user_id: &str, task_id: &str) -> Result<TransactWriteItem, StoreError> {
         let check = ConditionCheck::builder()
             .table_name(&self.table)
             .set_key(Some(key(keys::user(user_id), keys::task(task_id))))
@@ -81,11 +77,7 @@ impl Store {
     }
 
     pub async fn add_note(&self, user_id: &str, note: &Note) -> Result<(), NoteError> {
-        let change = FieldChange {
-            field: "body".into(),
-            old: serde_json::Value::Null,
-            new: note.body.clone().into(),
-        };
+        let change = FieldChange { field: "body".into(), old: serde_json::Value::Null, new: note.body.clone().into() };
         let actions = vec![
             self.task_is_live(user_id, &note.task_id)?,
             self.note_put(user_id, note)?,
@@ -100,46 +92,22 @@ impl Store {
 
     /// The notes of a task, oldest first.
     pub async fn list_notes(&self, user_id: &str, task_id: &str) -> Result<Vec<Note>, StoreError> {
-        let items = self
-            .query_prefix(keys::user(user_id), &keys::notes_of(task_id))
-            .await?;
-        items
-            .into_iter()
-            .map(|item| from_item::<NoteItem>(item).map(|item| item.note))
-            .collect()
+        let items = self.query_prefix(keys::user(user_id), &keys::notes_of(task_id)).await?;
+        items.into_iter().map(|item| from_item::<NoteItem>(item).map(|item| item.note)).collect()
     }
 
-    pub async fn get_note(
-        &self,
-        user_id: &str,
-        task_id: &str,
-        note_id: &str,
-    ) -> Result<Option<Note>, StoreError> {
-        let item: Option<NoteItem> = self
-            .get(keys::user(user_id), &keys::note(task_id, note_id))
-            .await?;
+    pub async fn get_note(&self, user_id: &str, task_id: &str, note_id: &str) -> Result<Option<Note>, StoreError> {
+        let item: Option<NoteItem> = self.get(keys::user(user_id), &keys::note(task_id, note_id)).await?;
         Ok(item.map(|item| item.note))
     }
 
     /// Replaces a note's body if it is still at `before.version` and its task is live.
-    pub async fn edit_note(
-        &self,
-        user_id: &str,
-        before: &Note,
-        body: &str,
-    ) -> Result<Note, NoteError> {
+    pub async fn edit_note(&self, user_id: &str, before: &Note, body: &str) -> Result<Note, NoteError> {
         let now = super::now_rfc3339();
-        let change = FieldChange {
-            field: "body".into(),
-            old: before.body.clone().into(),
-            new: body.into(),
-        };
+        let change = FieldChange { field: "body".into(), old: before.body.clone().into(), new: body.into() };
         let update = aws_sdk_dynamodb::types::Update::builder()
             .table_name(&self.table)
-            .set_key(Some(key(
-                keys::user(user_id),
-                keys::note(&before.task_id, &before.id),
-            )))
+            .set_key(Some(key(keys::user(user_id), keys::note(&before.task_id, &before.id))))
             .update_expression("SET body = :body, updated_at = :now, version = version + :one")
             .condition_expression("version = :version")
             .expression_attribute_values(":body", s(body))
@@ -154,12 +122,7 @@ impl Store {
             self.record_activity(user_id, "note", &before.id, "updated", &[change])?,
         ];
         match self.transact(actions).await {
-            Ok(()) => Ok(Note {
-                body: body.into(),
-                updated_at: now,
-                version: before.version + 1,
-                ..before.clone()
-            }),
+            Ok(()) => Ok(Note { body: body.into(), updated_at: now, version: before.version + 1, ..before.clone() }),
             Err(error) if error.failed_condition_at(0) => Err(NoteError::NotFound),
             Err(error) if error.failed_condition_at(1) => {
                 match self.get_note(user_id, &before.task_id, &before.id).await? {
@@ -172,17 +135,10 @@ impl Store {
     }
 
     pub async fn delete_note(&self, user_id: &str, note: &Note) -> Result<(), NoteError> {
-        let change = FieldChange {
-            field: "body".into(),
-            old: note.body.clone().into(),
-            new: serde_json::Value::Null,
-        };
+        let change = FieldChange { field: "body".into(), old: note.body.clone().into(), new: serde_json::Value::Null };
         let delete = aws_sdk_dynamodb::types::Delete::builder()
             .table_name(&self.table)
-            .set_key(Some(key(
-                keys::user(user_id),
-                keys::note(&note.task_id, &note.id),
-            )))
+            .set_key(Some(key(keys::user(user_id), keys::note(&note.task_id, &note.id))))
             .condition_expression("version = :version")
             .expression_attribute_values(":version", n(note.version))
             .build()

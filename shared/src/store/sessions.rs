@@ -49,11 +49,7 @@ pub struct NewSession {
 /// What a refresh token leads to.
 pub enum RefreshOutcome {
     /// A fresh token was issued for this user and session.
-    Rotated {
-        user: Box<UserItem>,
-        session_id: String,
-        refresh_token: String,
-    },
+    Rotated { user: Box<UserItem>, session_id: String, refresh_token: String },
     /// The token does not exist, expired, or its session was ended.
     Invalid,
     /// The token was used before: the whole family has been revoked.
@@ -89,11 +85,7 @@ impl Store {
             ttl: super::ttl_in(SESSION_IDLE_SECONDS),
         };
         let put = self.put_new(to_item(&session)?)?;
-        Ok(NewSession {
-            session_id,
-            refresh_token,
-            put,
-        })
+        Ok(NewSession { session_id, refresh_token, put })
     }
 
     /// Opens a session (login): its write plus `extra`, in one transaction. Sessions are not capped
@@ -114,20 +106,13 @@ impl Store {
     }
 
     pub async fn list_sessions(&self, user_id: &str) -> Result<Vec<SessionItem>, StoreError> {
-        let items = self
-            .query_prefix(keys::user(user_id), keys::SESSION_PREFIX)
-            .await?;
+        let items = self.query_prefix(keys::user(user_id), keys::SESSION_PREFIX).await?;
         items.into_iter().map(from_item).collect()
     }
 
     /// Ends one session; false if the user has no such session.
-    pub async fn revoke_session(
-        &self,
-        user_id: &str,
-        session_id: &str,
-    ) -> Result<bool, StoreError> {
-        self.delete_if_exists(keys::user(user_id), &keys::session(session_id))
-            .await
+    pub async fn revoke_session(&self, user_id: &str, session_id: &str) -> Result<bool, StoreError> {
+        self.delete_if_exists(keys::user(user_id), &keys::session(session_id)).await
     }
 
     /// The delete actions that end every session of a user except `keep`.
@@ -145,11 +130,7 @@ impl Store {
     }
 
     /// Ends every session of a user except `keep`; returns how many ended.
-    pub async fn revoke_sessions(
-        &self,
-        user_id: &str,
-        keep: Option<&str>,
-    ) -> Result<usize, StoreError> {
+    pub async fn revoke_sessions(&self, user_id: &str, keep: Option<&str>) -> Result<usize, StoreError> {
         let actions = self.revoke_sessions_actions(user_id, keep).await?;
         let count = actions.len();
         for chunk in actions.chunks(100) {
@@ -167,20 +148,13 @@ impl Store {
         };
         let session_sk = keys::session(session_id);
         let items = self
-            .get_many(vec![
-                key(keys::user(user_id), session_sk.as_str()),
-                key(keys::user(user_id), keys::PROFILE),
-            ])
+            .get_many(vec![key(keys::user(user_id), session_sk.as_str()), key(keys::user(user_id), keys::PROFILE)])
             .await?;
         let (mut session, mut user) = (None, None);
         for item in items {
             match item.get(keys::SK) {
-                Some(AttributeValue::S(sk)) if *sk == session_sk => {
-                    session = Some(from_item::<SessionItem>(item)?)
-                }
-                Some(AttributeValue::S(sk)) if sk == keys::PROFILE => {
-                    user = Some(from_item::<UserItem>(item)?)
-                }
+                Some(AttributeValue::S(sk)) if *sk == session_sk => session = Some(from_item::<SessionItem>(item)?),
+                Some(AttributeValue::S(sk)) if sk == keys::PROFILE => user = Some(from_item::<UserItem>(item)?),
                 _ => {}
             }
         }
@@ -197,13 +171,7 @@ impl Store {
         }
         let new_token = opaque::refresh_token(user_id, session_id);
         let mut used: Vec<AttributeValue> = vec![s(presented.as_str())];
-        used.extend(
-            session
-                .used_token_hashes
-                .iter()
-                .take(REMEMBERED_TOKENS - 1)
-                .map(|hash| s(hash.as_str())),
-        );
+        used.extend(session.used_token_hashes.iter().take(REMEMBERED_TOKENS - 1).map(|hash| s(hash.as_str())));
         let result = self
             .client
             .update_item()

@@ -21,14 +21,8 @@ pub struct TierLimits {
 
 pub fn limits(tier: Tier) -> TierLimits {
     match tier {
-        Tier::Free => TierLimits {
-            open_tasks: 50,
-            subtasks_per_task: 10,
-        },
-        Tier::Pro | Tier::Team => TierLimits {
-            open_tasks: 10_000,
-            subtasks_per_task: 50,
-        },
+        Tier::Free => TierLimits { open_tasks: 50, subtasks_per_task: 10 },
+        Tier::Pro | Tier::Team => TierLimits { open_tasks: 10_000, subtasks_per_task: 50 },
     }
 }
 
@@ -62,12 +56,7 @@ impl TaskItem {
             (None, Some(date)) => format!("{date}T23:59:59Z"),
             (None, None) => "~".into(),
         };
-        let search_text = format!(
-            "{}\n{}",
-            task.title,
-            task.description.as_deref().unwrap_or("")
-        )
-        .to_lowercase();
+        let search_text = format!("{}\n{}", task.title, task.description.as_deref().unwrap_or("")).to_lowercase();
         TaskItem {
             pk: keys::user(user_id),
             sk: keys::task(&task.id),
@@ -148,12 +137,7 @@ pub struct TaskPage {
 impl Store {
     /// The update (for a transaction) that moves the open-task count by `delta`; going up, only
     /// while under `limit`.
-    fn count_open(
-        &self,
-        user_id: &str,
-        delta: i64,
-        limit: u64,
-    ) -> Result<TransactWriteItem, StoreError> {
+    fn count_open(&self, user_id: &str, delta: i64, limit: u64) -> Result<TransactWriteItem, StoreError> {
         let mut update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(keys::user(user_id), keys::TASK_COUNTS)))
@@ -164,9 +148,7 @@ impl Store {
                 .condition_expression("attribute_not_exists(open_tasks) OR open_tasks < :limit")
                 .expression_attribute_values(":limit", n(limit));
         }
-        let update = update
-            .build()
-            .map_err(|error| StoreError::Dynamo(error.to_string()))?;
+        let update = update.build().map_err(|error| StoreError::Dynamo(error.to_string()))?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
@@ -189,9 +171,7 @@ impl Store {
         actions.extend(extra);
         match self.transact(actions).await {
             Ok(()) => Ok(()),
-            Err(error) if delta != 0 && error.failed_condition_at(2) => {
-                Err(TaskWriteError::LimitReached)
-            }
+            Err(error) if delta != 0 && error.failed_condition_at(2) => Err(TaskWriteError::LimitReached),
             Err(error) => Err(error.into()),
         }
     }
@@ -199,9 +179,7 @@ impl Store {
     /// A live (not trashed) task of the user.
     pub async fn get_task(&self, user_id: &str, task_id: &str) -> Result<Option<Task>, StoreError> {
         let item: Option<TaskItem> = self.get(keys::user(user_id), &keys::task(task_id)).await?;
-        Ok(item
-            .filter(|item| item.trashed_at.is_none())
-            .map(|item| item.task))
+        Ok(item.filter(|item| item.trashed_at.is_none()).map(|item| item.task))
     }
 
     /// Replaces `before` with `after` if the stored task is still at `before.version`, with the
@@ -230,15 +208,11 @@ impl Store {
         }
         match self.transact(actions).await {
             Ok(()) => Ok(()),
-            Err(error) if error.failed_condition_at(0) => {
-                match self.get_task(user_id, &before.id).await? {
-                    Some(current) => Err(TaskWriteError::VersionConflict(Box::new(current))),
-                    None => Err(TaskWriteError::NotFound),
-                }
-            }
-            Err(error) if delta > 0 && error.failed_condition_at(2) => {
-                Err(TaskWriteError::LimitReached)
-            }
+            Err(error) if error.failed_condition_at(0) => match self.get_task(user_id, &before.id).await? {
+                Some(current) => Err(TaskWriteError::VersionConflict(Box::new(current))),
+                None => Err(TaskWriteError::NotFound),
+            },
+            Err(error) if delta > 0 && error.failed_condition_at(2) => Err(TaskWriteError::LimitReached),
             Err(error) => Err(error.into()),
         }
     }
@@ -277,33 +251,23 @@ impl Store {
         }
         match self.transact(actions).await {
             Ok(()) => Ok(()),
-            Err(error) if error.failed_condition_at(0) => {
-                match self.get_task(user_id, &task.id).await? {
-                    Some(current) => Err(TaskWriteError::VersionConflict(Box::new(current))),
-                    None => Err(TaskWriteError::NotFound),
-                }
-            }
+            Err(error) if error.failed_condition_at(0) => match self.get_task(user_id, &task.id).await? {
+                Some(current) => Err(TaskWriteError::VersionConflict(Box::new(current))),
+                None => Err(TaskWriteError::NotFound),
+            },
             Err(error) => Err(error.into()),
         }
     }
 
     pub async fn list_trash(&self, user_id: &str) -> Result<Vec<TrashItem>, StoreError> {
-        let items = self
-            .query_prefix(keys::user(user_id), keys::TRASH_PREFIX)
-            .await?;
-        let mut entries: Vec<TrashItem> =
-            items.into_iter().map(from_item).collect::<Result<_, _>>()?;
+        let items = self.query_prefix(keys::user(user_id), keys::TRASH_PREFIX).await?;
+        let mut entries: Vec<TrashItem> = items.into_iter().map(from_item).collect::<Result<_, _>>()?;
         entries.sort_by(|a, b| b.trashed_at.cmp(&a.trashed_at));
         Ok(entries)
     }
 
     /// Brings a trashed task back with its id, if its 7 days have not passed.
-    pub async fn restore_task(
-        &self,
-        user_id: &str,
-        task_id: &str,
-        limits: TierLimits,
-    ) -> Result<Task, RestoreError> {
+    pub async fn restore_task(&self, user_id: &str, task_id: &str, limits: TierLimits) -> Result<Task, RestoreError> {
         let item: Option<TaskItem> = self
             .client
             .get_item()
@@ -394,37 +358,22 @@ impl Store {
                 break;
             }
         }
-        let next = if items.len() >= limit {
-            items.last().map(|task| task.id.clone())
-        } else {
-            None
-        };
+        let next = if items.len() >= limit { items.last().map(|task| task.id.clone()) } else { None };
         Ok(TaskPage { items, next })
     }
 }
 
 fn filter_expression(filter: &TaskFilter) -> (String, Vec<(String, AttributeValue)>) {
-    let mut clauses = vec![
-        "attribute_not_exists(trashed_at)".to_string(),
-        "archived = :archived".to_string(),
-    ];
-    let mut values: Vec<(String, AttributeValue)> =
-        vec![(":archived".into(), AttributeValue::Bool(filter.archived))];
-    let mut one_of =
-        |attribute: &str, prefix: &str, options: &[String], clauses: &mut Vec<String>| {
-            if options.is_empty() {
-                return;
-            }
-            let names: Vec<String> = (0..options.len())
-                .map(|index| format!(":{prefix}{index}"))
-                .collect();
-            clauses.push(format!("{attribute} IN ({})", names.join(", ")));
-            values.extend(
-                names
-                    .into_iter()
-                    .zip(options.iter().map(|option| s(option.as_str()))),
-            );
-        };
+    let mut clauses = vec!["attribute_not_exists(trashed_at)".to_string(), "archived = :archived".to_string()];
+    let mut values: Vec<(String, AttributeValue)> = vec![(":archived".into(), AttributeValue::Bool(filter.archived))];
+    let mut one_of = |attribute: &str, prefix: &str, options: &[String], clauses: &mut Vec<String>| {
+        if options.is_empty() {
+            return;
+        }
+        let names: Vec<String> = (0..options.len()).map(|index| format!(":{prefix}{index}")).collect();
+        clauses.push(format!("{attribute} IN ({})", names.join(", ")));
+        values.extend(names.into_iter().zip(options.iter().map(|option| s(option.as_str()))));
+    };
     one_of("#status", "status", &filter.statuses, &mut clauses);
     one_of("priority", "priority", &filter.priorities, &mut clauses);
     if let Some(label) = &filter.label {
@@ -458,16 +407,8 @@ fn creation_changes(task: &Task) -> Vec<FieldChange> {
     fields
         .into_iter()
         .filter(|(field, value)| {
-            !value.is_null()
-                && !matches!(
-                    field.as_str(),
-                    "id" | "version" | "created_at" | "updated_at"
-                )
+            !value.is_null() && !matches!(field.as_str(), "id" | "version" | "created_at" | "updated_at")
         })
-        .map(|(field, value)| FieldChange {
-            field,
-            old: serde_json::Value::Null,
-            new: value,
-        })
+        .map(|(field, value)| FieldChange { field, old: serde_json::Value::Null, new: value })
         .collect()
 }

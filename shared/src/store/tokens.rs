@@ -69,11 +69,8 @@ impl Store {
             return Ok(None);
         };
         let now = chrono::Utc::now().timestamp();
-        let action = self.delete_existing(
-            keys::user(user_id),
-            &kind.sort_key(&opaque::sha256_hex(token)),
-            Some(now),
-        )?;
+        let action =
+            self.delete_existing(keys::user(user_id), &kind.sort_key(&opaque::sha256_hex(token)), Some(now))?;
         Ok(Some((user_id.to_string(), action)))
     }
 }

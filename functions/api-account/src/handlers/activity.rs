@@ -42,23 +42,18 @@ pub async fn list(
         None => 50,
         Some(Ok(limit)) if (1..=200).contains(&limit) => limit,
         Some(_) => {
-            return Err(ApiError::validation(vec![FieldError::new(
-                "limit",
-                "must be a number from 1 to 200",
-            )]));
+            return Err(ApiError::validation(vec![FieldError::new("limit", "must be a number from 1 to 200")]));
         }
     };
     let after = match query.get("cursor") {
-        Some(cursor) => Some(decode_cursor(cursor).ok_or_else(|| {
-            ApiError::bad_request("invalid_cursor", "the cursor is not one this API gave")
-        })?),
+        Some(cursor) => Some(
+            decode_cursor(cursor)
+                .ok_or_else(|| ApiError::bad_request("invalid_cursor", "the cursor is not one this API gave"))?,
+        ),
         None => None,
     };
     let entity = query.get("entity_id").map(String::as_str);
-    let page = app
-        .store
-        .list_activity(&caller.user_id, entity, after.as_deref(), limit)
-        .await?;
+    let page = app.store.list_activity(&caller.user_id, entity, after.as_deref(), limit).await?;
     let items = page
         .items
         .into_iter()
@@ -72,8 +67,5 @@ pub async fn list(
             at: item.at,
         })
         .collect();
-    Ok(Json(ActivityList {
-        items,
-        next_cursor: page.next.map(|sk| URL_SAFE_NO_PAD.encode(sk)),
-    }))
+    Ok(Json(ActivityList { items, next_cursor: page.next.map(|sk| URL_SAFE_NO_PAD.encode(sk)) }))
 }

@@ -7,9 +7,7 @@ use http::{HeaderMap, StatusCode, header};
 use serde::{Deserialize, Serialize};
 use shared::AppState;
 use shared::domain::Violations;
-use shared::domain::account::{
-    Tier, validate_language, validate_name, validate_preferences, validate_timezone,
-};
+use shared::domain::account::{Tier, validate_language, validate_name, validate_preferences, validate_timezone};
 use shared::http::concurrency::{etag, if_match_version};
 use shared::http::{ApiError, ApiJson, CurrentUser, FieldError};
 use shared::store::accounts::{ProfileChanges, UpdateProfileError, UserItem};
@@ -55,21 +53,12 @@ impl From<&UserItem> for Profile {
 
 fn with_etag(user: &UserItem) -> Response {
     let mut response = Json(Profile::from(user)).into_response();
-    response
-        .headers_mut()
-        .insert(header::ETAG, etag(user.version));
+    response.headers_mut().insert(header::ETAG, etag(user.version));
     response
 }
 
-pub async fn get_me(
-    State(app): State<AppState>,
-    caller: CurrentUser,
-) -> Result<Response, ApiError> {
-    let user = app
-        .store
-        .get_user(&caller.user_id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+pub async fn get_me(State(app): State<AppState>, caller: CurrentUser) -> Result<Response, ApiError> {
+    let user = app.store.get_user(&caller.user_id).await?.ok_or_else(ApiError::not_found)?;
     Ok(with_etag(&user))
 }
 
@@ -96,15 +85,8 @@ fn validate(patch: PatchMe) -> Result<ProfileChanges, ApiError> {
     if let Some(preferences) = &patch.preferences {
         violations.check("preferences", validate_preferences(preferences));
     }
-    if patch.name.is_none()
-        && patch.timezone.is_none()
-        && patch.language.is_none()
-        && patch.preferences.is_none()
-    {
-        violations.add(
-            "",
-            "send at least one of name, timezone, language, preferences",
-        );
+    if patch.name.is_none() && patch.timezone.is_none() && patch.language.is_none() && patch.preferences.is_none() {
+        violations.add("", "send at least one of name, timezone, language, preferences");
     }
     let changes = ProfileChanges {
         name: patch.name.map(|name| name.trim().to_string()),
@@ -114,11 +96,7 @@ fn validate(patch: PatchMe) -> Result<ProfileChanges, ApiError> {
     };
     violations.finish(changes).map_err(|violations| {
         ApiError::validation(
-            violations
-                .into_vec()
-                .into_iter()
-                .map(|(field, message)| FieldError::new(field, message))
-                .collect(),
+            violations.into_vec().into_iter().map(|(field, message)| FieldError::new(field, message)).collect(),
         )
     })
 }
@@ -131,11 +109,7 @@ pub async fn patch_me(
 ) -> Result<Response, ApiError> {
     let expected_version = if_match_version(&headers)?;
     let changes = validate(patch)?;
-    match app
-        .store
-        .update_profile(&caller.user_id, &changes, expected_version, &now_rfc3339())
-        .await
-    {
+    match app.store.update_profile(&caller.user_id, &changes, expected_version, &now_rfc3339()).await {
         Ok(user) => Ok(with_etag(&user)),
         Err(UpdateProfileError::NotFound) => Err(ApiError::not_found()),
         Err(UpdateProfileError::VersionConflict(current)) => Err(ApiError::new(
@@ -143,10 +117,7 @@ pub async fn patch_me(
             "version_conflict",
             format!("the profile changed: it is at version {}", current.version),
         )
-        .with_extra(
-            "current",
-            serde_json::to_value(Profile::from(current.as_ref())).unwrap_or_default(),
-        )),
+        .with_extra("current", serde_json::to_value(Profile::from(current.as_ref())).unwrap_or_default())),
         Err(UpdateProfileError::Store(error)) => Err(error.into()),
     }
 }

@@ -25,10 +25,7 @@ pub struct SessionList {
 }
 
 /// Every live session, most recently used first, in one page (sessions idle 30 days expire).
-pub async fn list(
-    State(app): State<AppState>,
-    caller: CurrentUser,
-) -> Result<Json<SessionList>, ApiError> {
+pub async fn list(State(app): State<AppState>, caller: CurrentUser) -> Result<Json<SessionList>, ApiError> {
     let mut sessions = app.store.list_sessions(&caller.user_id).await?;
     sessions.sort_by(|a, b| b.last_used_at.cmp(&a.last_used_at));
     let items = sessions
@@ -42,10 +39,7 @@ pub async fn list(
             method: session.method,
         })
         .collect();
-    Ok(Json(SessionList {
-        items,
-        next_cursor: None,
-    }))
+    Ok(Json(SessionList { items, next_cursor: None }))
 }
 
 pub async fn revoke(
@@ -56,11 +50,7 @@ pub async fn revoke(
     if ulid::Ulid::from_string(&session_id).is_err() {
         return Err(ApiError::not_found());
     }
-    if app
-        .store
-        .revoke_session(&caller.user_id, &session_id)
-        .await?
-    {
+    if app.store.revoke_session(&caller.user_id, &session_id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found())

@@ -25,10 +25,9 @@ pub struct GoogleRequest {
 
 fn google_error(error: GoogleError) -> ApiError {
     match error {
-        GoogleError::InvalidToken(reason) => ApiError::unauthorized(
-            "invalid_google_token",
-            format!("the Google ID token is not valid: {reason}"),
-        ),
+        GoogleError::InvalidToken(reason) => {
+            ApiError::unauthorized("invalid_google_token", format!("the Google ID token is not valid: {reason}"))
+        }
         GoogleError::EmailNotVerified => ApiError::new(
             StatusCode::FORBIDDEN,
             "google_email_unverified",
@@ -41,12 +40,8 @@ fn google_error(error: GoogleError) -> ApiError {
         ),
         GoogleError::KeysUnavailable(reason) => {
             tracing::error!(reason, "Google keys unavailable");
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "google_unavailable",
-                "Google could not be reached",
-            )
-            .with_retry_after(30)
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "google_unavailable", "Google could not be reached")
+                .with_retry_after(30)
         }
     }
 }
@@ -64,33 +59,15 @@ pub async fn sign_in(
         return Err(invalid(violations));
     }
     let identity = app.google.verify(&id_token).await.map_err(google_error)?;
-    let email = normalize_email(&identity.email).map_err(|_| {
-        ApiError::unauthorized(
-            "invalid_google_token",
-            "the Google account has no usable email",
-        )
-    })?;
+    let email = normalize_email(&identity.email)
+        .map_err(|_| ApiError::unauthorized("invalid_google_token", "the Google account has no usable email"))?;
 
     let (user, status) = match find_or_link(&app, &identity, &email).await? {
         Some(user) => (user, StatusCode::OK),
-        None => (
-            create(&app, &identity, email, timezone).await?,
-            StatusCode::CREATED,
-        ),
+        None => (create(&app, &identity, email, timezone).await?, StatusCode::CREATED),
     };
-    let session = app
-        .store
-        .open_session(&user.id, user_agent(&headers), "google", vec![])
-        .await?;
-    Ok((
-        status,
-        Json(auth_result(
-            &app,
-            &user,
-            &session.session_id,
-            session.refresh_token,
-        )),
-    ))
+    let session = app.store.open_session(&user.id, user_agent(&headers), "google", vec![]).await?;
+    Ok((status, Json(auth_result(&app, &user, &session.session_id, session.refresh_token))))
 }
 
 /// The user already linked to this Google account, or the one with its email (then linked).
@@ -125,27 +102,14 @@ async fn create(
         .clone()
         .filter(|name| !name.trim().is_empty())
         .unwrap_or_else(|| email.split('@').next().unwrap_or("").to_string());
-    let mut user = UserItem::new(
-        ulid::Ulid::new().to_string(),
-        email,
-        name,
-        timezone,
-        "en".into(),
-        &now,
-    );
+    let mut user = UserItem::new(ulid::Ulid::new().to_string(), email, name, timezone, "en".into(), &now);
     user.email_verified = true;
     user.google_sub = Some(identity.subject.clone());
-    match app
-        .store
-        .create_account(&user, Some(&identity.subject), vec![])
-        .await
-    {
+    match app.store.create_account(&user, Some(&identity.subject), vec![]).await {
         Ok(()) => Ok(user),
         // Raced with a signup or another Google sign-in for the same person: use what won.
         Err(CreateAccountError::EmailTaken | CreateAccountError::GoogleTaken) => {
-            find_or_link(app, identity, &user.email)
-                .await?
-                .ok_or_else(|| ApiError::internal("account vanished"))
+            find_or_link(app, identity, &user.email).await?.ok_or_else(|| ApiError::internal("account vanished"))
         }
         Err(CreateAccountError::Store(error)) => Err(error.into()),
     }

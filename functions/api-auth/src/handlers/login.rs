@@ -25,12 +25,8 @@ fn invalid_credentials() -> ApiError {
 }
 
 fn locked(retry_after: u64) -> ApiError {
-    ApiError::new(
-        StatusCode::LOCKED,
-        "account_locked",
-        "too many failed logins; try again later",
-    )
-    .with_retry_after(retry_after)
+    ApiError::new(StatusCode::LOCKED, "account_locked", "too many failed logins; try again later")
+        .with_retry_after(retry_after)
 }
 
 pub async fn login(
@@ -52,10 +48,7 @@ pub async fn login(
         Err(_) => None,
     };
     let now = chrono::Utc::now().timestamp();
-    if let Some(retry_after) = user
-        .as_ref()
-        .and_then(|user| user.login_failures().locked_for(now))
-    {
+    if let Some(retry_after) = user.as_ref().and_then(|user| user.login_failures().locked_for(now)) {
         return Err(locked(retry_after));
     }
     let hash = user.as_ref().and_then(|user| user.password_hash.clone());
@@ -69,19 +62,7 @@ pub async fn login(
         }
         None => return Err(invalid_credentials()),
     };
-    let extra = if user.failed_logins > 0 {
-        vec![app.store.clear_login_failures(&user.id)?]
-    } else {
-        vec![]
-    };
-    let session = app
-        .store
-        .open_session(&user.id, user_agent(&headers), "password", extra)
-        .await?;
-    Ok(Json(auth_result(
-        &app,
-        &user,
-        &session.session_id,
-        session.refresh_token,
-    )))
+    let extra = if user.failed_logins > 0 { vec![app.store.clear_login_failures(&user.id)?] } else { vec![] };
+    let session = app.store.open_session(&user.id, user_agent(&headers), "password", extra).await?;
+    Ok(Json(auth_result(&app, &user, &session.session_id, session.refresh_token)))
 }

@@ -12,20 +12,12 @@ use shared::http::{ApiError, FieldError};
 /// A validation failure naming every invalid field.
 pub fn invalid(violations: Violations) -> ApiError {
     ApiError::validation(
-        violations
-            .into_vec()
-            .into_iter()
-            .map(|(field, message)| FieldError::new(field, message))
-            .collect(),
+        violations.into_vec().into_iter().map(|(field, message)| FieldError::new(field, message)).collect(),
     )
 }
 
 /// A required string field: present and not blank.
-pub fn required<'a>(
-    violations: &mut Violations,
-    field: &str,
-    value: &'a Option<String>,
-) -> &'a str {
+pub fn required<'a>(violations: &mut Violations, field: &str, value: &'a Option<String>) -> &'a str {
     match value.as_deref() {
         Some(text) if !text.trim().is_empty() => text,
         _ => {

@@ -29,18 +29,9 @@ pub async fn change_password(
     ApiJson(request): ApiJson<ChangePasswordRequest>,
 ) -> Result<StatusCode, ApiError> {
     let mut violations = Violations::new();
-    let current = required(
-        &mut violations,
-        "current_password",
-        &request.current_password,
-    )
-    .to_string();
+    let current = required(&mut violations, "current_password", &request.current_password).to_string();
     let new = required(&mut violations, "new_password", &request.new_password).to_string();
-    let user = app
-        .store
-        .get_user(&caller.user_id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let user = app.store.get_user(&caller.user_id).await?.ok_or_else(ApiError::not_found)?;
     if !new.is_empty() {
         violations.check("new_password", validate_password(&new, Some(&user.email)));
     }
@@ -48,19 +39,11 @@ pub async fn change_password(
         return Err(invalid(violations));
     }
     if !password::verify(current, user.password_hash.clone()).await {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "wrong_password",
-            "the current password is wrong",
-        ));
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "wrong_password", "the current password is wrong"));
     }
     let hash = password::hash(new).await;
     let mut actions = vec![app.store.set_password(&user.id, &hash, &now_rfc3339())?];
-    actions.extend(
-        app.store
-            .revoke_sessions_actions(&user.id, Some(&caller.session_id))
-            .await?,
-    );
+    actions.extend(app.store.revoke_sessions_actions(&user.id, Some(&caller.session_id)).await?);
     app.store.transact(actions).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -83,17 +66,12 @@ pub async fn request_reset(
     if let Ok(email) = normalize_email(&email)
         && let Some(user_id) = app.store.user_id_by_email(&email).await?
     {
-        let (token, store_token) = app
-            .store
-            .issue_one_time_token(&user_id, OneTimeKind::PasswordReset)?;
+        let (token, store_token) = app.store.issue_one_time_token(&user_id, OneTimeKind::PasswordReset)?;
         app.store.transact(vec![store_token]).await?;
-        send_email(
-            &app,
-            templates::password_reset(&email, &app.config.app_base_url, &token),
-        )
-        .await;
+        send_email(&app, templates::password_reset(&email, &app.config.app_base_url, &token)).await;
     }
-    let body = serde_json::json!({"status": "accepted", "detail": "if an account has this email, a reset link is on its way"});
+    let body =
+        serde_json::json!({"status": "accepted", "detail": "if an account has this email, a reset link is on its way"});
     Ok((StatusCode::ACCEPTED, Json(body)))
 }
 
@@ -117,21 +95,11 @@ pub async fn confirm_reset(
     if !violations.is_empty() {
         return Err(invalid(violations));
     }
-    let bad_token = || {
-        ApiError::bad_request(
-            "invalid_token",
-            "the reset link is invalid, used or expired",
-        )
-    };
-    let (user_id, consume) = app
-        .store
-        .consume_one_time_token(&token, OneTimeKind::PasswordReset)?
-        .ok_or_else(bad_token)?;
+    let bad_token = || ApiError::bad_request("invalid_token", "the reset link is invalid, used or expired");
+    let (user_id, consume) =
+        app.store.consume_one_time_token(&token, OneTimeKind::PasswordReset)?.ok_or_else(bad_token)?;
     let hash = password::hash(new).await;
-    let mut actions = vec![
-        consume,
-        app.store.set_password(&user_id, &hash, &now_rfc3339())?,
-    ];
+    let mut actions = vec![consume, app.store.set_password(&user_id, &hash, &now_rfc3339())?];
     actions.extend(app.store.revoke_sessions_actions(&user_id, None).await?);
     match app.store.transact(actions).await {
         Ok(()) => Ok(StatusCode::NO_CONTENT),

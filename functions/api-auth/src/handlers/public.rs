@@ -9,10 +9,7 @@ use shared::AppState;
 /// `GET /.well-known/jwks.json`: the public keys that verify our access tokens.
 pub async fn jwks(State(app): State<AppState>) -> impl IntoResponse {
     let mut response = Json(app.keys.jwks()).into_response();
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=300"),
-    );
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
     response
 }
 

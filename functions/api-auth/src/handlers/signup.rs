@@ -80,49 +80,24 @@ pub async fn signup(
     let password_hash = password::hash(input.password).await;
     let now = now_rfc3339();
     let user_id = ulid::Ulid::new().to_string();
-    let mut user = UserItem::new(
-        user_id.clone(),
-        input.email,
-        input.name,
-        input.timezone,
-        input.language,
-        &now,
-    );
+    let mut user = UserItem::new(user_id.clone(), input.email, input.name, input.timezone, input.language, &now);
     user.password_hash = Some(password_hash);
 
-    let session = app
-        .store
-        .new_session(&user_id, user_agent(&headers), "signup", &now)?;
-    let (verify_token, store_verify_token) = app
-        .store
-        .issue_one_time_token(&user_id, OneTimeKind::EmailVerification)?;
+    let session = app.store.new_session(&user_id, user_agent(&headers), "signup", &now)?;
+    let (verify_token, store_verify_token) =
+        app.store.issue_one_time_token(&user_id, OneTimeKind::EmailVerification)?;
     let mut extra = vec![session.put.clone()];
     extra.push(store_verify_token);
     match app.store.create_account(&user, None, extra).await {
         Ok(()) => {}
         Err(CreateAccountError::EmailTaken) => {
-            return Err(ApiError::conflict(
-                "email_taken",
-                "an account with this email exists",
-            ));
+            return Err(ApiError::conflict("email_taken", "an account with this email exists"));
         }
         Err(CreateAccountError::GoogleTaken) => {
             unreachable!("no Google account is linked at signup")
         }
         Err(CreateAccountError::Store(error)) => return Err(error.into()),
     }
-    send_email(
-        &app,
-        templates::verify_email(&user.email, &app.config.app_base_url, &verify_token),
-    )
-    .await;
-    Ok((
-        StatusCode::CREATED,
-        Json(auth_result(
-            &app,
-            &user,
-            &session.session_id,
-            session.refresh_token,
-        )),
-    ))
+    send_email(&app, templates::verify_email(&user.email, &app.config.app_base_url, &verify_token)).await;
+    Ok((StatusCode::CREATED, Json(auth_result(&app, &user, &session.session_id, session.refresh_token))))
 }

@@ -29,15 +29,12 @@ pub async fn refresh(
         return Err(invalid(violations));
     }
     match app.store.rotate_refresh_token(&token).await? {
-        RefreshOutcome::Rotated {
-            user,
-            session_id,
-            refresh_token,
-        } => Ok(Json(auth_result(&app, &user, &session_id, refresh_token))),
-        RefreshOutcome::Invalid => Err(ApiError::unauthorized(
-            "invalid_refresh_token",
-            "the refresh token is invalid or expired",
-        )),
+        RefreshOutcome::Rotated { user, session_id, refresh_token } => {
+            Ok(Json(auth_result(&app, &user, &session_id, refresh_token)))
+        }
+        RefreshOutcome::Invalid => {
+            Err(ApiError::unauthorized("invalid_refresh_token", "the refresh token is invalid or expired"))
+        }
         RefreshOutcome::Reused => {
             tracing::warn!("refresh token reused; its session was revoked");
             Err(ApiError::unauthorized(
@@ -63,9 +60,7 @@ pub async fn logout(
     if request.all {
         app.store.revoke_sessions(&caller.user_id, None).await?;
     } else {
-        app.store
-            .revoke_session(&caller.user_id, &caller.session_id)
-            .await?;
+        app.store.revoke_session(&caller.user_id, &caller.session_id).await?;
     }
     Ok(StatusCode::NO_CONTENT)
 }

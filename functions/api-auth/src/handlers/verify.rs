@@ -32,29 +32,12 @@ pub async fn verify_email(
     }
 }
 
-async fn confirm(
-    app: &shared::AppContext,
-    token: &str,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let bad_token = || {
-        ApiError::bad_request(
-            "invalid_token",
-            "the verification link is invalid, used or expired",
-        )
-    };
-    let (user_id, consume) = app
-        .store
-        .consume_one_time_token(token, OneTimeKind::EmailVerification)?
-        .ok_or_else(bad_token)?;
-    match app
-        .store
-        .transact(vec![consume, app.store.mark_email_verified(&user_id)?])
-        .await
-    {
-        Ok(()) => Ok((
-            StatusCode::OK,
-            Json(serde_json::json!({"email_verified": true})),
-        )),
+async fn confirm(app: &shared::AppContext, token: &str) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let bad_token = || ApiError::bad_request("invalid_token", "the verification link is invalid, used or expired");
+    let (user_id, consume) =
+        app.store.consume_one_time_token(token, OneTimeKind::EmailVerification)?.ok_or_else(bad_token)?;
+    match app.store.transact(vec![consume, app.store.mark_email_verified(&user_id)?]).await {
+        Ok(()) => Ok((StatusCode::OK, Json(serde_json::json!({"email_verified": true})))),
         Err(error) if error.is_condition_failure() => Err(bad_token()),
         Err(error) => Err(error.into()),
     }
@@ -64,28 +47,12 @@ async fn resend(
     app: &shared::AppContext,
     caller: &CurrentUser,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let user = app
-        .store
-        .get_user(&caller.user_id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let user = app.store.get_user(&caller.user_id).await?.ok_or_else(ApiError::not_found)?;
     if user.email_verified {
-        return Ok((
-            StatusCode::OK,
-            Json(serde_json::json!({"email_verified": true})),
-        ));
+        return Ok((StatusCode::OK, Json(serde_json::json!({"email_verified": true}))));
     }
-    let (token, store_token) = app
-        .store
-        .issue_one_time_token(&user.id, OneTimeKind::EmailVerification)?;
+    let (token, store_token) = app.store.issue_one_time_token(&user.id, OneTimeKind::EmailVerification)?;
     app.store.transact(vec![store_token]).await?;
-    send_email(
-        app,
-        templates::verify_email(&user.email, &app.config.app_base_url, &token),
-    )
-    .await;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(serde_json::json!({"email_verified": false, "status": "sent"})),
-    ))
+    send_email(app, templates::verify_email(&user.email, &app.config.app_base_url, &token)).await;
+    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"email_verified": false, "status": "sent"}))))
 }

@@ -59,9 +59,7 @@ fn validate(request: &BulkRequest) -> Result<(), ApiError> {
     }
     match (request.action, &request.fields) {
         (BulkAction::Update, None) => violations.add("fields", "is required for update"),
-        (BulkAction::Complete | BulkAction::Delete, Some(_)) => {
-            violations.add("fields", "is only for update")
-        }
+        (BulkAction::Complete | BulkAction::Delete, Some(_)) => violations.add("fields", "is only for update"),
         _ => {}
     }
     violations.finish(()).map_err(invalid)
@@ -82,29 +80,11 @@ pub async fn bulk(
                     status: Some(Some(Status::Done)),
                     ..TaskFields::default()
                 };
-                change_task(
-                    &app,
-                    &caller.user_id,
-                    id,
-                    &no_precondition,
-                    done,
-                    "completed",
-                )
-                .await
-                .map(Some)
+                change_task(&app, &caller.user_id, id, &no_precondition, done, "completed").await.map(Some)
             }
             BulkAction::Update => {
                 let fields = request.fields.clone().unwrap_or_default();
-                change_task(
-                    &app,
-                    &caller.user_id,
-                    id,
-                    &no_precondition,
-                    |_| fields.clone(),
-                    "updated",
-                )
-                .await
-                .map(Some)
+                change_task(&app, &caller.user_id, id, &no_precondition, |_| fields.clone(), "updated").await.map(Some)
             }
             BulkAction::Delete => trash(&app, &caller.user_id, id).await.map(|()| None),
         };
@@ -123,10 +103,7 @@ async fn trash(app: &shared::AppContext, user_id: &str, id: &str) -> Result<(), 
     }
 }
 
-async fn result_of(
-    id: &str,
-    outcome: Result<Option<axum::response::Response>, ApiError>,
-) -> BulkResult {
+async fn result_of(id: &str, outcome: Result<Option<axum::response::Response>, ApiError>) -> BulkResult {
     let (status, body) = match outcome {
         Ok(Some(response)) => body_of(response).await,
         Ok(None) => (StatusCode::NO_CONTENT, None),
@@ -143,8 +120,6 @@ async fn result_of(
 
 async fn body_of(response: axum::response::Response) -> (StatusCode, Option<serde_json::Value>) {
     let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap_or_default();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap_or_default();
     (status, serde_json::from_slice(&bytes).ok())
 }

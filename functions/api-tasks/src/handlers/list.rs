@@ -24,25 +24,12 @@ pub struct TaskList {
     next_cursor: Option<String>,
 }
 
-fn list_of(
-    violations: &mut Violations,
-    field: &str,
-    value: Option<&String>,
-    allowed: &[&str],
-) -> Vec<String> {
-    let values: Vec<String> = value
-        .map(|text| {
-            text.split(',')
-                .map(|part| part.trim().to_string())
-                .collect()
-        })
-        .unwrap_or_default();
+fn list_of(violations: &mut Violations, field: &str, value: Option<&String>, allowed: &[&str]) -> Vec<String> {
+    let values: Vec<String> =
+        value.map(|text| text.split(',').map(|part| part.trim().to_string()).collect()).unwrap_or_default();
     for value in &values {
         if !allowed.contains(&value.as_str()) {
-            violations.add(
-                field,
-                format!("{value:?} is not one of {}", allowed.join(", ")),
-            );
+            violations.add(field, format!("{value:?} is not one of {}", allowed.join(", ")));
         }
     }
     values
@@ -66,9 +53,7 @@ pub fn encode_cursor(task_id: &str) -> String {
 fn decode_cursor(cursor: &str) -> Option<String> {
     let text = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
     let task_id = text.strip_prefix("task:")?;
-    ulid::Ulid::from_string(task_id)
-        .ok()
-        .map(|_| task_id.to_string())
+    ulid::Ulid::from_string(task_id).ok().map(|_| task_id.to_string())
 }
 
 pub async fn list_tasks(
@@ -95,37 +80,24 @@ pub async fn list_tasks(
     };
     let filter = TaskFilter {
         statuses: list_of(&mut violations, "status", query.get("status"), &STATUSES),
-        priorities: list_of(
-            &mut violations,
-            "priority",
-            query.get("priority"),
-            &PRIORITIES,
-        ),
+        priorities: list_of(&mut violations, "priority", query.get("priority"), &PRIORITIES),
         label: query.get("label").cloned(),
         category: query.get("category").cloned(),
         archived,
         due_from: due_bound(&mut violations, "due_from", query.get("due_from")),
         due_to: due_bound(&mut violations, "due_to", query.get("due_to")),
-        text: query
-            .get("q")
-            .map(|text| text.trim().to_string())
-            .filter(|text| !text.is_empty()),
+        text: query.get("q").map(|text| text.trim().to_string()).filter(|text| !text.is_empty()),
     };
     let after = match query.get("cursor") {
-        Some(cursor) => Some(decode_cursor(cursor).ok_or_else(|| {
-            ApiError::bad_request("invalid_cursor", "the cursor is not one this API gave")
-        })?),
+        Some(cursor) => Some(
+            decode_cursor(cursor)
+                .ok_or_else(|| ApiError::bad_request("invalid_cursor", "the cursor is not one this API gave"))?,
+        ),
         None => None,
     };
     if !violations.is_empty() {
         return Err(invalid(violations));
     }
-    let page = app
-        .store
-        .list_tasks(&caller.user_id, &filter, after.as_deref(), limit)
-        .await?;
-    Ok(Json(TaskList {
-        items: page.items,
-        next_cursor: page.next.as_deref().map(encode_cursor),
-    }))
+    let page = app.store.list_tasks(&caller.user_id, &filter, after.as_deref(), limit).await?;
+    Ok(Json(TaskList { items: page.items, next_cursor: page.next.as_deref().map(encode_cursor) }))
 }

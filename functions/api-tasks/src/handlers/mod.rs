@@ -18,19 +18,13 @@ use shared::store::tasks::{TaskWriteError, TierLimits, limits};
 /// A task with its `ETag`.
 pub fn task_response(status: StatusCode, task: &Task) -> Response {
     let mut response = (status, Json(task)).into_response();
-    response
-        .headers_mut()
-        .insert(header::ETAG, etag(task.version));
+    response.headers_mut().insert(header::ETAG, etag(task.version));
     response
 }
 
 pub fn invalid(violations: Violations) -> ApiError {
     ApiError::validation(
-        violations
-            .into_vec()
-            .into_iter()
-            .map(|(field, message)| FieldError::new(field, message))
-            .collect(),
+        violations.into_vec().into_iter().map(|(field, message)| FieldError::new(field, message)).collect(),
     )
 }
 
@@ -47,20 +41,13 @@ pub fn limit_reached(limits: TierLimits) -> ApiError {
     ApiError::new(
         StatusCode::FORBIDDEN,
         "limit_reached",
-        format!(
-            "open tasks: your plan allows {}; complete, archive or delete some, or upgrade",
-            limits.open_tasks
-        ),
+        format!("open tasks: your plan allows {}; complete, archive or delete some, or upgrade", limits.open_tasks),
     )
 }
 
 /// The caller's tier limits (from the profile).
 pub async fn caller_limits(app: &AppContext, user_id: &str) -> Result<TierLimits, ApiError> {
-    let user = app
-        .store
-        .get_user(user_id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let user = app.store.get_user(user_id).await?.ok_or_else(ApiError::not_found)?;
     Ok(limits(user.tier))
 }
 
@@ -69,10 +56,7 @@ pub async fn load_task(app: &AppContext, user_id: &str, task_id: &str) -> Result
     if ulid::Ulid::from_string(task_id).is_err() {
         return Err(ApiError::not_found());
     }
-    app.store
-        .get_task(user_id, task_id)
-        .await?
-        .ok_or_else(ApiError::not_found)
+    app.store.get_task(user_id, task_id).await?.ok_or_else(ApiError::not_found)
 }
 
 /// Applies the fields `fields_for` picks to the caller's task under optimistic concurrency and records `action`.
@@ -89,9 +73,7 @@ pub async fn change_task(
     if expected.is_some_and(|version| version != before.version) {
         return Err(version_conflict(&before));
     }
-    let (after, changes) = before
-        .apply(&fields_for(&before), chrono::Utc::now())
-        .map_err(invalid)?;
+    let (after, changes) = before.apply(&fields_for(&before), chrono::Utc::now()).map_err(invalid)?;
     if changes.is_empty() {
         return Ok(task_response(StatusCode::OK, &before));
     }
@@ -108,18 +90,9 @@ async fn save(
     changes: &[FieldChange],
 ) -> Result<(), ApiError> {
     // The limit matters only when the change reopens a task; read the tier only then.
-    let reopens =
-        shared::store::tasks::open_count(after) > shared::store::tasks::open_count(before);
-    let limits = if reopens {
-        caller_limits(app, user_id).await?
-    } else {
-        limits(Default::default())
-    };
-    match app
-        .store
-        .update_task(user_id, before, after, action, changes, limits)
-        .await
-    {
+    let reopens = shared::store::tasks::open_count(after) > shared::store::tasks::open_count(before);
+    let limits = if reopens { caller_limits(app, user_id).await? } else { limits(Default::default()) };
+    match app.store.update_task(user_id, before, after, action, changes, limits).await {
         Ok(()) => Ok(()),
         Err(TaskWriteError::VersionConflict(current)) => Err(version_conflict(&current)),
         Err(TaskWriteError::NotFound) => Err(ApiError::not_found()),

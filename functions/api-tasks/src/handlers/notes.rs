@@ -30,16 +30,12 @@ fn valid_body(request: &NoteBody) -> Result<String, ApiError> {
         Some(body) => violations.check("body", validate_body(body)),
         None => violations.add("body", "is required"),
     }
-    violations
-        .finish(request.body.clone().unwrap_or_default().trim().to_string())
-        .map_err(invalid)
+    violations.finish(request.body.clone().unwrap_or_default().trim().to_string()).map_err(invalid)
 }
 
 fn note_response(status: StatusCode, note: &Note) -> Response {
     let mut response = (status, Json(note)).into_response();
-    response
-        .headers_mut()
-        .insert(header::ETAG, etag(note.version));
+    response.headers_mut().insert(header::ETAG, etag(note.version));
     response
 }
 
@@ -51,25 +47,14 @@ fn note_error(error: NoteError) -> ApiError {
             "version_conflict",
             format!("the note changed: it is at version {}", current.version),
         )
-        .with_extra(
-            "current",
-            serde_json::to_value(current.as_ref()).unwrap_or_default(),
-        ),
+        .with_extra("current", serde_json::to_value(current.as_ref()).unwrap_or_default()),
         NoteError::Store(error) => error.into(),
     }
 }
 
-async fn load_note(
-    app: &shared::AppContext,
-    user_id: &str,
-    task_id: &str,
-    note_id: &str,
-) -> Result<Note, ApiError> {
+async fn load_note(app: &shared::AppContext, user_id: &str, task_id: &str, note_id: &str) -> Result<Note, ApiError> {
     load_task(app, user_id, task_id).await?;
-    app.store
-        .get_note(user_id, task_id, note_id)
-        .await?
-        .ok_or_else(ApiError::not_found)
+    app.store.get_note(user_id, task_id, note_id).await?.ok_or_else(ApiError::not_found)
 }
 
 pub async fn list(
@@ -79,10 +64,7 @@ pub async fn list(
 ) -> Result<Json<NoteList>, ApiError> {
     let task = load_task(&app, &caller.user_id, &id).await?;
     let items = app.store.list_notes(&caller.user_id, &task.id).await?;
-    Ok(Json(NoteList {
-        items,
-        next_cursor: None,
-    }))
+    Ok(Json(NoteList { items, next_cursor: None }))
 }
 
 pub async fn create(
@@ -102,10 +84,7 @@ pub async fn create(
         created_at: now.clone(),
         updated_at: now,
     };
-    app.store
-        .add_note(&caller.user_id, &note)
-        .await
-        .map_err(note_error)?;
+    app.store.add_note(&caller.user_id, &note).await.map_err(note_error)?;
     Ok(note_response(StatusCode::CREATED, &note))
 }
 
@@ -122,11 +101,7 @@ pub async fn edit(
     if expected.is_some_and(|version| version != note.version) {
         return Err(note_error(NoteError::VersionConflict(Box::new(note))));
     }
-    let edited = app
-        .store
-        .edit_note(&caller.user_id, &note, &body)
-        .await
-        .map_err(note_error)?;
+    let edited = app.store.edit_note(&caller.user_id, &note, &body).await.map_err(note_error)?;
     Ok(note_response(StatusCode::OK, &edited))
 }
 
@@ -141,9 +116,6 @@ pub async fn delete(
     if expected.is_some_and(|version| version != note.version) {
         return Err(note_error(NoteError::VersionConflict(Box::new(note))));
     }
-    app.store
-        .delete_note(&caller.user_id, &note)
-        .await
-        .map_err(note_error)?;
+    app.store.delete_note(&caller.user_id, &note).await.map_err(note_error)?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -15,10 +15,7 @@ pub async fn complete(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let done = |_: &Task| TaskFields {
-        status: Some(Some(Status::Done)),
-        ..TaskFields::default()
-    };
+    let done = |_: &Task| TaskFields { status: Some(Some(Status::Done)), ..TaskFields::default() };
     change_task(&app, &caller.user_id, &id, &headers, done, "completed").await
 }
 
@@ -30,10 +27,7 @@ pub async fn uncomplete(
 ) -> Result<Response, ApiError> {
     // Only a done task goes back to todo; an open one stays as it is.
     let reopen = |task: &Task| match task.status {
-        Status::Done => TaskFields {
-            status: Some(Some(Status::Todo)),
-            ..TaskFields::default()
-        },
+        Status::Done => TaskFields { status: Some(Some(Status::Todo)), ..TaskFields::default() },
         _ => TaskFields::default(),
     };
     change_task(&app, &caller.user_id, &id, &headers, reopen, "uncompleted").await
@@ -45,9 +39,6 @@ pub async fn archive(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let archived = |_: &Task| TaskFields {
-        archived: Some(Some(true)),
-        ..TaskFields::default()
-    };
+    let archived = |_: &Task| TaskFields { archived: Some(Some(true)), ..TaskFields::default() };
     change_task(&app, &caller.user_id, &id, &headers, archived, "archived").await
 }

@@ -10,9 +10,7 @@ use shared::http::{ApiError, ApiJson, CurrentUser};
 use shared::store::notes::Note;
 use shared::store::tasks::TaskWriteError;
 
-use super::{
-    caller_limits, change_task, invalid, limit_reached, load_task, task_response, version_conflict,
-};
+use super::{caller_limits, change_task, invalid, limit_reached, load_task, task_response, version_conflict};
 
 pub async fn create(
     State(app): State<AppState>,
@@ -20,20 +18,10 @@ pub async fn create(
     ApiJson(fields): ApiJson<TaskFields>,
 ) -> Result<Response, ApiError> {
     let now = chrono::Utc::now();
-    let (task, _) = Task::new(ulid::Ulid::new().to_string(), now)
-        .apply(&fields, now)
-        .map_err(invalid)?;
-    let task = Task {
-        version: 1,
-        updated_at: now,
-        ..task
-    };
+    let (task, _) = Task::new(ulid::Ulid::new().to_string(), now).apply(&fields, now).map_err(invalid)?;
+    let task = Task { version: 1, updated_at: now, ..task };
     let limits = caller_limits(&app, &caller.user_id).await?;
-    match app
-        .store
-        .create_task(&caller.user_id, &task, limits, vec![])
-        .await
-    {
+    match app.store.create_task(&caller.user_id, &task, limits, vec![]).await {
         Ok(()) => {}
         Err(TaskWriteError::LimitReached) => return Err(limit_reached(limits)),
         Err(TaskWriteError::Store(error)) => return Err(error.into()),
@@ -62,15 +50,7 @@ pub async fn patch(
     headers: HeaderMap,
     ApiJson(fields): ApiJson<TaskFields>,
 ) -> Result<Response, ApiError> {
-    change_task(
-        &app,
-        &caller.user_id,
-        &id,
-        &headers,
-        |_| fields.clone(),
-        "updated",
-    )
-    .await
+    change_task(&app, &caller.user_id, &id, &headers, |_| fields.clone(), "updated").await
 }
 
 /// Moves the task to the trash, restorable for 7 days.
@@ -89,9 +69,7 @@ pub async fn delete(
         Ok(()) => Ok(StatusCode::NO_CONTENT),
         Err(TaskWriteError::VersionConflict(current)) => Err(version_conflict(&current)),
         Err(TaskWriteError::NotFound) => Err(ApiError::not_found()),
-        Err(TaskWriteError::LimitReached) => {
-            Err(ApiError::internal("trashing never raises a count"))
-        }
+        Err(TaskWriteError::LimitReached) => Err(ApiError::internal("trashing never raises a count")),
         Err(TaskWriteError::Store(error)) => Err(error.into()),
     }
 }
@@ -112,9 +90,7 @@ pub async fn duplicate(
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "too_many_notes",
-            format!(
-                "a task with more than {MAX_COPIED_NOTES} notes cannot be duplicated in one step"
-            ),
+            format!("a task with more than {MAX_COPIED_NOTES} notes cannot be duplicated in one step"),
         ));
     }
     let now = chrono::Utc::now();
@@ -142,11 +118,7 @@ pub async fn duplicate(
         note_puts.push(app.store.note_put(&caller.user_id, &copied)?);
     }
     let limits = caller_limits(&app, &caller.user_id).await?;
-    match app
-        .store
-        .create_task(&caller.user_id, &copy, limits, note_puts)
-        .await
-    {
+    match app.store.create_task(&caller.user_id, &copy, limits, note_puts).await {
         Ok(()) => Ok(task_response(StatusCode::CREATED, &copy)),
         Err(TaskWriteError::LimitReached) => Err(limit_reached(limits)),
         Err(TaskWriteError::Store(error)) => Err(error.into()),

@@ -26,10 +26,7 @@ pub struct TrashList {
     next_cursor: Option<String>,
 }
 
-pub async fn list(
-    State(app): State<AppState>,
-    caller: CurrentUser,
-) -> Result<Json<TrashList>, ApiError> {
+pub async fn list(State(app): State<AppState>, caller: CurrentUser) -> Result<Json<TrashList>, ApiError> {
     let entries = app.store.list_trash(&caller.user_id).await?;
     let items = entries
         .into_iter()
@@ -42,10 +39,7 @@ pub async fn list(
                 .unwrap_or_default(),
         })
         .collect();
-    Ok(Json(TrashList {
-        items,
-        next_cursor: None,
-    }))
+    Ok(Json(TrashList { items, next_cursor: None }))
 }
 
 pub async fn restore(
@@ -60,10 +54,7 @@ pub async fn restore(
     match app.store.restore_task(&caller.user_id, &id, limits).await {
         Ok(task) => Ok(task_response(StatusCode::OK, &task)),
         Err(RestoreError::NotFound) => Err(ApiError::not_found()),
-        Err(RestoreError::NotInTrash) => Err(ApiError::conflict(
-            "not_in_trash",
-            "this task is not in the trash",
-        )),
+        Err(RestoreError::NotInTrash) => Err(ApiError::conflict("not_in_trash", "this task is not in the trash")),
         Err(RestoreError::Expired) => Err(ApiError::new(
             StatusCode::GONE,
             "trash_expired",

@@ -1,0 +1,102 @@
+//! DynamoDB round trips per route, counted on the functions' own clients: each route does what
+//! docs/data-model.md says, and no more.
+
+use flowday_tests::{PASSWORD, TestStack};
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+
+/// Runs `request` and returns how many DynamoDB requests `function` sent for it.
+async fn counted<F: std::future::Future<Output = flowday_tests::TestResponse>>(
+    stack: &TestStack,
+    function: &str,
+    expected_status: StatusCode,
+    request: F,
+) -> u64 {
+    let before = stack.round_trips(function);
+    let response = request.await;
+    assert_eq!(response.status, expected_status, "{}", response.body);
+    stack.round_trips(function) - before
+}
+
+#[tokio::test]
+async fn each_route_does_the_round_trips_the_data_model_states() {
+    let stack = TestStack::new().await;
+    let email = flowday_tests::unique_email("Counted");
+    let signup_body = json!({"email": email, "password": PASSWORD, "name": "C", "timezone": "UTC"});
+    let before = stack.round_trips("api-auth");
+    let signup = stack.call(Method::POST, "/v1/auth/signup", None, Some(signup_body)).await;
+    assert_eq!(stack.round_trips("api-auth") - before, 1, "signup");
+    let token = signup.body["access_token"].as_str();
+
+    let login = counted(&stack, "api-auth", StatusCode::OK, stack.login(&email, PASSWORD)).await;
+    let refresh = counted(&stack, "api-auth", StatusCode::OK, stack.refresh(&signup.body["refresh_token"])).await;
+    let me = counted(&stack, "api-account", StatusCode::OK, stack.call(Method::GET, "/v1/me", token, None)).await;
+    let patch_me = counted(
+        &stack,
+        "api-account",
+        StatusCode::OK,
+        stack.call(Method::PATCH, "/v1/me", token, Some(json!({"name": "D"}))),
+    )
+    .await;
+    let sessions =
+        counted(&stack, "api-account", StatusCode::OK, stack.call(Method::GET, "/v1/me/sessions", token, None)).await;
+
+    let create_request = stack.call(Method::POST, "/v1/tasks", token, Some(json!({"title": "t"})));
+    let before = stack.round_trips("api-tasks");
+    let created = create_request.await;
+    let create = stack.round_trips("api-tasks") - before;
+    let task: Value = created.body;
+    let task_path = format!("/v1/tasks/{}", task["id"].as_str().unwrap());
+    let get = counted(&stack, "api-tasks", StatusCode::OK, stack.call(Method::GET, &task_path, token, None)).await;
+    let list = counted(&stack, "api-tasks", StatusCode::OK, stack.call(Method::GET, "/v1/tasks", token, None)).await;
+    let patch = counted(
+        &stack,
+        "api-tasks",
+        StatusCode::OK,
+        stack.call(Method::PATCH, &task_path, token, Some(json!({"title": "u"}))),
+    )
+    .await;
+    let complete = counted(
+        &stack,
+        "api-tasks",
+        StatusCode::OK,
+        stack.call(Method::POST, &format!("{task_path}/complete"), token, None),
+    )
+    .await;
+    let add_note = counted(
+        &stack,
+        "api-tasks",
+        StatusCode::CREATED,
+        stack.call(Method::POST, &format!("{task_path}/notes"), token, Some(json!({"body": "n"}))),
+    )
+    .await;
+    let notes = counted(
+        &stack,
+        "api-tasks",
+        StatusCode::OK,
+        stack.call(Method::GET, &format!("{task_path}/notes"), token, None),
+    )
+    .await;
+    let delete =
+        counted(&stack, "api-tasks", StatusCode::NO_CONTENT, stack.call(Method::DELETE, &task_path, token, None)).await;
+    let trash = counted(&stack, "api-tasks", StatusCode::OK, stack.call(Method::GET, "/v1/trash", token, None)).await;
+    let restore_path = format!("/v1/trash/{}/restore", task["id"].as_str().unwrap());
+    let restore =
+        counted(&stack, "api-tasks", StatusCode::OK, stack.call(Method::POST, &restore_path, token, None)).await;
+    let activity =
+        counted(&stack, "api-account", StatusCode::OK, stack.call(Method::GET, "/v1/activity", token, None)).await;
+
+    let measured = json!({
+        "login": login, "refresh": refresh, "get_me": me, "patch_me": patch_me, "sessions": sessions,
+        "create_task": create, "get_task": get, "list_tasks": list, "patch_task": patch, "complete_task": complete,
+        "add_note": add_note, "list_notes": notes, "delete_task": delete, "list_trash": trash,
+        "restore_task": restore, "activity": activity,
+    });
+    let documented = json!({
+        "login": 3, "refresh": 2, "get_me": 1, "patch_me": 1, "sessions": 1,
+        "create_task": 2, "get_task": 1, "list_tasks": 1, "patch_task": 2, "complete_task": 2,
+        "add_note": 2, "list_notes": 2, "delete_task": 2, "list_trash": 1,
+        "restore_task": 3, "activity": 1,
+    });
+    assert_eq!(measured, documented);
+}
