@@ -31,6 +31,8 @@ pub struct Config {
     pub email_from: String,
     /// Base URL of the app, for links in emails (password reset, verification).
     pub app_base_url: String,
+    /// The private bucket of attachments and exports (functions that store files have it).
+    pub files_bucket: Option<String>,
 }
 
 impl Config {
@@ -62,6 +64,7 @@ impl Config {
             google_jwks_url: get("GOOGLE_JWKS_URL").unwrap_or_else(|| GOOGLE_JWKS_URL.into()),
             email_from: require("EMAIL_FROM")?,
             app_base_url: app_base_url.trim_end_matches('/').to_string(),
+            files_bucket: get("FILES_BUCKET"),
         })
     }
 }

@@ -16,6 +16,7 @@ pub type AppState = Arc<AppContext>;
 pub struct AppContext {
     pub config: Config,
     pub store: Store,
+    pub s3: aws_sdk_s3::Client,
     pub keys: JwtKeys,
     pub email: Arc<dyn EmailSender>,
     pub google: Arc<dyn IdTokenVerifier>,
@@ -56,6 +57,7 @@ impl AppContext {
         let email = SesEmailSender::new(aws_sdk_sesv2::Client::new(sdk), config.email_from.clone());
         Ok(Arc::new(AppContext {
             store: Store::new(sdk, config.table_name.clone()),
+            s3: s3_client(sdk),
             keys,
             email: Arc::new(email),
             google: Arc::new(google),
@@ -70,4 +72,11 @@ async fn read_secret(client: &aws_sdk_secretsmanager::Client, id: &str) -> Resul
         reason: aws_smithy_types::error::display::DisplayErrorContext(&error).to_string(),
     })?;
     output.secret_string.ok_or_else(|| InitError::Secret { id: id.to_string(), reason: "no string value".into() })
+}
+
+/// S3 with path-style addressing when an endpoint is configured (the local emulator answers on
+/// one host, not a host per bucket).
+fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::config::Builder::from(sdk).force_path_style(sdk.endpoint_url().is_some()).build();
+    aws_sdk_s3::Client::from_conf(config)
 }

@@ -288,6 +288,13 @@ async fn another_users_task_is_404_on_every_route_and_stays_unchanged() {
         (Method::POST, format!("/v1/tasks/{id}/notes"), Some(json!({"body": "hi"}))),
         (Method::PATCH, format!("/v1/tasks/{id}/notes/{note_id}"), Some(json!({"body": "hi"}))),
         (Method::DELETE, format!("/v1/tasks/{id}/notes/{note_id}"), None),
+        (Method::GET, format!("/v1/tasks/{id}/attachments"), None),
+        (
+            Method::POST,
+            format!("/v1/tasks/{id}/attachments"),
+            Some(json!({"filename": "a.txt", "content_type": "text/plain", "size_bytes": 3})),
+        ),
+        (Method::DELETE, format!("/v1/tasks/{id}/attachments/{}", ulid::Ulid::new()), None),
     ];
     for (method, url, body) in attempts {
         let response = stack.call(method.clone(), &url, token, body).await;
@@ -405,4 +412,71 @@ async fn bulk_changes_each_task_on_its_own() {
     let no_fields =
         stack.call(Method::POST, "/v1/tasks/bulk", token, Some(json!({"action": "update", "ids": [b["id"]]}))).await;
     assert_eq!(no_fields.error_fields(), ["fields"]);
+}
+
+#[tokio::test]
+async fn attachments_upload_through_a_presigned_url_and_download_the_same_bytes() {
+    let stack = TestStack::new().await;
+    let user = stack.signup("Att").await;
+    let token = user["access_token"].as_str();
+    let task = task_of(&stack, token, "With a file").await;
+    let content = b"%PDF-1.7 quarterly numbers".to_vec();
+    let created = stack
+        .call(
+            Method::POST,
+            &path(&task, "/attachments"),
+            token,
+            Some(json!({"filename": "q4.pdf", "content_type": "application/pdf", "size_bytes": content.len()})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let upload = &created.body["upload"];
+    assert_eq!(upload["method"], "PUT");
+    let http = reqwest::Client::new();
+    let put = http
+        .put(upload["url"].as_str().unwrap())
+        .header("content-type", "application/pdf")
+        .body(content.clone())
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success(), "upload: {}", put.status());
+
+    let list = stack.call(Method::GET, &path(&task, "/attachments"), token, None).await;
+    let item = &list.body["items"][0];
+    assert_eq!((item["filename"].as_str(), item["size_bytes"].as_u64()), (Some("q4.pdf"), Some(content.len() as u64)));
+    let downloaded = http.get(item["download_url"].as_str().unwrap()).send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(downloaded.to_vec(), content);
+
+    let attachment_path = path(&task, &format!("/attachments/{}", item["id"].as_str().unwrap()));
+    let other = stack.signup("Peeker").await;
+    stack
+        .call(Method::DELETE, &attachment_path, other["access_token"].as_str(), None)
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "not_found");
+    assert_eq!(stack.call(Method::DELETE, &attachment_path, token, None).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(stack.call(Method::GET, &path(&task, "/attachments"), token, None).await.body["items"], json!([]));
+    let gone = http.get(item["download_url"].as_str().unwrap()).send().await.unwrap();
+    assert!(gone.status().is_client_error(), "the object was removed: {}", gone.status());
+}
+
+#[tokio::test]
+async fn attachments_refuse_big_files_and_dangerous_types() {
+    let stack = TestStack::new().await;
+    let user = stack.signup("Big").await;
+    let token = user["access_token"].as_str();
+    let task = task_of(&stack, token, "Files").await;
+    let response = stack
+        .call(
+            Method::POST,
+            &path(&task, "/attachments"),
+            token,
+            Some(json!({"filename": "../evil.html", "content_type": "text/html", "size_bytes": 26 * 1024 * 1024})),
+        )
+        .await;
+    response.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let mut fields = response.error_fields();
+    fields.sort();
+    assert_eq!(fields, ["content_type", "filename", "size_bytes"]);
+    assert_eq!(stack.call(Method::GET, &path(&task, "/attachments"), token, None).await.body["items"], json!([]));
 }

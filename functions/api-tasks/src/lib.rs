@@ -1,4 +1,4 @@
-//! api-tasks: tasks, their notes, bulk changes and the trash. Each route's handler is in `handlers/<file>.rs`, named in the
+//! api-tasks: tasks, their notes and attachments, bulk changes and the trash. Each route's handler is in `handlers/<file>.rs`, named in the
 //! table below.
 
 mod handlers;
@@ -7,7 +7,7 @@ use axum::Router;
 use shared::AppState;
 use shared::http::{Route, build_router};
 
-use handlers::{bulk, list, notes, status, tasks, trash};
+use handlers::{attachments, bulk, list, notes, status, tasks, trash};
 
 /// Every route this function serves (template.yaml declares the same list).
 pub fn routes() -> Vec<Route> {
@@ -25,6 +25,9 @@ pub fn routes() -> Vec<Route> {
         Route::post("/v1/tasks/{id}/notes", notes::create),
         Route::patch("/v1/tasks/{id}/notes/{note_id}", notes::edit),
         Route::delete("/v1/tasks/{id}/notes/{note_id}", notes::delete),
+        Route::get("/v1/tasks/{id}/attachments", attachments::list),
+        Route::post("/v1/tasks/{id}/attachments", attachments::create),
+        Route::delete("/v1/tasks/{id}/attachments/{att_id}", attachments::delete),
         Route::post("/v1/tasks/bulk", bulk::bulk),
         Route::get("/v1/trash", trash::list),
         Route::post("/v1/trash/{id}/restore", trash::restore),

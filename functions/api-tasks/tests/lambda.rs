@@ -17,8 +17,19 @@ async fn every_api_tasks_event_is_answered_by_the_lambda_binary() {
     let note = invoke(&lambda, event("api-tasks", "create-note", &values)).await;
     assert_eq!(note.status, 201, "{}", note.body);
     let note_id = note.body["id"].as_str().unwrap().to_string();
-    let values = [("access_token", token), ("task_id", task_id.as_str()), ("note_id", note_id.as_str())];
+    let attachment = invoke(&lambda, event("api-tasks", "create-attachment", &values)).await;
+    assert_eq!(attachment.status, 201, "{}", attachment.body);
+    assert!(attachment.body["upload"]["url"].as_str().unwrap().contains("X-Amz-Signature"));
+    let attachment_id = attachment.body["id"].as_str().unwrap().to_string();
+    let values = [
+        ("access_token", token),
+        ("task_id", task_id.as_str()),
+        ("note_id", note_id.as_str()),
+        ("attachment_id", attachment_id.as_str()),
+    ];
     let expectations = [
+        ("list-attachments", 200),
+        ("delete-attachment", 204),
         ("list-notes", 200),
         ("edit-note", 200),
         ("delete-note", 204),

@@ -82,3 +82,12 @@ pub fn notes_of(task_id: &str) -> String {
 pub fn note(task_id: &str, note_id: &str) -> String {
     format!("NOTE#{task_id}#{note_id}")
 }
+
+/// Attachment records sort under their task: `ATTACHMENT#<task id>#<attachment id>`.
+pub fn attachments_of(task_id: &str) -> String {
+    format!("ATTACHMENT#{task_id}#")
+}
+
+pub fn attachment(task_id: &str, attachment_id: &str) -> String {
+    format!("ATTACHMENT#{task_id}#{attachment_id}")
+}

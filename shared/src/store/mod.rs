@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod activity;
+pub mod attachments;
 pub mod idempotency;
 pub mod keys;
 pub mod notes;

@@ -1,3 +1,4 @@
+pub mod attachments;
 pub mod bulk;
 pub mod list;
 pub mod notes;

@@ -1,0 +1,132 @@
+//! Attachment records of a task (`ATTACHMENT#<task id>#<id>`); the files themselves are S3 objects
+//! under the owner's prefix. Every record write checks that its task is live.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Store, StoreError, from_item, keys, to_item};
+use crate::domain::task::FieldChange;
+
+/// Largest attachment: 25 MB.
+pub const MAX_ATTACHMENT_BYTES: u64 = 25 * 1024 * 1024;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Attachment {
+    pub id: String,
+    pub task_id: String,
+    pub filename: String,
+    pub content_type: String,
+    pub size_bytes: u64,
+    /// The S3 key of the file.
+    pub object_key: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct AttachmentItem {
+    #[serde(rename = "PK")]
+    pk: String,
+    #[serde(rename = "SK")]
+    sk: String,
+    entity: String,
+    #[serde(flatten)]
+    attachment: Attachment,
+}
+
+/// The S3 key of an attachment: under its owner and task, so a bucket listing by prefix finds
+/// everything of one user.
+pub fn object_key(user_id: &str, task_id: &str, attachment_id: &str) -> String {
+    format!("users/{user_id}/tasks/{task_id}/{attachment_id}")
+}
+
+/// A file name: 1 to 255 characters, no path separators or control characters.
+pub fn validate_filename(name: &str) -> Result<(), String> {
+    let chars = name.chars().count();
+    if chars == 0 || chars > 255 {
+        return Err("must be 1 to 255 characters".into());
+    }
+    if name.chars().any(|c| c == '/' || c == '\\' || c.is_control()) {
+        return Err("must not contain slashes or control characters".into());
+    }
+    Ok(())
+}
+
+/// A media type such as `image/png` or `application/pdf`. HTML and scripts are refused: a
+/// download must never run in the app's origin.
+pub fn validate_content_type(content_type: &str) -> Result<(), String> {
+    let Some((kind, subtype)) = content_type.split_once('/') else {
+        return Err("must be a media type such as image/png".into());
+    };
+    let token =
+        |part: &str| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || "!#$&-^_.+".contains(c));
+    if !token(kind) || !token(subtype) || content_type.len() > 127 {
+        return Err("must be a media type such as image/png".into());
+    }
+    let lowered = content_type.to_ascii_lowercase();
+    if ["text/html", "application/xhtml+xml", "image/svg+xml", "application/javascript", "text/javascript"]
+        .contains(&lowered.as_str())
+    {
+        return Err("this type cannot be attached".into());
+    }
+    Ok(())
+}
+
+impl Store {
+    pub async fn add_attachment(&self, user_id: &str, attachment: &Attachment) -> Result<bool, StoreError> {
+        let item = AttachmentItem {
+            pk: keys::user(user_id),
+            sk: keys::attachment(&attachment.task_id, &attachment.id),
+            entity: "attachment".into(),
+            attachment: attachment.clone(),
+        };
+        let change = FieldChange {
+            field: "filename".into(),
+            old: serde_json::Value::Null,
+            new: attachment.filename.clone().into(),
+        };
+        let actions = vec![
+            self.task_is_live(user_id, &attachment.task_id)?,
+            self.put_new(to_item(&item)?)?,
+            self.record_activity(user_id, "attachment", &attachment.id, "created", &[change])?,
+        ];
+        match self.transact(actions).await {
+            Ok(()) => Ok(true),
+            Err(error) if error.failed_condition_at(0) => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    pub async fn list_attachments(&self, user_id: &str, task_id: &str) -> Result<Vec<Attachment>, StoreError> {
+        let items = self.query_prefix(keys::user(user_id), &keys::attachments_of(task_id)).await?;
+        items.into_iter().map(|item| from_item::<AttachmentItem>(item).map(|item| item.attachment)).collect()
+    }
+
+    pub async fn get_attachment(
+        &self,
+        user_id: &str,
+        task_id: &str,
+        attachment_id: &str,
+    ) -> Result<Option<Attachment>, StoreError> {
+        let item: Option<AttachmentItem> =
+            self.get(keys::user(user_id), &keys::attachment(task_id, attachment_id)).await?;
+        Ok(item.map(|item| item.attachment))
+    }
+
+    /// Deletes the record; false when the task is not live or the record is gone.
+    pub async fn delete_attachment(&self, user_id: &str, attachment: &Attachment) -> Result<bool, StoreError> {
+        let change = FieldChange {
+            field: "filename".into(),
+            old: attachment.filename.clone().into(),
+            new: serde_json::Value::Null,
+        };
+        let actions = vec![
+            self.task_is_live(user_id, &attachment.task_id)?,
+            self.delete_existing(keys::user(user_id), &keys::attachment(&attachment.task_id, &attachment.id), None)?,
+            self.record_activity(user_id, "attachment", &attachment.id, "deleted", &[change])?,
+        ];
+        match self.transact(actions).await {
+            Ok(()) => Ok(true),
+            Err(error) if error.is_condition_failure() => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+}
