@@ -480,3 +480,48 @@ async fn attachments_refuse_big_files_and_dangerous_types() {
     assert_eq!(fields, ["content_type", "filename", "size_bytes"]);
     assert_eq!(stack.call(Method::GET, &path(&task, "/attachments"), token, None).await.body["items"], json!([]));
 }
+
+#[tokio::test]
+async fn lists_sort_by_due_priority_and_update_and_page_in_each_order() {
+    let stack = TestStack::new().await;
+    let user = stack.signup("Sorter").await;
+    let token = user["access_token"].as_str();
+    let later =
+        create(&stack, token, json!({"title": "later", "due_date": "2026-12-20", "priority": "low"})).await.body;
+    create(&stack, token, json!({"title": "undated", "priority": "urgent"})).await;
+    create(&stack, token, json!({"title": "soon", "due_at": "2026-12-01T08:00:00Z", "priority": "high"})).await;
+    create(&stack, token, json!({"title": "middle", "due_date": "2026-12-05"})).await;
+    stack.call(Method::PATCH, &path(&later, ""), token, Some(json!({"description": "touched"}))).await;
+
+    let stack = &stack;
+    let titles = |sort: &'static str| async move {
+        let mut titles = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let url = match &cursor {
+                Some(cursor) => format!("/v1/tasks?sort={sort}&limit=2&cursor={cursor}"),
+                None => format!("/v1/tasks?sort={sort}&limit=2"),
+            };
+            let page = stack.call(Method::GET, &url, token, None).await;
+            assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+            titles.extend(
+                page.body["items"].as_array().unwrap().iter().map(|task| task["title"].as_str().unwrap().to_string()),
+            );
+            match page.body["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_string()),
+                None => return titles,
+            }
+        }
+    };
+    assert_eq!(titles("due").await, ["soon", "middle", "later", "undated"]);
+    assert_eq!(titles("priority").await, ["undated", "soon", "middle", "later"]);
+    assert_eq!(titles("updated").await[0], "later");
+    assert_eq!(titles("created").await, ["middle", "soon", "undated", "later"]);
+
+    let first = stack.call(Method::GET, "/v1/tasks?limit=1", token, None).await;
+    let created_cursor = first.body["next_cursor"].as_str().unwrap();
+    let mixed = stack.call(Method::GET, &format!("/v1/tasks?sort=due&cursor={created_cursor}"), token, None).await;
+    mixed.assert_problem(StatusCode::BAD_REQUEST, "invalid_cursor");
+    let bad = stack.call(Method::GET, "/v1/tasks?sort=alphabetical", token, None).await;
+    assert_eq!(bad.error_fields(), ["sort"]);
+}

@@ -69,8 +69,9 @@ pub fn trash(task_id: &str) -> String {
     format!("{TRASH_PREFIX}{task_id}")
 }
 
-/// GSI1 partition of a user's tasks, sorted by due time (`GSI1SK`).
-pub fn tasks_by_due(user_id: &str) -> String {
+/// The index partition of a user's tasks: GSI1 sorts them by due time, GSI2 by priority, GSI3 by
+/// last update.
+pub fn tasks_index(user_id: &str) -> String {
     format!("USER#{user_id}#TASKS")
 }
 

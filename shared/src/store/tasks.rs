@@ -39,6 +39,16 @@ pub struct TaskItem {
     /// `<due>#<id>`: tasks by due time; undated ones sort last.
     #[serde(rename = "GSI1SK")]
     pub gsi1sk: String,
+    #[serde(rename = "GSI2PK")]
+    pub gsi2pk: String,
+    /// `<rank>#<id>`: most urgent first.
+    #[serde(rename = "GSI2SK")]
+    pub gsi2sk: String,
+    #[serde(rename = "GSI3PK")]
+    pub gsi3pk: String,
+    /// `<updated_at>#<id>`.
+    #[serde(rename = "GSI3SK")]
+    pub gsi3sk: String,
     /// Lower-cased title and description, for the case-insensitive text filter.
     pub search_text: String,
     #[serde(flatten)]
@@ -61,12 +71,52 @@ impl TaskItem {
             pk: keys::user(user_id),
             sk: keys::task(&task.id),
             entity: "task".into(),
-            gsi1pk: keys::tasks_by_due(user_id),
+            gsi1pk: keys::tasks_index(user_id),
             gsi1sk: format!("{due}#{}", task.id),
+            gsi2pk: keys::tasks_index(user_id),
+            gsi2sk: format!("{}#{}", priority_rank(task.priority), task.id),
+            gsi3pk: keys::tasks_index(user_id),
+            gsi3sk: format!("{}#{}", task.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true), task.id),
             search_text,
             task,
             trashed_at: None,
             ttl: None,
+        }
+    }
+}
+
+fn priority_rank(priority: crate::domain::task::Priority) -> u8 {
+    use crate::domain::task::Priority;
+    match priority {
+        Priority::Urgent => 0,
+        Priority::High => 1,
+        Priority::Medium => 2,
+        Priority::Low => 3,
+    }
+}
+
+/// The orders a task list comes in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TaskSort {
+    /// Newest first (the table's own order: ids are ULIDs).
+    #[default]
+    Created,
+    /// Soonest due first; undated last (GSI1).
+    Due,
+    /// Most urgent first (GSI2).
+    Priority,
+    /// Most recently updated first (GSI3).
+    Updated,
+}
+
+impl TaskSort {
+    /// Index, its key attributes, and whether it reads forward.
+    fn index(self) -> Option<(&'static str, &'static str, &'static str, bool)> {
+        match self {
+            TaskSort::Created => None,
+            TaskSort::Due => Some(("GSI1", "GSI1PK", "GSI1SK", true)),
+            TaskSort::Priority => Some(("GSI2", "GSI2PK", "GSI2SK", true)),
+            TaskSort::Updated => Some(("GSI3", "GSI3PK", "GSI3SK", false)),
         }
     }
 }
@@ -315,32 +365,38 @@ impl Store {
         }
     }
 
-    /// Tasks newest first, filtered, `limit` per page after the task id `after`. One Query per
-    /// 200 items read; filters apply on the Query, which reads on until the page is full.
+    /// Tasks in `sort` order, filtered, `limit` per page after the position `after` (a task id, or
+    /// the index sort key of the last task seen). One Query per 200 items read; filters apply on
+    /// the Query, which reads on until the page is full. Index orders are eventually consistent.
     pub async fn list_tasks(
         &self,
         user_id: &str,
         filter: &TaskFilter,
+        sort: TaskSort,
         after: Option<&str>,
         limit: usize,
     ) -> Result<TaskPage, StoreError> {
         let (expression, values) = filter_expression(filter);
-        let mut items = Vec::new();
-        let mut start = after.map(|task_id| key(keys::user(user_id), keys::task(task_id)));
+        let mut items: Vec<TaskItem> = Vec::new();
+        let mut start = after.map(|position| start_key(user_id, sort, position));
         loop {
-            let mut query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .filter_expression(&expression)
-                .expression_attribute_names("#pk", keys::PK)
-                .expression_attribute_names("#sk", keys::SK)
-                .expression_attribute_values(":pk", s(keys::user(user_id)))
-                .expression_attribute_values(":prefix", s(keys::TASK_PREFIX))
-                .scan_index_forward(false)
-                .limit(200)
-                .set_exclusive_start_key(start.take());
+            let mut query = self.client.query().table_name(&self.table).filter_expression(&expression).limit(200);
+            query = match sort.index() {
+                None => query
+                    .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                    .expression_attribute_names("#pk", keys::PK)
+                    .expression_attribute_names("#sk", keys::SK)
+                    .expression_attribute_values(":pk", s(keys::user(user_id)))
+                    .expression_attribute_values(":prefix", s(keys::TASK_PREFIX))
+                    .scan_index_forward(false),
+                Some((index, partition, _, forward)) => query
+                    .index_name(index)
+                    .key_condition_expression("#pk = :pk")
+                    .expression_attribute_names("#pk", partition)
+                    .expression_attribute_values(":pk", s(keys::tasks_index(user_id)))
+                    .scan_index_forward(forward),
+            };
+            query = query.set_exclusive_start_key(start.take());
             for (name, value) in &values {
                 query = query.expression_attribute_values(name, value.clone());
             }
@@ -350,7 +406,7 @@ impl Store {
             let output = query.send().await.map_err(dynamo_error)?;
             for item in output.items.unwrap_or_default() {
                 if items.len() < limit {
-                    items.push(from_item::<TaskItem>(item)?.task);
+                    items.push(from_item::<TaskItem>(item)?);
                 }
             }
             start = output.last_evaluated_key;
@@ -358,9 +414,30 @@ impl Store {
                 break;
             }
         }
-        let next = if items.len() >= limit { items.last().map(|task| task.id.clone()) } else { None };
-        Ok(TaskPage { items, next })
+        let next = if items.len() >= limit { items.last().map(|item| position_of(item, sort)) } else { None };
+        Ok(TaskPage { items: items.into_iter().map(|item| item.task).collect(), next })
     }
+}
+
+/// Where a page ended, in the terms of its order.
+fn position_of(item: &TaskItem, sort: TaskSort) -> String {
+    match sort {
+        TaskSort::Created => item.task.id.clone(),
+        TaskSort::Due => item.gsi1sk.clone(),
+        TaskSort::Priority => item.gsi2sk.clone(),
+        TaskSort::Updated => item.gsi3sk.clone(),
+    }
+}
+
+/// The key to continue after `position`: index sort keys end in `#<task id>`.
+fn start_key(user_id: &str, sort: TaskSort, position: &str) -> super::Item {
+    let task_id = position.rsplit('#').next().unwrap_or(position);
+    let mut start = key(keys::user(user_id), keys::task(task_id));
+    if let Some((_, partition, sort_key, _)) = sort.index() {
+        start.insert(partition.into(), s(keys::tasks_index(user_id)));
+        start.insert(sort_key.into(), s(position));
+    }
+    start
 }
 
 fn filter_expression(filter: &TaskFilter) -> (String, Vec<(String, AttributeValue)>) {

@@ -11,7 +11,7 @@ use shared::AppState;
 use shared::domain::Violations;
 use shared::domain::task::Task;
 use shared::http::{ApiError, CurrentUser};
-use shared::store::tasks::TaskFilter;
+use shared::store::tasks::{TaskFilter, TaskSort};
 
 use super::invalid;
 
@@ -46,14 +46,38 @@ fn due_bound(violations: &mut Violations, field: &str, value: Option<&String>) -
     Some(value.clone())
 }
 
-pub fn encode_cursor(task_id: &str) -> String {
-    URL_SAFE_NO_PAD.encode(format!("task:{task_id}"))
+fn sort_name(sort: TaskSort) -> &'static str {
+    match sort {
+        TaskSort::Created => "created",
+        TaskSort::Due => "due",
+        TaskSort::Priority => "priority",
+        TaskSort::Updated => "updated",
+    }
 }
 
-fn decode_cursor(cursor: &str) -> Option<String> {
+fn parse_sort(violations: &mut Violations, value: Option<&String>) -> TaskSort {
+    match value.map(String::as_str) {
+        None | Some("created") => TaskSort::Created,
+        Some("due") => TaskSort::Due,
+        Some("priority") => TaskSort::Priority,
+        Some("updated") => TaskSort::Updated,
+        Some(_) => {
+            violations.add("sort", "must be one of created, due, priority, updated");
+            TaskSort::Created
+        }
+    }
+}
+
+/// A cursor names its order and where the page ended, so it cannot be used with another order.
+pub fn encode_cursor(sort: TaskSort, position: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}:{position}", sort_name(sort)))
+}
+
+fn decode_cursor(sort: TaskSort, cursor: &str) -> Option<String> {
     let text = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
-    let task_id = text.strip_prefix("task:")?;
-    ulid::Ulid::from_string(task_id).ok().map(|_| task_id.to_string())
+    let position = text.strip_prefix(sort_name(sort))?.strip_prefix(':')?;
+    let task_id = position.rsplit('#').next()?;
+    ulid::Ulid::from_string(task_id).ok().map(|_| position.to_string())
 }
 
 pub async fn list_tasks(
@@ -88,9 +112,10 @@ pub async fn list_tasks(
         due_to: due_bound(&mut violations, "due_to", query.get("due_to")),
         text: query.get("q").map(|text| text.trim().to_string()).filter(|text| !text.is_empty()),
     };
+    let sort = parse_sort(&mut violations, query.get("sort"));
     let after = match query.get("cursor") {
         Some(cursor) => Some(
-            decode_cursor(cursor)
+            decode_cursor(sort, cursor)
                 .ok_or_else(|| ApiError::bad_request("invalid_cursor", "the cursor is not one this API gave"))?,
         ),
         None => None,
@@ -98,6 +123,6 @@ pub async fn list_tasks(
     if !violations.is_empty() {
         return Err(invalid(violations));
     }
-    let page = app.store.list_tasks(&caller.user_id, &filter, after.as_deref(), limit).await?;
-    Ok(Json(TaskList { items: page.items, next_cursor: page.next.as_deref().map(encode_cursor) }))
+    let page = app.store.list_tasks(&caller.user_id, &filter, sort, after.as_deref(), limit).await?;
+    Ok(Json(TaskList { items: page.items, next_cursor: page.next.map(|position| encode_cursor(sort, &position)) }))
 }
