@@ -40,7 +40,7 @@ pub async fn run() -> Result<(), String> {
         .map_err(|error| error.to_string())?;
 
     println!("## Release binaries (host target, {})\n", std::env::consts::ARCH);
-    for name in ["api-auth", "api-account"] {
+    for name in ["api-auth", "api-account", "api-tasks"] {
         let size =
             std::fs::metadata(release_binary(name)).map_err(|error| format!("{name}: {error} (run make bench)"))?.len();
         println!("- {name}: {:.2} MB", size as f64 / 1_000_000.0);
@@ -57,6 +57,7 @@ pub async fn run() -> Result<(), String> {
     }
 
     reads(&stack, 1000).await?;
+    tasks(&stack, 1000).await?;
     logins(&stack, 1000).await?;
     drop(emulator);
     Ok(())
@@ -165,5 +166,68 @@ async fn reads(stack: &LocalStack, count: usize) -> Result<(), String> {
         account.peak_memory_kib().map(|kib| format!("{:.1} MB", kib as f64 / 1024.0)).unwrap_or("unknown".into())
     );
     account.stop().await;
+    Ok(())
+}
+
+/// Task writes and lists through the api-tasks binary: 1000 creates (a pro account, so the free
+/// tier's 50 open tasks do not stop it), then the 1000 read in pages of 200.
+async fn tasks(stack: &LocalStack, count: usize) -> Result<(), String> {
+    let auth = LambdaProcess::start(&release_binary("api-auth"), "api-auth", stack).await.map_err(|e| e.to_string())?;
+    let email = format!("planner-{}@example.com", ulid::Ulid::new().to_string().to_lowercase());
+    let signup =
+        auth.invoke(event("api-auth", "signup", &[("email", email.as_str()), ("password", PASSWORD)])?).await?;
+    auth.stop().await;
+    let body: serde_json::Value =
+        serde_json::from_str(signup["body"].as_str().unwrap_or("{}")).map_err(|e| e.to_string())?;
+    let token = body["access_token"].as_str().ok_or("no access token")?.to_string();
+    let user_id = body["user"]["id"].as_str().ok_or("no user id")?;
+    aws_sdk_dynamodb::Client::new(&stack.sdk)
+        .update_item()
+        .table_name(stack.physical_id("Table").unwrap_or_default())
+        .key("PK", aws_sdk_dynamodb::types::AttributeValue::S(format!("USER#{user_id}")))
+        .key("SK", aws_sdk_dynamodb::types::AttributeValue::S("PROFILE".into()))
+        .update_expression("SET tier = :pro")
+        .expression_attribute_values(":pro", aws_sdk_dynamodb::types::AttributeValue::S("pro".into()))
+        .send()
+        .await
+        .map_err(|error| error.to_string())?;
+
+    let process =
+        LambdaProcess::start(&release_binary("api-tasks"), "api-tasks", stack).await.map_err(|e| e.to_string())?;
+    let create = event("api-tasks", "create-task", &[("access_token", token.as_str())])?;
+    let creates = timed(&process, create, count).await?;
+    let mut list = event("api-tasks", "list-tasks", &[("access_token", token.as_str())])?;
+    list["rawQueryString"] = "limit=200".into();
+    list["queryStringParameters"] = serde_json::json!({"limit": "200"});
+    let mut pages = Vec::new();
+    let mut listed = 0;
+    let started = Instant::now();
+    loop {
+        let before = Instant::now();
+        let answer = process.invoke(list.clone()).await?;
+        pages.push(before.elapsed());
+        let page: serde_json::Value =
+            serde_json::from_str(answer["body"].as_str().unwrap_or("{}")).map_err(|e| e.to_string())?;
+        listed += page["items"].as_array().map(Vec::len).unwrap_or(0);
+        let Some(cursor) = page["next_cursor"].as_str() else { break };
+        list["rawQueryString"] = format!("limit=200&cursor={cursor}").into();
+        list["queryStringParameters"] = serde_json::json!({"limit": "200", "cursor": cursor});
+    }
+    let all_pages = started.elapsed();
+    let page_50 = timed(&process, event("api-tasks", "list-tasks", &[("access_token", token.as_str())])?, 200).await?;
+    println!(
+        "\n## Tasks through the api-tasks binary\n\n- create: {count} sequential, p50 {}, p99 {}\n\
+         - list, first page of 50 (default), 200 times: p50 {}, p99 {}\n\
+         - all {listed} tasks in pages of 200: {} pages in {}, slowest page {}; peak memory {}",
+        millis(percentile(&creates, 0.5)),
+        millis(percentile(&creates, 0.99)),
+        millis(percentile(&page_50, 0.5)),
+        millis(percentile(&page_50, 0.99)),
+        pages.len(),
+        millis(all_pages),
+        millis(pages.iter().copied().max().unwrap_or_default()),
+        process.peak_memory_kib().map(|kib| format!("{:.1} MB", kib as f64 / 1024.0)).unwrap_or("unknown".into())
+    );
+    process.stop().await;
     Ok(())
 }
