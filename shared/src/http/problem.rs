@@ -111,3 +111,12 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+/// Every field violation gathered while validating an input, as one 422.
+impl From<crate::domain::Violations> for ApiError {
+    fn from(violations: crate::domain::Violations) -> Self {
+        ApiError::validation(
+            violations.into_vec().into_iter().map(|(field, message)| FieldError::new(field, message)).collect(),
+        )
+    }
+}

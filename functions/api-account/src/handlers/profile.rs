@@ -9,7 +9,7 @@ use shared::AppState;
 use shared::domain::Violations;
 use shared::domain::account::{Tier, validate_language, validate_name, validate_preferences, validate_timezone};
 use shared::http::concurrency::{etag, if_match_version};
-use shared::http::{ApiError, ApiJson, CurrentUser, FieldError};
+use shared::http::{ApiError, ApiJson, CurrentUser};
 use shared::store::accounts::{ProfileChanges, UpdateProfileError, UserItem};
 use shared::store::now_rfc3339;
 
@@ -94,11 +94,7 @@ fn validate(patch: PatchMe) -> Result<ProfileChanges, ApiError> {
         language: patch.language,
         preferences: patch.preferences,
     };
-    violations.finish(changes).map_err(|violations| {
-        ApiError::validation(
-            violations.into_vec().into_iter().map(|(field, message)| FieldError::new(field, message)).collect(),
-        )
-    })
+    violations.finish(changes).map_err(ApiError::from)
 }
 
 pub async fn patch_me(

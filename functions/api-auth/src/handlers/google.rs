@@ -13,7 +13,7 @@ use shared::integrations::google::{GoogleError, GoogleIdentity};
 use shared::store::accounts::{CreateAccountError, UserItem};
 use shared::store::now_rfc3339;
 
-use super::{invalid, required};
+use super::required;
 use crate::auth_result::{AuthResult, auth_result};
 
 #[derive(Debug, Deserialize)]
@@ -56,7 +56,7 @@ pub async fn sign_in(
     let timezone = request.timezone.unwrap_or_else(|| "UTC".into());
     violations.check("timezone", validate_timezone(&timezone));
     if !violations.is_empty() {
-        return Err(invalid(violations));
+        return Err(ApiError::from(violations));
     }
     let identity = app.google.verify(&id_token).await.map_err(google_error)?;
     let email = normalize_email(&identity.email)

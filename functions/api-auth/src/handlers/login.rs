@@ -11,7 +11,7 @@ use shared::domain::Violations;
 use shared::domain::account::normalize_email;
 use shared::http::{ApiError, ApiJson, user_agent};
 
-use super::{invalid, required};
+use super::required;
 use crate::auth_result::{AuthResult, auth_result};
 
 #[derive(Debug, Deserialize)]
@@ -38,7 +38,7 @@ pub async fn login(
     let email = required(&mut violations, "email", &request.email).to_string();
     let password = required(&mut violations, "password", &request.password).to_string();
     if !violations.is_empty() {
-        return Err(invalid(violations));
+        return Err(ApiError::from(violations));
     }
     let user = match normalize_email(&email) {
         Ok(email) => match app.store.user_id_by_email(&email).await? {

@@ -7,14 +7,6 @@ pub mod tokens;
 pub mod verify;
 
 use shared::domain::Violations;
-use shared::http::{ApiError, FieldError};
-
-/// A validation failure naming every invalid field.
-pub fn invalid(violations: Violations) -> ApiError {
-    ApiError::validation(
-        violations.into_vec().into_iter().map(|(field, message)| FieldError::new(field, message)).collect(),
-    )
-}
 
 /// A required string field: present and not blank.
 pub fn required<'a>(violations: &mut Violations, field: &str, value: &'a Option<String>) -> &'a str {

@@ -14,7 +14,7 @@ use shared::integrations::email::templates;
 use shared::store::now_rfc3339;
 use shared::store::tokens::OneTimeKind;
 
-use super::{invalid, required, send_email};
+use super::{required, send_email};
 
 #[derive(Debug, Deserialize)]
 pub struct ChangePasswordRequest {
@@ -36,7 +36,7 @@ pub async fn change_password(
         violations.check("new_password", validate_password(&new, Some(&user.email)));
     }
     if !violations.is_empty() {
-        return Err(invalid(violations));
+        return Err(ApiError::from(violations));
     }
     if !password::verify(current, user.password_hash.clone()).await {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "wrong_password", "the current password is wrong"));
@@ -61,7 +61,7 @@ pub async fn request_reset(
     let mut violations = Violations::new();
     let email = required(&mut violations, "email", &request.email).to_string();
     if !violations.is_empty() {
-        return Err(invalid(violations));
+        return Err(ApiError::from(violations));
     }
     if let Ok(email) = normalize_email(&email)
         && let Some(user_id) = app.store.user_id_by_email(&email).await?
@@ -93,7 +93,7 @@ pub async fn confirm_reset(
         violations.check("new_password", validate_password(&new, None));
     }
     if !violations.is_empty() {
-        return Err(invalid(violations));
+        return Err(ApiError::from(violations));
     }
     let bad_token = || ApiError::bad_request("invalid_token", "the reset link is invalid, used or expired");
     let (user_id, consume) =

@@ -16,7 +16,7 @@ use shared::store::accounts::{CreateAccountError, UserItem};
 use shared::store::now_rfc3339;
 use shared::store::tokens::OneTimeKind;
 
-use super::{invalid, required, send_email};
+use super::{required, send_email};
 use crate::auth_result::{AuthResult, auth_result};
 
 /// Every field optional at the parsing stage, so one answer can name all that are missing.
@@ -68,7 +68,7 @@ fn validate(request: SignupRequest) -> Result<ValidSignup, ApiError> {
         timezone: timezone.to_string(),
         language,
     };
-    violations.finish(valid).map_err(invalid)
+    violations.finish(valid).map_err(ApiError::from)
 }
 
 pub async fn signup(

@@ -9,7 +9,7 @@ use shared::domain::Violations;
 use shared::http::{ApiError, ApiJson, CurrentUser, OptionalJson};
 use shared::store::sessions::RefreshOutcome;
 
-use super::{invalid, required};
+use super::required;
 use crate::auth_result::{AuthResult, auth_result};
 
 #[derive(Debug, Deserialize)]
@@ -26,7 +26,7 @@ pub async fn refresh(
     let mut violations = Violations::new();
     let token = required(&mut violations, "refresh_token", &request.refresh_token).to_string();
     if !violations.is_empty() {
-        return Err(invalid(violations));
+        return Err(ApiError::from(violations));
     }
     match app.store.rotate_refresh_token(&token).await? {
         RefreshOutcome::Rotated { user, session_id, refresh_token } => {

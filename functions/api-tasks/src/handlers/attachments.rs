@@ -16,7 +16,7 @@ use shared::store::attachments::{
 };
 use shared::{AppContext, AppState};
 
-use super::{invalid, load_task};
+use super::load_task;
 
 const UPLOAD_SECONDS: u64 = 15 * 60;
 const DOWNLOAD_SECONDS: u64 = 5 * 60;
@@ -80,7 +80,7 @@ fn validate(request: &NewAttachment) -> Result<(String, String, u64), ApiError> 
     if !(1..=MAX_ATTACHMENT_BYTES).contains(&size) {
         violations.add("size_bytes", format!("must be from 1 to {MAX_ATTACHMENT_BYTES} bytes (25 MB)"));
     }
-    violations.finish((filename, content_type, size)).map_err(invalid)
+    violations.finish((filename, content_type, size)).map_err(ApiError::from)
 }
 
 pub async fn create(

@@ -12,7 +12,7 @@ use shared::domain::task::{Status, TaskFields};
 use shared::http::{ApiError, ApiJson, CurrentUser};
 use shared::store::tasks::TaskWriteError;
 
-use super::{change_task, invalid, load_task, version_conflict};
+use super::{change_task, load_task, version_conflict};
 
 pub const MAX_BULK: usize = 100;
 
@@ -62,7 +62,7 @@ fn validate(request: &BulkRequest) -> Result<(), ApiError> {
         (BulkAction::Complete | BulkAction::Delete, Some(_)) => violations.add("fields", "is only for update"),
         _ => {}
     }
-    violations.finish(()).map_err(invalid)
+    violations.finish(()).map_err(ApiError::from)
 }
 
 pub async fn bulk(

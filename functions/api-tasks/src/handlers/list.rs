@@ -13,8 +13,6 @@ use shared::domain::task::Task;
 use shared::http::{ApiError, CurrentUser};
 use shared::store::tasks::{TaskFilter, TaskSort};
 
-use super::invalid;
-
 const STATUSES: [&str; 4] = ["todo", "in_progress", "done", "cancelled"];
 const PRIORITIES: [&str; 4] = ["low", "medium", "high", "urgent"];
 
@@ -121,7 +119,7 @@ pub async fn list_tasks(
         None => None,
     };
     if !violations.is_empty() {
-        return Err(invalid(violations));
+        return Err(ApiError::from(violations));
     }
     let page = app.store.list_tasks(&caller.user_id, &filter, sort, after.as_deref(), limit).await?;
     Ok(Json(TaskList { items: page.items, next_cursor: page.next.map(|position| encode_cursor(sort, &position)) }))

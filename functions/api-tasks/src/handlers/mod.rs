@@ -10,10 +10,9 @@ use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode, header};
 use shared::AppContext;
-use shared::domain::Violations;
 use shared::domain::task::{FieldChange, Task, TaskFields};
+use shared::http::ApiError;
 use shared::http::concurrency::{etag, if_match_version};
-use shared::http::{ApiError, FieldError};
 use shared::store::tasks::{TaskWriteError, TierLimits, limits};
 
 /// A task with its `ETag`.
@@ -21,12 +20,6 @@ pub fn task_response(status: StatusCode, task: &Task) -> Response {
     let mut response = (status, Json(task)).into_response();
     response.headers_mut().insert(header::ETAG, etag(task.version));
     response
-}
-
-pub fn invalid(violations: Violations) -> ApiError {
-    ApiError::validation(
-        violations.into_vec().into_iter().map(|(field, message)| FieldError::new(field, message)).collect(),
-    )
 }
 
 pub fn version_conflict(current: &Task) -> ApiError {
@@ -74,7 +67,7 @@ pub async fn change_task(
     if expected.is_some_and(|version| version != before.version) {
         return Err(version_conflict(&before));
     }
-    let (after, changes) = before.apply(&fields_for(&before), chrono::Utc::now()).map_err(invalid)?;
+    let (after, changes) = before.apply(&fields_for(&before), chrono::Utc::now()).map_err(ApiError::from)?;
     if changes.is_empty() {
         return Ok(task_response(StatusCode::OK, &before));
     }

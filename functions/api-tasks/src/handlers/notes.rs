@@ -11,7 +11,7 @@ use shared::http::concurrency::{etag, if_match_version};
 use shared::http::{ApiError, ApiJson, CurrentUser};
 use shared::store::notes::{Note, NoteError, validate_body};
 
-use super::{invalid, load_task};
+use super::load_task;
 
 #[derive(Debug, Deserialize)]
 pub struct NoteBody {
@@ -30,7 +30,7 @@ fn valid_body(request: &NoteBody) -> Result<String, ApiError> {
         Some(body) => violations.check("body", validate_body(body)),
         None => violations.add("body", "is required"),
     }
-    violations.finish(request.body.clone().unwrap_or_default().trim().to_string()).map_err(invalid)
+    violations.finish(request.body.clone().unwrap_or_default().trim().to_string()).map_err(ApiError::from)
 }
 
 fn note_response(status: StatusCode, note: &Note) -> Response {

@@ -10,7 +10,7 @@ use shared::http::{ApiError, ApiJson, CurrentUser};
 use shared::store::notes::Note;
 use shared::store::tasks::TaskWriteError;
 
-use super::{caller_limits, change_task, invalid, limit_reached, load_task, task_response, version_conflict};
+use super::{caller_limits, change_task, limit_reached, load_task, task_response, version_conflict};
 
 pub async fn create(
     State(app): State<AppState>,
@@ -18,7 +18,7 @@ pub async fn create(
     ApiJson(fields): ApiJson<TaskFields>,
 ) -> Result<Response, ApiError> {
     let now = chrono::Utc::now();
-    let (task, _) = Task::new(ulid::Ulid::new().to_string(), now).apply(&fields, now).map_err(invalid)?;
+    let (task, _) = Task::new(ulid::Ulid::new().to_string(), now).apply(&fields, now).map_err(ApiError::from)?;
     let task = Task { version: 1, updated_at: now, ..task };
     let limits = caller_limits(&app, &caller.user_id).await?;
     match app.store.create_task(&caller.user_id, &task, limits, vec![]).await {
