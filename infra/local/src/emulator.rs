@@ -25,11 +25,14 @@ pub fn workspace_root() -> PathBuf {
     manifest.ancestors().nth(2).expect("infra/local sits two levels below the root").to_path_buf()
 }
 
-/// The `moto_server` executable: `FLOWDAY_MOTO_SERVER`, else the project's `.venv`.
-pub fn moto_server_path() -> PathBuf {
-    std::env::var_os("FLOWDAY_MOTO_SERVER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join(".venv/bin/moto_server"))
+/// The Python that has moto: `FLOWDAY_PYTHON`, else the project's `.venv`.
+pub fn python_path() -> PathBuf {
+    std::env::var_os("FLOWDAY_PYTHON").map(PathBuf::from).unwrap_or_else(|| workspace_root().join(".venv/bin/python"))
+}
+
+/// Our launcher for moto's server (it makes DynamoDB conditional writes atomic, as in AWS).
+pub fn emulator_script() -> PathBuf {
+    workspace_root().join("infra/local/emulator.py")
 }
 
 /// A port nobody listens on right now.
@@ -40,13 +43,18 @@ pub fn free_port() -> u16 {
 impl Emulator {
     /// Starts the emulator on `port` (0: a free one) and waits until it answers.
     pub fn start(port: u16) -> Result<Self, EmulatorError> {
-        let program = moto_server_path();
+        let program = python_path();
         if !program.exists() {
             return Err(EmulatorError::NotInstalled(program.display().to_string()));
         }
         let port = if port == 0 { free_port() } else { port };
         let mut command = Command::new(&program);
-        command.args(["-H", "127.0.0.1", "-p", &port.to_string()]).stdout(Stdio::null()).stderr(Stdio::null());
+        command
+            .arg(emulator_script())
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("MOTO_PORT", port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
         // SAFETY: prctl is async-signal-safe; it asks Linux to kill the emulator when the thread
         // that started it exits, so no emulator outlives a test run or a killed gateway.
         unsafe {
