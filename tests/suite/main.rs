@@ -8,5 +8,6 @@ mod idempotency;
 mod parity;
 mod passwords;
 mod round_trips;
+mod subtasks;
 mod tasks;
 mod tokens;

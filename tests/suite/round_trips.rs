@@ -77,6 +77,22 @@ async fn each_route_does_the_round_trips_the_data_model_states() {
         stack.call(Method::GET, &format!("{task_path}/notes"), token, None),
     )
     .await;
+    let parent = stack.call(Method::POST, "/v1/tasks", token, Some(json!({"title": "parent"}))).await.body;
+    let parent_path = format!("/v1/tasks/{}", parent["id"].as_str().unwrap());
+    let add_subtask = counted(
+        &stack,
+        "api-tasks",
+        StatusCode::CREATED,
+        stack.call(Method::POST, &format!("{parent_path}/subtasks"), token, Some(json!({"title": "s"}))),
+    )
+    .await;
+    let subtasks_path = format!("{parent_path}/subtasks");
+    let list_subtasks =
+        counted(&stack, "api-tasks", StatusCode::OK, stack.call(Method::GET, &subtasks_path, token, None)).await;
+    let subtask = stack.call(Method::GET, &subtasks_path, token, None).await.body["items"][0].clone();
+    let subtask_path = format!("/v1/tasks/{}/complete", subtask["id"].as_str().unwrap());
+    let complete_subtask =
+        counted(&stack, "api-tasks", StatusCode::OK, stack.call(Method::POST, &subtask_path, token, None)).await;
     let delete =
         counted(&stack, "api-tasks", StatusCode::NO_CONTENT, stack.call(Method::DELETE, &task_path, token, None)).await;
     let trash = counted(&stack, "api-tasks", StatusCode::OK, stack.call(Method::GET, "/v1/trash", token, None)).await;
@@ -90,13 +106,14 @@ async fn each_route_does_the_round_trips_the_data_model_states() {
         "login": login, "refresh": refresh, "get_me": me, "patch_me": patch_me, "sessions": sessions,
         "create_task": create, "get_task": get, "list_tasks": list, "patch_task": patch, "complete_task": complete,
         "add_note": add_note, "list_notes": notes, "delete_task": delete, "list_trash": trash,
-        "restore_task": restore, "activity": activity,
+        "restore_task": restore, "activity": activity, "add_subtask": add_subtask,
+        "list_subtasks": list_subtasks, "complete_subtask": complete_subtask,
     });
     let documented = json!({
         "login": 3, "refresh": 2, "get_me": 1, "patch_me": 1, "sessions": 1,
         "create_task": 2, "get_task": 1, "list_tasks": 1, "patch_task": 2, "complete_task": 2,
         "add_note": 2, "list_notes": 2, "delete_task": 2, "list_trash": 1,
-        "restore_task": 3, "activity": 1,
+        "restore_task": 3, "activity": 1, "add_subtask": 3, "list_subtasks": 2, "complete_subtask": 3,
     });
     assert_eq!(measured, documented);
 }

@@ -284,6 +284,8 @@ async fn another_users_task_is_404_on_every_route_and_stays_unchanged() {
         (Method::POST, format!("/v1/tasks/{id}/archive"), None),
         (Method::POST, format!("/v1/trash/{id}/restore"), None),
         (Method::POST, format!("/v1/tasks/{id}/duplicate"), None),
+        (Method::GET, format!("/v1/tasks/{id}/subtasks"), None),
+        (Method::POST, format!("/v1/tasks/{id}/subtasks"), Some(json!({"title": "Sneaky"}))),
         (Method::GET, format!("/v1/tasks/{id}/notes"), None),
         (Method::POST, format!("/v1/tasks/{id}/notes"), Some(json!({"body": "hi"}))),
         (Method::PATCH, format!("/v1/tasks/{id}/notes/{note_id}"), Some(json!({"body": "hi"}))),
@@ -300,6 +302,10 @@ async fn another_users_task_is_404_on_every_route_and_stays_unchanged() {
         let response = stack.call(method.clone(), &url, token, body).await;
         response.assert_problem(StatusCode::NOT_FOUND, "not_found");
     }
+    // Naming another user's task as the parent is as good as naming none.
+    let adopted = create(&stack, token, json!({"title": "Sneaky", "parent_id": id})).await;
+    adopted.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(adopted.body["errors"][0]["field"], "parent_id");
     assert_eq!(stack.call(Method::GET, "/v1/tasks", token, None).await.body["items"], json!([]));
     assert_eq!(
         stack.call(Method::GET, &format!("/v1/activity?entity_id={id}"), token, None).await.body["items"],

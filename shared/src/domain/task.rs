@@ -64,6 +64,25 @@ pub struct Task {
     pub version: u64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// On top-level tasks: how many subtasks are open and done. Kept by the store, not written by clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subtasks: Option<SubtaskCounts>,
+}
+
+/// A parent's view of its subtasks. Cancelled subtasks count in neither `open` nor `done`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SubtaskCounts {
+    pub open: u64,
+    pub done: u64,
+    /// The live subtasks' ids (the store's set; never part of the API shape).
+    #[serde(skip)]
+    pub ids: Vec<String>,
+}
+
+/// What a subtask adds to its parent's counts: (open, done).
+pub fn subtask_contribution(task: &Task) -> (i64, i64) {
+    let open = task.status.is_open() && !task.archived;
+    (i64::from(open), i64::from(task.status == Status::Done))
 }
 
 /// `Some(None)` when a field is sent as null, `None` when it is absent.
@@ -101,6 +120,9 @@ pub struct TaskFields {
     pub recurrence: Option<Option<serde_json::Value>>,
     #[serde(default, deserialize_with = "nullable")]
     pub archived: Option<Option<bool>>,
+    /// Only on create: the parent of a new subtask. A task's parent never changes.
+    #[serde(default, deserialize_with = "nullable")]
+    pub parent_id: Option<Option<String>>,
 }
 
 /// One changed field: its name with the values before and after.
@@ -137,6 +159,7 @@ impl Task {
             version: 1,
             created_at: now,
             updated_at: now,
+            subtasks: None,
         }
     }
 
@@ -196,6 +219,9 @@ impl Task {
                 None => violations.add("archived", "must not be null"),
             }
         }
+        if fields.parent_id.as_ref().is_some_and(|parent| parent != &self.parent_id) {
+            violations.add("parent_id", "cannot change; create a subtask under the new parent instead");
+        }
         next.check(&mut violations);
         if !violations.is_empty() {
             return Err(violations);
@@ -252,14 +278,15 @@ impl Task {
     }
 }
 
-fn changes_between(old: &Task, new: &Task) -> Vec<FieldChange> {
+/// The fields that differ between two versions of a task, with old and new values.
+pub fn changes_between(old: &Task, new: &Task) -> Vec<FieldChange> {
     let (Ok(serde_json::Value::Object(old)), Ok(serde_json::Value::Object(new))) =
         (serde_json::to_value(old), serde_json::to_value(new))
     else {
         return Vec::new();
     };
     new.iter()
-        .filter(|(field, _)| !matches!(field.as_str(), "version" | "updated_at"))
+        .filter(|(field, _)| !matches!(field.as_str(), "version" | "updated_at" | "subtasks"))
         .filter(|(field, value)| old.get(*field) != Some(*value))
         .map(|(field, value)| FieldChange {
             field: field.clone(),

@@ -69,6 +69,13 @@ pub fn trash(task_id: &str) -> String {
     format!("{TRASH_PREFIX}{task_id}")
 }
 
+/// The purge index partition (GSI1) of trash entries expiring on one UTC day: the hourly purge
+/// reads the days up to today, so no single partition takes every user's deletions.
+pub fn purge_bucket(expires_at: i64) -> String {
+    let day = chrono::DateTime::from_timestamp(expires_at, 0).unwrap_or_default().format("%Y-%m-%d");
+    format!("PURGE#{day}")
+}
+
 /// The index partition of a user's tasks: GSI1 sorts them by due time, GSI2 by priority, GSI3 by
 /// last update.
 pub fn tasks_index(user_id: &str) -> String {

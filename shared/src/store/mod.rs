@@ -10,6 +10,8 @@ pub mod round_trips;
 pub mod sessions;
 pub mod tasks;
 pub mod tokens;
+pub mod trash;
+pub mod update;
 
 use std::collections::HashMap;
 

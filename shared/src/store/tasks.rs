@@ -1,16 +1,18 @@
-//! Tasks under their owner's partition (`USER#<id>`, `TASK#<id>`), the open-task counter the tier
-//! limit is enforced on, and the trash (a deleted task stays in place, marked, with a 7-day TTL,
-//! and a `TRASH#<id>` entry lists it).
+//! Tasks under their owner's partition (`USER#<id>`, `TASK#<id>`), their subtasks, and the
+//! open-task counter the tier limit is enforced on. The trash is in `trash.rs`.
+//!
+//! A subtask is a task with `parent_id`, one level deep. Its parent keeps the set of its live
+//! subtasks' ids (`subtask_ids`) and the counts of open and done ones; every subtask change moves
+//! them in the subtask's own transaction, and the parent's write is conditioned on the open count
+//! it was computed from, so concurrent subtask changes never both decide to complete the parent.
 
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, dynamo_error, from_item, key, keys, n, s, to_item};
+use super::update::ItemUpdate;
+use super::{Item, Store, StoreError, dynamo_error, from_item, key, keys, n, s, to_item};
 use crate::domain::account::Tier;
-use crate::domain::task::{FieldChange, Task};
-
-/// Deleted tasks can be restored for 7 days.
-pub const TRASH_SECONDS: i64 = 7 * 24 * 3600;
+use crate::domain::task::{FieldChange, Status, SubtaskCounts, Task, subtask_contribution};
 
 /// Tier limits, in one place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,7 +28,17 @@ pub fn limits(tier: Tier) -> TierLimits {
     }
 }
 
-/// A task as stored: the task plus its keys, index keys and trash marks.
+/// Which tier limit a write ran into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    OpenTasks,
+    SubtasksPerTask,
+}
+
+/// How many times a write that lost a race on its parent's counts is computed again.
+pub(crate) const PARENT_RACE_ATTEMPTS: usize = 4;
+
+/// A task as stored: the task plus its keys, index keys, subtask bookkeeping and trash marks.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TaskItem {
     #[serde(rename = "PK")]
@@ -53,8 +65,22 @@ pub struct TaskItem {
     pub search_text: String,
     #[serde(flatten)]
     pub task: Task,
+    /// A parent's live subtasks (a string set: added and taken out atomically).
+    #[serde(with = "serde_dynamo::string_set", default, skip_serializing_if = "Vec::is_empty")]
+    pub subtask_ids: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_subtasks: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub done_subtasks: Option<i64>,
+    /// Set when completing its last open subtask completed this task; reopening a subtask then
+    /// reopens it. Any status change made by hand clears it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub completed_by_subtasks: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trashed_at: Option<String>,
+    /// Set on subtasks that went to the trash with their parent: they come back with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trashed_with: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl: Option<i64>,
 }
@@ -78,10 +104,34 @@ impl TaskItem {
             gsi3pk: keys::tasks_index(user_id),
             gsi3sk: format!("{}#{}", task.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true), task.id),
             search_text,
-            task,
+            task: Task { subtasks: None, ..task },
+            subtask_ids: Vec::new(),
+            open_subtasks: None,
+            done_subtasks: None,
+            completed_by_subtasks: false,
             trashed_at: None,
+            trashed_with: None,
             ttl: None,
         }
+    }
+
+    /// The task as clients see it: a top-level task carries its subtask counts.
+    pub fn into_task(self) -> Task {
+        let mut task = self.task;
+        if task.parent_id.is_none() {
+            let mut ids = self.subtask_ids;
+            ids.sort();
+            task.subtasks = Some(SubtaskCounts {
+                open: self.open_subtasks.unwrap_or(0).max(0) as u64,
+                done: self.done_subtasks.unwrap_or(0).max(0) as u64,
+                ids,
+            });
+        }
+        task
+    }
+
+    pub fn is_live(&self) -> bool {
+        self.trashed_at.is_none()
     }
 }
 
@@ -121,22 +171,9 @@ impl TaskSort {
     }
 }
 
-/// How much a task counts against the open-task limit.
+/// How much a task counts against the open-task limit. Subtasks have their own limit per parent.
 pub fn open_count(task: &Task) -> i64 {
-    i64::from(task.status.is_open() && !task.archived)
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TrashItem {
-    #[serde(rename = "PK")]
-    pub pk: String,
-    #[serde(rename = "SK")]
-    pub sk: String,
-    pub entity: String,
-    pub task_id: String,
-    pub title: String,
-    pub trashed_at: String,
-    pub ttl: i64,
+    i64::from(task.parent_id.is_none() && task.status.is_open() && !task.archived)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -147,21 +184,7 @@ pub enum TaskWriteError {
     #[error("version conflict")]
     VersionConflict(Box<Task>),
     #[error("limit reached")]
-    LimitReached,
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum RestoreError {
-    #[error("not in the trash")]
-    NotInTrash,
-    #[error("expired")]
-    Expired,
-    #[error("not found")]
-    NotFound,
-    #[error("limit reached")]
-    LimitReached,
+    LimitReached(Limit),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -177,6 +200,19 @@ pub struct TaskFilter {
     pub due_from: Option<String>,
     pub due_to: Option<String>,
     pub text: Option<String>,
+    pub parent: ParentFilter,
+}
+
+/// Which level of tasks a list holds.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub enum ParentFilter {
+    /// Top-level tasks and subtasks alike.
+    #[default]
+    Any,
+    /// Only top-level tasks.
+    TopLevel,
+    /// Only the subtasks of this task.
+    Of(String),
 }
 
 pub struct TaskPage {
@@ -184,10 +220,61 @@ pub struct TaskPage {
     pub next: Option<String>,
 }
 
+/// A string set of one member.
+pub(crate) fn id_set(id: &str) -> AttributeValue {
+    AttributeValue::Ss(vec![id.to_string()])
+}
+
+/// `attribute = value`, where an absent attribute counts as 0.
+pub(crate) fn count_is(attribute: &'static str, placeholder: &'static str, value: i64) -> (String, AttributeValue) {
+    let expression = if value == 0 {
+        format!("attribute_not_exists({attribute}) OR {attribute} = {placeholder}")
+    } else {
+        format!("{attribute} = {placeholder}")
+    };
+    (expression, n(value))
+}
+
+/// What the failure of one action of a task transaction means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Guard {
+    /// The task itself: changed, trashed or gone since it was read.
+    Task,
+    /// A parent's counts or a subtask moved under us: compute the write again.
+    Raced,
+    /// The open-task counter is at the tier's limit.
+    OpenLimit,
+    /// The parent is gone or full.
+    Parent,
+}
+
+/// The actions of one transaction, each with what its failed condition would mean.
+#[derive(Default)]
+pub(crate) struct Plan {
+    actions: Vec<TransactWriteItem>,
+    guards: Vec<Option<Guard>>,
+}
+
+impl Plan {
+    pub(crate) fn push(&mut self, action: TransactWriteItem, guard: Option<Guard>) {
+        self.actions.push(action);
+        self.guards.push(guard);
+    }
+
+    pub(crate) async fn run(self, store: &Store) -> Result<(), (StoreError, Option<Guard>)> {
+        let guards = self.guards;
+        store.transact(self.actions).await.map_err(|error| {
+            let guard =
+                (0..guards.len()).find(|index| error.failed_condition_at(*index)).and_then(|index| guards[index]);
+            (error, guard)
+        })
+    }
+}
+
 impl Store {
     /// The update (for a transaction) that moves the open-task count by `delta`; going up, only
     /// while under `limit`.
-    fn count_open(&self, user_id: &str, delta: i64, limit: u64) -> Result<TransactWriteItem, StoreError> {
+    pub(crate) fn count_open(&self, user_id: &str, delta: i64, limit: u64) -> Result<TransactWriteItem, StoreError> {
         let mut update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(keys::user(user_id), keys::TASK_COUNTS)))
@@ -202,38 +289,130 @@ impl Store {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    /// Creates a task with its activity entry, counting it against the tier's open-task limit.
-    /// `extra` actions (the copies of a duplicated task's notes) join the same transaction.
+    pub(crate) fn task_key(&self, user_id: &str, task_id: &str) -> Item {
+        key(keys::user(user_id), keys::task(task_id))
+    }
+
+    /// Writes `after` over `before`: every task field and index key (the subtask bookkeeping is
+    /// left alone), if the stored task is still at `before.version` and not trashed.
+    pub(crate) fn task_write(&self, user_id: &str, before: &Task, after: &Task) -> Result<ItemUpdate, StoreError> {
+        let mut update = ItemUpdate::new();
+        for (attribute, value) in to_item(&TaskItem::new(user_id, after.clone()))? {
+            if attribute != keys::PK && attribute != keys::SK {
+                update = update.set(&attribute, value);
+            }
+        }
+        Ok(update.condition(
+            "#version = :expected_version AND attribute_not_exists(trashed_at)",
+            &[("#version", "version")],
+            [(":expected_version", n(before.version))],
+        ))
+    }
+
+    /// Adds `subtask` to its parent's set and counts, if the parent is live and has room.
+    pub(crate) fn join_parent(
+        &self,
+        user_id: &str,
+        parent_id: &str,
+        subtask: &Task,
+        limits: TierLimits,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let (open, done) = subtask_contribution(subtask);
+        ItemUpdate::new()
+            .add("subtask_ids", id_set(&subtask.id))
+            .add("open_subtasks", n(open))
+            .add("done_subtasks", n(done))
+            .condition(
+                "attribute_exists(#pk) AND attribute_not_exists(trashed_at) \
+                 AND (attribute_not_exists(subtask_ids) OR size(subtask_ids) < :subtask_limit)",
+                &[("#pk", keys::PK)],
+                [(":subtask_limit", n(limits.subtasks_per_task))],
+            )
+            .into_action(&self.table, self.task_key(user_id, parent_id))
+    }
+
+    /// Creates a task with its activity entry, counting it against the tier's limits: a top-level
+    /// task against the open tasks, a subtask against its parent's subtasks. `subtasks` (new
+    /// tasks whose parent is `task`) and `extra` actions join the same transaction.
     pub async fn create_task(
         &self,
         user_id: &str,
         task: &Task,
+        subtasks: &[Task],
         limits: TierLimits,
         extra: Vec<TransactWriteItem>,
     ) -> Result<(), TaskWriteError> {
-        let changes = creation_changes(task);
-        let mut actions = vec![self.put_new(to_item(&TaskItem::new(user_id, task.clone()))?)?];
-        actions.push(self.record_activity(user_id, "task", &task.id, "created", &changes)?);
-        let delta = open_count(task);
-        if delta != 0 {
-            actions.push(self.count_open(user_id, delta, limits.open_tasks)?);
+        let mut item = TaskItem::new(user_id, task.clone());
+        for subtask in subtasks {
+            let (open, done) = subtask_contribution(subtask);
+            item.subtask_ids.push(subtask.id.clone());
+            *item.open_subtasks.get_or_insert(0) += open;
+            *item.done_subtasks.get_or_insert(0) += done;
         }
-        actions.extend(extra);
-        match self.transact(actions).await {
+        let mut plan = Plan::default();
+        plan.push(self.put_new(to_item(&item)?)?, None);
+        plan.push(self.record_activity(user_id, "task", &task.id, "created", &creation_changes(task))?, None);
+        if open_count(task) != 0 {
+            plan.push(self.count_open(user_id, 1, limits.open_tasks)?, Some(Guard::OpenLimit));
+        }
+        if let Some(parent_id) = &task.parent_id {
+            plan.push(self.join_parent(user_id, parent_id, task, limits)?, Some(Guard::Parent));
+        }
+        for subtask in subtasks {
+            plan.push(self.put_new(to_item(&TaskItem::new(user_id, subtask.clone()))?)?, None);
+        }
+        for action in extra {
+            plan.push(action, None);
+        }
+        match plan.run(self).await {
             Ok(()) => Ok(()),
-            Err(error) if delta != 0 && error.failed_condition_at(2) => Err(TaskWriteError::LimitReached),
-            Err(error) => Err(error.into()),
+            Err((_, Some(Guard::OpenLimit))) => Err(TaskWriteError::LimitReached(Limit::OpenTasks)),
+            Err((_, Some(Guard::Parent))) => {
+                let parent_id = task.parent_id.as_deref().unwrap_or_default();
+                match self.get_task_item(user_id, parent_id).await? {
+                    Some(_) => Err(TaskWriteError::LimitReached(Limit::SubtasksPerTask)),
+                    None => Err(TaskWriteError::NotFound),
+                }
+            }
+            Err((error, _)) => Err(error.into()),
         }
+    }
+
+    /// A live (not trashed) task of the user, as stored.
+    pub async fn get_task_item(&self, user_id: &str, task_id: &str) -> Result<Option<TaskItem>, StoreError> {
+        let item: Option<TaskItem> = self.get(keys::user(user_id), &keys::task(task_id)).await?;
+        Ok(item.filter(TaskItem::is_live))
     }
 
     /// A live (not trashed) task of the user.
     pub async fn get_task(&self, user_id: &str, task_id: &str) -> Result<Option<Task>, StoreError> {
-        let item: Option<TaskItem> = self.get(keys::user(user_id), &keys::task(task_id)).await?;
-        Ok(item.filter(|item| item.trashed_at.is_none()).map(|item| item.task))
+        Ok(self.get_task_item(user_id, task_id).await?.map(TaskItem::into_task))
+    }
+
+    /// Tasks of the user by id, trashed ones included, in id order (one BatchGetItem per 100).
+    pub(crate) async fn task_items(&self, user_id: &str, ids: &[String]) -> Result<Vec<TaskItem>, StoreError> {
+        let mut items = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(100) {
+            let keys = chunk.iter().map(|id| self.task_key(user_id, id)).collect();
+            for item in self.get_many(keys).await? {
+                items.push(from_item::<TaskItem>(item)?);
+            }
+        }
+        items.sort_by(|a, b| a.task.id.cmp(&b.task.id));
+        Ok(items)
+    }
+
+    /// The live subtasks of `parent`, oldest first.
+    pub async fn list_subtasks(&self, user_id: &str, parent: &Task) -> Result<Vec<Task>, StoreError> {
+        let ids = parent.subtasks.as_ref().map(|counts| counts.ids.clone()).unwrap_or_default();
+        let items = self.task_items(user_id, &ids).await?;
+        Ok(items.into_iter().filter(TaskItem::is_live).map(TaskItem::into_task).collect())
     }
 
     /// Replaces `before` with `after` if the stored task is still at `before.version`, with the
-    /// activity entry and the open-count change in the same transaction.
+    /// activity entry and the open-count change in the same transaction. Completing a parent
+    /// completes its open subtasks; a subtask's change moves its parent's counts and may complete
+    /// or reopen the parent (see the module's notes).
     pub async fn update_task(
         &self,
         user_id: &str,
@@ -243,128 +422,188 @@ impl Store {
         changes: &[FieldChange],
         limits: TierLimits,
     ) -> Result<(), TaskWriteError> {
-        let put = aws_sdk_dynamodb::types::Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(to_item(&TaskItem::new(user_id, after.clone()))?))
-            .condition_expression("version = :version AND attribute_not_exists(trashed_at)")
-            .expression_attribute_values(":version", n(before.version))
-            .build()
-            .map_err(|error| StoreError::Dynamo(error.to_string()))?;
-        let mut actions = vec![TransactWriteItem::builder().put(put).build()];
-        actions.push(self.record_activity(user_id, "task", &after.id, action, changes)?);
+        let mut before = before.clone();
+        for attempt in 0..PARENT_RACE_ATTEMPTS {
+            if attempt > 0 {
+                before = self.reread(user_id, &before).await?;
+            }
+            if self.try_update_task(user_id, &before, after, action, changes, limits).await? {
+                return Ok(());
+            }
+        }
+        Err(StoreError::Dynamo("the task's subtasks kept changing during the write".into()).into())
+    }
+
+    /// The task again, after a lost race: the same version, or a conflict.
+    pub(crate) async fn reread(&self, user_id: &str, task: &Task) -> Result<Task, TaskWriteError> {
+        match self.get_task(user_id, &task.id).await? {
+            Some(current) if current.version == task.version => Ok(current),
+            Some(current) => Err(TaskWriteError::VersionConflict(Box::new(current))),
+            None => Err(TaskWriteError::NotFound),
+        }
+    }
+
+    /// One attempt; `false` when a race on subtask counts means computing it again.
+    async fn try_update_task(
+        &self,
+        user_id: &str,
+        before: &Task,
+        after: &Task,
+        action: &str,
+        changes: &[FieldChange],
+        limits: TierLimits,
+    ) -> Result<bool, TaskWriteError> {
+        let mut write = self.task_write(user_id, before, after)?;
+        if before.status != after.status {
+            write = write.remove("completed_by_subtasks");
+        }
+        let mut changes = changes.to_vec();
+        let mut cascade = Vec::new();
+        let completing = after.status == Status::Done && before.status != Status::Done;
+        if completing && before.subtasks.as_ref().is_some_and(|counts| counts.open > 0) {
+            let (with_counts, writes, completed) =
+                self.complete_subtasks(user_id, write, before, after.updated_at).await?;
+            write = with_counts;
+            cascade = writes;
+            changes.push(FieldChange {
+                field: "subtasks_completed".into(),
+                old: serde_json::Value::Null,
+                new: serde_json::json!(completed),
+            });
+        }
+        let mut plan = Plan::default();
+        plan.push(write.into_action(&self.table, self.task_key(user_id, &after.id))?, Some(Guard::Task));
+        plan.push(self.record_activity(user_id, "task", &after.id, action, &changes)?, None);
         let delta = open_count(after) - open_count(before);
         if delta != 0 {
-            actions.push(self.count_open(user_id, delta, limits.open_tasks)?);
+            plan.push(self.count_open(user_id, delta, limits.open_tasks)?, Some(Guard::OpenLimit));
         }
-        match self.transact(actions).await {
-            Ok(()) => Ok(()),
-            Err(error) if error.failed_condition_at(0) => match self.get_task(user_id, &before.id).await? {
-                Some(current) => Err(TaskWriteError::VersionConflict(Box::new(current))),
-                None => Err(TaskWriteError::NotFound),
-            },
-            Err(error) if delta > 0 && error.failed_condition_at(2) => Err(TaskWriteError::LimitReached),
-            Err(error) => Err(error.into()),
+        for child in cascade {
+            plan.push(child, Some(Guard::Raced));
+        }
+        for (action, guard) in self.parent_follows(user_id, before, after, limits).await? {
+            plan.push(action, guard);
+        }
+        match plan.run(self).await {
+            Ok(()) => Ok(true),
+            Err((_, Some(Guard::Task))) => self.reread(user_id, before).await.map(|_| false),
+            Err((_, Some(Guard::OpenLimit))) => Err(TaskWriteError::LimitReached(Limit::OpenTasks)),
+            Err((_, Some(Guard::Raced | Guard::Parent))) => Ok(false),
+            Err((error, None)) => Err(error.into()),
         }
     }
 
-    /// Moves a task to the trash: marked in place with a 7-day TTL, listed under `TRASH#`.
-    pub async fn trash_task(&self, user_id: &str, task: &Task) -> Result<(), TaskWriteError> {
-        let now = super::now_rfc3339();
-        let expires = super::ttl_in(TRASH_SECONDS);
-        let mark = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(keys::user(user_id), keys::task(&task.id))))
-            .update_expression("SET trashed_at = :now, #ttl = :ttl")
-            .condition_expression("version = :version AND attribute_not_exists(trashed_at)")
-            .expression_attribute_names("#ttl", keys::TTL)
-            .expression_attribute_values(":now", s(now.clone()))
-            .expression_attribute_values(":ttl", n(expires))
-            .expression_attribute_values(":version", n(task.version))
-            .build()
-            .map_err(|error| StoreError::Dynamo(error.to_string()))?;
-        let entry = TrashItem {
-            pk: keys::user(user_id),
-            sk: keys::trash(&task.id),
-            entity: "trash".into(),
-            task_id: task.id.clone(),
-            title: task.title.clone(),
-            trashed_at: now,
-            ttl: expires,
+    /// Completing a parent completes its open subtasks in the same transaction. The parent's
+    /// write (`write`) is conditioned on the open count the subtasks were read at.
+    async fn complete_subtasks(
+        &self,
+        user_id: &str,
+        write: ItemUpdate,
+        parent: &Task,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(ItemUpdate, Vec<TransactWriteItem>, Vec<String>), StoreError> {
+        let counts = parent.subtasks.clone().unwrap_or_default();
+        let open: Vec<Task> = self
+            .task_items(user_id, &counts.ids)
+            .await?
+            .into_iter()
+            .filter(TaskItem::is_live)
+            .map(|item| item.task)
+            .filter(|task| subtask_contribution(task).0 == 1)
+            .collect();
+        let (seen_open, seen) = count_is("open_subtasks", ":seen_open", counts.open as i64);
+        let write = write
+            .add("open_subtasks", n(-(open.len() as i64)))
+            .add("done_subtasks", n(open.len() as i64))
+            .condition(&seen_open, &[], [(":seen_open", seen)]);
+        let mut writes = Vec::with_capacity(open.len());
+        let mut ids = Vec::with_capacity(open.len());
+        for subtask in open {
+            let mut done = subtask.clone();
+            done.set_status(Status::Done, now);
+            done.version += 1;
+            done.updated_at = now;
+            let update = self.task_write(user_id, &subtask, &done)?.remove("completed_by_subtasks");
+            writes.push(update.into_action(&self.table, self.task_key(user_id, &subtask.id))?);
+            ids.push(subtask.id);
+        }
+        Ok((write, writes, ids))
+    }
+
+    /// What a subtask's change does to its parent: the counts move; completing the last open
+    /// subtask completes the parent, and reopening a subtask of a parent completed that way
+    /// reopens it. The parent's write holds only while its open count is the one read here.
+    async fn parent_follows(
+        &self,
+        user_id: &str,
+        before: &Task,
+        after: &Task,
+        limits: TierLimits,
+    ) -> Result<Vec<(TransactWriteItem, Option<Guard>)>, StoreError> {
+        let Some(parent_id) = &after.parent_id else {
+            return Ok(Vec::new());
         };
-        let mut actions = vec![
-            TransactWriteItem::builder().update(mark).build(),
-            self.put(to_item(&entry)?)?,
-            self.record_activity(user_id, "task", &task.id, "trashed", &[])?,
-        ];
-        if open_count(task) != 0 {
-            actions.push(self.count_open(user_id, -1, 0)?);
+        let (open_before, done_before) = subtask_contribution(before);
+        let (open_after, done_after) = subtask_contribution(after);
+        let (open_delta, done_delta) = (open_after - open_before, done_after - done_before);
+        if open_delta == 0 && done_delta == 0 {
+            return Ok(Vec::new());
         }
-        match self.transact(actions).await {
-            Ok(()) => Ok(()),
-            Err(error) if error.failed_condition_at(0) => match self.get_task(user_id, &task.id).await? {
-                Some(current) => Err(TaskWriteError::VersionConflict(Box::new(current))),
-                None => Err(TaskWriteError::NotFound),
-            },
-            Err(error) => Err(error.into()),
-        }
-    }
-
-    pub async fn list_trash(&self, user_id: &str) -> Result<Vec<TrashItem>, StoreError> {
-        let items = self.query_prefix(keys::user(user_id), keys::TRASH_PREFIX).await?;
-        let mut entries: Vec<TrashItem> = items.into_iter().map(from_item).collect::<Result<_, _>>()?;
-        entries.sort_by(|a, b| b.trashed_at.cmp(&a.trashed_at));
-        Ok(entries)
-    }
-
-    /// Brings a trashed task back with its id, if its 7 days have not passed.
-    pub async fn restore_task(&self, user_id: &str, task_id: &str, limits: TierLimits) -> Result<Task, RestoreError> {
-        let item: Option<TaskItem> = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(keys::user(user_id), keys::task(task_id))))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(dynamo_error)?
-            .item
-            .map(from_item)
-            .transpose()?;
-        let Some(item) = item else {
-            return Err(RestoreError::NotFound);
+        let Some(parent) = self.get_task_item(user_id, parent_id).await? else {
+            return Ok(Vec::new());
         };
-        if item.trashed_at.is_none() {
-            return Err(RestoreError::NotInTrash);
-        }
-        let now = chrono::Utc::now().timestamp();
-        if item.ttl.is_some_and(|ttl| ttl <= now) {
-            return Err(RestoreError::Expired);
-        }
-        let unmark = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(keys::user(user_id), keys::task(task_id))))
-            .update_expression("REMOVE trashed_at, #ttl")
-            .condition_expression("attribute_exists(trashed_at) AND #ttl > :now")
-            .expression_attribute_names("#ttl", keys::TTL)
-            .expression_attribute_values(":now", n(now))
-            .build()
-            .map_err(|error| StoreError::Dynamo(error.to_string()))?;
-        let mut actions = vec![
-            TransactWriteItem::builder().update(unmark).build(),
-            self.delete(keys::user(user_id), &keys::trash(task_id))?,
-            self.record_activity(user_id, "task", task_id, "restored", &[])?,
-        ];
-        if open_count(&item.task) != 0 {
-            actions.push(self.count_open(user_id, 1, limits.open_tasks)?);
-        }
-        match self.transact(actions).await {
-            Ok(()) => Ok(item.task),
-            Err(error) if error.failed_condition_at(0) => Err(RestoreError::NotInTrash),
-            Err(error) if error.failed_condition_at(3) => Err(RestoreError::LimitReached),
-            Err(error) => Err(error.into()),
-        }
+        let seen_open = parent.open_subtasks.unwrap_or(0);
+        let completes_parent = after.status == Status::Done
+            && before.status != Status::Done
+            && parent.task.status.is_open()
+            && seen_open + open_delta == 0;
+        let reopens_parent = before.status == Status::Done
+            && after.status != Status::Done
+            && parent.task.status == Status::Done
+            && parent.completed_by_subtasks;
+        let mut follow_ups = Vec::new();
+        let mut write = if completes_parent || reopens_parent {
+            let mut parent_after = parent.task.clone();
+            parent_after.set_status(if completes_parent { Status::Done } else { Status::Todo }, after.updated_at);
+            parent_after.version += 1;
+            parent_after.updated_at = after.updated_at;
+            let action = if completes_parent { "completed_with_subtasks" } else { "reopened_with_subtask" };
+            let changes = crate::domain::task::changes_between(&parent.task, &parent_after);
+            follow_ups.push((self.record_activity(user_id, "task", parent_id, action, &changes)?, None));
+            let delta = open_count(&parent_after) - open_count(&parent.task);
+            if delta != 0 {
+                follow_ups.push((self.count_open(user_id, delta, limits.open_tasks)?, Some(Guard::OpenLimit)));
+            }
+            let write = self.task_write(user_id, &parent.task, &parent_after)?;
+            if completes_parent {
+                write.set("completed_by_subtasks", AttributeValue::Bool(true))
+            } else {
+                write.remove("completed_by_subtasks")
+            }
+        } else {
+            ItemUpdate::new().condition("attribute_not_exists(trashed_at)", &[], [])
+        };
+        let (seen_condition, seen) = count_is("open_subtasks", ":seen_open", seen_open);
+        write = write.add("open_subtasks", n(open_delta)).add("done_subtasks", n(done_delta)).condition(
+            &seen_condition,
+            &[],
+            [(":seen_open", seen)],
+        );
+        let mut actions =
+            vec![(write.into_action(&self.table, self.task_key(user_id, parent_id))?, Some(Guard::Raced))];
+        actions.extend(follow_ups);
+        Ok(actions)
     }
+}
 
+/// Whether moving `before` to `after` can add to the open-task count (so the tier must be known):
+/// reopening a top-level task, or reopening a subtask whose parent was completed with it.
+pub fn may_raise_open_count(before: &Task, after: &Task) -> bool {
+    open_count(after) > open_count(before)
+        || (after.parent_id.is_some() && before.status == Status::Done && after.status != Status::Done)
+}
+
+impl Store {
     /// Tasks in `sort` order, filtered, `limit` per page after the position `after` (a task id, or
     /// the index sort key of the last task seen). One Query per 200 items read; filters apply on
     /// the Query, which reads on until the page is full. Index orders are eventually consistent.
@@ -415,7 +654,7 @@ impl Store {
             }
         }
         let next = if items.len() >= limit { items.last().map(|item| position_of(item, sort)) } else { None };
-        Ok(TaskPage { items: items.into_iter().map(|item| item.task).collect(), next })
+        Ok(TaskPage { items: items.into_iter().map(TaskItem::into_task).collect(), next })
     }
 }
 
@@ -468,6 +707,17 @@ fn filter_expression(filter: &TaskFilter) -> (String, Vec<(String, AttributeValu
     if let Some(to) = &filter.due_to {
         clauses.push("GSI1SK < :due_to".into());
         values.push((":due_to".into(), s(to.as_str())));
+    }
+    match &filter.parent {
+        ParentFilter::Any => {}
+        ParentFilter::TopLevel => {
+            clauses.push("attribute_type(parent_id, :null_type)".into());
+            values.push((":null_type".into(), s("NULL")));
+        }
+        ParentFilter::Of(parent_id) => {
+            clauses.push("parent_id = :parent_id".into());
+            values.push((":parent_id".into(), s(parent_id.as_str())));
+        }
     }
     if let Some(text) = &filter.text {
         clauses.push("contains(search_text, :text)".into());

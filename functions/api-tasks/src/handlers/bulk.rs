@@ -10,9 +10,8 @@ use shared::AppState;
 use shared::domain::Violations;
 use shared::domain::task::{Status, TaskFields};
 use shared::http::{ApiError, ApiJson, CurrentUser};
-use shared::store::tasks::TaskWriteError;
 
-use super::{change_task, load_task, version_conflict};
+use super::{change_task, load_task, write_failed};
 
 pub const MAX_BULK: usize = 100;
 
@@ -95,12 +94,8 @@ pub async fn bulk(
 
 async fn trash(app: &shared::AppContext, user_id: &str, id: &str) -> Result<(), ApiError> {
     let task = load_task(app, user_id, id).await?;
-    match app.store.trash_task(user_id, &task).await {
-        Ok(()) => Ok(()),
-        Err(TaskWriteError::VersionConflict(current)) => Err(version_conflict(&current)),
-        Err(TaskWriteError::NotFound) => Err(ApiError::not_found()),
-        Err(other) => Err(ApiError::internal(other)),
-    }
+    let no_limit_applies = shared::store::tasks::limits(Default::default());
+    app.store.trash_task(user_id, &task).await.map_err(|error| write_failed(error, no_limit_applies))
 }
 
 async fn result_of(id: &str, outcome: Result<Option<axum::response::Response>, ApiError>) -> BulkResult {

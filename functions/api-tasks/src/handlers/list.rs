@@ -11,7 +11,7 @@ use shared::AppState;
 use shared::domain::Violations;
 use shared::domain::task::Task;
 use shared::http::{ApiError, CurrentUser};
-use shared::store::tasks::{TaskFilter, TaskSort};
+use shared::store::tasks::{ParentFilter, TaskFilter, TaskSort};
 
 const STATUSES: [&str; 4] = ["todo", "in_progress", "done", "cancelled"];
 const PRIORITIES: [&str; 4] = ["low", "medium", "high", "urgent"];
@@ -42,6 +42,19 @@ fn due_bound(violations: &mut Violations, field: &str, value: Option<&String>) -
         violations.add(field, "must be a date (YYYY-MM-DD) or an RFC 3339 instant");
     }
     Some(value.clone())
+}
+
+/// `parent_id=<task id>`: that task's subtasks; `parent_id=none`: top-level tasks only.
+fn parent_filter(violations: &mut Violations, value: Option<&String>) -> ParentFilter {
+    match value.map(String::as_str) {
+        None => ParentFilter::Any,
+        Some("none") => ParentFilter::TopLevel,
+        Some(id) if ulid::Ulid::from_string(id).is_ok() => ParentFilter::Of(id.to_string()),
+        Some(_) => {
+            violations.add("parent_id", "must be a task id or none");
+            ParentFilter::Any
+        }
+    }
 }
 
 fn sort_name(sort: TaskSort) -> &'static str {
@@ -109,6 +122,7 @@ pub async fn list_tasks(
         due_from: due_bound(&mut violations, "due_from", query.get("due_from")),
         due_to: due_bound(&mut violations, "due_to", query.get("due_to")),
         text: query.get("q").map(|text| text.trim().to_string()).filter(|text| !text.is_empty()),
+        parent: parent_filter(&mut violations, query.get("parent_id")),
     };
     let sort = parse_sort(&mut violations, query.get("sort"));
     let after = match query.get("cursor") {

@@ -3,6 +3,7 @@ pub mod bulk;
 pub mod list;
 pub mod notes;
 pub mod status;
+pub mod subtasks;
 pub mod tasks;
 pub mod trash;
 
@@ -10,10 +11,10 @@ use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode, header};
 use shared::AppContext;
-use shared::domain::task::{FieldChange, Task, TaskFields};
+use shared::domain::task::{FieldChange, Status, Task, TaskFields};
 use shared::http::ApiError;
 use shared::http::concurrency::{etag, if_match_version};
-use shared::store::tasks::{TaskWriteError, TierLimits, limits};
+use shared::store::tasks::{Limit, TaskWriteError, TierLimits, limits, may_raise_open_count};
 
 /// A task with its `ETag`.
 pub fn task_response(status: StatusCode, task: &Task) -> Response {
@@ -31,12 +32,29 @@ pub fn version_conflict(current: &Task) -> ApiError {
     .with_extra("current", serde_json::to_value(current).unwrap_or_default())
 }
 
-pub fn limit_reached(limits: TierLimits) -> ApiError {
-    ApiError::new(
-        StatusCode::FORBIDDEN,
-        "limit_reached",
-        format!("open tasks: your plan allows {}; complete, archive or delete some, or upgrade", limits.open_tasks),
-    )
+/// 403 naming the limit that was reached.
+pub fn limit_reached(limits: TierLimits, limit: Limit) -> ApiError {
+    let (name, detail) = match limit {
+        Limit::OpenTasks => (
+            "open_tasks",
+            format!("open tasks: your plan allows {}; complete, archive or delete some, or upgrade", limits.open_tasks),
+        ),
+        Limit::SubtasksPerTask => (
+            "subtasks_per_task",
+            format!("subtasks: your plan allows {} per task; delete some, or upgrade", limits.subtasks_per_task),
+        ),
+    };
+    ApiError::new(StatusCode::FORBIDDEN, "limit_reached", detail).with_extra("limit", serde_json::json!(name))
+}
+
+/// Maps a failed task write to its answer.
+pub fn write_failed(error: TaskWriteError, limits: TierLimits) -> ApiError {
+    match error {
+        TaskWriteError::VersionConflict(current) => version_conflict(&current),
+        TaskWriteError::NotFound => ApiError::not_found(),
+        TaskWriteError::LimitReached(limit) => limit_reached(limits, limit),
+        TaskWriteError::Store(error) => error.into(),
+    }
 }
 
 /// The caller's tier limits (from the profile).
@@ -72,6 +90,9 @@ pub async fn change_task(
         return Ok(task_response(StatusCode::OK, &before));
     }
     save(app, user_id, &before, &after, action, &changes).await?;
+    // Completing a parent completed its open subtasks too: answer with the counts as they are now.
+    let cascaded = after.status == Status::Done && before.subtasks.as_ref().is_some_and(|counts| counts.open > 0);
+    let after = if cascaded { app.store.get_task(user_id, task_id).await?.unwrap_or(after) } else { after };
     Ok(task_response(StatusCode::OK, &after))
 }
 
@@ -83,14 +104,14 @@ async fn save(
     action: &str,
     changes: &[FieldChange],
 ) -> Result<(), ApiError> {
-    // The limit matters only when the change reopens a task; read the tier only then.
-    let reopens = shared::store::tasks::open_count(after) > shared::store::tasks::open_count(before);
-    let limits = if reopens { caller_limits(app, user_id).await? } else { limits(Default::default()) };
-    match app.store.update_task(user_id, before, after, action, changes, limits).await {
-        Ok(()) => Ok(()),
-        Err(TaskWriteError::VersionConflict(current)) => Err(version_conflict(&current)),
-        Err(TaskWriteError::NotFound) => Err(ApiError::not_found()),
-        Err(TaskWriteError::LimitReached) => Err(limit_reached(limits)),
-        Err(TaskWriteError::Store(error)) => Err(error.into()),
-    }
+    // The limit matters only when the change can reopen a task; read the tier only then.
+    let limits = if may_raise_open_count(before, after) {
+        caller_limits(app, user_id).await?
+    } else {
+        limits(Default::default())
+    };
+    app.store
+        .update_task(user_id, before, after, action, changes, limits)
+        .await
+        .map_err(|error| write_failed(error, limits))
 }

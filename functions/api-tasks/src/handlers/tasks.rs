@@ -3,29 +3,54 @@
 use axum::extract::{Path, State};
 use axum::response::Response;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use shared::AppState;
-use shared::domain::task::{Status, Task, TaskFields};
+use shared::domain::Violations;
+use shared::domain::task::{Status, SubtaskCounts, Task, TaskFields};
 use shared::http::concurrency::if_match_version;
 use shared::http::{ApiError, ApiJson, CurrentUser};
 use shared::store::notes::Note;
 use shared::store::tasks::TaskWriteError;
+use shared::store::tasks::limits;
+use shared::{AppContext, AppState};
 
-use super::{caller_limits, change_task, limit_reached, load_task, task_response, version_conflict};
+use super::{caller_limits, change_task, load_task, task_response, version_conflict, write_failed};
 
+/// `POST /v1/tasks`: a task, or a subtask when `parent_id` is sent.
 pub async fn create(
     State(app): State<AppState>,
     caller: CurrentUser,
-    ApiJson(fields): ApiJson<TaskFields>,
+    ApiJson(mut fields): ApiJson<TaskFields>,
+) -> Result<Response, ApiError> {
+    let parent = match fields.parent_id.take().flatten() {
+        Some(parent_id) => Some(load_task(&app, &caller.user_id, &parent_id).await.map_err(|_| parent_not_found())?),
+        None => None,
+    };
+    create_task(&app, &caller.user_id, fields, parent.as_ref()).await
+}
+
+/// Creates a task from `fields`, under `parent` if given (a live task of the caller).
+pub async fn create_task(
+    app: &AppContext,
+    user_id: &str,
+    fields: TaskFields,
+    parent: Option<&Task>,
 ) -> Result<Response, ApiError> {
     let now = chrono::Utc::now();
     let (task, _) = Task::new(ulid::Ulid::new().to_string(), now).apply(&fields, now).map_err(ApiError::from)?;
-    let task = Task { version: 1, updated_at: now, ..task };
-    let limits = caller_limits(&app, &caller.user_id).await?;
-    match app.store.create_task(&caller.user_id, &task, limits, vec![]).await {
+    let mut task = Task { version: 1, updated_at: now, ..task };
+    match parent {
+        Some(parent) if parent.parent_id.is_some() => {
+            let mut violations = Violations::new();
+            violations.add("parent_id", "is a subtask itself; subtasks are one level deep");
+            return Err(ApiError::from(violations));
+        }
+        Some(parent) => task.parent_id = Some(parent.id.clone()),
+        None => task.subtasks = Some(SubtaskCounts::default()),
+    }
+    let limits = caller_limits(app, user_id).await?;
+    match app.store.create_task(user_id, &task, &[], limits, vec![]).await {
         Ok(()) => {}
-        Err(TaskWriteError::LimitReached) => return Err(limit_reached(limits)),
-        Err(TaskWriteError::Store(error)) => return Err(error.into()),
-        Err(other) => return Err(ApiError::internal(other)),
+        Err(TaskWriteError::NotFound) => return Err(parent_not_found()),
+        Err(error) => return Err(write_failed(error, limits)),
     }
     let mut response = task_response(StatusCode::CREATED, &task);
     if let Ok(location) = HeaderValue::from_str(&format!("/v1/tasks/{}", task.id)) {
@@ -65,20 +90,24 @@ pub async fn delete(
     if expected.is_some_and(|version| version != task.version) {
         return Err(version_conflict(&task));
     }
-    match app.store.trash_task(&caller.user_id, &task).await {
-        Ok(()) => Ok(StatusCode::NO_CONTENT),
-        Err(TaskWriteError::VersionConflict(current)) => Err(version_conflict(&current)),
-        Err(TaskWriteError::NotFound) => Err(ApiError::not_found()),
-        Err(TaskWriteError::LimitReached) => Err(ApiError::internal("trashing never raises a count")),
-        Err(TaskWriteError::Store(error)) => Err(error.into()),
-    }
+    let no_limit_applies = limits(Default::default());
+    app.store.trash_task(&caller.user_id, &task).await.map_err(|error| write_failed(error, no_limit_applies))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A parent that is absent, trashed or someone else's is a problem of the request's `parent_id`.
+fn parent_not_found() -> ApiError {
+    let mut violations = Violations::new();
+    violations.add("parent_id", "no such task");
+    ApiError::from(violations)
 }
 
 /// A duplicate is one transaction (at most 100 actions): the task, its activity entry, the count,
-/// and the notes.
-const MAX_COPIED_NOTES: usize = 97;
+/// the subtasks, and the notes.
+const MAX_DUPLICATE_ACTIONS: usize = 100;
 
-/// `POST /v1/tasks/{id}/duplicate`: a new open task with the same fields and copies of the notes.
+/// `POST /v1/tasks/{id}/duplicate`: a new open task with the same fields, copies of its subtasks
+/// (reopened) and of its notes.
 pub async fn duplicate(
     State(app): State<AppState>,
     caller: CurrentUser,
@@ -86,24 +115,30 @@ pub async fn duplicate(
 ) -> Result<Response, ApiError> {
     let original = load_task(&app, &caller.user_id, &id).await?;
     let notes = app.store.list_notes(&caller.user_id, &original.id).await?;
-    if notes.len() > MAX_COPIED_NOTES {
+    let subtasks = app.store.list_subtasks(&caller.user_id, &original).await?;
+    if 3 + subtasks.len() + notes.len() > MAX_DUPLICATE_ACTIONS {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "too_many_notes",
-            format!("a task with more than {MAX_COPIED_NOTES} notes cannot be duplicated in one step"),
+            "too_big_to_duplicate",
+            format!(
+                "a task with {} subtasks and {} notes is too big to duplicate in one step",
+                subtasks.len(),
+                notes.len()
+            ),
         ));
     }
     let now = chrono::Utc::now();
-    let copy = Task {
-        id: ulid::Ulid::new().to_string(),
-        status: Status::Todo,
-        completed_at: None,
-        archived: false,
-        version: 1,
-        created_at: now,
-        updated_at: now,
-        ..original
-    };
+    // A subtask's copy is a sibling under the same parent; a parent's copy brings copies of its subtasks.
+    // Ids from one monotonic generator keep the subtasks' order (lists sort by id).
+    let mut ids = ulid::Generator::new();
+    let mut new_id = || ids.generate().map(|id| id.to_string()).unwrap_or_else(|_| ulid::Ulid::new().to_string());
+    let mut copy = fresh_copy(&original, new_id(), original.parent_id.as_deref(), now);
+    let subtask_copies: Vec<Task> =
+        subtasks.iter().map(|subtask| fresh_copy(subtask, new_id(), Some(&copy.id), now)).collect();
+    if copy.parent_id.is_none() {
+        let ids = subtask_copies.iter().map(|subtask| subtask.id.clone()).collect();
+        copy.subtasks = Some(SubtaskCounts { open: subtask_copies.len() as u64, done: 0, ids });
+    }
     let stamp = shared::store::now_rfc3339();
     let mut note_puts = Vec::new();
     for note in notes {
@@ -118,10 +153,25 @@ pub async fn duplicate(
         note_puts.push(app.store.note_put(&caller.user_id, &copied)?);
     }
     let limits = caller_limits(&app, &caller.user_id).await?;
-    match app.store.create_task(&caller.user_id, &copy, limits, note_puts).await {
-        Ok(()) => Ok(task_response(StatusCode::CREATED, &copy)),
-        Err(TaskWriteError::LimitReached) => Err(limit_reached(limits)),
-        Err(TaskWriteError::Store(error)) => Err(error.into()),
-        Err(other) => Err(ApiError::internal(other)),
+    app.store
+        .create_task(&caller.user_id, &copy, &subtask_copies, limits, note_puts)
+        .await
+        .map_err(|error| write_failed(error, limits))?;
+    Ok(task_response(StatusCode::CREATED, &copy))
+}
+
+/// A new open copy of `task` with the new `id`, under `parent_id`.
+fn fresh_copy(task: &Task, id: String, parent_id: Option<&str>, now: chrono::DateTime<chrono::Utc>) -> Task {
+    Task {
+        id,
+        status: Status::Todo,
+        completed_at: None,
+        archived: false,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+        parent_id: parent_id.map(String::from),
+        subtasks: None,
+        ..task.clone()
     }
 }

@@ -7,7 +7,7 @@ use http::StatusCode;
 use serde::Serialize;
 use shared::AppState;
 use shared::http::{ApiError, CurrentUser};
-use shared::store::tasks::RestoreError;
+use shared::store::trash::RestoreError;
 
 use super::{caller_limits, limit_reached, task_response};
 
@@ -34,7 +34,7 @@ pub async fn list(State(app): State<AppState>, caller: CurrentUser) -> Result<Js
             id: entry.task_id,
             title: entry.title,
             trashed_at: entry.trashed_at,
-            expires_at: chrono::DateTime::from_timestamp(entry.ttl, 0)
+            expires_at: chrono::DateTime::from_timestamp(entry.expires_at, 0)
                 .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
                 .unwrap_or_default(),
         })
@@ -60,7 +60,11 @@ pub async fn restore(
             "trash_expired",
             "this task was deleted more than 7 days ago and cannot be restored",
         )),
-        Err(RestoreError::LimitReached) => Err(limit_reached(limits)),
+        Err(RestoreError::LimitReached(limit)) => Err(limit_reached(limits, limit)),
+        Err(RestoreError::ParentInTrash) => Err(ApiError::conflict(
+            "parent_in_trash",
+            "this subtask's parent is in the trash: restore the parent, and its subtasks come back with it",
+        )),
         Err(RestoreError::Store(error)) => Err(error.into()),
     }
 }

@@ -1,0 +1,44 @@
+//! `GET/POST /v1/tasks/{id}/subtasks`: a task's subtasks, one level deep.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use serde::Serialize;
+use shared::AppState;
+use shared::domain::task::{Task, TaskFields};
+use shared::http::{ApiError, ApiJson, CurrentUser};
+
+use super::load_task;
+use super::tasks::create_task;
+
+#[derive(Debug, Serialize)]
+pub struct SubtaskList {
+    items: Vec<Task>,
+    /// A task has at most 50 subtasks: one page holds them all.
+    next_cursor: Option<String>,
+}
+
+/// The live subtasks, oldest first.
+pub async fn list(
+    State(app): State<AppState>,
+    caller: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Json<SubtaskList>, ApiError> {
+    let parent = load_task(&app, &caller.user_id, &id).await?;
+    let items = app.store.list_subtasks(&caller.user_id, &parent).await?;
+    Ok(Json(SubtaskList { items, next_cursor: None }))
+}
+
+/// A new subtask under the task of the path (`parent_id` in the body, if any, must name it).
+pub async fn create(
+    State(app): State<AppState>,
+    caller: CurrentUser,
+    Path(id): Path<String>,
+    ApiJson(mut fields): ApiJson<TaskFields>,
+) -> Result<Response, ApiError> {
+    let parent = load_task(&app, &caller.user_id, &id).await?;
+    if fields.parent_id.take().flatten().is_some_and(|parent_id| parent_id != id) {
+        return Err(ApiError::bad_request("parent_mismatch", "parent_id differs from the task of the path"));
+    }
+    create_task(&app, &caller.user_id, fields, Some(&parent)).await
+}

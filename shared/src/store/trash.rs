@@ -1,0 +1,267 @@
+//! The trash. A deleted task stays in place, marked, with a 7-day TTL (readers treat it as
+//! gone); its live subtasks go with it, marked `trashed_with` its id. A `TRASH#<id>` entry lists
+//! it for `GET /v1/trash` and names every task the purge deletes once the 7 days are over. The
+//! entry has no TTL: the purge deletes it last, so a purge cut short is finished by the next run.
+
+use serde::{Deserialize, Serialize};
+
+use super::tasks::{
+    Guard, Limit, PARENT_RACE_ATTEMPTS, Plan, TaskItem, TaskWriteError, TierLimits, id_set, open_count,
+};
+use super::update::ItemUpdate;
+use super::{Store, StoreError, dynamo_error, from_item, keys, n, s, to_item};
+use crate::domain::task::{Task, subtask_contribution};
+
+/// Deleted tasks can be restored for 7 days.
+pub const TRASH_SECONDS: i64 = 7 * 24 * 3600;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrashItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub entity: String,
+    pub task_id: String,
+    pub title: String,
+    pub trashed_at: String,
+    /// Epoch seconds after which the task cannot be restored and the purge deletes it.
+    pub expires_at: i64,
+    /// The task and the subtasks trashed with it: what the purge deletes.
+    pub task_ids: Vec<String>,
+    /// The purge index (GSI1): `PURGE#<day the entry expires>`.
+    #[serde(rename = "GSI1PK")]
+    pub gsi1pk: String,
+    /// `<expires_at, 12 digits>#<user id>#<task id>`.
+    #[serde(rename = "GSI1SK")]
+    pub gsi1sk: String,
+}
+
+impl TrashItem {
+    fn new(user_id: &str, task: &Task, subtask_ids: Vec<String>, trashed_at: String, expires_at: i64) -> Self {
+        let mut task_ids = vec![task.id.clone()];
+        task_ids.extend(subtask_ids);
+        TrashItem {
+            pk: keys::user(user_id),
+            sk: keys::trash(&task.id),
+            entity: "trash".into(),
+            task_id: task.id.clone(),
+            title: task.title.clone(),
+            trashed_at,
+            expires_at,
+            task_ids,
+            gsi1pk: keys::purge_bucket(expires_at),
+            gsi1sk: format!("{expires_at:012}#{user_id}#{}", task.id),
+        }
+    }
+
+    /// The user the entry belongs to.
+    pub fn user_id(&self) -> &str {
+        self.pk.strip_prefix("USER#").unwrap_or_default()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error("not in the trash")]
+    NotInTrash,
+    #[error("expired")]
+    Expired,
+    #[error("not found")]
+    NotFound,
+    #[error("limit reached")]
+    LimitReached(Limit),
+    /// A subtask whose parent is in the trash comes back only with its parent.
+    #[error("the parent is in the trash")]
+    ParentInTrash,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<TaskWriteError> for RestoreError {
+    fn from(error: TaskWriteError) -> Self {
+        match error {
+            TaskWriteError::NotFound | TaskWriteError::VersionConflict(_) => RestoreError::NotInTrash,
+            TaskWriteError::LimitReached(limit) => RestoreError::LimitReached(limit),
+            TaskWriteError::Store(error) => RestoreError::Store(error),
+        }
+    }
+}
+
+impl Store {
+    /// Moves a task to the trash with its live subtasks.
+    pub async fn trash_task(&self, user_id: &str, task: &Task) -> Result<(), TaskWriteError> {
+        let mut task = task.clone();
+        for attempt in 0..PARENT_RACE_ATTEMPTS {
+            if attempt > 0 {
+                task = self.reread(user_id, &task).await?;
+            }
+            if self.try_trash(user_id, &task).await? {
+                return Ok(());
+            }
+        }
+        Err(StoreError::Dynamo("the task's subtasks kept changing while it was trashed".into()).into())
+    }
+
+    async fn try_trash(&self, user_id: &str, task: &Task) -> Result<bool, TaskWriteError> {
+        let now = super::now_rfc3339();
+        let expires = super::ttl_in(TRASH_SECONDS);
+        let subtask_ids = task.subtasks.as_ref().map(|counts| counts.ids.clone()).unwrap_or_default();
+        let subtasks: Vec<TaskItem> =
+            self.task_items(user_id, &subtask_ids).await?.into_iter().filter(TaskItem::is_live).collect();
+        let mark = ItemUpdate::new().set("trashed_at", s(now.clone())).set(keys::TTL, n(expires));
+        let mut plan = Plan::default();
+        let task_mark = mark
+            .clone()
+            .condition(
+                "#version = :expected_version AND attribute_not_exists(trashed_at)",
+                &[("#version", "version")],
+                [(":expected_version", n(task.version))],
+            )
+            .condition(&set_size_is("subtask_ids", subtask_ids.len()), &[], [(":set_size", n(subtask_ids.len()))]);
+        plan.push(task_mark.into_action(&self.table, self.task_key(user_id, &task.id))?, Some(Guard::Task));
+        for subtask in &subtasks {
+            let subtask_mark = mark.clone().set("trashed_with", s(task.id.clone())).condition(
+                "#version = :expected_version AND attribute_not_exists(trashed_at)",
+                &[("#version", "version")],
+                [(":expected_version", n(subtask.task.version))],
+            );
+            plan.push(
+                subtask_mark.into_action(&self.table, self.task_key(user_id, &subtask.task.id))?,
+                Some(Guard::Raced),
+            );
+        }
+        let moved = subtasks.iter().map(|item| item.task.id.clone()).collect();
+        let entry = TrashItem::new(user_id, task, moved, now, expires);
+        plan.push(self.put(to_item(&entry)?)?, None);
+        plan.push(self.record_activity(user_id, "task", &task.id, "trashed", &[])?, None);
+        if open_count(task) != 0 {
+            plan.push(self.count_open(user_id, -1, 0)?, None);
+        }
+        if let Some(parent_id) = &task.parent_id {
+            plan.push(self.leave_parent(user_id, parent_id, task)?, None);
+        }
+        match plan.run(self).await {
+            Ok(()) => Ok(true),
+            Err((_, Some(Guard::Task))) => self.reread(user_id, task).await.map(|_| false),
+            Err((_, Some(_))) => Ok(false),
+            Err((error, None)) => Err(error.into()),
+        }
+    }
+
+    /// Takes a subtask out of its parent's set and counts.
+    fn leave_parent(
+        &self,
+        user_id: &str,
+        parent_id: &str,
+        subtask: &Task,
+    ) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, StoreError> {
+        let (open, done) = subtask_contribution(subtask);
+        ItemUpdate::new()
+            .delete_members("subtask_ids", id_set(&subtask.id))
+            .add("open_subtasks", n(-open))
+            .add("done_subtasks", n(-done))
+            .condition("attribute_exists(#pk)", &[("#pk", keys::PK)], [])
+            .into_action(&self.table, self.task_key(user_id, parent_id))
+    }
+
+    /// The trash, newest first; entries past their 7 days are left out.
+    pub async fn list_trash(&self, user_id: &str) -> Result<Vec<TrashItem>, StoreError> {
+        let items = self.query_prefix(keys::user(user_id), keys::TRASH_PREFIX).await?;
+        let mut entries: Vec<TrashItem> = items.into_iter().map(from_item).collect::<Result<_, _>>()?;
+        let now = chrono::Utc::now().timestamp();
+        entries.retain(|entry| entry.expires_at > now);
+        entries.sort_by(|a, b| b.trashed_at.cmp(&a.trashed_at));
+        Ok(entries)
+    }
+
+    /// Brings a trashed task back with its id and the subtasks trashed with it, if its 7 days
+    /// have not passed. A subtask trashed on its own comes back under its parent, if the parent
+    /// is live and has room.
+    pub async fn restore_task(&self, user_id: &str, task_id: &str, limits: TierLimits) -> Result<Task, RestoreError> {
+        for _ in 0..PARENT_RACE_ATTEMPTS {
+            if let Some(task) = self.try_restore(user_id, task_id, limits).await? {
+                return Ok(task);
+            }
+        }
+        Err(StoreError::Dynamo("the task's parent kept changing while it was restored".into()).into())
+    }
+
+    async fn try_restore(
+        &self,
+        user_id: &str,
+        task_id: &str,
+        limits: TierLimits,
+    ) -> Result<Option<Task>, RestoreError> {
+        let item: Option<TaskItem> = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(self.task_key(user_id, task_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo_error)?
+            .item
+            .map(from_item)
+            .transpose()?;
+        let Some(item) = item else {
+            return Err(RestoreError::NotFound);
+        };
+        if item.trashed_at.is_none() {
+            return Err(RestoreError::NotInTrash);
+        }
+        if item.trashed_with.is_some() {
+            return Err(RestoreError::ParentInTrash);
+        }
+        let now = chrono::Utc::now().timestamp();
+        if item.ttl.is_some_and(|ttl| ttl <= now) {
+            return Err(RestoreError::Expired);
+        }
+        let unmark = ItemUpdate::new().remove("trashed_at").remove(keys::TTL).remove("trashed_with");
+        let mut plan = Plan::default();
+        let task_unmark = unmark.clone().condition(
+            "attribute_exists(trashed_at) AND #ttl > :now",
+            &[("#ttl", keys::TTL)],
+            [(":now", n(now))],
+        );
+        plan.push(task_unmark.into_action(&self.table, self.task_key(user_id, task_id))?, Some(Guard::Task));
+        for subtask in self.task_items(user_id, &item.subtask_ids).await? {
+            if subtask.trashed_with.as_deref() == Some(task_id) {
+                let subtask_unmark = unmark.clone().condition("trashed_with = :parent", &[], [(":parent", s(task_id))]);
+                let key = self.task_key(user_id, &subtask.task.id);
+                plan.push(subtask_unmark.into_action(&self.table, key)?, Some(Guard::Raced));
+            }
+        }
+        plan.push(self.delete(keys::user(user_id), &keys::trash(task_id))?, None);
+        plan.push(self.record_activity(user_id, "task", task_id, "restored", &[])?, None);
+        if open_count(&item.task) != 0 {
+            plan.push(self.count_open(user_id, 1, limits.open_tasks)?, Some(Guard::OpenLimit));
+        }
+        if let Some(parent_id) = &item.task.parent_id {
+            if self.get_task_item(user_id, parent_id).await?.is_none() {
+                return Err(RestoreError::ParentInTrash);
+            }
+            plan.push(self.join_parent(user_id, parent_id, &item.task, limits)?, Some(Guard::Parent));
+        }
+        match plan.run(self).await {
+            Ok(()) => Ok(Some(item.into_task())),
+            Err((_, Some(Guard::Task))) => Err(RestoreError::NotInTrash),
+            Err((_, Some(Guard::OpenLimit))) => Err(RestoreError::LimitReached(Limit::OpenTasks)),
+            Err((_, Some(Guard::Parent))) => {
+                let parent_id = item.task.parent_id.as_deref().unwrap_or_default();
+                match self.get_task_item(user_id, parent_id).await? {
+                    Some(_) => Err(RestoreError::LimitReached(Limit::SubtasksPerTask)),
+                    None => Err(RestoreError::ParentInTrash),
+                }
+            }
+            Err((_, Some(Guard::Raced))) => Ok(None),
+            Err((error, None)) => Err(error.into()),
+        }
+    }
+}
+
+/// A condition that a string set has `size` members (an empty set is an absent attribute).
+fn set_size_is(attribute: &str, size: usize) -> String {
+    if size == 0 { format!("attribute_not_exists({attribute})") } else { format!("size({attribute}) = :set_size") }
+}
