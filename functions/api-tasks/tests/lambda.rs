@@ -28,6 +28,8 @@ async fn every_api_tasks_event_is_answered_by_the_lambda_binary() {
         ("attachment_id", attachment_id.as_str()),
     ];
     let expectations = [
+        ("create-subtask", 201),
+        ("list-subtasks", 200),
         ("list-attachments", 200),
         ("delete-attachment", 204),
         ("list-notes", 200),
@@ -53,7 +55,7 @@ async fn every_api_tasks_event_is_answered_by_the_lambda_binary() {
     let ids: Vec<&str> =
         listed.body["items"].as_array().unwrap().iter().map(|task| task["id"].as_str().unwrap()).collect();
     assert!(!ids.contains(&task_id.as_str()), "the restored task is archived, so not in the default list");
-    assert_eq!(ids.len(), 1, "the duplicate is listed");
+    assert_eq!(ids.len(), 2, "the duplicate and its copied subtask (the original's was completed with it)");
     let trash = invoke(&lambda, event("api-tasks", "list-trash", &values)).await;
     assert_eq!(trash.body["items"], serde_json::json!([]));
     lambda.stop().await;
