@@ -66,6 +66,32 @@ impl AppContext {
     }
 }
 
+/// What a background function (scheduled or queue-driven) builds once per cold start: no signing
+/// keys or sign-in verifiers, only the clients its jobs use.
+pub struct JobContext {
+    pub config: Config,
+    pub store: Store,
+    pub s3: aws_sdk_s3::Client,
+    pub email: Arc<dyn EmailSender>,
+}
+
+impl JobContext {
+    pub async fn from_env() -> Result<Arc<JobContext>, InitError> {
+        let config = Config::from_env()?;
+        let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+        Ok(Self::build(config, &sdk))
+    }
+
+    pub fn build(config: Config, sdk: &SdkConfig) -> Arc<JobContext> {
+        Arc::new(JobContext {
+            store: Store::new(sdk, config.table_name.clone()),
+            s3: s3_client(sdk),
+            email: Arc::new(SesEmailSender::new(aws_sdk_sesv2::Client::new(sdk), config.email_from.clone())),
+            config,
+        })
+    }
+}
+
 async fn read_secret(client: &aws_sdk_secretsmanager::Client, id: &str) -> Result<String, InitError> {
     let output = client.get_secret_value().secret_id(id).send().await.map_err(|error| InitError::Secret {
         id: id.to_string(),

@@ -13,6 +13,7 @@ pub mod context;
 pub mod domain;
 pub mod http;
 pub mod integrations;
+pub mod jobs;
 pub mod store;
 pub mod telemetry;
 

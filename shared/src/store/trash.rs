@@ -265,3 +265,111 @@ impl Store {
 fn set_size_is(attribute: &str, size: usize) -> String {
     if size == 0 { format!("attribute_not_exists({attribute})") } else { format!("size({attribute}) = :set_size") }
 }
+
+/// What purging one trash entry deletes: its tasks' items (task, notes, attachment records) and
+/// the S3 keys of their files.
+#[derive(Debug, Default)]
+pub struct PurgeWork {
+    pub items: Vec<super::Item>,
+    pub object_keys: Vec<String>,
+}
+
+impl Store {
+    /// Trash entries whose 7 days ended at or before `now`, from the purge index's day buckets of
+    /// the last `days_back` days (an entry is deleted when purged, so older buckets are empty
+    /// unless the purge was down longer than that).
+    pub async fn expired_trash(&self, now: i64, days_back: i64) -> Result<Vec<TrashItem>, StoreError> {
+        let mut entries = Vec::new();
+        for days_ago in (0..=days_back).rev() {
+            let bucket = keys::purge_bucket(now - days_ago * 24 * 3600);
+            let mut start = None;
+            loop {
+                let output = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name("GSI1")
+                    .key_condition_expression("GSI1PK = :bucket AND GSI1SK < :after_now")
+                    .expression_attribute_values(":bucket", s(bucket.clone()))
+                    .expression_attribute_values(":after_now", s(format!("{:012}", now + 1)))
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(dynamo_error)?;
+                for item in output.items.unwrap_or_default() {
+                    entries.push(from_item::<TrashItem>(item)?);
+                }
+                start = output.last_evaluated_key;
+                if start.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok(entries)
+    }
+
+    /// Everything an expired trash entry's tasks left: the task items, their notes and
+    /// attachment records, and the attachments' S3 keys.
+    pub async fn purge_work(&self, entry: &TrashItem) -> Result<PurgeWork, StoreError> {
+        let user = keys::user(entry.user_id());
+        let mut work = PurgeWork::default();
+        for task_id in &entry.task_ids {
+            work.items.push(self.task_key(entry.user_id(), task_id));
+            for note in self.query_prefix(user.clone(), &keys::notes_of(task_id)).await? {
+                work.items.push(key_of(&note));
+            }
+            for record in self.query_prefix(user.clone(), &keys::attachments_of(task_id)).await? {
+                if let Some(aws_sdk_dynamodb::types::AttributeValue::S(object_key)) = record.get("object_key") {
+                    work.object_keys.push(object_key.clone());
+                }
+                work.items.push(key_of(&record));
+            }
+        }
+        Ok(work)
+    }
+
+    /// Deletes items by key, 25 per BatchWriteItem, retrying what DynamoDB leaves unprocessed.
+    pub async fn delete_items(&self, keys: Vec<super::Item>) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
+        for chunk in keys.chunks(25) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|key| {
+                    let delete = DeleteRequest::builder().set_key(Some(key.clone())).build();
+                    delete.map(|delete| WriteRequest::builder().delete_request(delete).build())
+                })
+                .collect::<Result<_, _>>()
+                .map_err(|error| StoreError::Dynamo(error.to_string()))?;
+            for attempt in 0..5u32 {
+                let output = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(dynamo_error)?;
+                requests = output.unprocessed_items.and_then(|mut left| left.remove(&self.table)).unwrap_or_default();
+                if requests.is_empty() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+            }
+            if !requests.is_empty() {
+                return Err(StoreError::Dynamo(format!("{} deletes left unprocessed", requests.len())));
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes a trash entry: the purge's last step, so an interrupted purge is found again.
+    pub async fn delete_trash_entry(&self, entry: &TrashItem) -> Result<(), StoreError> {
+        self.delete_items(vec![super::key(entry.pk.clone(), entry.sk.clone())]).await
+    }
+}
+
+fn key_of(item: &super::Item) -> super::Item {
+    item.iter()
+        .filter(|(name, _)| *name == keys::PK || *name == keys::SK)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}

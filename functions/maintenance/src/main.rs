@@ -1,0 +1,18 @@
+//! Lambda entry point of maintenance: build the clients once, then run on each scheduled event.
+
+use lambda_runtime::{LambdaEvent, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    shared::telemetry::init();
+    let context = shared::context::JobContext::from_env().await?;
+    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
+        let context = context.clone();
+        async move {
+            // EventBridge Scheduler passes the schedule's input as it is; anything unknown is ignored.
+            let input = serde_json::from_value(event.payload).unwrap_or_default();
+            maintenance::run(&context, input).await.map_err(lambda_runtime::Error::from)
+        }
+    }))
+    .await
+}

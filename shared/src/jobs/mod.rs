@@ -1,0 +1,5 @@
+//! Background work run by the scheduled and queue-driven functions. Each job is a plain async
+//! function over the store and clients, so the Lambda entry point, the local gateway and tests
+//! run the same code.
+
+pub mod purge;
