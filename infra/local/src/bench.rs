@@ -250,7 +250,7 @@ async fn tasks(stack: &LocalStack, count: usize) -> Result<(), String> {
     let page_50 = timed(&process, event("api-tasks", "list-tasks", &[("access_token", token.as_str())])?, 200).await?;
     println!(
         "\n## Tasks through the api-tasks binary\n\n- create: {TIMED_CREATES} sequential, p50 {}, p99 {}\n\
-         - list, first page of 50 (default), 200 times: p50 {}, p99 {}\n\
+         - list, first page of the list-tasks event (limit=20, status=todo), 200 times: p50 {}, p99 {}\n\
          - all {listed} tasks in pages of 200: {} pages in {}, slowest page {}; peak memory {}",
         millis(percentile(&creates, 0.5)),
         millis(percentile(&creates, 0.99)),
