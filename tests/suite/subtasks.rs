@@ -83,6 +83,13 @@ async fn subtasks_are_one_level_deep_and_counted_on_their_parent() {
     assert_eq!(nested.error_fields(), ["parent_id"]);
     let moved = user.call(Method::PATCH, &path(&boxes, ""), Some(json!({"parent_id": null}))).await;
     moved.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let elsewhere = json!({"title": "x", "parent_id": boxes["id"]});
+    let mismatch = user.call(Method::POST, &path(&parent, "/subtasks"), Some(elsewhere)).await;
+    mismatch.assert_problem(StatusCode::BAD_REQUEST, "parent_mismatch");
+    let junk = user.call(Method::GET, "/v1/tasks?parent_id=junk", None).await;
+    junk.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(junk.error_fields(), ["parent_id"]);
+    assert_eq!(user.counts(&parent).await, json!({"open": 1, "done": 1}), "refused requests wrote nothing");
     let ghost = format!("/v1/tasks/{}/subtasks", ulid::Ulid::new());
     user.call(Method::POST, &ghost, Some(json!({"title": "x"})))
         .await

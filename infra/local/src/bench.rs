@@ -145,17 +145,24 @@ async fn timed(process: &LambdaProcess, event: serde_json::Value, count: usize) 
     Ok(samples)
 }
 
-/// Profile reads through the api-account binary: latency and the memory of a function that never
-/// hashes a password.
-async fn reads(stack: &LocalStack, count: usize) -> Result<(), String> {
+/// A new account made through the api-auth binary: its access token and user id.
+async fn signup(stack: &LocalStack, name: &str) -> Result<(String, String), String> {
     let auth = LambdaProcess::start(&release_binary("api-auth"), "api-auth", stack).await.map_err(|e| e.to_string())?;
-    let email = format!("reader-{}@example.com", ulid::Ulid::new().to_string().to_lowercase());
+    let email = format!("{name}-{}@example.com", ulid::Ulid::new().to_string().to_lowercase());
     let signup =
         auth.invoke(event("api-auth", "signup", &[("email", email.as_str()), ("password", PASSWORD)])?).await?;
     auth.stop().await;
     let body: serde_json::Value =
         serde_json::from_str(signup["body"].as_str().unwrap_or("{}")).map_err(|e| e.to_string())?;
     let token = body["access_token"].as_str().ok_or("no access token")?.to_string();
+    let user_id = body["user"]["id"].as_str().ok_or("no user id")?.to_string();
+    Ok((token, user_id))
+}
+
+/// Profile reads through the api-account binary: latency and the memory of a function that never
+/// hashes a password.
+async fn reads(stack: &LocalStack, count: usize) -> Result<(), String> {
+    let (token, _) = signup(stack, "reader").await?;
     let account =
         LambdaProcess::start(&release_binary("api-account"), "api-account", stack).await.map_err(|e| e.to_string())?;
     let samples = timed(&account, event("api-account", "get-me", &[("access_token", token.as_str())])?, count).await?;
@@ -204,15 +211,8 @@ async fn seed_tasks(stack: &LocalStack, user_id: &str, count: usize) -> Result<(
 /// Task writes and lists through the api-tasks binary: creates (a pro account, so the free tier's
 /// 50 open tasks do not stop it), then `count` tasks read in pages of 200.
 async fn tasks(stack: &LocalStack, count: usize) -> Result<(), String> {
-    let auth = LambdaProcess::start(&release_binary("api-auth"), "api-auth", stack).await.map_err(|e| e.to_string())?;
-    let email = format!("planner-{}@example.com", ulid::Ulid::new().to_string().to_lowercase());
-    let signup =
-        auth.invoke(event("api-auth", "signup", &[("email", email.as_str()), ("password", PASSWORD)])?).await?;
-    auth.stop().await;
-    let body: serde_json::Value =
-        serde_json::from_str(signup["body"].as_str().unwrap_or("{}")).map_err(|e| e.to_string())?;
-    let token = body["access_token"].as_str().ok_or("no access token")?.to_string();
-    let user_id = body["user"]["id"].as_str().ok_or("no user id")?;
+    let (token, user_id) = signup(stack, "planner").await?;
+    let user_id = user_id.as_str();
     aws_sdk_dynamodb::Client::new(&stack.sdk)
         .update_item()
         .table_name(stack.physical_id("Table").unwrap_or_default())

@@ -136,17 +136,31 @@ impl Store {
         }
     }
 
-    /// Reads several items of one table in one round trip; absent and expired items are left out.
+    /// Reads up to 100 items in one round trip (more when DynamoDB leaves keys unprocessed, which
+    /// are asked for again); absent and expired items are left out.
     pub async fn get_many(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
-        let request = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
-            .set_keys(Some(keys))
-            .consistent_read(true)
-            .build()
-            .map_err(|error| StoreError::Dynamo(error.to_string()))?;
-        let output =
-            self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(dynamo_error)?;
+        let mut request = Some(
+            aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(true)
+                .build()
+                .map_err(|error| StoreError::Dynamo(error.to_string()))?,
+        );
+        let mut items = Vec::new();
+        for attempt in 0..5u32 {
+            let Some(pending) = request.take() else { break };
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+            }
+            let output =
+                self.client.batch_get_item().request_items(&self.table, pending).send().await.map_err(dynamo_error)?;
+            items.extend(output.responses.and_then(|mut tables| tables.remove(&self.table)).unwrap_or_default());
+            request = output.unprocessed_keys.and_then(|mut left| left.remove(&self.table));
+        }
+        if request.is_some() {
+            return Err(StoreError::Dynamo("BatchGetItem left keys unprocessed after 5 attempts".into()));
+        }
         let now = chrono::Utc::now().timestamp();
-        let items = output.responses.and_then(|mut tables| tables.remove(&self.table)).unwrap_or_default();
         Ok(items.into_iter().filter(|item| !expired(item, now)).collect())
     }
 

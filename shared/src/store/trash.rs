@@ -78,16 +78,6 @@ pub enum RestoreError {
     Store(#[from] StoreError),
 }
 
-impl From<TaskWriteError> for RestoreError {
-    fn from(error: TaskWriteError) -> Self {
-        match error {
-            TaskWriteError::NotFound | TaskWriteError::VersionConflict(_) => RestoreError::NotInTrash,
-            TaskWriteError::LimitReached(limit) => RestoreError::LimitReached(limit),
-            TaskWriteError::Store(error) => RestoreError::Store(error),
-        }
-    }
-}
-
 impl Store {
     /// Moves a task to the trash with its live subtasks.
     pub async fn trash_task(&self, user_id: &str, task: &Task) -> Result<(), TaskWriteError> {
