@@ -2,4 +2,5 @@
 //! function over the store and clients, so the Lambda entry point, the local gateway and tests
 //! run the same code.
 
+pub mod notifications;
 pub mod purge;
