@@ -7,6 +7,7 @@ mod http_contract;
 mod idempotency;
 mod parity;
 mod passwords;
+mod recurrence;
 mod round_trips;
 mod subtasks;
 mod tasks;

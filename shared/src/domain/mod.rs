@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod notifications;
+pub mod occurrence;
 pub mod recurrence;
 pub mod task;
 pub mod validation;

@@ -4,6 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::Violations;
+use super::recurrence::Recurrence;
 
 pub const TITLE_MAX: usize = 500;
 pub const DESCRIPTION_MAX: usize = 10_000;
@@ -208,10 +209,17 @@ impl Task {
         if let Some(category) = &fields.category {
             next.category = category.clone().map(|text| text.trim().to_string()).filter(|text| !text.is_empty());
         }
-        if let Some(recurrence) = &fields.recurrence
-            && recurrence.is_some()
-        {
-            violations.add("recurrence", "repeating tasks are not available yet; send null");
+        if let Some(recurrence) = &fields.recurrence {
+            next.recurrence = match recurrence {
+                None => None,
+                Some(value) => match Recurrence::parse(value) {
+                    Ok(parsed) => serde_json::to_value(parsed).ok(),
+                    Err(problems) => {
+                        violations.extend(problems);
+                        self.recurrence.clone()
+                    }
+                },
+            };
         }
         if let Some(archived) = fields.archived {
             match archived {
@@ -275,6 +283,19 @@ impl Task {
         if self.category.as_ref().is_some_and(|text| text.chars().count() > CATEGORY_MAX) {
             violations.add("category", format!("must be at most {CATEGORY_MAX} characters"));
         }
+        if self.recurrence.is_some() {
+            if self.due_at.is_none() && self.due_date.is_none() {
+                violations.add("recurrence", "a repeating task needs due_at or due_date: its first occurrence");
+            }
+            if self.parent_id.is_some() {
+                violations.add("recurrence", "subtasks do not repeat; they repeat with their parent");
+            }
+        }
+    }
+
+    /// The task's repetition, if it repeats (a stored value that no longer reads counts as none).
+    pub fn repetition(&self) -> Option<Recurrence> {
+        self.recurrence.as_ref().and_then(|value| serde_json::from_value(value.clone()).ok())
     }
 }
 

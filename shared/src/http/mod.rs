@@ -5,6 +5,7 @@ pub mod concurrency;
 pub mod idempotency;
 pub mod json;
 pub mod layers;
+pub mod pagination;
 pub mod problem;
 pub mod routes;
 

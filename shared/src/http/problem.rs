@@ -112,11 +112,14 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Every field violation gathered while validating an input, as one 422.
+/// Every field violation gathered while validating an input, as one 422; a request whose
+/// repetition rule is wrong is a 400 `invalid_recurrence` (issue 4's contract), with the same list.
 impl From<crate::domain::Violations> for ApiError {
     fn from(violations: crate::domain::Violations) -> Self {
-        ApiError::validation(
-            violations.into_vec().into_iter().map(|(field, message)| FieldError::new(field, message)).collect(),
-        )
+        let errors: Vec<FieldError> =
+            violations.into_vec().into_iter().map(|(field, message)| FieldError::new(field, message)).collect();
+        let bad_rule = errors.iter().any(|error| error.field.starts_with("recurrence"));
+        let error = ApiError::validation(errors);
+        if bad_rule { ApiError { status: StatusCode::BAD_REQUEST, code: "invalid_recurrence", ..error } } else { error }
     }
 }

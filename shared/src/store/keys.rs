@@ -99,3 +99,12 @@ pub fn attachments_of(task_id: &str) -> String {
 pub fn attachment(task_id: &str, attachment_id: &str) -> String {
     format!("ATTACHMENT#{task_id}#{attachment_id}")
 }
+
+/// The closed occurrences of a repeating task sort under it by index: `OCCURRENCE#<task id>#<index>`.
+pub fn occurrences_of(task_id: &str) -> String {
+    format!("OCCURRENCE#{task_id}#")
+}
+
+pub fn occurrence(task_id: &str, index: u32) -> String {
+    format!("OCCURRENCE#{task_id}#{index:06}")
+}

@@ -6,6 +6,7 @@ pub mod attachments;
 pub mod idempotency;
 pub mod keys;
 pub mod notes;
+pub mod occurrences;
 pub mod round_trips;
 pub mod sessions;
 pub mod tasks;
@@ -192,6 +193,44 @@ impl Store {
         let now = chrono::Utc::now().timestamp();
         items.retain(|item| !expired(item, now));
         Ok(items)
+    }
+
+    /// One page of a partition's items whose sort key starts with `prefix`: at most `limit` items
+    /// after the sort key `after`, in sort-key order (`forward`) or reversed. One Query; the page's
+    /// last sort key comes back when more may follow.
+    pub async fn query_page(
+        &self,
+        pk: String,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+        forward: bool,
+    ) -> Result<(Vec<Item>, Option<String>), StoreError> {
+        let start = after.map(|sk| key(pk.clone(), sk));
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_names("#sk", keys::SK)
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":prefix", s(prefix))
+            .scan_index_forward(forward)
+            .limit(limit as i32)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(dynamo_error)?;
+        let items = output.items.unwrap_or_default();
+        let next = match output.last_evaluated_key {
+            Some(last) if items.len() >= limit => match last.get(keys::SK) {
+                Some(AttributeValue::S(sk)) => Some(sk.clone()),
+                _ => None,
+            },
+            _ => None,
+        };
+        Ok((items, next))
     }
 
     /// Runs actions as one TransactWriteItems: all happen or none.

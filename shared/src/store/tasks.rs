@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::update::ItemUpdate;
 use super::{Item, Store, StoreError, dynamo_error, from_item, key, keys, n, s, to_item};
 use crate::domain::account::Tier;
+use crate::domain::occurrence::Series;
 use crate::domain::task::{FieldChange, Status, SubtaskCounts, Task, subtask_contribution};
 
 /// Tier limits, in one place.
@@ -34,6 +35,9 @@ pub enum Limit {
     OpenTasks,
     SubtasksPerTask,
 }
+
+/// The attributes of a repeating task's series.
+const SERIES_FIELDS: [&str; 2] = ["series_start", "series_count"];
 
 /// How many times a write that lost a race on its parent's counts is computed again.
 pub(crate) const PARENT_RACE_ATTEMPTS: usize = 4;
@@ -83,6 +87,12 @@ pub struct TaskItem {
     pub trashed_with: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl: Option<i64>,
+    /// On repeating tasks: the due of the series' first occurrence (see domain::occurrence).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series_start: Option<String>,
+    /// On repeating tasks: how many occurrences have come due, the current one included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series_count: Option<u32>,
 }
 
 impl TaskItem {
@@ -93,6 +103,7 @@ impl TaskItem {
             (None, None) => "~".into(),
         };
         let search_text = format!("{}\n{}", task.title, task.description.as_deref().unwrap_or("")).to_lowercase();
+        let series = task.recurrence.as_ref().and_then(|_| Series::starting_at(&task));
         TaskItem {
             pk: keys::user(user_id),
             sk: keys::task(&task.id),
@@ -112,6 +123,18 @@ impl TaskItem {
             trashed_at: None,
             trashed_with: None,
             ttl: None,
+            series_start: series.as_ref().map(|series| series.start.clone()),
+            series_count: series.map(|series| series.count),
+        }
+    }
+
+    /// Where the task's series stands; a task given its repetition before the series was kept
+    /// starts at its current due.
+    pub fn series(&self) -> Option<Series> {
+        self.task.recurrence.as_ref()?;
+        match (&self.series_start, self.series_count) {
+            (Some(start), Some(count)) => Some(Series { start: start.clone(), count }),
+            _ => Series::starting_at(&self.task),
         }
     }
 
@@ -297,10 +320,17 @@ impl Store {
     /// left alone), if the stored task is still at `before.version` and not trashed.
     pub(crate) fn task_write(&self, user_id: &str, before: &Task, after: &Task) -> Result<ItemUpdate, StoreError> {
         let mut update = ItemUpdate::new();
+        // A new repetition starts a new series at the current due; otherwise the series is left
+        // as it is (completing an occurrence moves it explicitly).
+        let new_series = before.recurrence != after.recurrence;
         for (attribute, value) in to_item(&TaskItem::new(user_id, after.clone()))? {
-            if attribute != keys::PK && attribute != keys::SK {
+            let series_field = SERIES_FIELDS.contains(&attribute.as_str());
+            if attribute != keys::PK && attribute != keys::SK && (!series_field || new_series) {
                 update = update.set(&attribute, value);
             }
+        }
+        if new_series && after.recurrence.is_none() {
+            update = SERIES_FIELDS.iter().fold(update, |update, field| update.remove(field));
         }
         Ok(update.condition(
             "#version = :expected_version AND attribute_not_exists(trashed_at)",
@@ -556,6 +586,7 @@ impl Store {
         let completes_parent = after.status == Status::Done
             && before.status != Status::Done
             && parent.task.status.is_open()
+            && parent.task.recurrence.is_none()
             && seen_open + open_delta == 0;
         let reopens_parent = before.status == Status::Done
             && after.status != Status::Done

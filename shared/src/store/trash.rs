@@ -298,15 +298,17 @@ impl Store {
         Ok(entries)
     }
 
-    /// Everything an expired trash entry's tasks left: the task items, their notes and
-    /// attachment records, and the attachments' S3 keys.
+    /// Everything an expired trash entry's tasks left: the task items, their notes, occurrence
+    /// and attachment records, and the attachments' S3 keys.
     pub async fn purge_work(&self, entry: &TrashItem) -> Result<PurgeWork, StoreError> {
         let user = keys::user(entry.user_id());
         let mut work = PurgeWork::default();
         for task_id in &entry.task_ids {
             work.items.push(self.task_key(entry.user_id(), task_id));
-            for note in self.query_prefix(user.clone(), &keys::notes_of(task_id)).await? {
-                work.items.push(key_of(&note));
+            for prefix in [keys::notes_of(task_id), keys::occurrences_of(task_id)] {
+                for record in self.query_prefix(user.clone(), &prefix).await? {
+                    work.items.push(key_of(&record));
+                }
             }
             for record in self.query_prefix(user.clone(), &keys::attachments_of(task_id)).await? {
                 if let Some(aws_sdk_dynamodb::types::AttributeValue::S(object_key)) = record.get("object_key") {

@@ -2,6 +2,7 @@ pub mod attachments;
 pub mod bulk;
 pub mod list;
 pub mod notes;
+pub mod occurrences;
 pub mod status;
 pub mod subtasks;
 pub mod tasks;
@@ -11,10 +12,11 @@ use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode, header};
 use shared::AppContext;
+use shared::domain::occurrence::Outcome;
 use shared::domain::task::{FieldChange, Status, Task, TaskFields};
 use shared::http::ApiError;
 use shared::http::concurrency::{etag, if_match_version};
-use shared::store::tasks::{Limit, TaskWriteError, TierLimits, limits, may_raise_open_count};
+use shared::store::tasks::{Limit, TaskItem, TaskWriteError, TierLimits, limits, may_raise_open_count};
 
 /// A task with its `ETag`.
 pub fn task_response(status: StatusCode, task: &Task) -> Response {
@@ -65,10 +67,15 @@ pub async fn caller_limits(app: &AppContext, user_id: &str) -> Result<TierLimits
 
 /// The caller's live task, or 404 (absent, trashed, or another user's: all alike).
 pub async fn load_task(app: &AppContext, user_id: &str, task_id: &str) -> Result<Task, ApiError> {
+    Ok(load_task_item(app, user_id, task_id).await?.into_task())
+}
+
+/// The caller's live task as stored (with its series), or 404 like `load_task`.
+pub async fn load_task_item(app: &AppContext, user_id: &str, task_id: &str) -> Result<TaskItem, ApiError> {
     if ulid::Ulid::from_string(task_id).is_err() {
         return Err(ApiError::not_found());
     }
-    app.store.get_task(user_id, task_id).await?.ok_or_else(ApiError::not_found)
+    app.store.get_task_item(user_id, task_id).await?.ok_or_else(ApiError::not_found)
 }
 
 /// Applies the fields `fields_for` picks to the caller's task under optimistic concurrency and records `action`.
@@ -81,13 +88,20 @@ pub async fn change_task(
     action: &str,
 ) -> Result<Response, ApiError> {
     let expected = if_match_version(headers)?;
-    let before = load_task(app, user_id, task_id).await?;
+    let item = load_task_item(app, user_id, task_id).await?;
+    let series = item.series();
+    let before = item.into_task();
     if expected.is_some_and(|version| version != before.version) {
         return Err(version_conflict(&before));
     }
     let (after, changes) = before.apply(&fields_for(&before), chrono::Utc::now()).map_err(ApiError::from)?;
     if changes.is_empty() {
         return Ok(task_response(StatusCode::OK, &before));
+    }
+    // Completing a repeating task closes its occurrence and moves it to the next one.
+    if let Some(series) = series.filter(|_| after.status == Status::Done && before.status != Status::Done) {
+        let current = Task { version: before.version, status: before.status, completed_at: None, ..after };
+        return occurrences::close(app, user_id, &before, &current, &series, Outcome::Completed, action).await;
     }
     save(app, user_id, &before, &after, action, &changes).await?;
     // Completing a parent completed its open subtasks too: answer with the counts as they are now.

@@ -1,0 +1,83 @@
+//! Repeating tasks: `GET /v1/tasks/{id}/occurrences` (the closed ones, newest first) and
+//! `POST /v1/tasks/{id}/skip` (close the current occurrence without completing it). Completing a
+//! repeating task (`.../complete`, PATCH, bulk) comes through `close` too.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use http::{HeaderMap, StatusCode};
+use serde::Serialize;
+use shared::domain::occurrence::{Occurrence, Outcome, Series, advance};
+use shared::domain::task::Task;
+use shared::http::concurrency::if_match_version;
+use shared::http::pagination::{PageRequest, cursor};
+use shared::http::{ApiError, CurrentUser};
+use shared::store::keys;
+use shared::{AppContext, AppState};
+
+use super::{caller_limits, load_task, load_task_item, task_response, version_conflict, write_failed};
+
+#[derive(Debug, Serialize)]
+pub struct OccurrenceList {
+    items: Vec<Occurrence>,
+    next_cursor: Option<String>,
+}
+
+pub async fn list(
+    State(app): State<AppState>,
+    caller: CurrentUser,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<OccurrenceList>, ApiError> {
+    let task = load_task(&app, &caller.user_id, &id).await?;
+    let page = PageRequest::from_query(&query, &keys::occurrences_of(&task.id))?;
+    let found = app.store.list_occurrences(&caller.user_id, &task.id, page.after.as_deref(), page.limit).await?;
+    Ok(Json(OccurrenceList { items: found.items, next_cursor: found.next.as_deref().map(cursor) }))
+}
+
+pub async fn skip(
+    State(app): State<AppState>,
+    caller: CurrentUser,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let expected = if_match_version(&headers)?;
+    let item = load_task_item(&app, &caller.user_id, &id).await?;
+    let Some(series) = item.series() else {
+        return Err(ApiError::conflict("not_repeating", "only an occurrence of a repeating task can be skipped"));
+    };
+    let task = item.into_task();
+    if expected.is_some_and(|version| version != task.version) {
+        return Err(version_conflict(&task));
+    }
+    if !task.status.is_open() {
+        return Err(ApiError::conflict("series_over", "the task is done or cancelled: no occurrence is left to skip"));
+    }
+    close(&app, &caller.user_id, &task, &task, &series, Outcome::Skipped, "skipped").await
+}
+
+/// Closes the current occurrence of `before` as `current` records it (the request's other changes
+/// applied), and answers with the task at its next occurrence.
+pub async fn close(
+    app: &AppContext,
+    user_id: &str,
+    before: &Task,
+    current: &Task,
+    series: &Series,
+    outcome: Outcome,
+    action: &str,
+) -> Result<Response, ApiError> {
+    let step = advance(current, series, outcome, chrono::Utc::now())
+        .ok_or_else(|| ApiError::conflict("not_repeating", "the task does not repeat"))?;
+    let limits = caller_limits(app, user_id).await?;
+    app.store
+        .close_occurrence(user_id, before, &step, action, limits, Vec::new())
+        .await
+        .map_err(|error| write_failed(error, limits))?;
+    // Reopened subtasks changed the counts: answer with the task as stored.
+    let reopened = !step.ended && before.subtasks.as_ref().is_some_and(|counts| counts.done > 0);
+    let next = if reopened { app.store.get_task(user_id, &before.id).await?.unwrap_or(step.next) } else { step.next };
+    Ok(task_response(StatusCode::OK, &next))
+}

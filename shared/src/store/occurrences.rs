@@ -1,0 +1,149 @@
+//! Closed occurrences of repeating tasks (`OCCURRENCE#<task id>#<index>` under the owner), and the
+//! transaction that closes one: the record, the task moved to its next occurrence with its done
+//! subtasks reopened, the activity entry and the open-task count, all or nothing.
+
+use aws_sdk_dynamodb::types::TransactWriteItem;
+use serde::{Deserialize, Serialize};
+
+use super::tasks::{Guard, PARENT_RACE_ATTEMPTS, Plan, TaskItem, TaskWriteError, TierLimits, count_is, open_count};
+use super::{Store, StoreError, from_item, keys, n, to_item};
+use crate::domain::occurrence::{Advance, Occurrence};
+use crate::domain::task::{FieldChange, Status, Task, changes_between};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OccurrenceItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub entity: String,
+    pub task_id: String,
+    #[serde(flatten)]
+    pub occurrence: Occurrence,
+}
+
+pub struct OccurrencePage {
+    pub items: Vec<Occurrence>,
+    /// The sort key the page ended at, when more may follow.
+    pub next: Option<String>,
+}
+
+impl Store {
+    /// A task's closed occurrences, newest first: one Query per page.
+    pub async fn list_occurrences(
+        &self,
+        user_id: &str,
+        task_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<OccurrencePage, StoreError> {
+        let (items, next) =
+            self.query_page(keys::user(user_id), &keys::occurrences_of(task_id), after, limit, false).await?;
+        let items = items
+            .into_iter()
+            .map(|item| from_item::<OccurrenceItem>(item).map(|item| item.occurrence))
+            .collect::<Result<_, _>>()?;
+        Ok(OccurrencePage { items, next })
+    }
+
+    /// Closes `before`'s current occurrence as `step` says, in one transaction with `extra` (the
+    /// reminders that follow the task). Fails with a version conflict when the task changed.
+    pub async fn close_occurrence(
+        &self,
+        user_id: &str,
+        before: &Task,
+        step: &Advance,
+        action: &str,
+        limits: TierLimits,
+        extra: Vec<TransactWriteItem>,
+    ) -> Result<(), TaskWriteError> {
+        let mut before = before.clone();
+        for attempt in 0..PARENT_RACE_ATTEMPTS {
+            if attempt > 0 {
+                before = self.reread(user_id, &before).await?;
+            }
+            if self.try_close_occurrence(user_id, &before, step, action, limits, extra.clone()).await? {
+                return Ok(());
+            }
+        }
+        Err(StoreError::Dynamo("the task's subtasks kept changing while its occurrence closed".into()).into())
+    }
+
+    async fn try_close_occurrence(
+        &self,
+        user_id: &str,
+        before: &Task,
+        step: &Advance,
+        action: &str,
+        limits: TierLimits,
+        extra: Vec<TransactWriteItem>,
+    ) -> Result<bool, TaskWriteError> {
+        let mut write = self.task_write(user_id, before, &step.next)?.remove("completed_by_subtasks");
+        if before.recurrence == step.next.recurrence {
+            write = write.set("series_count", n(step.series.count));
+        }
+        let reopened = if step.ended { Vec::new() } else { self.done_subtasks(user_id, before).await? };
+        if !reopened.is_empty() {
+            let seen_open = before.subtasks.as_ref().map_or(0, |counts| counts.open as i64);
+            let (seen_condition, seen) = count_is("open_subtasks", ":seen_open", seen_open);
+            write = write
+                .add("open_subtasks", n(reopened.len() as i64))
+                .add("done_subtasks", n(-(reopened.len() as i64)))
+                .condition(&seen_condition, &[], [(":seen_open", seen)]);
+        }
+        let mut changes = changes_between(before, &step.next);
+        changes.push(FieldChange {
+            field: "occurrence".into(),
+            old: serde_json::Value::Null,
+            new: serde_json::to_value(&step.occurrence).unwrap_or_default(),
+        });
+        let record = OccurrenceItem {
+            pk: keys::user(user_id),
+            sk: keys::occurrence(&before.id, step.occurrence.index),
+            entity: "occurrence".into(),
+            task_id: before.id.clone(),
+            occurrence: step.occurrence.clone(),
+        };
+        let mut plan = Plan::default();
+        plan.push(write.into_action(&self.table, self.task_key(user_id, &before.id))?, Some(Guard::Task));
+        plan.push(self.put_new(to_item(&record)?)?, Some(Guard::Task));
+        plan.push(self.record_activity(user_id, "task", &before.id, action, &changes)?, None);
+        let delta = open_count(&step.next) - open_count(before);
+        if delta != 0 {
+            plan.push(self.count_open(user_id, delta, limits.open_tasks)?, Some(Guard::OpenLimit));
+        }
+        for subtask in reopened {
+            let mut open = subtask.clone();
+            open.set_status(Status::Todo, step.next.updated_at);
+            open.version += 1;
+            open.updated_at = step.next.updated_at;
+            let update = self.task_write(user_id, &subtask, &open)?;
+            plan.push(update.into_action(&self.table, self.task_key(user_id, &subtask.id))?, Some(Guard::Raced));
+        }
+        for action in extra {
+            plan.push(action, None);
+        }
+        match plan.run(self).await {
+            Ok(()) => Ok(true),
+            Err((_, Some(Guard::Task))) => self.reread(user_id, before).await.map(|_| false),
+            Err((_, Some(Guard::OpenLimit))) => Err(TaskWriteError::LimitReached(super::tasks::Limit::OpenTasks)),
+            Err((_, Some(Guard::Raced | Guard::Parent))) => Ok(false),
+            Err((error, None)) => Err(error.into()),
+        }
+    }
+
+    /// The live subtasks of `parent` that are done: a new occurrence reopens them.
+    async fn done_subtasks(&self, user_id: &str, parent: &Task) -> Result<Vec<Task>, StoreError> {
+        let Some(counts) = parent.subtasks.as_ref().filter(|counts| counts.done > 0) else {
+            return Ok(Vec::new());
+        };
+        Ok(self
+            .task_items(user_id, &counts.ids)
+            .await?
+            .into_iter()
+            .filter(TaskItem::is_live)
+            .map(|item| item.task)
+            .filter(|task| task.status == Status::Done)
+            .collect())
+    }
+}
