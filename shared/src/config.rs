@@ -33,6 +33,8 @@ pub struct Config {
     pub app_base_url: String,
     /// The private bucket of attachments and exports (functions that store files have it).
     pub files_bucket: Option<String>,
+    /// The `notifications` queue (the reminder scheduler and maintenance send to it).
+    pub notifications_queue_url: Option<String>,
 }
 
 impl Config {
@@ -65,6 +67,7 @@ impl Config {
             email_from: require("EMAIL_FROM")?,
             app_base_url: app_base_url.trim_end_matches('/').to_string(),
             files_bucket: get("FILES_BUCKET"),
+            notifications_queue_url: get("NOTIFICATIONS_QUEUE_URL"),
         })
     }
 }

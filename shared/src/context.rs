@@ -72,6 +72,7 @@ pub struct JobContext {
     pub config: Config,
     pub store: Store,
     pub s3: aws_sdk_s3::Client,
+    pub sqs: aws_sdk_sqs::Client,
     pub email: Arc<dyn EmailSender>,
 }
 
@@ -86,6 +87,7 @@ impl JobContext {
         Arc::new(JobContext {
             store: Store::new(sdk, config.table_name.clone()),
             s3: s3_client(sdk),
+            sqs: aws_sdk_sqs::Client::new(sdk),
             email: Arc::new(SesEmailSender::new(aws_sdk_sesv2::Client::new(sdk), config.email_from.clone())),
             config,
         })

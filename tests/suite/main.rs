@@ -8,6 +8,7 @@ mod idempotency;
 mod parity;
 mod passwords;
 mod recurrence;
+mod reminders;
 mod round_trips;
 mod subtasks;
 mod tasks;

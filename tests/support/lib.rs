@@ -177,6 +177,35 @@ impl TestStack {
     pub fn table(&self) -> String {
         self.stack.physical_id("Table").expect("table")
     }
+
+    /// The context the background function `binary` runs with.
+    pub fn job_context(&self, binary: &str) -> std::sync::Arc<shared::context::JobContext> {
+        self.stack.job_context(binary).expect("a background function of template.yaml")
+    }
+
+    /// Takes every message now on the queue `logical_id` (they stay hidden for its visibility
+    /// timeout), bodies parsed as JSON.
+    pub async fn drain_queue(&self, logical_id: &str) -> Vec<Value> {
+        let client = aws_sdk_sqs::Client::new(&self.stack.sdk);
+        let url = self.stack.physical_id(logical_id).expect("a queue of template.yaml");
+        let mut bodies = Vec::new();
+        loop {
+            let output = client
+                .receive_message()
+                .queue_url(&url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .expect("the queue answers");
+            let messages = output.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return bodies;
+            }
+            for message in messages {
+                bodies.push(serde_json::from_str(message.body().unwrap_or("null")).expect("a JSON body"));
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -7,7 +7,7 @@ use axum::Router;
 use shared::AppState;
 use shared::http::{Route, build_router};
 
-use handlers::{attachments, bulk, list, notes, occurrences, status, subtasks, tasks, trash};
+use handlers::{attachments, bulk, list, notes, occurrences, reminders, status, subtasks, tasks, trash};
 
 /// Every route this function serves (template.yaml declares the same list).
 pub fn routes() -> Vec<Route> {
@@ -23,6 +23,9 @@ pub fn routes() -> Vec<Route> {
         Route::post("/v1/tasks/{id}/duplicate", tasks::duplicate),
         Route::post("/v1/tasks/{id}/skip", occurrences::skip),
         Route::get("/v1/tasks/{id}/occurrences", occurrences::list),
+        Route::get("/v1/tasks/{id}/reminders", reminders::list),
+        Route::post("/v1/tasks/{id}/reminders", reminders::create),
+        Route::delete("/v1/tasks/{id}/reminders/{rem_id}", reminders::delete),
         Route::get("/v1/tasks/{id}/subtasks", subtasks::list),
         Route::post("/v1/tasks/{id}/subtasks", subtasks::create),
         Route::get("/v1/tasks/{id}/notes", notes::list),

@@ -279,6 +279,14 @@ impl LocalStack {
         shared::AppContext::build(config, &self.sdk).await.map_err(|error| init(error.to_string()))
     }
 
+    /// The context of a background function, built as its Lambda main builds it.
+    pub fn job_context(&self, binary: &str) -> Result<std::sync::Arc<shared::context::JobContext>, StackError> {
+        let environment: HashMap<String, String> = self.function_environment(binary)?.into_iter().collect();
+        let config = shared::config::Config::from_map(&environment)
+            .map_err(|error| StackError::Init { function: binary.into(), reason: error.to_string() })?;
+        Ok(shared::context::JobContext::build(config, &self.sdk))
+    }
+
     /// The physical name of a resource (table name, queue URL, bucket name, secret ARN).
     pub fn physical_id(&self, logical_id: &str) -> Option<String> {
         self.physical.get(logical_id).map(|physical| physical.reference.clone())

@@ -4,6 +4,7 @@ pub mod account;
 pub mod notifications;
 pub mod occurrence;
 pub mod recurrence;
+pub mod reminders;
 pub mod task;
 pub mod validation;
 

@@ -11,6 +11,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use super::recurrence::Recurrence;
+use super::reminders::shifted;
 use super::task::{Status, Task};
 
 /// At most this many past occurrences are passed over in one step.
@@ -91,11 +92,13 @@ pub fn advance(current: &Task, series: &Series, outcome: Outcome, now: DateTime<
         (Some(due), _) => next_instant(&recurrence, series, due, now).map(|(at, count)| {
             next.due_at = Some(at);
             next.start_at = current.start_at.map(|start| start + (at - due));
+            next.reminders = shifted(&current.reminders, at - due);
             count
         }),
         (None, Some(date)) => next_date(&recurrence, series, date, now).map(|(on, count)| {
             next.due_date = Some(on);
             next.start_at = current.start_at.map(|start| start + (on - date));
+            next.reminders = shifted(&current.reminders, on - date);
             count
         }),
         (None, None) => None,

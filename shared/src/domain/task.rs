@@ -5,6 +5,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::Violations;
 use super::recurrence::Recurrence;
+use super::reminders::Reminder;
 
 pub const TITLE_MAX: usize = 500;
 pub const DESCRIPTION_MAX: usize = 10_000;
@@ -68,6 +69,9 @@ pub struct Task {
     /// On top-level tasks: how many subtasks are open and done. Kept by the store, not written by clients.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subtasks: Option<SubtaskCounts>,
+    /// The task's reminders (`/v1/tasks/{id}/reminders`; kept with the task, not part of its shape).
+    #[serde(skip)]
+    pub reminders: Vec<Reminder>,
 }
 
 /// A parent's view of its subtasks. Cancelled subtasks count in neither `open` nor `done`.
@@ -161,6 +165,7 @@ impl Task {
             created_at: now,
             updated_at: now,
             subtasks: None,
+            reminders: Vec::new(),
         }
     }
 

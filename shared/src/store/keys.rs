@@ -108,3 +108,26 @@ pub fn occurrences_of(task_id: &str) -> String {
 pub fn occurrence(task_id: &str, index: u32) -> String {
     format!("OCCURRENCE#{task_id}#{index:06}")
 }
+
+/// A task's entries on the reminder schedule: `REMINDER#<task id>#<reminder id>`.
+pub fn reminder_entries_of(task_id: &str) -> String {
+    format!("REMINDER#{task_id}#")
+}
+
+pub fn reminder_entry(task_id: &str, reminder_id: &str) -> String {
+    format!("REMINDER#{task_id}#{reminder_id}")
+}
+
+/// A delivery held back by quiet hours, on the schedule until they end.
+pub fn deferred_entry(notification_id: &str, channel: &str) -> String {
+    format!("DEFERRED#{notification_id}#{channel}")
+}
+
+/// The schedule index (GSI1) partition of one hour and shard: `REMIND#<yyyy-mm-ddThh>#<shard>`.
+pub fn schedule_bucket(at: chrono::DateTime<chrono::Utc>, shard: u32) -> String {
+    format!("REMIND#{}#{shard}", at.format("%Y-%m-%dT%H"))
+}
+
+/// The reminder scheduler's own item: its watermark.
+pub const SCHEDULER: &str = "SCHEDULER#reminders";
+pub const WATERMARK: &str = "WATERMARK";

@@ -8,6 +8,7 @@ pub mod keys;
 pub mod notes;
 pub mod occurrences;
 pub mod round_trips;
+pub mod schedule;
 pub mod sessions;
 pub mod tasks;
 pub mod tokens;

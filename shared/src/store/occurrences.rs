@@ -2,7 +2,6 @@
 //! transaction that closes one: the record, the task moved to its next occurrence with its done
 //! subtasks reopened, the activity entry and the open-task count, all or nothing.
 
-use aws_sdk_dynamodb::types::TransactWriteItem;
 use serde::{Deserialize, Serialize};
 
 use super::tasks::{Guard, PARENT_RACE_ATTEMPTS, Plan, TaskItem, TaskWriteError, TierLimits, count_is, open_count};
@@ -46,8 +45,8 @@ impl Store {
         Ok(OccurrencePage { items, next })
     }
 
-    /// Closes `before`'s current occurrence as `step` says, in one transaction with `extra` (the
-    /// reminders that follow the task). Fails with a version conflict when the task changed.
+    /// Closes `before`'s current occurrence as `step` says, in one transaction with the schedule
+    /// entries that follow the task. Fails with a version conflict when the task changed.
     pub async fn close_occurrence(
         &self,
         user_id: &str,
@@ -55,14 +54,13 @@ impl Store {
         step: &Advance,
         action: &str,
         limits: TierLimits,
-        extra: Vec<TransactWriteItem>,
     ) -> Result<(), TaskWriteError> {
         let mut before = before.clone();
         for attempt in 0..PARENT_RACE_ATTEMPTS {
             if attempt > 0 {
                 before = self.reread(user_id, &before).await?;
             }
-            if self.try_close_occurrence(user_id, &before, step, action, limits, extra.clone()).await? {
+            if self.try_close_occurrence(user_id, &before, step, action, limits).await? {
                 return Ok(());
             }
         }
@@ -76,7 +74,6 @@ impl Store {
         step: &Advance,
         action: &str,
         limits: TierLimits,
-        extra: Vec<TransactWriteItem>,
     ) -> Result<bool, TaskWriteError> {
         let mut write = self.task_write(user_id, before, &step.next)?.remove("completed_by_subtasks");
         if before.recurrence == step.next.recurrence {
@@ -120,8 +117,8 @@ impl Store {
             let update = self.task_write(user_id, &subtask, &open)?;
             plan.push(update.into_action(&self.table, self.task_key(user_id, &subtask.id))?, Some(Guard::Raced));
         }
-        for action in extra {
-            plan.push(action, None);
+        for write in self.schedule_writes(user_id, Some(before), &step.next, chrono::Utc::now())? {
+            plan.push(write, None);
         }
         match plan.run(self).await {
             Ok(()) => Ok(true),

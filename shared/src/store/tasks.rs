@@ -13,6 +13,7 @@ use super::update::ItemUpdate;
 use super::{Item, Store, StoreError, dynamo_error, from_item, key, keys, n, s, to_item};
 use crate::domain::account::Tier;
 use crate::domain::occurrence::Series;
+use crate::domain::reminders::Reminder;
 use crate::domain::task::{FieldChange, Status, SubtaskCounts, Task, subtask_contribution};
 
 /// Tier limits, in one place.
@@ -87,6 +88,9 @@ pub struct TaskItem {
     pub trashed_with: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl: Option<i64>,
+    /// The task's reminders (see domain::reminders).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reminders: Vec<Reminder>,
     /// On repeating tasks: the due of the series' first occurrence (see domain::occurrence).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub series_start: Option<String>,
@@ -115,7 +119,8 @@ impl TaskItem {
             gsi3pk: keys::tasks_index(user_id),
             gsi3sk: format!("{}#{}", task.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true), task.id),
             search_text,
-            task: Task { subtasks: None, ..task },
+            reminders: task.reminders.clone(),
+            task: Task { subtasks: None, reminders: Vec::new(), ..task },
             subtask_ids: Vec::new(),
             open_subtasks: None,
             done_subtasks: None,
@@ -141,6 +146,7 @@ impl TaskItem {
     /// The task as clients see it: a top-level task carries its subtask counts.
     pub fn into_task(self) -> Task {
         let mut task = self.task;
+        task.reminders = self.reminders;
         if task.parent_id.is_none() {
             let mut ids = self.subtask_ids;
             ids.sort();
@@ -323,14 +329,23 @@ impl Store {
         // A new repetition starts a new series at the current due; otherwise the series is left
         // as it is (completing an occurrence moves it explicitly).
         let new_series = before.recurrence != after.recurrence;
+        let new_reminders = before.reminders != after.reminders;
         for (attribute, value) in to_item(&TaskItem::new(user_id, after.clone()))? {
-            let series_field = SERIES_FIELDS.contains(&attribute.as_str());
-            if attribute != keys::PK && attribute != keys::SK && (!series_field || new_series) {
+            let skipped = match attribute.as_str() {
+                keys::PK | keys::SK => true,
+                "series_start" | "series_count" => !new_series,
+                "reminders" => !new_reminders,
+                _ => false,
+            };
+            if !skipped {
                 update = update.set(&attribute, value);
             }
         }
         if new_series && after.recurrence.is_none() {
             update = SERIES_FIELDS.iter().fold(update, |update, field| update.remove(field));
+        }
+        if new_reminders && after.reminders.is_empty() {
+            update = update.remove("reminders");
         }
         Ok(update.condition(
             "#version = :expected_version AND attribute_not_exists(trashed_at)",
@@ -390,6 +405,12 @@ impl Store {
         }
         for subtask in subtasks {
             plan.push(self.put_new(to_item(&TaskItem::new(user_id, subtask.clone()))?)?, None);
+        }
+        let now = chrono::Utc::now();
+        for created in std::iter::once(task).chain(subtasks) {
+            for write in self.schedule_writes(user_id, None, created, now)? {
+                plan.push(write, None);
+            }
         }
         for action in extra {
             plan.push(action, None);
@@ -513,6 +534,9 @@ impl Store {
         }
         for (action, guard) in self.parent_follows(user_id, before, after, limits).await? {
             plan.push(action, guard);
+        }
+        for write in self.schedule_writes(user_id, Some(before), after, chrono::Utc::now())? {
+            plan.push(write, None);
         }
         match plan.run(self).await {
             Ok(()) => Ok(true),

@@ -299,13 +299,13 @@ impl Store {
     }
 
     /// Everything an expired trash entry's tasks left: the task items, their notes, occurrence
-    /// and attachment records, and the attachments' S3 keys.
+    /// records, schedule entries and attachment records, and the attachments' S3 keys.
     pub async fn purge_work(&self, entry: &TrashItem) -> Result<PurgeWork, StoreError> {
         let user = keys::user(entry.user_id());
         let mut work = PurgeWork::default();
         for task_id in &entry.task_ids {
             work.items.push(self.task_key(entry.user_id(), task_id));
-            for prefix in [keys::notes_of(task_id), keys::occurrences_of(task_id)] {
+            for prefix in [keys::notes_of(task_id), keys::occurrences_of(task_id), keys::reminder_entries_of(task_id)] {
                 for record in self.query_prefix(user.clone(), &prefix).await? {
                     work.items.push(key_of(&record));
                 }

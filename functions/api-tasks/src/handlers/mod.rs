@@ -3,6 +3,7 @@ pub mod bulk;
 pub mod list;
 pub mod notes;
 pub mod occurrences;
+pub mod reminders;
 pub mod status;
 pub mod subtasks;
 pub mod tasks;

@@ -73,7 +73,7 @@ pub async fn close(
         .ok_or_else(|| ApiError::conflict("not_repeating", "the task does not repeat"))?;
     let limits = caller_limits(app, user_id).await?;
     app.store
-        .close_occurrence(user_id, before, &step, action, limits, Vec::new())
+        .close_occurrence(user_id, before, &step, action, limits)
         .await
         .map_err(|error| write_failed(error, limits))?;
     // Reopened subtasks changed the counts: answer with the task as stored.

@@ -172,6 +172,7 @@ fn fresh_copy(task: &Task, id: String, parent_id: Option<&str>, now: chrono::Dat
         updated_at: now,
         parent_id: parent_id.map(String::from),
         subtasks: None,
+        reminders: Vec::new(),
         ..task.clone()
     }
 }

@@ -1,0 +1,133 @@
+//! `GET/POST /v1/tasks/{id}/reminders`, `DELETE /v1/tasks/{id}/reminders/{rem_id}`. Reminders are
+//! kept with their task: adding or removing one is a change of the task (a new version), and its
+//! schedule entry is written in the same transaction.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use http::{HeaderMap, StatusCode};
+use serde::Serialize;
+use shared::AppState;
+use shared::domain::reminders::{MAX_PER_TASK, Reminder};
+use shared::domain::task::{FieldChange, Task};
+use shared::http::concurrency::if_match_version;
+use shared::http::{ApiError, ApiJson, CurrentUser};
+use shared::store::tasks::limits;
+
+use super::{load_task, version_conflict, write_failed};
+
+/// A reminder as clients see it: what was asked for and when it goes off for the task as it is.
+#[derive(Debug, Serialize)]
+pub struct ReminderView {
+    id: String,
+    task_id: String,
+    at: Option<DateTime<Utc>>,
+    minutes_before: Option<u32>,
+    /// `null` while it cannot go off (relative to a due time the task no longer has).
+    fire_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+}
+
+fn view(reminder: &Reminder, task: &Task) -> ReminderView {
+    ReminderView {
+        id: reminder.id.clone(),
+        task_id: task.id.clone(),
+        at: reminder.at,
+        minutes_before: reminder.minutes_before,
+        fire_at: reminder.fire_at(task),
+        created_at: reminder.created_at,
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReminderList {
+    items: Vec<ReminderView>,
+    next_cursor: Option<String>,
+}
+
+pub async fn list(
+    State(app): State<AppState>,
+    caller: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Json<ReminderList>, ApiError> {
+    let task = load_task(&app, &caller.user_id, &id).await?;
+    let items = task.reminders.iter().map(|reminder| view(reminder, &task)).collect();
+    Ok(Json(ReminderList { items, next_cursor: None }))
+}
+
+pub async fn create(
+    State(app): State<AppState>,
+    caller: CurrentUser,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<serde_json::Value>,
+) -> Result<Response, ApiError> {
+    let before = current(&app, &caller.user_id, &id, &headers).await?;
+    if before.reminders.len() >= MAX_PER_TASK {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "limit_reached",
+            format!("reminders: a task has at most {MAX_PER_TASK}; delete one first"),
+        )
+        .with_extra("limit", serde_json::json!("reminders_per_task")));
+    }
+    let now = Utc::now();
+    let reminder =
+        Reminder::from_request(ulid::Ulid::new().to_string(), &body, &before, now).map_err(ApiError::from)?;
+    let mut after = next_version(&before, now);
+    after.reminders.push(reminder.clone());
+    let change = FieldChange { field: "reminders".into(), old: serde_json::Value::Null, new: body };
+    save(&app, &caller.user_id, &before, &after, "reminder_added", change).await?;
+    Ok((StatusCode::CREATED, Json(view(&reminder, &after))).into_response())
+}
+
+pub async fn delete(
+    State(app): State<AppState>,
+    caller: CurrentUser,
+    Path((id, reminder_id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let before = current(&app, &caller.user_id, &id, &headers).await?;
+    let removed =
+        before.reminders.iter().find(|reminder| reminder.id == reminder_id).ok_or_else(ApiError::not_found)?;
+    let change = FieldChange {
+        field: "reminders".into(),
+        old: serde_json::to_value(removed).unwrap_or_default(),
+        new: serde_json::Value::Null,
+    };
+    let mut after = next_version(&before, Utc::now());
+    after.reminders.retain(|reminder| reminder.id != reminder_id);
+    save(&app, &caller.user_id, &before, &after, "reminder_removed", change).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller's task, checked against `If-Match`.
+async fn current(app: &AppState, user_id: &str, task_id: &str, headers: &HeaderMap) -> Result<Task, ApiError> {
+    let expected = if_match_version(headers)?;
+    let task = load_task(app, user_id, task_id).await?;
+    if expected.is_some_and(|version| version != task.version) {
+        return Err(version_conflict(&task));
+    }
+    Ok(task)
+}
+
+fn next_version(task: &Task, now: DateTime<Utc>) -> Task {
+    Task { version: task.version + 1, updated_at: now, ..task.clone() }
+}
+
+async fn save(
+    app: &AppState,
+    user_id: &str,
+    before: &Task,
+    after: &Task,
+    action: &str,
+    change: FieldChange,
+) -> Result<(), ApiError> {
+    // The open-task count does not move: no tier limit applies.
+    let no_limit_applies = limits(Default::default());
+    app.store
+        .update_task(user_id, before, after, action, &[change], no_limit_applies)
+        .await
+        .map_err(|error| write_failed(error, no_limit_applies))
+}

@@ -1,0 +1,181 @@
+//! reminder-scheduler (EventBridge Scheduler, every minute): sends every schedule entry that came
+//! due since the last run to the `notifications` queue.
+//!
+//! It keeps a watermark: each run reads the entries from just after the watermark up to now, then
+//! moves it. A run that did not happen (an outage) leaves the watermark behind, and the next run
+//! sends what was missed, marked late. Runs that overlap or repeat may send an entry twice; the
+//! worker's per-channel delivery records make the second one a no-op. A run near its deadline
+//! stops after a whole hour bucket and moves the watermark that far; the next run goes on.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use chrono::{DateTime, TimeDelta, Utc};
+use futures::stream::{self, TryStreamExt};
+use serde::{Deserialize, Serialize};
+use shared::context::JobContext;
+use shared::jobs::notifications::{NotificationJob, NotificationMessage};
+use shared::store::StoreError;
+use shared::store::schedule::{SHARDS, ScheduleEntry, hour_buckets};
+
+/// A first run with no watermark looks back this far.
+const FIRST_RUN_LOOKBACK: TimeDelta = TimeDelta::minutes(10);
+/// Entries written in the last seconds may not be on the index yet: the next run takes them.
+const INDEX_LAG: TimeDelta = TimeDelta::seconds(2);
+/// An entry sent this long after its time is marked late.
+const LATE_AFTER: TimeDelta = TimeDelta::minutes(2);
+/// Time kept back from the deadline to move the watermark.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
+/// SendMessageBatch calls in flight at once.
+const PARALLEL_SENDS: usize = 16;
+
+/// The schedule's input: `{}`; an operator may send `{"since": "<instant>"}` to send again
+/// everything due after that instant (the worker skips what was already delivered).
+#[derive(Debug, Default, Deserialize)]
+pub struct SchedulerEvent {
+    #[serde(default)]
+    pub since: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct SchedulerReport {
+    /// Entries after this instant were read...
+    pub from: DateTime<Utc>,
+    /// ...up to and including this one: the new watermark.
+    pub through: DateTime<Utc>,
+    pub sent: usize,
+    pub late: usize,
+    /// False when the deadline stopped the run before now; the next run goes on.
+    pub complete: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    #[error("NOTIFICATIONS_QUEUE_URL is not set")]
+    NoQueue,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("sending to the notifications queue failed: {0}")]
+    Queue(String),
+}
+
+/// The Lambda handler: reads the event (a malformed one runs with the defaults, and says so).
+pub async fn handle(
+    context: &Arc<JobContext>,
+    event: serde_json::Value,
+    budget: Duration,
+) -> Result<serde_json::Value, SchedulerError> {
+    let event = serde_json::from_value(event).unwrap_or_else(|error| {
+        tracing::warn!(%error, "scheduler input not understood; running with the defaults");
+        SchedulerEvent::default()
+    });
+    let report = run(context, event, Utc::now(), budget).await?;
+    Ok(serde_json::to_value(report).unwrap_or_default())
+}
+
+/// One run at `now`, stopping short of `budget`.
+pub async fn run(
+    context: &JobContext,
+    event: SchedulerEvent,
+    now: DateTime<Utc>,
+    budget: Duration,
+) -> Result<SchedulerReport, SchedulerError> {
+    let queue = context.config.notifications_queue_url.as_deref().ok_or(SchedulerError::NoQueue)?;
+    let started = Instant::now();
+    let seen = context.store.schedule_watermark().await?;
+    let from = event.since.or(seen).unwrap_or(now - FIRST_RUN_LOOKBACK);
+    let until = now - INDEX_LAG;
+    let mut report = SchedulerReport { from, through: from, sent: 0, late: 0, complete: true };
+    for hour in hour_buckets(from + TimeDelta::seconds(1), until) {
+        if started.elapsed() + DEADLINE_MARGIN > budget {
+            report.complete = false;
+            break;
+        }
+        let low = hour.max(from + TimeDelta::seconds(1));
+        let high = (hour + TimeDelta::seconds(3599)).min(until);
+        if low > high {
+            continue;
+        }
+        let entries = due_in_bucket(context, hour, low, high).await?;
+        let (sent, late) = send(context, queue, entries, now).await?;
+        report.sent += sent;
+        report.late += late;
+        report.through = high;
+    }
+    if report.through > from && !context.store.advance_watermark(seen, report.through).await? {
+        tracing::info!("another run moved the watermark first");
+    }
+    tracing::info!(sent = report.sent, late = report.late, complete = report.complete, "reminders sent");
+    Ok(report)
+}
+
+/// Every entry of one hour bucket in `[low, high]`, its shards read in parallel.
+async fn due_in_bucket(
+    context: &JobContext,
+    hour: DateTime<Utc>,
+    low: DateTime<Utc>,
+    high: DateTime<Utc>,
+) -> Result<Vec<ScheduleEntry>, StoreError> {
+    let shards = (0..SHARDS).map(|shard| context.store.due_entries(hour, shard, low, high));
+    Ok(futures::future::try_join_all(shards).await?.into_iter().flatten().collect())
+}
+
+/// Sends the entries' messages, ten per SendMessageBatch; returns (sent, late).
+async fn send(
+    context: &JobContext,
+    queue: &str,
+    entries: Vec<ScheduleEntry>,
+    now: DateTime<Utc>,
+) -> Result<(usize, usize), SchedulerError> {
+    let mut late = 0;
+    let messages: Vec<String> = entries
+        .into_iter()
+        .map(|entry| {
+            let overdue = now - entry.fire_at > LATE_AFTER;
+            late += usize::from(overdue);
+            serde_json::to_string(&marked_late(entry.message, overdue)).unwrap_or_default()
+        })
+        .collect();
+    let sent = messages.len();
+    let batches: Vec<Vec<String>> = messages.chunks(10).map(<[String]>::to_vec).collect();
+    stream::iter(batches.into_iter().map(Ok))
+        .try_for_each_concurrent(PARALLEL_SENDS, |batch| send_batch(context, queue, batch))
+        .await?;
+    Ok((sent, late))
+}
+
+fn marked_late(mut message: NotificationMessage, overdue: bool) -> NotificationMessage {
+    if let NotificationJob::Reminder { late, .. } = &mut message.job {
+        *late = overdue;
+    }
+    message
+}
+
+/// One SendMessageBatch; the entries SQS refuses are sent once more, then the run fails (and
+/// the watermark stays, so the next run sends the range again).
+async fn send_batch(context: &JobContext, queue: &str, bodies: Vec<String>) -> Result<(), SchedulerError> {
+    let mut pending: Vec<(String, String)> =
+        bodies.into_iter().enumerate().map(|(index, body)| (index.to_string(), body)).collect();
+    for _attempt in 0..2 {
+        let entries = pending
+            .iter()
+            .map(|(id, body)| SendMessageBatchRequestEntry::builder().id(id).message_body(body).build())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|error| SchedulerError::Queue(error.to_string()))?;
+        let output = context
+            .sqs
+            .send_message_batch()
+            .queue_url(queue)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|error| SchedulerError::Queue(aws_sdk_sqs::error::DisplayErrorContext(&error).to_string()))?;
+        let failed: Vec<&str> = output.failed.iter().map(|failure| failure.id.as_str()).collect();
+        pending.retain(|(id, _)| failed.contains(&id.as_str()));
+        if pending.is_empty() {
+            return Ok(());
+        }
+    }
+    Err(SchedulerError::Queue(format!("{} messages refused twice", pending.len())))
+}
