@@ -2,5 +2,7 @@
 //! function over the store and clients, so the Lambda entry point, the local gateway and tests
 //! run the same code.
 
+pub mod content;
+pub mod digest;
 pub mod notifications;
 pub mod purge;
