@@ -4,6 +4,7 @@ pub mod account;
 pub mod notifications;
 pub mod recurrence;
 pub mod task;
+pub mod template;
 pub mod validation;
 
 pub use validation::Violations;

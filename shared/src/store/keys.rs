@@ -99,3 +99,15 @@ pub fn attachments_of(task_id: &str) -> String {
 pub fn attachment(task_id: &str, attachment_id: &str) -> String {
     format!("ATTACHMENT#{task_id}#{attachment_id}")
 }
+
+// ---- Task templates (a user's saved tasks with their subtasks).
+
+pub const TEMPLATE_PREFIX: &str = "TEMPLATE#";
+
+/// Templates sort by creation: their id is a ULID.
+pub fn template(template_id: &str) -> String {
+    format!("{TEMPLATE_PREFIX}{template_id}")
+}
+
+/// The counter the per-user template limit is enforced on (`templates`).
+pub const TEMPLATE_COUNTS: &str = "TEMPLATE_COUNTS";

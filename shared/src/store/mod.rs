@@ -9,6 +9,7 @@ pub mod notes;
 pub mod round_trips;
 pub mod sessions;
 pub mod tasks;
+pub mod templates;
 pub mod tokens;
 pub mod trash;
 pub mod update;
