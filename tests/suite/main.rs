@@ -10,4 +10,5 @@ mod passwords;
 mod round_trips;
 mod subtasks;
 mod tasks;
+mod templates;
 mod tokens;

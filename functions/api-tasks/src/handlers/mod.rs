@@ -5,6 +5,7 @@ pub mod notes;
 pub mod status;
 pub mod subtasks;
 pub mod tasks;
+pub mod templates;
 pub mod trash;
 
 use axum::Json;
