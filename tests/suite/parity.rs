@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use flowday_local::gateway::HTTP_FUNCTIONS;
 use flowday_local::template::RouteKey;
+use flowday_local::triggers::{BACKGROUND_FUNCTIONS, declared_triggers};
 use flowday_tests::{TestStack, template};
 use http::StatusCode;
 
@@ -28,6 +29,32 @@ fn every_function_serves_exactly_its_template_routes() {
     }
     let with_routes = functions.iter().filter(|(id, _)| !template.routes_of(id).is_empty()).count();
     assert_eq!(with_routes, HTTP_FUNCTIONS.len(), "every function with HTTP routes is served by the gateway");
+    // The local gateway's own routes are never deployed.
+    for (id, _) in &functions {
+        let local: Vec<_> =
+            template.routes_of(id).into_iter().filter(|route| route.path.starts_with("/_local/")).collect();
+        assert!(local.is_empty(), "{id}: /_local/ routes exist only in the local gateway: {local:?}");
+    }
+}
+
+/// Every background function of template.yaml runs locally, on the trigger the template gives it.
+#[test]
+fn every_background_function_runs_locally_on_its_template_trigger() {
+    let template = template();
+    let background: Vec<String> = template
+        .resources_of_type("AWS::Serverless::Function")
+        .into_iter()
+        .filter(|(id, _)| template.routes_of(id).is_empty())
+        .map(|(id, _)| id)
+        .collect();
+    for function in BACKGROUND_FUNCTIONS {
+        let id = template
+            .function_by_binary(function.binary)
+            .unwrap_or_else(|| panic!("{} not in template.yaml", function.binary));
+        let declared = declared_triggers(&template, &id).unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(declared, [function.trigger.declared()], "{}: template.yaml's trigger", function.binary);
+    }
+    assert_eq!(background.len(), BACKGROUND_FUNCTIONS.len(), "every background function is registered: {background:?}");
 }
 
 /// Each declared route reaches a handler: the router does not answer route_not_found or

@@ -1,5 +1,5 @@
-//! api-tasks: tasks, their notes and attachments, bulk changes and the trash. Each route's handler is in `handlers/<file>.rs`, named in the
-//! table below.
+//! api-tasks: tasks, their notes and attachments, bulk changes, templates and the trash. Each
+//! route's handler is in `handlers/<file>.rs`, named in the table below.
 
 mod handlers;
 
@@ -7,7 +7,7 @@ use axum::Router;
 use shared::AppState;
 use shared::http::{Route, build_router};
 
-use handlers::{attachments, bulk, list, notes, occurrences, reminders, status, subtasks, tasks, trash};
+use handlers::{attachments, bulk, list, notes, occurrences, reminders, status, subtasks, tasks, templates, trash};
 
 /// Every route this function serves (template.yaml declares the same list).
 pub fn routes() -> Vec<Route> {
@@ -36,6 +36,9 @@ pub fn routes() -> Vec<Route> {
         Route::post("/v1/tasks/{id}/attachments", attachments::create),
         Route::delete("/v1/tasks/{id}/attachments/{att_id}", attachments::delete),
         Route::post("/v1/tasks/bulk", bulk::bulk),
+        Route::get("/v1/templates", templates::list),
+        Route::post("/v1/templates", templates::create),
+        Route::delete("/v1/templates/{id}", templates::delete),
         Route::get("/v1/trash", trash::list),
         Route::post("/v1/trash/{id}/restore", trash::restore),
     ]

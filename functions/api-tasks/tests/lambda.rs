@@ -62,3 +62,33 @@ async fn every_api_tasks_event_is_answered_by_the_lambda_binary() {
     assert_eq!(trash.body["items"], serde_json::json!([]));
     lambda.stop().await;
 }
+
+#[tokio::test]
+async fn template_events_are_answered_by_the_lambda_binary() {
+    let stack = TestStack::new().await;
+    let user = stack.signup("Templates").await;
+    let token = user["access_token"].as_str().unwrap();
+    let lambda = stack.lambda(BINARY, "api-tasks").await;
+    let task = invoke(&lambda, event("api-tasks", "create-task", &[("access_token", token)])).await;
+    assert_eq!(task.status, 201, "{}", task.body);
+    let values = [("access_token", token), ("task_id", task.body["id"].as_str().unwrap())];
+    let saved = invoke(&lambda, event("api-tasks", "create-template", &values)).await;
+    assert_eq!(saved.status, 201, "{}", saved.body);
+    assert_eq!(saved.body["task"]["title"], "Prepare the board meeting");
+    let written = invoke(&lambda, event("api-tasks", "create-template-written", &values)).await;
+    assert_eq!(written.status, 201, "{}", written.body);
+    let listed = invoke(&lambda, event("api-tasks", "list-templates", &values)).await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(listed.body["items"][0]["id"], written.body["id"], "newest first");
+    let values = [("access_token", token), ("template_id", written.body["id"].as_str().unwrap())];
+    let from_template = invoke(&lambda, event("api-tasks", "create-task-from-template", &values)).await;
+    assert_eq!(from_template.status, 201, "{}", from_template.body);
+    assert_eq!(from_template.body["title"], "Weekly review");
+    assert_eq!(from_template.body["due_date"], "2026-12-04");
+    assert_eq!(from_template.body["subtasks"], serde_json::json!({"open": 2, "done": 0}));
+    let deleted = invoke(&lambda, event("api-tasks", "delete-template", &values)).await;
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+    let again = invoke(&lambda, event("api-tasks", "delete-template", &values)).await;
+    assert_eq!(again.status, 404, "{}", again.body);
+    lambda.stop().await;
+}

@@ -28,6 +28,22 @@ pub enum MaintenanceError {
     Purge(#[from] shared::jobs::purge::PurgeError),
 }
 
+/// The entry point every background function exposes, in Lambda (main.rs) and in the local
+/// gateway (`infra/local/src/triggers.rs`): the event as JSON in, the result as JSON out.
+/// EventBridge Scheduler passes the schedule's input as it is. A malformed input must not stop
+/// the hourly clean-up: it runs with the defaults and says so.
+pub async fn handle(
+    context: &Arc<JobContext>,
+    event: serde_json::Value,
+) -> Result<serde_json::Value, lambda_runtime::Error> {
+    let input = serde_json::from_value(event).unwrap_or_else(|error| {
+        tracing::warn!(%error, "maintenance input not understood; running with the defaults");
+        MaintenanceEvent::default()
+    });
+    let report = run(context, input).await?;
+    Ok(serde_json::to_value(report)?)
+}
+
 /// One run of every maintenance job.
 pub async fn run(context: &Arc<JobContext>, event: MaintenanceEvent) -> Result<MaintenanceReport, MaintenanceError> {
     let bucket = context.config.files_bucket.as_deref().ok_or(MaintenanceError::NoBucket)?;

@@ -60,18 +60,21 @@ pub enum SchedulerError {
     Queue(String),
 }
 
-/// The Lambda handler: reads the event (a malformed one runs with the defaults, and says so).
+/// How long one run may take: template.yaml gives the function 60 seconds.
+pub const RUN_BUDGET: Duration = Duration::from_secs(50);
+
+/// The handler (Lambda's and the local gateway's): reads the event (a malformed one runs with the
+/// defaults, and says so) and runs once.
 pub async fn handle(
     context: &Arc<JobContext>,
     event: serde_json::Value,
-    budget: Duration,
-) -> Result<serde_json::Value, SchedulerError> {
+) -> Result<serde_json::Value, lambda_runtime::Error> {
     let event = serde_json::from_value(event).unwrap_or_else(|error| {
         tracing::warn!(%error, "scheduler input not understood; running with the defaults");
         SchedulerEvent::default()
     });
-    let report = run(context, event, Utc::now(), budget).await?;
-    Ok(serde_json::to_value(report).unwrap_or_default())
+    let report = run(context, event, Utc::now(), RUN_BUDGET).await?;
+    Ok(serde_json::to_value(report)?)
 }
 
 /// One run at `now`, stopping short of `budget`.

@@ -1,11 +1,13 @@
 //! The local gateway: every route group's routes in one axum server, each group with the context
-//! its Lambda would build, on the resources of a local stack.
+//! its Lambda would build, on the resources of a local stack; and, local only,
+//! `POST /_local/invoke/{function}` for the background functions (`triggers.rs`).
 
 use axum::Router;
 use shared::AppState;
 use shared::http::{Route, build_router_for_groups};
 
 use crate::stack::{LocalStack, StackError};
+use crate::triggers::{Jobs, invoke_router};
 
 /// A function the gateway serves: its binary name (as template.yaml's BuildProperties name it)
 /// and its route list.
@@ -25,6 +27,8 @@ pub const HTTP_FUNCTIONS: &[FunctionSpec] = &[
 pub struct Gateway {
     pub router: Router,
     pub contexts: Vec<(&'static str, AppState)>,
+    /// The background functions with their contexts (`/_local/invoke`, schedules, queues).
+    pub jobs: Jobs,
 }
 
 impl Gateway {
@@ -43,7 +47,9 @@ pub async fn gateway(stack: &LocalStack) -> Result<Gateway, StackError> {
         groups.push(((function.routes)(), context.clone()));
         contexts.push((function.binary, context));
     }
-    Ok(Gateway { router: build_router_for_groups(groups), contexts })
+    let jobs = Jobs::build(stack)?;
+    let router = build_router_for_groups(groups).merge(invoke_router(jobs.clone()));
+    Ok(Gateway { router, contexts, jobs })
 }
 
 /// One Router serving every route of every function.

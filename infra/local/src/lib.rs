@@ -1,5 +1,6 @@
 //! The local stack behind `make dev` and the tests: the emulator, the resources template.yaml
-//! declares, the local gateway serving every route group, and a Lambda Runtime API stand-in.
+//! declares, the local gateway serving every route group, the background functions' triggers,
+//! and a Lambda Runtime API stand-in.
 
 pub mod bench;
 pub mod emulator;
@@ -8,6 +9,7 @@ pub mod lambda_process;
 pub mod runtime_api;
 pub mod stack;
 pub mod template;
+pub mod triggers;
 
 pub use emulator::{Emulator, workspace_root};
 pub use stack::LocalStack;

@@ -1,7 +1,8 @@
 //! `flowday-local`: the local stack behind `make dev`, and small tools for engineers.
 //!
 //! - `flowday-local dev`: starts the emulator, creates what template.yaml declares, serves every
-//!   route of every function on 127.0.0.1:$PORT (3000). Ctrl-C stops all of it.
+//!   route of every function on 127.0.0.1:$PORT (3000), runs the background functions on their
+//!   schedules and queues, and serves `POST /_local/invoke/{function}`. Ctrl-C stops all of it.
 //! - `flowday-local jwt-key-set [kid]`: prints a new JWT signing key set, the value of the
 //!   JwtKeysSecret in a deployed stack.
 //! - `flowday-local bench`: cold start, peak memory and login latency of the release binaries.
@@ -10,7 +11,7 @@ use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::path::PathBuf;
 
-use flowday_local::{Emulator, LocalStack, Template, gateway, workspace_root};
+use flowday_local::{Emulator, LocalStack, Template, gateway, triggers, workspace_root};
 
 #[tokio::main]
 async fn main() {
@@ -68,10 +69,9 @@ async fn dev() -> Result<(), String> {
     let stack = LocalStack::create(&emulator.endpoint(), "dev", template, HashMap::new())
         .await
         .map_err(|error| error.to_string())?;
-    let router = gateway::gateway_router(&stack)
-        .await
-        .map_err(|error| error.to_string())?
-        .layer(tower_http::cors::CorsLayer::very_permissive());
+    let gateway = gateway::gateway(&stack).await.map_err(|error| error.to_string())?;
+    let triggers = triggers::start(&stack, &gateway.jobs).map_err(|error| error.to_string())?;
+    let router = gateway.router.layer(tower_http::cors::CorsLayer::very_permissive());
 
     let _ = std::fs::create_dir_all(workspace_root().join(".dev"));
     let note = format!(
@@ -84,18 +84,27 @@ async fn dev() -> Result<(), String> {
     println!("\nFlowday local stack: http://127.0.0.1:{port}");
     println!("  emulator (AWS APIs, dummy credentials): {}", emulator.endpoint());
     println!("  table {}", stack.physical_id("Table").unwrap_or_default());
+    for (function, _) in gateway.jobs.iter() {
+        let trigger = match function.trigger {
+            triggers::Trigger::Schedule(period) => format!("every {} s", period.as_secs()),
+            triggers::Trigger::Queue(queue) => format!("on queue {queue}"),
+        };
+        println!("  background: {} ({trigger})", function.binary);
+    }
     println!("\nTry:\n  curl -s http://127.0.0.1:{port}/v1/health");
     println!(
         "  curl -s -X POST http://127.0.0.1:{port}/v1/auth/signup -H 'content-type: application/json' \\\n    \
          -d '{{\"email\":\"ada@example.com\",\"password\":\"correct horse battery\",\"name\":\"Ada\",\"timezone\":\"Europe/Berlin\"}}'"
     );
-    println!("\nCtrl-C stops the gateway and the emulator.\n");
+    println!("  curl -s -X POST http://127.0.0.1:{port}/_local/invoke/maintenance -d @events/maintenance/hourly.json");
+    println!("\nCtrl-C stops the gateway, the triggers and the emulator.\n");
 
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await;
+    drop(triggers);
     emulator.stop();
     let _ = std::fs::remove_file(pid_file());
     println!("stopped");

@@ -4,6 +4,7 @@
 //! Every name carries a prefix, so several stacks (parallel tests) share one emulator apart.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::types::{
@@ -13,6 +14,7 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_yaml::Value;
 use shared::AppState;
+use shared::context::JobContext;
 
 use crate::template::{Resolver, Template, TemplateError, resolve};
 
@@ -279,12 +281,18 @@ impl LocalStack {
         shared::AppContext::build(config, &self.sdk).await.map_err(|error| init(error.to_string()))
     }
 
-    /// The context of a background function, built as its Lambda main builds it.
-    pub fn job_context(&self, binary: &str) -> Result<std::sync::Arc<shared::context::JobContext>, StackError> {
+    /// The context of a background function, built as its Lambda main builds it
+    /// (`JobContext::from_env`) from the environment the template gives it.
+    pub fn job_context(&self, binary: &str) -> Result<Arc<JobContext>, StackError> {
         let environment: HashMap<String, String> = self.function_environment(binary)?.into_iter().collect();
         let config = shared::config::Config::from_map(&environment)
             .map_err(|error| StackError::Init { function: binary.into(), reason: error.to_string() })?;
-        Ok(shared::context::JobContext::build(config, &self.sdk))
+        Ok(JobContext::build(config, &self.sdk))
+    }
+
+    /// A `!GetAtt` attribute of a resource (a queue's `Arn`, for example).
+    pub fn physical_attribute(&self, logical_id: &str, attribute: &str) -> Option<String> {
+        self.physical.get(logical_id)?.attributes.get(attribute).cloned()
     }
 
     /// The physical name of a resource (table name, queue URL, bucket name, secret ARN).

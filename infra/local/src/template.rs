@@ -101,6 +101,12 @@ impl Template {
         routes
     }
 
+    /// A function's events (name -> event), of every type: HttpApi, ScheduleV2, SQS...
+    pub fn events_of(&self, function_id: &str) -> Vec<(String, &Value)> {
+        let events = self.root["Resources"][function_id]["Properties"]["Events"].as_mapping();
+        events.into_iter().flatten().filter_map(|(name, event)| Some((name.as_str()?.to_string(), event))).collect()
+    }
+
     /// A function's environment: the Globals' variables overlaid with its own, resolved.
     pub fn environment_of(
         &self,

@@ -6,6 +6,7 @@ pub mod occurrence;
 pub mod recurrence;
 pub mod reminders;
 pub mod task;
+pub mod template;
 pub mod validation;
 
 pub use validation::Violations;

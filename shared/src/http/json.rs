@@ -72,17 +72,25 @@ pub fn too_large() -> ApiError {
 
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-        let inner = error.inner();
-        if inner.is_syntax() || inner.is_eof() || inner.is_io() {
-            return ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {inner}"));
-        }
-        let path = error.path().to_string();
-        let field = if path == "." { String::new() } else { path };
-        let message = strip_position(&inner.to_string());
-        let field = if field.is_empty() { missing_field_name(&message).unwrap_or_default() } else { field };
-        ApiError::validation(vec![FieldError::new(field, message)])
-    })
+    serde_path_to_error::deserialize(&mut deserializer).map_err(problem)
+}
+
+/// Reads `T` from JSON already parsed (part of a body taken apart by its handler), naming the
+/// field of any problem as `ApiJson` does. (`#[serde(flatten)]` would lose the field's name.)
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(problem)
+}
+
+fn problem(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let inner = error.inner();
+    if inner.is_syntax() || inner.is_eof() || inner.is_io() {
+        return ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {inner}"));
+    }
+    let path = error.path().to_string();
+    let field = if path == "." { String::new() } else { path };
+    let message = strip_position(&inner.to_string());
+    let field = if field.is_empty() { missing_field_name(&message).unwrap_or_default() } else { field };
+    ApiError::validation(vec![FieldError::new(field, message)])
 }
 
 /// serde_json appends " at line 1 column 12" to its messages; the field name says more.
@@ -122,6 +130,14 @@ mod tests {
     #[test]
     fn missing_field_names_the_field() {
         let error = parse::<Body>(br#"{"age": 3}"#).unwrap_err();
+        assert_eq!(error.errors[0].field, "email");
+    }
+
+    #[test]
+    fn a_part_of_a_body_names_its_fields_too() {
+        let error = from_value::<Body>(serde_json::json!({"email": "a@b.c", "age": "x"})).unwrap_err();
+        assert_eq!(error.errors[0].field, "age");
+        let error = from_value::<Body>(serde_json::json!({"age": 1})).unwrap_err();
         assert_eq!(error.errors[0].field, "email");
     }
 

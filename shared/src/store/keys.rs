@@ -131,3 +131,15 @@ pub fn schedule_bucket(at: chrono::DateTime<chrono::Utc>, shard: u32) -> String 
 /// The reminder scheduler's own item: its watermark.
 pub const SCHEDULER: &str = "SCHEDULER#reminders";
 pub const WATERMARK: &str = "WATERMARK";
+
+// ---- Task templates (a user's saved tasks with their subtasks).
+
+pub const TEMPLATE_PREFIX: &str = "TEMPLATE#";
+
+/// Templates sort by creation: their id is a ULID.
+pub fn template(template_id: &str) -> String {
+    format!("{TEMPLATE_PREFIX}{template_id}")
+}
+
+/// The counter the per-user template limit is enforced on (`templates`).
+pub const TEMPLATE_COUNTS: &str = "TEMPLATE_COUNTS";

@@ -11,6 +11,7 @@ pub mod round_trips;
 pub mod schedule;
 pub mod sessions;
 pub mod tasks;
+pub mod templates;
 pub mod tokens;
 pub mod trash;
 pub mod update;

@@ -7,6 +7,7 @@ pub mod reminders;
 pub mod status;
 pub mod subtasks;
 pub mod tasks;
+pub mod templates;
 pub mod trash;
 
 use axum::Json;

@@ -12,19 +12,26 @@ use shared::store::tasks::TaskWriteError;
 use shared::store::tasks::limits;
 use shared::{AppContext, AppState};
 
-use super::{caller_limits, change_task, load_task, task_response, version_conflict, write_failed};
+use super::{caller_limits, change_task, load_task, task_response, templates, version_conflict, write_failed};
 
-/// `POST /v1/tasks`: a task, or a subtask when `parent_id` is sent.
+/// `POST /v1/tasks`: a task, or a subtask when `parent_id` is sent; from a template (with its
+/// subtasks) when `template_id` is sent, the other fields overriding the template's.
 pub async fn create(
     State(app): State<AppState>,
     caller: CurrentUser,
-    ApiJson(mut fields): ApiJson<TaskFields>,
+    ApiJson(body): ApiJson<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<Response, ApiError> {
+    let (template_id, mut fields) = templates::split_create_body(body)?;
     let parent = match fields.parent_id.take().flatten() {
         Some(parent_id) => Some(load_task(&app, &caller.user_id, &parent_id).await.map_err(|_| parent_not_found())?),
         None => None,
     };
-    create_task(&app, &caller.user_id, fields, parent.as_ref()).await
+    match template_id {
+        Some(template_id) => {
+            templates::create_from_template(&app, &caller.user_id, &template_id, fields, parent.as_ref()).await
+        }
+        None => create_task(&app, &caller.user_id, fields, parent.as_ref()).await,
+    }
 }
 
 /// Creates a task from `fields`, under `parent` if given (a live task of the caller).

@@ -1,0 +1,243 @@
+//! `GET/POST /v1/templates`, `DELETE /v1/templates/{id}`, and `POST /v1/tasks` with `template_id`
+//! (a task with its subtasks from a template, in one transaction).
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use shared::domain::Violations;
+use shared::domain::task::{SubtaskCounts, Task, TaskFields};
+use shared::domain::template::{
+    self, TEMPLATES_MAX, Template, TemplateSubtask, TemplateSubtaskInput, TemplateTask, TemplateTaskInput,
+};
+use shared::http::concurrency::{etag, if_match_version};
+use shared::http::json::from_value;
+use shared::http::{ApiError, ApiJson, CurrentUser};
+use shared::store::tasks::{Limit, limits};
+use shared::store::templates::TemplateWriteError;
+use shared::{AppContext, AppState};
+
+use super::tasks::create_task;
+use super::{limit_reached, load_task, task_response, write_failed};
+
+/// `POST /v1/templates`: `{"name", "task_id"}` saves a live task of the caller with its live
+/// subtasks; `{"name", "task", "subtasks"}` is a template written out.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTemplate {
+    name: Option<String>,
+    task_id: Option<String>,
+    task: Option<TemplateTaskInput>,
+    subtasks: Option<Vec<TemplateSubtaskInput>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TemplateList {
+    items: Vec<Template>,
+    next_cursor: Option<String>,
+}
+
+fn template_response(status: StatusCode, template: &Template) -> Response {
+    let mut response = (status, Json(template)).into_response();
+    response.headers_mut().insert(header::ETAG, etag(template.version));
+    response
+}
+
+fn one_violation(field: &str, message: &str) -> ApiError {
+    let mut violations = Violations::new();
+    violations.add(field, message);
+    ApiError::from(violations)
+}
+
+pub async fn create(
+    State(app): State<AppState>,
+    caller: CurrentUser,
+    ApiJson(body): ApiJson<NewTemplate>,
+) -> Result<Response, ApiError> {
+    let now = chrono::Utc::now();
+    let id = ulid::Ulid::new().to_string();
+    let (task, subtasks) = match (body.task_id, body.task) {
+        (Some(_), Some(_)) => return Err(one_violation("task_id", "send task_id or task, not both")),
+        (None, None) => return Err(one_violation("task", "is required (or task_id, to save an existing task)")),
+        (Some(task_id), None) => {
+            if body.subtasks.is_some() {
+                return Err(one_violation("subtasks", "comes from the task of task_id; send task to write them out"));
+            }
+            // Like `parent_id`: a task that is absent, trashed or someone else's is a problem of the field.
+            let task = load_task(&app, &caller.user_id, &task_id)
+                .await
+                .map_err(|_| one_violation("task_id", "no such task"))?;
+            let subtasks = app.store.list_subtasks(&caller.user_id, &task).await?;
+            let subtasks: Vec<TaskFields> =
+                subtasks.iter().map(|subtask| TemplateSubtask::from_task(subtask).fields()).collect();
+            (TemplateTask::from_task(&task).fields(), subtasks)
+        }
+        (None, Some(task)) => {
+            let subtasks = body.subtasks.unwrap_or_default();
+            (task.fields(), subtasks.iter().map(TemplateSubtaskInput::fields).collect())
+        }
+    };
+    let template = template::build(id, body.name.as_deref(), &task, &subtasks, now).map_err(ApiError::from)?;
+    app.store.create_template(&caller.user_id, &template).await.map_err(write_error)?;
+    Ok(template_response(StatusCode::CREATED, &template))
+}
+
+fn write_error(error: TemplateWriteError) -> ApiError {
+    match error {
+        TemplateWriteError::NotFound => ApiError::not_found(),
+        TemplateWriteError::VersionConflict(current) => ApiError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "version_conflict",
+            format!("the template changed: it is at version {}", current.version),
+        )
+        .with_extra("current", serde_json::to_value(&current).unwrap_or_default()),
+        TemplateWriteError::LimitReached => {
+            let detail = format!("templates: you can keep at most {TEMPLATES_MAX}; delete some first");
+            ApiError::new(StatusCode::FORBIDDEN, "limit_reached", detail)
+                .with_extra("limit", serde_json::json!("templates"))
+        }
+        TemplateWriteError::Store(error) => error.into(),
+    }
+}
+
+/// A cursor names the last template of the page.
+fn encode_cursor(template_id: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("templates:{template_id}"))
+}
+
+fn decode_cursor(cursor: &str) -> Option<String> {
+    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
+    let id = text.strip_prefix("templates:")?;
+    ulid::Ulid::from_string(id).ok().map(|_| id.to_string())
+}
+
+/// The caller's templates, newest first.
+pub async fn list(
+    State(app): State<AppState>,
+    caller: CurrentUser,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<TemplateList>, ApiError> {
+    let limit = match query.get("limit").map(|text| text.parse::<usize>()) {
+        None => 50,
+        Some(Ok(limit)) if (1..=200).contains(&limit) => limit,
+        Some(_) => return Err(one_violation("limit", "must be a number from 1 to 200")),
+    };
+    let after = match query.get("cursor") {
+        Some(cursor) => Some(
+            decode_cursor(cursor)
+                .ok_or_else(|| ApiError::bad_request("invalid_cursor", "the cursor is not one this API gave"))?,
+        ),
+        None => None,
+    };
+    let page = app.store.list_templates(&caller.user_id, after.as_deref(), limit).await?;
+    Ok(Json(TemplateList { items: page.items, next_cursor: page.next.as_deref().map(encode_cursor) }))
+}
+
+pub async fn delete(
+    State(app): State<AppState>,
+    caller: CurrentUser,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let expected = if_match_version(&headers)?;
+    if ulid::Ulid::from_string(&id).is_err() {
+        return Err(ApiError::not_found());
+    }
+    app.store.delete_template(&caller.user_id, &id, expected).await.map_err(write_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Splits a `POST /v1/tasks` body into its `template_id` and the task's fields.
+pub fn split_create_body(mut body: serde_json::Map<String, Value>) -> Result<(Option<String>, TaskFields), ApiError> {
+    let template_id = match body.remove("template_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(id)) => Some(id),
+        Some(_) => return Err(one_violation("template_id", "must be a template id")),
+    };
+    Ok((template_id, from_value(Value::Object(body))?))
+}
+
+fn unknown_template() -> ApiError {
+    one_violation("template_id", "no such template")
+}
+
+/// The template's fields, with every field the request sent taking their place.
+fn overlay(base: TaskFields, overrides: TaskFields) -> TaskFields {
+    TaskFields {
+        title: overrides.title.or(base.title),
+        description: overrides.description.or(base.description),
+        priority: overrides.priority.or(base.priority),
+        estimate_minutes: overrides.estimate_minutes.or(base.estimate_minutes),
+        labels: overrides.labels.or(base.labels),
+        category: overrides.category.or(base.category),
+        recurrence: overrides.recurrence.or(base.recurrence),
+        ..overrides
+    }
+}
+
+/// `POST /v1/tasks` with `template_id`: the template's task, overridden by the fields sent, with
+/// the template's subtasks, created in one transaction. Under a `parent` (a subtask), only a
+/// template without subtasks fits: subtasks are one level deep.
+pub async fn create_from_template(
+    app: &AppContext,
+    user_id: &str,
+    template_id: &str,
+    overrides: TaskFields,
+    parent: Option<&Task>,
+) -> Result<Response, ApiError> {
+    if ulid::Ulid::from_string(template_id).is_err() {
+        return Err(unknown_template());
+    }
+    if let Some(parent) = parent {
+        let template = app.store.get_template(user_id, template_id).await?.ok_or_else(unknown_template)?;
+        if !template.subtasks.is_empty() {
+            return Err(one_violation("parent_id", "this template has subtasks; subtasks are one level deep"));
+        }
+        return create_task(app, user_id, overlay(template.task.fields(), overrides), Some(parent)).await;
+    }
+    let (template, user) = app.store.get_template_and_user(user_id, template_id).await?;
+    let template = template.ok_or_else(unknown_template)?;
+    let limits = limits(user.ok_or_else(ApiError::not_found)?.tier);
+    if template.subtasks.len() as u64 > limits.subtasks_per_task {
+        return Err(limit_reached(limits, Limit::SubtasksPerTask));
+    }
+    let now = chrono::Utc::now();
+    // One monotonic generator: the subtasks keep the template's order (lists sort by id).
+    let mut ids = ulid::Generator::new();
+    let mut new_id = || ids.generate().map(|id| id.to_string()).unwrap_or_else(|_| ulid::Ulid::new().to_string());
+    let fields = overlay(template.task.fields(), overrides);
+    let mut task = template::new_task(new_id(), &fields, now, "").map_err(ApiError::from)?;
+    let mut subtasks = Vec::with_capacity(template.subtasks.len());
+    let mut violations = Violations::new();
+    for (index, subtask) in template.subtasks.iter().enumerate() {
+        match template::new_task(new_id(), &subtask.fields(), now, &format!("subtasks[{index}].")) {
+            Ok(subtask) => subtasks.push(Task { parent_id: Some(task.id.clone()), ..subtask }),
+            Err(problems) => {
+                for (field, message) in problems.into_vec() {
+                    violations.add(field, message);
+                }
+            }
+        }
+    }
+    if !violations.is_empty() {
+        // Rules that changed since the template was saved: say which part of it no longer fits.
+        return Err(ApiError::from(violations));
+    }
+    let ids = subtasks.iter().map(|subtask| subtask.id.clone()).collect();
+    task.subtasks = Some(SubtaskCounts { open: subtasks.len() as u64, done: 0, ids });
+    app.store
+        .create_task(user_id, &task, &subtasks, limits, vec![])
+        .await
+        .map_err(|error| write_failed(error, limits))?;
+    let mut response = task_response(StatusCode::CREATED, &task);
+    if let Ok(location) = HeaderValue::from_str(&format!("/v1/tasks/{}", task.id)) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}

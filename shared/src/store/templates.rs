@@ -1,0 +1,184 @@
+//! Task templates under their owner's partition (`USER#<id>`, `TEMPLATE#<id>`), one item each
+//! (the task and its subtasks as nested maps), and the per-user count the template limit is
+//! enforced on (`TEMPLATE_COUNTS.templates`): saving adds 1 on condition `templates < limit` and
+//! deleting subtracts 1, each in the template's own transaction.
+
+use aws_sdk_dynamodb::types::{Delete, TransactWriteItem, Update};
+use serde::{Deserialize, Serialize};
+
+use super::accounts::UserItem;
+use super::{Store, StoreError, dynamo_error, from_item, key, keys, n, s, to_item};
+use crate::domain::task::FieldChange;
+use crate::domain::template::{TEMPLATES_MAX, Template};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TemplateItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub entity: String,
+    #[serde(flatten)]
+    pub template: Template,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateWriteError {
+    #[error("not found")]
+    NotFound,
+    /// The template is at another version; here it is.
+    #[error("version conflict")]
+    VersionConflict(Box<Template>),
+    #[error("template limit reached")]
+    LimitReached,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One page of templates, newest first.
+pub struct TemplatePage {
+    pub items: Vec<Template>,
+    /// The id of the last template of the page, when more follow.
+    pub next: Option<String>,
+}
+
+impl Store {
+    /// The update (for a transaction) that moves the user's template count by `delta`; going up,
+    /// only while under the limit.
+    fn count_templates(&self, user_id: &str, delta: i64) -> Result<TransactWriteItem, StoreError> {
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::user(user_id), keys::TEMPLATE_COUNTS)))
+            .update_expression("ADD templates :delta")
+            .expression_attribute_values(":delta", n(delta));
+        if delta > 0 {
+            update = update
+                .condition_expression("attribute_not_exists(templates) OR templates < :limit")
+                .expression_attribute_values(":limit", n(TEMPLATES_MAX));
+        }
+        let update = update.build().map_err(|error| StoreError::Dynamo(error.to_string()))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Saves a new template, counted against the limit, with its activity entry: one transaction.
+    pub async fn create_template(&self, user_id: &str, template: &Template) -> Result<(), TemplateWriteError> {
+        let item = TemplateItem {
+            pk: keys::user(user_id),
+            sk: keys::template(&template.id),
+            entity: "template".into(),
+            template: template.clone(),
+        };
+        let change = FieldChange {
+            field: "name".into(),
+            old: serde_json::Value::Null,
+            new: serde_json::Value::String(template.name.clone()),
+        };
+        let actions = vec![
+            self.put_new(to_item(&item)?)?,
+            self.count_templates(user_id, 1)?,
+            self.record_activity(user_id, "template", &template.id, "created", &[change])?,
+        ];
+        match self.transact(actions).await {
+            Ok(()) => Ok(()),
+            Err(error) if error.failed_condition_at(1) => Err(TemplateWriteError::LimitReached),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    pub async fn get_template(&self, user_id: &str, template_id: &str) -> Result<Option<Template>, StoreError> {
+        let item: Option<TemplateItem> = self.get(keys::user(user_id), &keys::template(template_id)).await?;
+        Ok(item.map(|item| item.template))
+    }
+
+    /// A template and its owner's profile (for the tier) in one BatchGetItem.
+    pub async fn get_template_and_user(
+        &self,
+        user_id: &str,
+        template_id: &str,
+    ) -> Result<(Option<Template>, Option<UserItem>), StoreError> {
+        let keys = vec![key(keys::user(user_id), keys::template(template_id)), key(keys::user(user_id), keys::PROFILE)];
+        let (mut template, mut user) = (None, None);
+        for item in self.get_many(keys).await? {
+            match item.get(keys::SK).and_then(|sk| sk.as_s().ok()).map(String::as_str) {
+                Some(keys::PROFILE) => user = Some(from_item::<UserItem>(item)?),
+                Some(_) => template = Some(from_item::<TemplateItem>(item)?.template),
+                None => {}
+            }
+        }
+        Ok((template, user))
+    }
+
+    /// Newest first, `limit` per page, after the template `after`: one Query, which asks for one
+    /// more than the page to know whether another page follows.
+    pub async fn list_templates(
+        &self,
+        user_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<TemplatePage, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_names("#sk", keys::SK)
+            .expression_attribute_values(":pk", s(keys::user(user_id)))
+            .expression_attribute_values(":prefix", s(keys::TEMPLATE_PREFIX))
+            .scan_index_forward(false)
+            .limit(limit as i32 + 1)
+            .set_exclusive_start_key(after.map(|id| key(keys::user(user_id), keys::template(id))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo_error)?;
+        let returned = output.items.unwrap_or_default();
+        // More follow when the extra item came back, or when DynamoDB stopped at 1 MB.
+        let more = returned.len() > limit || output.last_evaluated_key.is_some();
+        let items = returned
+            .into_iter()
+            .take(limit)
+            .map(|item| from_item::<TemplateItem>(item).map(|item| item.template))
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = if more { items.last().map(|template| template.id.clone()) } else { None };
+        Ok(TemplatePage { items, next })
+    }
+
+    /// Deletes a template if it exists (and, with `expected_version`, is at that version), with
+    /// the count and its activity entry in the same transaction.
+    pub async fn delete_template(
+        &self,
+        user_id: &str,
+        template_id: &str,
+        expected_version: Option<u64>,
+    ) -> Result<(), TemplateWriteError> {
+        let mut delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::user(user_id), keys::template(template_id))))
+            .expression_attribute_names("#pk", keys::PK);
+        delete = match expected_version {
+            Some(version) => delete
+                .condition_expression("attribute_exists(#pk) AND #version = :version")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":version", n(version)),
+            None => delete.condition_expression("attribute_exists(#pk)"),
+        };
+        let delete = delete.build().map_err(|error| StoreError::Dynamo(error.to_string()))?;
+        let actions = vec![
+            TransactWriteItem::builder().delete(delete).build(),
+            self.count_templates(user_id, -1)?,
+            self.record_activity(user_id, "template", template_id, "deleted", &[])?,
+        ];
+        match self.transact(actions).await {
+            Ok(()) => Ok(()),
+            Err(error) if error.failed_condition_at(0) && expected_version.is_some() => {
+                match self.get_template(user_id, template_id).await? {
+                    Some(current) => Err(TemplateWriteError::VersionConflict(Box::new(current))),
+                    None => Err(TemplateWriteError::NotFound),
+                }
+            }
+            Err(error) if error.failed_condition_at(0) => Err(TemplateWriteError::NotFound),
+            Err(error) => Err(error.into()),
+        }
+    }
+}
