@@ -48,7 +48,7 @@ jwt-key-set:
 
 ## Cold start, peak memory and login latency of the release binaries against the emulator.
 bench: venv
-	cargo build --release -p api-auth -p api-account -p api-tasks -p flowday-local
+	cargo build --release -p api-auth -p api-account -p api-tasks -p reminder-scheduler -p flowday-local
 	./target/release/flowday-local bench
 
 ## Regenerate the pinned requirement files from the .in files.

@@ -1,22 +1,29 @@
-//! maintenance: the hourly clean-up (EventBridge Scheduler). Today it purges trash entries whose
-//! 7 days are over; the daily digest joins it with the notification pipeline.
+//! maintenance (EventBridge Scheduler, hourly): sends the daily digests of the users whose local
+//! digest hour has begun, then purges trash entries whose 7 days are over. Each job runs even when
+//! the other fails; the run fails (and alarms) if either did.
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::context::JobContext;
+use shared::jobs::digests::{DigestError, DigestReport, send_digests};
 use shared::jobs::purge::{DEFAULT_DAYS_BACK, PurgeReport, purge_expired_trash};
 
 /// The scheduler's input. Every field is optional: the schedule sends `{}`; an operator catching
-/// up after a long outage sends `{"days_back": 60}`.
+/// up after a long outage sends `{"days_back": 60}` (trash) or `{"digest_at": "<instant>"}` (the
+/// digests of the hour before that instant).
 #[derive(Debug, Default, Deserialize)]
 pub struct MaintenanceEvent {
     #[serde(default)]
     pub days_back: Option<i64>,
+    #[serde(default)]
+    pub digest_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct MaintenanceReport {
+    pub digests: DigestReport,
     pub trash: PurgeReport,
 }
 
@@ -24,8 +31,12 @@ pub struct MaintenanceReport {
 pub enum MaintenanceError {
     #[error("FILES_BUCKET is not set")]
     NoBucket,
+    #[error("NOTIFICATIONS_QUEUE_URL is not set")]
+    NoQueue,
     #[error(transparent)]
     Purge(#[from] shared::jobs::purge::PurgeError),
+    #[error(transparent)]
+    Digests(#[from] DigestError),
 }
 
 /// The entry point every background function exposes, in Lambda (main.rs) and in the local
@@ -46,10 +57,24 @@ pub async fn handle(
 
 /// One run of every maintenance job.
 pub async fn run(context: &Arc<JobContext>, event: MaintenanceEvent) -> Result<MaintenanceReport, MaintenanceError> {
+    let digests = digests(context, event.digest_at.unwrap_or_else(Utc::now)).await;
+    let trash = purge(context, event.days_back).await;
+    Ok(MaintenanceReport { digests: digests?, trash: trash? })
+}
+
+async fn digests(context: &JobContext, at: DateTime<Utc>) -> Result<DigestReport, MaintenanceError> {
+    let queue = context.config.notifications_queue_url.as_deref().ok_or(MaintenanceError::NoQueue)?;
+    let report = send_digests(&context.store, &context.sqs, queue, at).await.inspect_err(|error| {
+        tracing::error!(%error, "digests not sent");
+    })?;
+    tracing::info!(hours = report.hours_read, queued = report.queued, "digests queued");
+    Ok(report)
+}
+
+async fn purge(context: &JobContext, days_back: Option<i64>) -> Result<PurgeReport, MaintenanceError> {
     let bucket = context.config.files_bucket.as_deref().ok_or(MaintenanceError::NoBucket)?;
-    let now = chrono::Utc::now().timestamp();
-    let days_back = event.days_back.unwrap_or(DEFAULT_DAYS_BACK).clamp(0, 3650);
-    let trash = purge_expired_trash(&context.store, &context.s3, bucket, now, days_back).await?;
+    let days_back = days_back.unwrap_or(DEFAULT_DAYS_BACK).clamp(0, 3650);
+    let trash = purge_expired_trash(&context.store, &context.s3, bucket, Utc::now().timestamp(), days_back).await?;
     tracing::info!(
         entries = trash.entries,
         items = trash.items_deleted,
@@ -57,5 +82,5 @@ pub async fn run(context: &Arc<JobContext>, event: MaintenanceEvent) -> Result<M
         failed = trash.failed,
         "trash purged"
     );
-    Ok(MaintenanceReport { trash })
+    Ok(trash)
 }

@@ -10,12 +10,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use chrono::{DateTime, TimeDelta, Utc};
-use futures::stream::{self, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use shared::context::JobContext;
 use shared::jobs::notifications::{NotificationJob, NotificationMessage};
+use shared::jobs::queue::{QueueError, send_all};
 use shared::store::StoreError;
 use shared::store::schedule::{SHARDS, ScheduleEntry, hour_buckets};
 
@@ -27,8 +26,6 @@ const INDEX_LAG: TimeDelta = TimeDelta::seconds(2);
 const LATE_AFTER: TimeDelta = TimeDelta::minutes(2);
 /// Time kept back from the deadline to move the watermark.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
-/// SendMessageBatch calls in flight at once.
-const PARALLEL_SENDS: usize = 16;
 
 /// The schedule's input: `{}`; an operator may send `{"since": "<instant>"}` to send again
 /// everything due after that instant (the worker skips what was already delivered).
@@ -56,8 +53,8 @@ pub enum SchedulerError {
     NoQueue,
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("sending to the notifications queue failed: {0}")]
-    Queue(String),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
 }
 
 /// How long one run may take: template.yaml gives the function 60 seconds.
@@ -141,10 +138,7 @@ async fn send(
         })
         .collect();
     let sent = messages.len();
-    let batches: Vec<Vec<String>> = messages.chunks(10).map(<[String]>::to_vec).collect();
-    stream::iter(batches.into_iter().map(Ok))
-        .try_for_each_concurrent(PARALLEL_SENDS, |batch| send_batch(context, queue, batch))
-        .await?;
+    send_all(&context.sqs, queue, messages).await?;
     Ok((sent, late))
 }
 
@@ -153,32 +147,4 @@ fn marked_late(mut message: NotificationMessage, overdue: bool) -> NotificationM
         *late = overdue;
     }
     message
-}
-
-/// One SendMessageBatch; the entries SQS refuses are sent once more, then the run fails (and
-/// the watermark stays, so the next run sends the range again).
-async fn send_batch(context: &JobContext, queue: &str, bodies: Vec<String>) -> Result<(), SchedulerError> {
-    let mut pending: Vec<(String, String)> =
-        bodies.into_iter().enumerate().map(|(index, body)| (index.to_string(), body)).collect();
-    for _attempt in 0..2 {
-        let entries = pending
-            .iter()
-            .map(|(id, body)| SendMessageBatchRequestEntry::builder().id(id).message_body(body).build())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|error| SchedulerError::Queue(error.to_string()))?;
-        let output = context
-            .sqs
-            .send_message_batch()
-            .queue_url(queue)
-            .set_entries(Some(entries))
-            .send()
-            .await
-            .map_err(|error| SchedulerError::Queue(aws_sdk_sqs::error::DisplayErrorContext(&error).to_string()))?;
-        let failed: Vec<&str> = output.failed.iter().map(|failure| failure.id.as_str()).collect();
-        pending.retain(|(id, _)| failed.contains(&id.as_str()));
-        if pending.is_empty() {
-            return Ok(());
-        }
-    }
-    Err(SchedulerError::Queue(format!("{} messages refused twice", pending.len())))
 }

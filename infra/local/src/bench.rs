@@ -40,7 +40,7 @@ pub async fn run() -> Result<(), String> {
         .map_err(|error| error.to_string())?;
 
     println!("## Release binaries (host target, {})\n", std::env::consts::ARCH);
-    for name in ["api-auth", "api-account", "api-tasks"] {
+    for name in ["api-auth", "api-account", "api-tasks", "reminder-scheduler"] {
         let size =
             std::fs::metadata(release_binary(name)).map_err(|error| format!("{name}: {error} (run make bench)"))?.len();
         println!("- {name}: {:.2} MB", size as f64 / 1_000_000.0);
@@ -58,7 +58,20 @@ pub async fn run() -> Result<(), String> {
 
     reads(&stack, 1000).await?;
     tasks(&stack, 1000).await?;
+    crate::bench_reminders::reminders(&stack, &release_binary("reminder-scheduler"), 10_000).await?;
     logins(&stack, 1000).await?;
+    drop(emulator);
+    Ok(())
+}
+
+/// Only the reminder scheduler's run over 10,000 reminders due in one minute.
+pub async fn reminders_only() -> Result<(), String> {
+    let emulator = Emulator::start(0).map_err(|error| error.to_string())?;
+    let template = Template::load(&workspace_root().join("template.yaml")).map_err(|error| error.to_string())?;
+    let stack = LocalStack::create(&emulator.endpoint(), "bench", template, HashMap::new())
+        .await
+        .map_err(|error| error.to_string())?;
+    crate::bench_reminders::reminders(&stack, &release_binary("reminder-scheduler"), 10_000).await?;
     drop(emulator);
     Ok(())
 }

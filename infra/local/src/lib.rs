@@ -3,6 +3,7 @@
 //! and a Lambda Runtime API stand-in.
 
 pub mod bench;
+pub mod bench_reminders;
 pub mod emulator;
 pub mod gateway;
 pub mod lambda_process;

@@ -5,7 +5,8 @@
 //!   schedules and queues, and serves `POST /_local/invoke/{function}`. Ctrl-C stops all of it.
 //! - `flowday-local jwt-key-set [kid]`: prints a new JWT signing key set, the value of the
 //!   JwtKeysSecret in a deployed stack.
-//! - `flowday-local bench`: cold start, peak memory and login latency of the release binaries.
+//! - `flowday-local bench`: cold start, peak memory and login latency of the release binaries;
+//!   `bench reminders`: only the reminder scheduler's 10,000-in-a-minute run.
 
 use std::collections::HashMap;
 use std::io::ErrorKind;
@@ -23,8 +24,9 @@ async fn main() {
             println!("{}", shared::auth::jwt::generate_key_set_json(&kid));
             Ok(())
         }
+        Some("bench") if args.get(1).map(String::as_str) == Some("reminders") => flowday_local::bench::reminders_only().await,
         Some("bench") => flowday_local::bench::run().await,
-        Some(other) => Err(format!("unknown command {other}; use `dev`, `jwt-key-set [kid]` or `bench`")),
+        Some(other) => Err(format!("unknown command {other}; use `dev`, `jwt-key-set [kid]` or `bench [reminders]`")),
     };
     if let Err(message) = result {
         eprintln!("flowday-local: {message}");

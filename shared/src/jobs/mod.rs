@@ -4,5 +4,7 @@
 
 pub mod content;
 pub mod digest;
+pub mod digests;
 pub mod notifications;
 pub mod purge;
+pub mod queue;

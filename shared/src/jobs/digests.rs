@@ -1,0 +1,112 @@
+//! The hourly fan-out of daily digests: for every time zone, the local hours whose start passed
+//! since the last run; the users whose digest hour that is (a sparse index by zone and hour) get
+//! a digest message for their local day. The worker writes the digest and delivers it once per
+//! user, day and channel, so overlapping runs send nothing twice.
+
+use chrono::{DateTime, NaiveDate, TimeDelta, Timelike, Utc};
+use chrono_tz::{TZ_VARIANTS, Tz};
+use serde::Serialize;
+
+use super::notifications::{NotificationJob, NotificationMessage};
+use super::queue::{QueueError, send_all};
+use crate::store::{Store, StoreError};
+
+/// How far back a run looks: an hour, plus a margin for a schedule that fires a little late.
+pub const WINDOW: TimeDelta = TimeDelta::minutes(65);
+
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct DigestReport {
+    /// (zone, local hour) index partitions read.
+    pub hours_read: usize,
+    /// Digest messages sent.
+    pub queued: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DigestError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+/// Sends the digest messages of every local hour that began in `(now - WINDOW, now]`.
+pub async fn send_digests(
+    store: &Store,
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    now: DateTime<Utc>,
+) -> Result<DigestReport, DigestError> {
+    let mut report = DigestReport::default();
+    for zone in TZ_VARIANTS {
+        for (date, hour) in hours_begun(zone, now - WINDOW, now) {
+            report.hours_read += 1;
+            let users = store.digest_recipients(zone.name(), hour).await?;
+            let bodies: Vec<String> = users
+                .into_iter()
+                .map(|user_id| NotificationMessage::new(user_id, NotificationJob::Digest { date }))
+                .filter_map(|message| serde_json::to_string(&message).ok())
+                .collect();
+            report.queued += bodies.len();
+            send_all(sqs, queue_url, bodies).await?;
+        }
+    }
+    Ok(report)
+}
+
+/// The local (date, hour) of every wall-clock hour that began in `zone` within `(from, to]`. An
+/// hour skipped by a clock change counts as begun when the clock jumps over it; an hour repeated
+/// when clocks go back begins once.
+pub fn hours_begun(zone: Tz, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<(NaiveDate, u32)> {
+    let mut hours = Vec::new();
+    // Offsets are whole quarter hours: stepping by 15 minutes sees every hour start.
+    let mut previous = from.with_timezone(&zone).naive_local();
+    let mut at = from;
+    while at < to {
+        at = (at + TimeDelta::minutes(15)).min(to);
+        let local = at.with_timezone(&zone).naive_local();
+        let mut boundary = previous.date().and_hms_opt(previous.hour(), 0, 0).unwrap_or(previous) + TimeDelta::hours(1);
+        while boundary <= local {
+            hours.push((boundary.date(), boundary.hour()));
+            boundary += TimeDelta::hours(1);
+        }
+        previous = previous.max(local);
+    }
+    hours
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    fn day(text: &str) -> NaiveDate {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn one_hour_begins_per_hourly_run_in_whole_and_half_hour_zones() {
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        assert_eq!(hours_begun(berlin, at("2026-11-23T06:05:00Z"), at("2026-11-23T07:05:00Z")), [(day("2026-11-23"), 8)]);
+        let kolkata: Tz = "Asia/Kolkata".parse().unwrap();
+        assert_eq!(hours_begun(kolkata, at("2026-11-23T02:05:00Z"), at("2026-11-23T03:05:00Z")), [(day("2026-11-23"), 8)]);
+    }
+
+    #[test]
+    fn an_hour_skipped_in_spring_still_begins_and_a_repeated_one_begins_once() {
+        let new_york: Tz = "America/New_York".parse().unwrap();
+        // 8 March 2026: 02:00 EST jumps to 03:00 EDT at 07:00Z.
+        let spring = hours_begun(new_york, at("2026-03-08T06:30:00Z"), at("2026-03-08T07:30:00Z"));
+        assert_eq!(spring, [(day("2026-03-08"), 2), (day("2026-03-08"), 3)]);
+        // 1 November 2026: 02:00 EDT goes back to 01:00 EST at 06:00Z; 01:00 began at 05:00Z.
+        let first = hours_begun(new_york, at("2026-11-01T04:30:00Z"), at("2026-11-01T05:30:00Z"));
+        let second = hours_begun(new_york, at("2026-11-01T05:30:00Z"), at("2026-11-01T06:30:00Z"));
+        let third = hours_begun(new_york, at("2026-11-01T06:30:00Z"), at("2026-11-01T07:30:00Z"));
+        assert_eq!(first, [(day("2026-11-01"), 1)]);
+        assert_eq!(second, [], "01:00 EST is the second 01:00: it does not begin again");
+        assert_eq!(third, [(day("2026-11-01"), 2)]);
+    }
+}

@@ -1,0 +1,44 @@
+//! Sending messages to an SQS queue, ten per SendMessageBatch, several batches in flight.
+
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use futures::stream::{self, TryStreamExt};
+
+/// SendMessageBatch calls in flight at once.
+const PARALLEL_SENDS: usize = 16;
+
+#[derive(Debug, thiserror::Error)]
+#[error("sending to the queue failed: {0}")]
+pub struct QueueError(pub String);
+
+/// Sends every body; entries SQS refuses are sent once more, then it fails.
+pub async fn send_all(sqs: &aws_sdk_sqs::Client, queue_url: &str, bodies: Vec<String>) -> Result<(), QueueError> {
+    let batches: Vec<Vec<String>> = bodies.chunks(10).map(<[String]>::to_vec).collect();
+    stream::iter(batches.into_iter().map(Ok))
+        .try_for_each_concurrent(PARALLEL_SENDS, |batch| send_batch(sqs, queue_url, batch))
+        .await
+}
+
+async fn send_batch(sqs: &aws_sdk_sqs::Client, queue_url: &str, bodies: Vec<String>) -> Result<(), QueueError> {
+    let mut pending: Vec<(String, String)> =
+        bodies.into_iter().enumerate().map(|(index, body)| (index.to_string(), body)).collect();
+    for _attempt in 0..2 {
+        let entries = pending
+            .iter()
+            .map(|(id, body)| SendMessageBatchRequestEntry::builder().id(id).message_body(body).build())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|error| QueueError(error.to_string()))?;
+        let output = sqs
+            .send_message_batch()
+            .queue_url(queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|error| QueueError(aws_sdk_sqs::error::DisplayErrorContext(&error).to_string()))?;
+        let failed: Vec<&str> = output.failed.iter().map(|failure| failure.id.as_str()).collect();
+        pending.retain(|(id, _)| failed.contains(&id.as_str()));
+        if pending.is_empty() {
+            return Ok(());
+        }
+    }
+    Err(QueueError(format!("{} messages refused twice", pending.len())))
+}
