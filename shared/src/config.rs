@@ -33,6 +33,10 @@ pub struct Config {
     pub app_base_url: String,
     /// The private bucket of attachments and exports (functions that store files have it).
     pub files_bucket: Option<String>,
+    /// SNS platform application of iOS devices (APNS); push registration for iOS is off without it.
+    pub push_ios_app_arn: Option<String>,
+    /// SNS platform application of Android devices (FCM); push registration for Android is off without it.
+    pub push_android_app_arn: Option<String>,
 }
 
 impl Config {
@@ -65,6 +69,8 @@ impl Config {
             email_from: require("EMAIL_FROM")?,
             app_base_url: app_base_url.trim_end_matches('/').to_string(),
             files_bucket: get("FILES_BUCKET"),
+            push_ios_app_arn: get("PUSH_IOS_APP_ARN"),
+            push_android_app_arn: get("PUSH_ANDROID_APP_ARN"),
         })
     }
 }

@@ -2,5 +2,6 @@
 //! function over the store and clients, so the Lambda entry point, the local gateway and tests
 //! run the same code.
 
+pub mod deliver;
 pub mod notifications;
 pub mod purge;

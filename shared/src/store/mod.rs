@@ -6,6 +6,8 @@ pub mod attachments;
 pub mod idempotency;
 pub mod keys;
 pub mod notes;
+pub mod notifications;
+pub mod push_tokens;
 pub mod round_trips;
 pub mod sessions;
 pub mod tasks;
