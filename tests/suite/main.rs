@@ -5,6 +5,7 @@ mod auth;
 mod google;
 mod http_contract;
 mod idempotency;
+mod notifications;
 mod parity;
 mod passwords;
 mod round_trips;
