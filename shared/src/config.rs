@@ -35,6 +35,10 @@ pub struct Config {
     pub files_bucket: Option<String>,
     /// The `notifications` queue (the reminder scheduler and maintenance send to it).
     pub notifications_queue_url: Option<String>,
+    /// SNS platform application of iOS devices (APNS); push registration for iOS is off without it.
+    pub push_ios_app_arn: Option<String>,
+    /// SNS platform application of Android devices (FCM); push registration for Android is off without it.
+    pub push_android_app_arn: Option<String>,
 }
 
 impl Config {
@@ -68,6 +72,8 @@ impl Config {
             app_base_url: app_base_url.trim_end_matches('/').to_string(),
             files_bucket: get("FILES_BUCKET"),
             notifications_queue_url: get("NOTIFICATIONS_QUEUE_URL"),
+            push_ios_app_arn: get("PUSH_IOS_APP_ARN"),
+            push_android_app_arn: get("PUSH_ANDROID_APP_ARN"),
         })
     }
 }

@@ -9,6 +9,7 @@ use crate::auth::JwtKeys;
 use crate::config::{Config, ConfigError};
 use crate::integrations::email::{EmailSender, SesEmailSender};
 use crate::integrations::google::{GoogleIdTokenVerifier, IdTokenVerifier};
+use crate::integrations::push::{PushSender, SnsPushSender};
 use crate::store::Store;
 
 pub type AppState = Arc<AppContext>;
@@ -20,6 +21,7 @@ pub struct AppContext {
     pub keys: JwtKeys,
     pub email: Arc<dyn EmailSender>,
     pub google: Arc<dyn IdTokenVerifier>,
+    pub push: Arc<dyn PushSender>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +63,7 @@ impl AppContext {
             keys,
             email: Arc::new(email),
             google: Arc::new(google),
+            push: Arc::new(push_sender(&config, sdk)),
             config,
         }))
     }
@@ -74,6 +77,7 @@ pub struct JobContext {
     pub s3: aws_sdk_s3::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub email: Arc<dyn EmailSender>,
+    pub push: Arc<dyn PushSender>,
 }
 
 impl JobContext {
@@ -89,9 +93,19 @@ impl JobContext {
             s3: s3_client(sdk),
             sqs: aws_sdk_sqs::Client::new(sdk),
             email: Arc::new(SesEmailSender::new(aws_sdk_sesv2::Client::new(sdk), config.email_from.clone())),
+            push: Arc::new(push_sender(&config, sdk)),
             config,
         })
     }
+}
+
+/// SNS mobile push on the platform applications the config names.
+fn push_sender(config: &Config, sdk: &SdkConfig) -> SnsPushSender {
+    SnsPushSender::new(
+        aws_sdk_sns::Client::new(sdk),
+        config.push_ios_app_arn.clone(),
+        config.push_android_app_arn.clone(),
+    )
 }
 
 async fn read_secret(client: &aws_sdk_secretsmanager::Client, id: &str) -> Result<String, InitError> {

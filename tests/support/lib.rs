@@ -309,3 +309,33 @@ pub async fn invoke(process: &flowday_local::lambda_process::LambdaProcess, even
         process.invoke(event).await.unwrap_or_else(|error| panic!("invocation failed: {error}")),
     )
 }
+
+impl TestStack {
+    /// The messages the emulator's SNS published to a platform endpoint, oldest first (each the
+    /// JSON text the sender gave to Publish).
+    pub async fn pushes_to(&self, endpoint_arn: &str) -> Vec<String> {
+        let data = self.emulator_data().await;
+        data["sns"]["PlatformEndpoint"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|endpoint| endpoint["arn"] == endpoint_arn)
+            .flat_map(|endpoint| match &endpoint["messages"] {
+                Value::Object(messages) => messages.values().cloned().collect::<Vec<_>>(),
+                Value::Array(messages) => messages.clone(),
+                _ => Vec::new(),
+            })
+            .map(|message| message.as_str().map(String::from).unwrap_or_else(|| message.to_string()))
+            .collect()
+    }
+
+    /// The emulator's whole record, for assertions this module has no helper for.
+    pub async fn emulator_record(&self) -> Value {
+        self.emulator_data().await
+    }
+
+    /// The application context of a function of the gateway (its store, email and push senders).
+    pub fn context(&self, binary: &str) -> shared::AppState {
+        self.gateway.context(binary).expect("a function of the gateway").clone()
+    }
+}

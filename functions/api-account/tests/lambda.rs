@@ -34,6 +34,11 @@ async fn every_api_account_event_is_answered_by_the_lambda_binary() {
     assert_eq!(revoked.status, 204);
     let again = invoke(&lambda, with_token("revoke-session", &[("session_id", &session_id)])).await;
     assert_eq!((again.status, again.body["code"].as_str()), (404, Some("not_found")));
+    let device = format!("lambda-device-{}", ulid::Ulid::new());
+    let registered = invoke(&lambda, with_token("register-push-token", &[("device_token", &device)])).await;
+    assert_eq!((registered.status, registered.body["platform"].as_str()), (201, Some("ios")), "{}", registered.body);
+    let removed = invoke(&lambda, with_token("remove-push-token", &[("device_token", &device)])).await;
+    assert_eq!(removed.status, 204, "{}", removed.body);
     let activity = invoke(&lambda, with_token("list-activity", &[])).await;
     assert_eq!(activity.status, 200, "{}", activity.body);
     assert_eq!(activity.body["items"], serde_json::json!([]), "no task changed yet");

@@ -22,7 +22,7 @@ use shared::store::schedule::{SHARDS, ScheduleEntry, hour_buckets};
 const FIRST_RUN_LOOKBACK: TimeDelta = TimeDelta::minutes(10);
 /// Entries written in the last seconds may not be on the index yet: the next run takes them.
 const INDEX_LAG: TimeDelta = TimeDelta::seconds(2);
-/// An entry sent this long after its time is marked late.
+/// An entry sent this long after it came due on the index is marked late.
 const LATE_AFTER: TimeDelta = TimeDelta::minutes(2);
 /// Time kept back from the deadline to move the watermark.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
@@ -132,7 +132,9 @@ async fn send(
     let messages: Vec<String> = entries
         .into_iter()
         .map(|entry| {
-            let overdue = now - entry.fire_at > LATE_AFTER;
+            // Late means held up by us: a due-soon alert for a task created 2 hours before its due
+            // time is first due at its write, and on time then.
+            let overdue = now - entry.index_at > LATE_AFTER;
             late += usize::from(overdue);
             serde_json::to_string(&marked_late(entry.message, overdue)).unwrap_or_default()
         })

@@ -23,7 +23,8 @@ pub async fn reminders(stack: &LocalStack, binary: &std::path::Path, count: usiz
     let before = Instant::now();
     let report = process.invoke(serde_json::json!({})).await?;
     let took = before.elapsed();
-    let peak = process.peak_memory_kib().map(|kib| format!("{:.1} MB", kib as f64 / 1024.0)).unwrap_or("unknown".into());
+    let peak =
+        process.peak_memory_kib().map(|kib| format!("{:.1} MB", kib as f64 / 1024.0)).unwrap_or("unknown".into());
     process.stop().await;
     let queued = queue_depth(stack).await?;
     println!(

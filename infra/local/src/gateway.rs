@@ -21,6 +21,7 @@ pub const HTTP_FUNCTIONS: &[FunctionSpec] = &[
     FunctionSpec { binary: "api-auth", routes: api_auth::routes },
     FunctionSpec { binary: "api-account", routes: api_account::routes },
     FunctionSpec { binary: "api-tasks", routes: api_tasks::routes },
+    FunctionSpec { binary: "api-notifications", routes: api_notifications::routes },
 ];
 
 /// The gateway: one Router serving every route of every function, and each function's context.

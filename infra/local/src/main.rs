@@ -24,7 +24,9 @@ async fn main() {
             println!("{}", shared::auth::jwt::generate_key_set_json(&kid));
             Ok(())
         }
-        Some("bench") if args.get(1).map(String::as_str) == Some("reminders") => flowday_local::bench::reminders_only().await,
+        Some("bench") if args.get(1).map(String::as_str) == Some("reminders") => {
+            flowday_local::bench::reminders_only().await
+        }
         Some("bench") => flowday_local::bench::run().await,
         Some(other) => Err(format!("unknown command {other}; use `dev`, `jwt-key-set [kid]` or `bench [reminders]`")),
     };

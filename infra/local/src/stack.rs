@@ -1,6 +1,7 @@
 //! The local stack: creates in the emulator what template.yaml declares (table with its indexes and
-//! TTL, queues with their DLQs, buckets, secrets with generated dev values, the SES identity), and
-//! gives each function the environment the template gives it, resolved to the local names.
+//! TTL, queues with their DLQs, buckets, secrets with generated dev values, the SES identity, the
+//! SNS platform applications of push), and gives each function the environment the template gives
+//! it, resolved to the local names.
 //! Every name carries a prefix, so several stacks (parallel tests) share one emulator apart.
 
 use std::collections::{BTreeMap, HashMap};
@@ -93,6 +94,7 @@ impl LocalStack {
         overrides: HashMap<String, String>,
     ) -> Result<Self, StackError> {
         let mut parameters = template.parameter_defaults();
+        let overridden: Vec<String> = overrides.keys().cloned().collect();
         parameters.extend(overrides);
         let mut stack = LocalStack {
             endpoint: endpoint.to_string(),
@@ -107,6 +109,7 @@ impl LocalStack {
         stack.create_buckets().await?;
         stack.create_secrets().await?;
         stack.create_email_identities().await?;
+        stack.create_push_applications(&overridden).await?;
         stack.name_the_rest();
         Ok(stack)
     }
@@ -235,6 +238,32 @@ impl LocalStack {
             // The emulator keeps identities per account, not per stack: an existing one is fine.
             let _ = client.create_email_identity().email_identity(&identity).send().await;
             self.physical.insert(id, Physical { reference: identity, attributes: HashMap::new() });
+        }
+        Ok(())
+    }
+
+    /// The SNS platform applications of push (template Metadata `FlowdayLocal.PushPlatformApplications`:
+    /// parameter -> platform), for each such parameter left empty and not set by the caller; the
+    /// parameter then names the application. A caller setting one to "" turns that platform off.
+    async fn create_push_applications(&mut self, overridden: &[String]) -> Result<(), StackError> {
+        let client = aws_sdk_sns::Client::new(&self.sdk);
+        let applications = self.template.metadata("FlowdayLocal")["PushPlatformApplications"].clone();
+        for (parameter, platform) in applications.as_mapping().into_iter().flatten() {
+            let (Some(parameter), Some(platform)) = (parameter.as_str(), platform.as_str()) else { continue };
+            let unset = self.parameters.get(parameter).is_none_or(|value| value.is_empty());
+            if !unset || overridden.iter().any(|name| name == parameter) {
+                continue;
+            }
+            let output = client
+                .create_platform_application()
+                .name(format!("{}-{parameter}", self.prefix))
+                .platform(platform)
+                .attributes("PlatformCredential", "local")
+                .send()
+                .await
+                .map_err(|error| create_error(parameter, sdk_error(error)))?;
+            let arn = output.platform_application_arn.unwrap_or_default();
+            self.parameters.insert(parameter.to_string(), arn);
         }
         Ok(())
     }

@@ -75,6 +75,11 @@ impl Template {
             .collect()
     }
 
+    /// The template's top-level `Metadata` entry `name` (Null when absent).
+    pub fn metadata(&self, name: &str) -> &Value {
+        self.root.get("Metadata").and_then(|metadata| metadata.get(name)).unwrap_or(&Value::Null)
+    }
+
     /// Logical id of the function whose build binary is `binary`.
     pub fn function_by_binary(&self, binary: &str) -> Option<String> {
         self.resources_of_type("AWS::Serverless::Function")

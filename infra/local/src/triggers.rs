@@ -64,6 +64,11 @@ pub const BACKGROUND_FUNCTIONS: &[BackgroundFunction] = &[
         trigger: Trigger::Schedule(Duration::from_secs(60)),
         handler: |context, event| Box::pin(async move { reminder_scheduler::handle(&context, event).await }),
     },
+    BackgroundFunction {
+        binary: "notification-worker",
+        trigger: Trigger::Queue("NotificationsQueue"),
+        handler: |context, event| Box::pin(async move { notification_worker::handle(&context, event).await }),
+    },
 ];
 
 /// The background functions with the context each runs with, built once as its Lambda builds it.

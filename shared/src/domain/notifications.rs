@@ -52,13 +52,14 @@ impl NotificationType {
         Self::ALL.into_iter().find(|kind| kind.name() == name)
     }
 
-    /// What a user who never chose gets. Email is kept for what is worth reading later (the
-    /// digest, account matters); time-critical task notices go to the app and the phone.
+    /// What a user who never chose gets. Time-critical task notices go to the app and the phone;
+    /// email is kept for account matters. The daily digest is opt-in (off on every channel): it
+    /// goes to each user who switched it on, and only those sit in the digest index.
     pub fn default_channels(self) -> ChannelSwitches {
         match self {
             NotificationType::TaskReminder => ChannelSwitches { in_app: true, email: false, push: true },
             NotificationType::TaskDueSoon => ChannelSwitches { in_app: true, email: false, push: true },
-            NotificationType::DailyDigest => ChannelSwitches { in_app: false, email: true, push: false },
+            NotificationType::DailyDigest => ChannelSwitches { in_app: false, email: false, push: false },
             NotificationType::System => ChannelSwitches { in_app: true, email: true, push: false },
         }
     }
@@ -229,6 +230,12 @@ impl NotificationPreferences {
         self.digest_hour
     }
 
+    /// Whether the user opted in to the daily digest on at least one channel (only those users
+    /// are in the digest index).
+    pub fn digest_enabled(&self) -> bool {
+        Channel::ALL.into_iter().any(|channel| self.allows(NotificationType::DailyDigest, channel))
+    }
+
     /// When an interruptive delivery (push, email) may go out: `now` outside quiet hours, else
     /// the end of the quiet window. Quiet hours defer, never drop. Never earlier than `now`.
     pub fn deliver_at(&self, timezone: Tz, now: DateTime<Utc>) -> DateTime<Utc> {
@@ -246,7 +253,7 @@ impl NotificationPreferences {
     /// back. When clocks go forward over the digest hour, the first run after it sends instead.
     /// `None` when the digest is off on every channel.
     pub fn digest_due(&self, timezone: Tz, now: DateTime<Utc>) -> Option<NaiveDate> {
-        if !Channel::ALL.into_iter().any(|channel| self.allows(NotificationType::DailyDigest, channel)) {
+        if !self.digest_enabled() {
             return None;
         }
         let hour = u32::from(self.digest_hour);
@@ -445,7 +452,7 @@ mod tests {
         let expected = [
             (TaskReminder, [true, false, true]),
             (TaskDueSoon, [true, false, true]),
-            (DailyDigest, [false, true, false]),
+            (DailyDigest, [false, false, false]),
             (System, [true, true, false]),
         ];
         for (kind, [in_app, email, push]) in expected {
@@ -465,7 +472,7 @@ mod tests {
             "channels": {
                 "task_reminder": {"in_app": true, "email": false, "push": true},
                 "task_due_soon": {"in_app": true, "email": false, "push": true},
-                "daily_digest": {"in_app": false, "email": true, "push": false},
+                "daily_digest": {"in_app": false, "email": false, "push": false},
                 "system": {"in_app": true, "email": true, "push": false}
             },
             "quiet_hours": {"enabled": false, "start": "22:00", "end": "07:00"},
@@ -679,7 +686,7 @@ mod tests {
 
     #[test]
     fn the_digest_is_due_in_the_users_local_digest_hour() {
-        let chosen = NotificationPreferences::default(); // 08:00 local
+        let chosen = digest_by_email(json!({})); // 08:00 local
         // Berlin in winter is UTC+1.
         assert_eq!(chosen.digest_due(Berlin, utc("2026-01-15T06:00:00Z")), None);
         assert_eq!(chosen.digest_due(Berlin, utc("2026-01-15T07:00:00Z")), Some(date("2026-01-15")));
@@ -692,7 +699,7 @@ mod tests {
 
     #[test]
     fn a_half_hour_zone_gets_its_digest_from_exactly_one_hourly_run() {
-        let chosen = NotificationPreferences::default();
+        let chosen = digest_by_email(json!({}));
         // Kolkata is UTC+05:30: the 02:00 UTC run is 07:30 local, the 03:00 UTC run is 08:30.
         assert_eq!(chosen.digest_due(Kolkata, utc("2026-01-15T02:00:00Z")), None);
         assert_eq!(chosen.digest_due(Kolkata, utc("2026-01-15T03:00:00Z")), Some(date("2026-01-15")));
@@ -701,7 +708,7 @@ mod tests {
 
     #[test]
     fn a_digest_hour_skipped_by_dst_is_sent_by_the_next_run() {
-        let chosen = preferences(json!({"digest_hour": 2}));
+        let chosen = digest_by_email(json!({"digest_hour": 2}));
         // Berlin, 2026-03-29: local 02:00–03:00 does not exist; the 01:00 UTC run is 03:00 CEST.
         assert_eq!(chosen.digest_due(Berlin, utc("2026-03-29T01:00:00Z")), Some(date("2026-03-29")));
         assert_eq!(due_runs(&chosen, Berlin, "2026-03-28T23:00:00Z"), [date("2026-03-29")]);
@@ -709,7 +716,7 @@ mod tests {
 
     #[test]
     fn a_digest_hour_repeated_by_dst_names_the_same_date_twice() {
-        let chosen = preferences(json!({"digest_hour": 2}));
+        let chosen = digest_by_email(json!({"digest_hour": 2}));
         // Berlin, 2026-10-25: 02:00 local occurs at 00:00 and 01:00 UTC; the date key dedups.
         assert_eq!(due_runs(&chosen, Berlin, "2026-10-24T22:00:00Z"), [date("2026-10-25"), date("2026-10-25")]);
     }
@@ -717,7 +724,26 @@ mod tests {
     #[test]
     fn no_digest_when_it_is_off_on_every_channel() {
         let chosen = preferences(json!({"channels": {"daily_digest": {"email": false}}}));
+        assert!(!chosen.digest_enabled());
         assert_eq!(chosen.digest_due(Berlin, utc("2026-01-15T07:00:00Z")), None);
+    }
+
+    #[test]
+    fn the_digest_is_opt_in() {
+        let defaults = NotificationPreferences::default();
+        assert!(!defaults.digest_enabled());
+        assert_eq!(due_runs(&defaults, Berlin, "2026-01-15T00:00:00Z"), []);
+        for channel in ["in_app", "email", "push"] {
+            let chosen = preferences(json!({"channels": {"daily_digest": {channel: true}}}));
+            assert!(chosen.digest_enabled(), "{channel}");
+            assert_eq!(chosen.digest_due(Berlin, utc("2026-01-15T07:00:00Z")), Some(date("2026-01-15")), "{channel}");
+        }
+    }
+
+    /// Preferences from a PUT body, with the digest switched on by email.
+    fn digest_by_email(mut body: serde_json::Value) -> NotificationPreferences {
+        body["channels"] = json!({"daily_digest": {"email": true}});
+        preferences(body)
     }
 
     /// The dates the 24 hourly runs from `first_run` on find due.

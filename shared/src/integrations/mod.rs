@@ -2,3 +2,4 @@
 
 pub mod email;
 pub mod google;
+pub mod push;

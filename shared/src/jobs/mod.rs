@@ -3,6 +3,7 @@
 //! run the same code.
 
 pub mod content;
+pub mod deliver;
 pub mod digest;
 pub mod digests;
 pub mod notifications;

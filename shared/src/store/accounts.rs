@@ -270,6 +270,8 @@ impl Store {
     }
 
     /// Applies profile changes, bumping `version`. With `expected_version`, only if it still holds.
+    /// One UpdateItem; a timezone change also moves the digest index entry (see
+    /// `update_profile_and_digest`).
     pub async fn update_profile(
         &self,
         user_id: &str,
@@ -277,6 +279,9 @@ impl Store {
         expected_version: Option<u64>,
         now: &str,
     ) -> Result<UserItem, UpdateProfileError> {
+        if let Some(timezone) = &changes.timezone {
+            return self.update_profile_and_digest(user_id, changes, timezone, expected_version, now).await;
+        }
         let mut sets = vec!["updated_at = :now".to_string(), "version = version + :one".to_string()];
         let mut request = self
             .client
@@ -326,5 +331,89 @@ impl Store {
                 other => Err(StoreError::Dynamo(other.to_string()).into()),
             },
         }
+    }
+
+    /// A change that includes the timezone: the digest index entry (`DIGEST`, GSI1
+    /// `DIGEST#<timezone>#<hour>`) must move with it, in the same transaction. BatchGetItem of
+    /// the profile and the entry, then TransactWriteItems: the profile's update on condition of
+    /// the version read, and the entry's move on condition of the hour read (or a check that there
+    /// is still none), so a concurrent preferences change cannot leave it behind. A lost race is
+    /// computed again. 2 round trips.
+    async fn update_profile_and_digest(
+        &self,
+        user_id: &str,
+        changes: &ProfileChanges,
+        timezone: &str,
+        expected_version: Option<u64>,
+        now: &str,
+    ) -> Result<UserItem, UpdateProfileError> {
+        for _ in 0..4 {
+            let items = self
+                .get_many(vec![key(keys::user(user_id), keys::PROFILE), key(keys::user(user_id), keys::DIGEST)])
+                .await?;
+            let mut user: Option<UserItem> = None;
+            let mut digest: Option<super::notifications::DigestItem> = None;
+            for item in items {
+                match item.get(keys::SK) {
+                    Some(aws_sdk_dynamodb::types::AttributeValue::S(sk)) if sk == keys::PROFILE => {
+                        user = Some(from_item(item)?)
+                    }
+                    Some(aws_sdk_dynamodb::types::AttributeValue::S(sk)) if sk == keys::DIGEST => {
+                        digest = Some(from_item(item)?)
+                    }
+                    _ => {}
+                }
+            }
+            let current = user.ok_or(UpdateProfileError::NotFound)?;
+            if expected_version.is_some_and(|expected| expected != current.version) {
+                return Err(UpdateProfileError::VersionConflict(Box::new(current)));
+            }
+            let mut updated = current.clone();
+            let mut sets = vec!["updated_at = :now".to_string(), "version = :new_version".to_string()];
+            let mut update = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(keys::user(user_id), keys::PROFILE)))
+                .condition_expression("version = :version")
+                .expression_attribute_values(":now", s(now))
+                .expression_attribute_values(":version", n(current.version))
+                .expression_attribute_values(":new_version", n(current.version + 1));
+            let fields = [
+                ("name", changes.name.clone()),
+                ("timezone", changes.timezone.clone()),
+                ("language", changes.language.clone()),
+                ("preferences", changes.preferences.as_ref().map(|value| value.to_string())),
+            ];
+            for (field, value) in fields {
+                let Some(value) = value else { continue };
+                sets.push(format!("#{field} = :{field}"));
+                update = update
+                    .expression_attribute_names(format!("#{field}"), field)
+                    .expression_attribute_values(format!(":{field}"), s(value.clone()));
+                match field {
+                    "name" => updated.name = value,
+                    "timezone" => updated.timezone = value,
+                    "language" => updated.language = value,
+                    _ => updated.preferences = value,
+                }
+            }
+            updated.version = current.version + 1;
+            updated.updated_at = now.to_string();
+            let update = update
+                .update_expression(format!("SET {}", sets.join(", ")))
+                .build()
+                .map_err(|error| StoreError::Dynamo(error.to_string()))?;
+            let actions = vec![
+                TransactWriteItem::builder().update(update).build(),
+                self.follow_timezone(user_id, digest.as_ref(), timezone)?,
+            ];
+            match self.transact(actions).await {
+                Ok(()) => return Ok(updated),
+                // The profile or the digest entry changed since they were read: read again (a
+                // client's If-Match is compared with the new version above).
+                Err(error) if error.is_condition_failure() => continue,
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(StoreError::Dynamo("the profile kept changing concurrently".into()).into())
     }
 }

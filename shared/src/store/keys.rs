@@ -143,3 +143,47 @@ pub fn template(template_id: &str) -> String {
 
 /// The counter the per-user template limit is enforced on (`templates`).
 pub const TEMPLATE_COUNTS: &str = "TEMPLATE_COUNTS";
+/// A user's notification preferences (the whole matrix, as JSON text).
+pub const NOTIFICATION_PREFS: &str = "NOTIFICATION_PREFS";
+
+/// The digest index entry of a user who opted in to the daily digest. It sits in GSI1 under
+/// `digest_index(timezone, hour)`, so the hourly run finds the users of one local hour with a Query.
+pub const DIGEST: &str = "DIGEST";
+
+/// The GSI1 partition of the users whose digest hour, in their timezone, is `hour` (00-23).
+pub fn digest_index(timezone: &str, hour: u32) -> String {
+    format!("DIGEST#{timezone}#{hour:02}")
+}
+
+pub const NOTIFICATION_PREFIX: &str = "NOTIFICATION#";
+
+/// An inbox item; its id is a ULID, so the inbox sorts by creation.
+pub fn notification(notification_id: &str) -> String {
+    format!("{NOTIFICATION_PREFIX}{notification_id}")
+}
+
+/// The GSI1 partition of a user's unread inbox items (sparse: reading an item removes it).
+pub fn unread_index(user_id: &str) -> String {
+    format!("USER#{user_id}#UNREAD")
+}
+
+/// The record that a notification went out on a channel: written once, on condition, so a
+/// duplicate message delivers nothing twice.
+pub fn delivery(notification_id: &str, channel: &str) -> String {
+    format!("DELIVERY#{notification_id}#{channel}")
+}
+
+pub const PUSH_TOKEN_PREFIX: &str = "PUSH_TOKEN#";
+
+/// A device's push token under its user, keyed by the token's SHA-256 (tokens are never stored).
+pub fn push_token(token_hash: &str) -> String {
+    format!("{PUSH_TOKEN_PREFIX}{token_hash}")
+}
+
+/// The global claim of a push token: the one user it delivers to (a device that changes hands
+/// stops receiving the previous user's notifications).
+pub fn push_token_claim(token_hash: &str) -> String {
+    format!("{PUSH_TOKEN_PREFIX}{token_hash}")
+}
+
+pub const PUSH_TOKEN_CLAIM_SK: &str = "PUSH_TOKEN";

@@ -40,6 +40,8 @@ pub struct ScheduleEntry {
     pub gsi1sk: String,
     /// When it is meant to go off.
     pub fire_at: DateTime<Utc>,
+    /// When it is first due on the index: its fire time, or just after its write when that is later.
+    pub index_at: DateTime<Utc>,
     /// The message the scheduler sends when it is due.
     pub message: NotificationMessage,
     pub ttl: i64,
@@ -57,6 +59,7 @@ impl ScheduleEntry {
             entity: "schedule".into(),
             sk,
             fire_at,
+            index_at,
             ttl: (index_at + ENTRY_LIFETIME).timestamp(),
             message,
         }
@@ -241,7 +244,7 @@ mod tests {
         let entry = ScheduleEntry::new("REMINDER#t#r".into(), at("2026-11-23T09:00:00Z"), message, now);
         assert!(entry.gsi1pk.starts_with("REMIND#2026-11-23T10#"), "{}", entry.gsi1pk);
         assert_eq!(entry.gsi1sk, "2026-11-23T10:00:03Z#u1");
-        assert_eq!(entry.fire_at, at("2026-11-23T09:00:00Z"), "its own time is kept, to tell it is late");
+        assert_eq!(entry.fire_at, at("2026-11-23T09:00:00Z"), "its own time is kept for the message");
     }
 
     #[test]

@@ -1,3 +1,4 @@
 pub mod activity;
 pub mod profile;
+pub mod push_tokens;
 pub mod sessions;

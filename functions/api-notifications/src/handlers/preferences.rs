@@ -1,0 +1,62 @@
+//! `GET /v1/notifications/preferences` and `PUT /v1/notifications/preferences`: the whole matrix
+//! of notification types and channels, quiet hours and the digest hour, with `version` / ETag.
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, StatusCode, header};
+use serde_json::Value;
+use shared::AppState;
+use shared::domain::notifications::NotificationPreferences;
+use shared::http::concurrency::{etag, if_match_version};
+use shared::http::{ApiError, ApiJson, CurrentUser};
+use shared::store::notifications::{PutPreferencesError, StoredPreferences};
+use shared::store::now_rfc3339;
+
+/// The preferences as clients see them: every type and channel, plus `version` and `updated_at`
+/// (`null` while the defaults apply).
+fn view(stored: &StoredPreferences) -> Value {
+    let mut body = serde_json::to_value(&stored.preferences).unwrap_or_default();
+    body["version"] = stored.version.into();
+    body["updated_at"] = stored.updated_at.clone().into();
+    body
+}
+
+fn with_etag(stored: &StoredPreferences) -> Response {
+    let mut response = Json(view(stored)).into_response();
+    response.headers_mut().insert(header::ETAG, etag(stored.version));
+    response
+}
+
+pub async fn get(State(app): State<AppState>, caller: CurrentUser) -> Result<Response, ApiError> {
+    let stored = app.store.notification_preferences(&caller.user_id).await?;
+    Ok(with_etag(&stored))
+}
+
+/// A full replacement: what the body leaves out takes its default. `version` and `updated_at`,
+/// which a client may send back as it read them, are ignored (`If-Match` carries the version).
+pub async fn put(
+    State(app): State<AppState>,
+    caller: CurrentUser,
+    headers: HeaderMap,
+    ApiJson(mut body): ApiJson<Value>,
+) -> Result<Response, ApiError> {
+    let expected_version = if_match_version(&headers)?;
+    if let Some(fields) = body.as_object_mut() {
+        fields.remove("version");
+        fields.remove("updated_at");
+    }
+    let preferences = NotificationPreferences::from_request(&body)?;
+    match app.store.put_notification_preferences(&caller.user_id, &preferences, expected_version, &now_rfc3339()).await
+    {
+        Ok(stored) => Ok(with_etag(&stored)),
+        Err(PutPreferencesError::NotFound) => Err(ApiError::not_found()),
+        Err(PutPreferencesError::VersionConflict(current)) => Err(ApiError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "version_conflict",
+            format!("the preferences changed: they are at version {}", current.version),
+        )
+        .with_extra("current", view(&current))),
+        Err(PutPreferencesError::Store(error)) => Err(error.into()),
+    }
+}

@@ -1,0 +1,8 @@
+//! Lambda entry point of api-notifications: build everything once, then serve API Gateway events.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::telemetry::init();
+    let state = shared::AppContext::from_env().await?;
+    lambda_http::run(api_notifications::router(state)).await
+}

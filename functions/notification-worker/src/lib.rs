@@ -1,0 +1,159 @@
+//! notification-worker (SQS `notifications`): delivers each message's notification on the
+//! channels the user allows, one record at a time, reporting the records that failed so only
+//! they come back (ReportBatchItemFailures). After 5 failed receives the queue moves a record to
+//! its DLQ; every failure is logged with its reason, message id and receive count.
+//!
+//! Every record is idempotent: a reminder is checked against its task as it is now (a task done,
+//! deleted or moved since sends nothing), and each channel's delivery is recorded with a
+//! condition, so a duplicate or redelivered message sends nothing twice.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use shared::context::JobContext;
+use shared::domain::notifications::{Channel, NotificationType};
+use shared::domain::reminders::schedule;
+use shared::jobs::content::reminder_notification;
+use shared::jobs::deliver::{DeliverError, DeliveryReport, deliver};
+use shared::jobs::digest::digest_for;
+use shared::jobs::notifications::{MESSAGE_VERSION, Notification, NotificationJob, NotificationMessage};
+use shared::store::{StoreError, keys};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("the body is not a notification message: {0}")]
+    Malformed(String),
+    #[error("message version {0} is not one this worker reads")]
+    UnknownVersion(u32),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Deliver(#[from] DeliverError),
+}
+
+/// What became of one record.
+#[derive(Debug, PartialEq)]
+pub enum Outcome {
+    Delivered(DeliveryReport),
+    /// The reminder no longer applies (its task changed, closed or went away) or the digest is empty.
+    Nothing(&'static str),
+}
+
+/// The handler (Lambda's and the local gateway's): an `SqsEvent` in, an `SqsBatchResponse` out.
+pub async fn handle(
+    context: &Arc<JobContext>,
+    event: serde_json::Value,
+) -> Result<serde_json::Value, lambda_runtime::Error> {
+    let event: SqsEvent = serde_json::from_value(event)?;
+    // Boxed: the batch's future is deep, and inside the Lambda runtime's it overflows the type limit.
+    let response = Box::pin(handle_batch(context, event, Utc::now())).await?;
+    Ok(serde_json::to_value(response)?)
+}
+
+/// Each record in turn; the failed ones are reported. A record without a message id cannot be
+/// reported, so it fails the whole batch (SQS always sends one).
+pub async fn handle_batch(
+    context: &JobContext,
+    event: SqsEvent,
+    now: DateTime<Utc>,
+) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+    let mut response = SqsBatchResponse::default();
+    for record in event.records {
+        let Some(message_id) = record.message_id.clone().filter(|id| !id.is_empty()) else {
+            return Err("an SQS record without a message id".into());
+        };
+        match process(context, &record, now).await {
+            Ok(outcome) => tracing::info!(message_id, ?outcome, "notification record done"),
+            Err(error) => {
+                let receives = record.attributes.get("ApproximateReceiveCount").map(String::as_str).unwrap_or("?");
+                tracing::error!(message_id, receives, reason = %error, "notification record failed; it will be retried, then go to the DLQ");
+                response.add_failure(message_id);
+            }
+        }
+    }
+    Ok(response)
+}
+
+/// One record.
+pub async fn process(context: &JobContext, record: &SqsMessage, now: DateTime<Utc>) -> Result<Outcome, RecordError> {
+    let body = record.body.as_deref().unwrap_or_default();
+    let message: NotificationMessage =
+        serde_json::from_str(body).map_err(|error| RecordError::Malformed(error.to_string()))?;
+    if message.v != MESSAGE_VERSION {
+        return Err(RecordError::UnknownVersion(message.v));
+    }
+    let user_id = message.user_id.as_str();
+    let (notification, only) = match message.job {
+        NotificationJob::Reminder { task_id, reminder_id, occurrence, kind, fire_at, late } => {
+            match current_reminder(context, user_id, &task_id, &reminder_id, &occurrence, kind, fire_at, late).await? {
+                Some(notification) => (notification, None),
+                None => return Ok(Outcome::Nothing("the reminder no longer applies to its task")),
+            }
+        }
+        NotificationJob::Digest { date } => {
+            let Some(user) = context.store.get_user(user_id).await? else {
+                return Ok(Outcome::Nothing("the user is gone"));
+            };
+            let zone: Tz = user.timezone.parse().unwrap_or(Tz::UTC);
+            match digest_for(&context.store, user_id, date, zone).await? {
+                Some(notification) => (notification, None),
+                None => return Ok(Outcome::Nothing("nothing due or overdue: no digest")),
+            }
+        }
+        NotificationJob::Deferred { notification, channels } => (notification, Some(channels)),
+    };
+    let report = deliver(
+        &context.store,
+        context.email.as_ref(),
+        context.push.as_ref(),
+        user_id,
+        &notification,
+        only.as_deref(),
+        now,
+    )
+    .await?;
+    for (channel, at) in &report.deferred {
+        defer(context, user_id, &notification, *channel, *at).await?;
+    }
+    Ok(Outcome::Delivered(report))
+}
+
+/// The reminder's notification if the task still calls for it: live, open, and the reminder
+/// still set for this occurrence at this time.
+#[allow(clippy::too_many_arguments)]
+async fn current_reminder(
+    context: &JobContext,
+    user_id: &str,
+    task_id: &str,
+    reminder_id: &str,
+    occurrence: &str,
+    kind: NotificationType,
+    fire_at: DateTime<Utc>,
+    late: bool,
+) -> Result<Option<Notification>, StoreError> {
+    let Some(item) = context.store.get_task_item(user_id, task_id).await? else {
+        return Ok(None);
+    };
+    let task = item.into_task();
+    let still_due = schedule(&task, &task.reminders)
+        .into_iter()
+        .any(|entry| entry.reminder_id == reminder_id && entry.occurrence == occurrence && entry.fire_at == fire_at);
+    Ok(still_due.then(|| reminder_notification(&task, reminder_id, occurrence, kind, fire_at, late)))
+}
+
+/// Puts a delivery that quiet hours hold back on the schedule for when they end.
+async fn defer(
+    context: &JobContext,
+    user_id: &str,
+    notification: &Notification,
+    channel: Channel,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let message = NotificationMessage::new(
+        user_id,
+        NotificationJob::Deferred { notification: notification.clone(), channels: vec![channel] },
+    );
+    context.store.schedule_deferred(keys::deferred_entry(&notification.id, channel.name()), at, message).await
+}
