@@ -117,3 +117,39 @@ async fn each_route_does_the_round_trips_the_data_model_states() {
     });
     assert_eq!(measured, documented);
 }
+
+#[tokio::test]
+async fn reminder_and_occurrence_routes_do_the_round_trips_the_data_model_states() {
+    let stack = TestStack::new().await;
+    let user = stack.signup("Repeat").await;
+    let token = user["access_token"].as_str();
+    let body = json!({"title": "Weekly review", "due_at": "2027-01-04T08:00:00Z",
+                      "recurrence": {"rrule": "FREQ=WEEKLY", "timezone": "UTC"}});
+    let task = stack.call(Method::POST, "/v1/tasks", token, Some(body)).await.body;
+    let path = |suffix: &str| format!("/v1/tasks/{}{suffix}", task["id"].as_str().unwrap());
+    let add = counted(
+        &stack,
+        "api-tasks",
+        StatusCode::CREATED,
+        stack.call(Method::POST, &path("/reminders"), token, Some(json!({"minutes_before": 15}))),
+    )
+    .await;
+    let reminders = stack.call(Method::GET, &path("/reminders"), token, None).await;
+    let reminder_path = format!("{}/{}", path("/reminders"), reminders.body["items"][0]["id"].as_str().unwrap());
+    let list =
+        counted(&stack, "api-tasks", StatusCode::OK, stack.call(Method::GET, &path("/reminders"), token, None)).await;
+    let complete =
+        counted(&stack, "api-tasks", StatusCode::OK, stack.call(Method::POST, &path("/complete"), token, None)).await;
+    let skip =
+        counted(&stack, "api-tasks", StatusCode::OK, stack.call(Method::POST, &path("/skip"), token, None)).await;
+    let occurrences =
+        counted(&stack, "api-tasks", StatusCode::OK, stack.call(Method::GET, &path("/occurrences"), token, None)).await;
+    let remove =
+        counted(&stack, "api-tasks", StatusCode::NO_CONTENT, stack.call(Method::DELETE, &reminder_path, token, None))
+            .await;
+    assert_eq!(
+        [add, list, complete, skip, occurrences, remove],
+        [2, 1, 3, 3, 2, 2],
+        "reminder add, list; complete and skip of a repeating task; occurrences; reminder delete"
+    );
+}
