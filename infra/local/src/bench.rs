@@ -64,14 +64,14 @@ pub async fn run() -> Result<(), String> {
     Ok(())
 }
 
-/// Only the reminder scheduler's run over 10,000 reminders due in one minute.
-pub async fn reminders_only() -> Result<(), String> {
+/// Only the reminder scheduler's run over `count` (10,000) reminders due in one minute.
+pub async fn reminders_only(count: usize) -> Result<(), String> {
     let emulator = Emulator::start(0).map_err(|error| error.to_string())?;
     let template = Template::load(&workspace_root().join("template.yaml")).map_err(|error| error.to_string())?;
     let stack = LocalStack::create(&emulator.endpoint(), "bench", template, HashMap::new())
         .await
         .map_err(|error| error.to_string())?;
-    crate::bench_reminders::reminders(&stack, &release_binary("reminder-scheduler"), 10_000).await?;
+    crate::bench_reminders::reminders(&stack, &release_binary("reminder-scheduler"), count).await?;
     drop(emulator);
     Ok(())
 }

@@ -23,6 +23,16 @@ pub struct LambdaProcess {
 impl LambdaProcess {
     /// Starts `binary_path` (the function named `binary` in template.yaml) on `stack`.
     pub async fn start(binary_path: &Path, binary: &str, stack: &LocalStack) -> Result<Self, StackError> {
+        Self::start_with(binary_path, binary, stack, &[]).await
+    }
+
+    /// `start`, with `extra` environment variables on top (e.g. one service's endpoint elsewhere).
+    pub async fn start_with(
+        binary_path: &Path,
+        binary: &str,
+        stack: &LocalStack,
+        extra: &[(&str, &str)],
+    ) -> Result<Self, StackError> {
         let runtime = RuntimeApi::start()
             .await
             .map_err(|error| StackError::Init { function: binary.into(), reason: error.to_string() })?;
@@ -33,6 +43,7 @@ impl LambdaProcess {
             .envs(crate::LAMBDA_PROCESS_DEFAULTS)
             .env("AWS_LAMBDA_RUNTIME_API", &runtime.address)
             .env("RUST_LOG", "info")
+            .envs(extra.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
@@ -58,7 +69,12 @@ impl LambdaProcess {
 
     /// Hands one event to the function and returns its answer.
     pub async fn invoke(&self, event: serde_json::Value) -> Result<serde_json::Value, String> {
-        self.runtime.invoke(event, Duration::from_secs(30)).await
+        self.invoke_within(event, Duration::from_secs(30)).await
+    }
+
+    /// `invoke`, waiting up to `timeout` for the answer.
+    pub async fn invoke_within(&self, event: serde_json::Value, timeout: Duration) -> Result<serde_json::Value, String> {
+        self.runtime.invoke(event, timeout).await
     }
 
     /// Everything the process logged so far (its stdout: JSON lines).

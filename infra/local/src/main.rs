@@ -25,7 +25,7 @@ async fn main() {
             Ok(())
         }
         Some("bench") if args.get(1).map(String::as_str) == Some("reminders") => {
-            flowday_local::bench::reminders_only().await
+            flowday_local::bench::reminders_only(10_000).await
         }
         Some("bench") => flowday_local::bench::run().await,
         Some(other) => Err(format!("unknown command {other}; use `dev`, `jwt-key-set [kid]` or `bench [reminders]`")),

@@ -79,6 +79,16 @@ where
     StoreError::Dynamo(aws_smithy_types::error::display::DisplayErrorContext(&error).to_string())
 }
 
+/// Which sort keys of a GSI1 partition a read wants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexRange {
+    All,
+    /// Strictly below this sort key.
+    Below(String),
+    /// From the first to the second, both included.
+    Between(String, String),
+}
+
 /// The table and its client, built once per cold start.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -197,6 +207,38 @@ impl Store {
         let now = chrono::Utc::now().timestamp();
         items.retain(|item| !expired(item, now));
         Ok(items)
+    }
+
+    /// Every item of one GSI1 partition whose `GSI1SK` is in `range` (one Query per 1 MB page;
+    /// eventually consistent, as index reads are).
+    pub async fn index_items(&self, partition: String, range: IndexRange) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("GSI1")
+                .expression_attribute_values(":pk", s(partition.clone()))
+                .set_exclusive_start_key(start.take());
+            query = match &range {
+                IndexRange::All => query.key_condition_expression("GSI1PK = :pk"),
+                IndexRange::Below(end) => query
+                    .key_condition_expression("GSI1PK = :pk AND GSI1SK < :end")
+                    .expression_attribute_values(":end", s(end.as_str())),
+                IndexRange::Between(low, high) => query
+                    .key_condition_expression("GSI1PK = :pk AND GSI1SK BETWEEN :low AND :high")
+                    .expression_attribute_values(":low", s(low.as_str()))
+                    .expression_attribute_values(":high", s(high.as_str())),
+            };
+            let output = query.send().await.map_err(dynamo_error)?;
+            items.extend(output.items.unwrap_or_default());
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
     }
 
     /// One page of a partition's items whose sort key starts with `prefix`: at most `limit` items

@@ -18,7 +18,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, ReturnValue, Trans
 use serde::{Deserialize, Serialize};
 
 use super::accounts::UserItem;
-use super::{Item, Store, StoreError, dynamo_error, expired, from_item, key, keys, n, s, to_item};
+use super::{IndexRange, Item, Store, StoreError, dynamo_error, expired, from_item, key, keys, n, s, to_item};
 use crate::domain::notifications::{Channel, NotificationPreferences, NotificationType};
 use crate::jobs::notifications::Notification;
 
@@ -295,32 +295,14 @@ impl Store {
     /// The users whose digest is due at local `hour` (0-23) in `timezone`: one Query per page of
     /// GSI1 `DIGEST#<timezone>#<hour>` (eventually consistent, like every index read).
     pub async fn digest_recipients(&self, timezone: &str, hour: u32) -> Result<Vec<String>, StoreError> {
-        let mut users = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name("GSI1")
-                .key_condition_expression("GSI1PK = :pk")
-                .expression_attribute_values(":pk", s(keys::digest_index(timezone, hour)))
-                .projection_expression("GSI1SK")
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(dynamo_error)?;
-            for item in output.items.unwrap_or_default() {
-                if let Some(AttributeValue::S(user_id)) = item.get("GSI1SK") {
-                    users.push(user_id.clone());
-                }
-            }
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
-        }
-        Ok(users)
+        let items = self.index_items(keys::digest_index(timezone, hour), IndexRange::All).await?;
+        Ok(items
+            .into_iter()
+            .filter_map(|mut item| match item.remove("GSI1SK") {
+                Some(AttributeValue::S(user_id)) => Some(user_id),
+                _ => None,
+            })
+            .collect())
     }
 
     /// The digest index entry of a user, if the digest is on.

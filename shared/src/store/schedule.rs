@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::types::TransactWriteItem;
 use chrono::{DateTime, TimeDelta, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, dynamo_error, from_item, keys, s, to_item};
+use super::{IndexRange, Store, StoreError, dynamo_error, from_item, keys, s, to_item};
 use crate::domain::reminders::{Scheduled, schedule};
 use crate::domain::task::Task;
 use crate::jobs::notifications::{NotificationJob, NotificationMessage};
@@ -145,30 +145,9 @@ impl Store {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<ScheduleEntry>, StoreError> {
-        let mut entries = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name("GSI1")
-                .key_condition_expression("GSI1PK = :bucket AND GSI1SK BETWEEN :from AND :to")
-                .expression_attribute_values(":bucket", s(keys::schedule_bucket(hour, shard)))
-                .expression_attribute_values(":from", s(index_time(from)))
-                .expression_attribute_values(":to", s(format!("{}#~", index_time(to))))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(dynamo_error)?;
-            for item in output.items.unwrap_or_default() {
-                entries.push(from_item::<ScheduleEntry>(item)?);
-            }
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                return Ok(entries);
-            }
-        }
+        let range = IndexRange::Between(index_time(from), format!("{}#~", index_time(to)));
+        let items = self.index_items(keys::schedule_bucket(hour, shard), range).await?;
+        items.into_iter().map(from_item::<ScheduleEntry>).collect()
     }
 
     /// Where the scheduler stopped: every entry up to this instant has been sent.

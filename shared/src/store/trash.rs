@@ -9,7 +9,7 @@ use super::tasks::{
     Guard, Limit, PARENT_RACE_ATTEMPTS, Plan, TaskItem, TaskWriteError, TierLimits, id_set, open_count,
 };
 use super::update::ItemUpdate;
-use super::{Store, StoreError, dynamo_error, from_item, keys, n, s, to_item};
+use super::{IndexRange, Store, StoreError, dynamo_error, from_item, keys, n, s, to_item};
 use crate::domain::task::{Task, subtask_contribution};
 
 /// Deleted tasks can be restored for 7 days.
@@ -272,27 +272,9 @@ impl Store {
         let mut entries = Vec::new();
         for days_ago in (0..=days_back).rev() {
             let bucket = keys::purge_bucket(now - days_ago * 24 * 3600);
-            let mut start = None;
-            loop {
-                let output = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name("GSI1")
-                    .key_condition_expression("GSI1PK = :bucket AND GSI1SK < :after_now")
-                    .expression_attribute_values(":bucket", s(bucket.clone()))
-                    .expression_attribute_values(":after_now", s(format!("{:012}", now + 1)))
-                    .set_exclusive_start_key(start)
-                    .send()
-                    .await
-                    .map_err(dynamo_error)?;
-                for item in output.items.unwrap_or_default() {
-                    entries.push(from_item::<TrashItem>(item)?);
-                }
-                start = output.last_evaluated_key;
-                if start.is_none() {
-                    break;
-                }
+            let range = IndexRange::Below(format!("{:012}", now + 1));
+            for item in self.index_items(bucket, range).await? {
+                entries.push(from_item::<TrashItem>(item)?);
             }
         }
         Ok(entries)
