@@ -191,3 +191,24 @@ async fn a_task_due_within_a_day_gets_its_due_soon_alert_and_a_new_occurrence_re
     schedule_run(&stack, next_due - TimeDelta::minutes(4)).await;
     assert_eq!(queued(&stack).await, [(reminder_id, false), ("due-soon".to_string(), true)]);
 }
+
+#[tokio::test]
+async fn a_reminder_set_too_late_goes_off_at_once_but_an_overdue_task_reopened_stays_quiet() {
+    let stack = TestStack::new().await;
+    let user = stack.signup("Quinn").await;
+    let token = user["access_token"].as_str();
+    let now = Utc::now();
+    set_watermark(&stack, now - TimeDelta::minutes(1)).await;
+    let overdue = task_due(&stack, token, now - TimeDelta::hours(2)).await;
+    remind(&stack, token, &overdue, json!({"minutes_before": 10})).await;
+    assert_eq!(stack.call(Method::POST, &path(&overdue, "/complete"), token, None).await.status, StatusCode::OK);
+    assert_eq!(stack.call(Method::POST, &path(&overdue, "/uncomplete"), token, None).await.status, StatusCode::OK);
+    let soon = task_due(&stack, token, now + TimeDelta::minutes(30)).await;
+    let late = remind(&stack, token, &soon, json!({"minutes_before": 60})).await.body;
+
+    schedule_run(&stack, now + TimeDelta::minutes(1)).await;
+    let sent = queued(&stack).await;
+    let ids: Vec<&str> = sent.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids, [late["id"].as_str().unwrap(), "due-soon"], "only the task still ahead: {sent:?}");
+    assert!(sent.iter().all(|(_, late)| !late), "on time: they came due when they were set");
+}

@@ -103,7 +103,9 @@ pub async fn run(
         report.late += late;
         report.through = high;
     }
-    if report.through > from && !context.store.advance_watermark(seen, report.through).await? {
+    // Never backwards: an operator's `since` run that stopped early leaves the watermark alone.
+    let forward = seen.is_none_or(|seen| report.through > seen);
+    if report.through > from && forward && !context.store.advance_watermark(seen, report.through).await? {
         tracing::info!("another run moved the watermark first");
     }
     tracing::info!(sent = report.sent, late = report.late, complete = report.complete, "reminders sent");

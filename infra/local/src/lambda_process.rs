@@ -73,7 +73,11 @@ impl LambdaProcess {
     }
 
     /// `invoke`, waiting up to `timeout` for the answer.
-    pub async fn invoke_within(&self, event: serde_json::Value, timeout: Duration) -> Result<serde_json::Value, String> {
+    pub async fn invoke_within(
+        &self,
+        event: serde_json::Value,
+        timeout: Duration,
+    ) -> Result<serde_json::Value, String> {
         self.runtime.invoke(event, timeout).await
     }
 

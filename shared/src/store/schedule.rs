@@ -109,7 +109,7 @@ impl Store {
         let new = schedule(after, &after.reminders);
         let mut writes = Vec::new();
         for entry in &new {
-            if !old.contains(entry) {
+            if !old.contains(entry) && still_worth_sending(after, entry, now) {
                 writes.push(self.put(to_item(&reminder_entry(user_id, &after.id, entry, now))?)?);
             }
         }
@@ -190,6 +190,15 @@ impl Store {
 #[derive(Debug, Deserialize)]
 struct Watermark {
     through: DateTime<Utc>,
+}
+
+/// Whether an entry written now should go off: one whose moment is ahead, or one that came due
+/// before its task's due time (a reminder set late, the due-soon alert of a task due within a
+/// day: they go off at once). Reopening a task whose due time has passed brings back none of its
+/// past moments, and an absolute reminder whose time has passed stays silent.
+fn still_worth_sending(task: &Task, entry: &Scheduled, now: DateTime<Utc>) -> bool {
+    let absolute = task.reminders.iter().any(|reminder| reminder.id == entry.reminder_id && reminder.at.is_some());
+    entry.fire_at >= now || (!absolute && task.due_at.is_some_and(|due| due > now))
 }
 
 /// The entry of one scheduled reminder of a task.
