@@ -51,7 +51,8 @@ pub async fn handle(
         tracing::warn!(%error, "maintenance input not understood; running with the defaults");
         MaintenanceEvent::default()
     });
-    let report = run(context, input).await?;
+    // Boxed: the run's future is deep, and inside the Lambda runtime's it overflows the type limit.
+    let report = Box::pin(run(context, input)).await?;
     Ok(serde_json::to_value(report)?)
 }
 
