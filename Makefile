@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BUILD_VENV := .venv-build
 PORT ?= 3000
+# Where cargo puts its builds (CARGO_TARGET_DIR when set).
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
 .PHONY: dev test build venv build-venv fmt lint jwt-key-set bench requirements clean-venv
 
@@ -25,7 +27,7 @@ build-venv: $(BUILD_VENV)/.installed
 ## The local stack: emulator + resources from template.yaml + gateway on 127.0.0.1:$(PORT).
 dev: venv
 	cargo build -p flowday-local
-	PORT=$(PORT) ./target/debug/flowday-local dev
+	PORT=$(PORT) $(TARGET_DIR)/debug/flowday-local dev
 
 ## Everything CI checks: format, lints, every test (against the emulator), the template.
 test: venv
@@ -49,7 +51,7 @@ jwt-key-set:
 ## Cold start, peak memory and login latency of the release binaries against the emulator.
 bench: venv
 	cargo build --release -p api-auth -p api-account -p api-tasks -p reminder-scheduler -p flowday-local
-	./target/release/flowday-local bench
+	$(TARGET_DIR)/release/flowday-local bench
 
 ## Regenerate the pinned requirement files from the .in files.
 requirements:

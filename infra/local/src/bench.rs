@@ -11,8 +11,11 @@ use crate::{Emulator, LocalStack, Template, workspace_root};
 
 const PASSWORD: &str = "correct horse battery";
 
+/// A release binary where cargo put it (`CARGO_TARGET_DIR` when set).
 fn release_binary(name: &str) -> PathBuf {
-    workspace_root().join("target/release").join(name)
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"));
+    target.join("release").join(name)
 }
 
 fn event(function: &str, name: &str, values: &[(&str, &str)]) -> Result<serde_json::Value, String> {
