@@ -87,7 +87,8 @@ pub async fn process(context: &JobContext, record: &SqsMessage, now: DateTime<Ut
     let user_id = message.user_id.as_str();
     let (notification, only) = match message.job {
         NotificationJob::Reminder { task_id, reminder_id, occurrence, kind, fire_at, late } => {
-            match current_reminder(context, user_id, &task_id, &reminder_id, &occurrence, kind, fire_at, late).await? {
+            let due = Due { reminder_id: &reminder_id, occurrence: &occurrence, kind, fire_at, late };
+            match current_reminder(context, user_id, &task_id, due, now).await? {
                 Some(notification) => (notification, None),
                 None => return Ok(Outcome::Nothing("the reminder no longer applies to its task")),
             }
@@ -120,27 +121,33 @@ pub async fn process(context: &JobContext, record: &SqsMessage, now: DateTime<Ut
     Ok(Outcome::Delivered(report))
 }
 
+/// What a reminder message says came due.
+struct Due<'a> {
+    reminder_id: &'a str,
+    occurrence: &'a str,
+    kind: NotificationType,
+    fire_at: DateTime<Utc>,
+    late: bool,
+}
+
 /// The reminder's notification if the task still calls for it: live, open, and the reminder
 /// still set for this occurrence at this time.
-#[allow(clippy::too_many_arguments)]
 async fn current_reminder(
     context: &JobContext,
     user_id: &str,
     task_id: &str,
-    reminder_id: &str,
-    occurrence: &str,
-    kind: NotificationType,
-    fire_at: DateTime<Utc>,
-    late: bool,
+    due: Due<'_>,
+    now: DateTime<Utc>,
 ) -> Result<Option<Notification>, StoreError> {
     let Some(item) = context.store.get_task_item(user_id, task_id).await? else {
         return Ok(None);
     };
     let task = item.into_task();
-    let still_due = schedule(&task, &task.reminders)
-        .into_iter()
-        .any(|entry| entry.reminder_id == reminder_id && entry.occurrence == occurrence && entry.fire_at == fire_at);
-    Ok(still_due.then(|| reminder_notification(&task, reminder_id, occurrence, kind, fire_at, late)))
+    let still_due = schedule(&task, &task.reminders).into_iter().any(|entry| {
+        entry.reminder_id == due.reminder_id && entry.occurrence == due.occurrence && entry.fire_at == due.fire_at
+    });
+    Ok(still_due
+        .then(|| reminder_notification(&task, due.reminder_id, due.occurrence, due.kind, due.fire_at, due.late, now)))
 }
 
 /// Puts a delivery that quiet hours hold back on the schedule for when they end.

@@ -12,7 +12,9 @@ use crate::domain::task::Task;
 /// The digest lists at most this many tasks of each kind; the counts say how many there are.
 pub const DIGEST_LINES: usize = 10;
 
-/// The notification of a task's reminder or due-soon alert, meant for `fire_at`.
+/// The notification of a task's reminder or due-soon alert, meant for `fire_at` and written at
+/// `now` (the time left is told from when it is sent: a due-soon alert for a task due in two hours
+/// says two hours).
 pub fn reminder_notification(
     task: &Task,
     reminder_id: &str,
@@ -20,9 +22,10 @@ pub fn reminder_notification(
     kind: NotificationType,
     fire_at: DateTime<Utc>,
     late: bool,
+    now: DateTime<Utc>,
 ) -> Notification {
     let mut body = match task.due_at {
-        Some(due) => due_phrase(due - fire_at),
+        Some(due) => due_phrase(due - fire_at.max(now)),
         None => "Reminder".to_string(),
     };
     if late {
@@ -39,19 +42,24 @@ pub fn reminder_notification(
     }
 }
 
-/// "Due in 30 minutes", "Due in 1 day", "Due now".
+/// "Due in 30 minutes", "Due in 3 hours", "Due in 2 days", "Due now", "Overdue by 2 hours".
 fn due_phrase(ahead: TimeDelta) -> String {
-    let minutes = ahead.num_minutes();
-    let (count, unit) = if minutes <= 0 {
-        return "Due now".into();
-    } else if minutes % (24 * 60) == 0 {
-        (minutes / (24 * 60), "day")
-    } else if minutes % 60 == 0 {
-        (minutes / 60, "hour")
-    } else {
-        (minutes, "minute")
+    let minutes = (ahead.num_seconds() + 30).div_euclid(60);
+    match minutes {
+        -1..=0 => "Due now".into(),
+        ..-1 => format!("Overdue by {}", span(-minutes)),
+        _ => format!("Due in {}", span(minutes)),
+    }
+}
+
+/// A span of minutes in the largest unit that reads naturally.
+fn span(minutes: i64) -> String {
+    let (count, unit) = match minutes {
+        ..90 => (minutes, "minute"),
+        90..2880 => ((minutes + 30) / 60, "hour"),
+        _ => ((minutes + 720) / 1440, "day"),
     };
-    format!("Due in {count} {unit}{}", if count == 1 { "" } else { "s" })
+    format!("{count} {unit}{}", if count == 1 { "" } else { "s" })
 }
 
 /// The digest of `date` in `zone`: the open tasks due that day and the ones overdue before it.
@@ -107,13 +115,18 @@ mod tests {
     #[test]
     fn a_reminder_says_how_far_ahead_the_due_time_is_and_whether_it_is_late() {
         let dentist = task("Dentist", Some("2026-11-23T10:00:00Z"));
-        let fire_at = "2026-11-23T09:30:00Z".parse().unwrap();
-        let on_time = reminder_notification(&dentist, "r1", "o", NotificationType::TaskReminder, fire_at, false);
+        let at = |text: &str| text.parse::<DateTime<Utc>>().unwrap();
+        let fire_at = at("2026-11-23T09:30:00Z");
+        let reminder = |kind, fire_at, late, now| reminder_notification(&dentist, "r1", "o", kind, fire_at, late, now);
+        let on_time = reminder(NotificationType::TaskReminder, fire_at, false, at("2026-11-23T09:30:20Z"));
         assert_eq!((on_time.title.as_str(), on_time.body.as_str()), ("Dentist", "Due in 30 minutes"));
-        let day_ahead = "2026-11-22T10:00:00Z".parse().unwrap();
-        let soon = reminder_notification(&dentist, "due-soon", "o", NotificationType::TaskDueSoon, day_ahead, true);
-        assert!(soon.body.starts_with("Due in 1 day (sent late"), "{}", soon.body);
-        assert_ne!(on_time.id, soon.id, "each reminder and occurrence is delivered on its own");
+        let day_ahead = at("2026-11-22T10:00:00Z");
+        let soon = reminder(NotificationType::TaskDueSoon, day_ahead, false, day_ahead);
+        assert_eq!(soon.body, "Due in 24 hours");
+        let created_late = reminder(NotificationType::TaskDueSoon, day_ahead, false, at("2026-11-23T08:00:00Z"));
+        assert_eq!(created_late.body, "Due in 2 hours", "told from when it is sent");
+        let held_up = reminder(NotificationType::TaskReminder, fire_at, true, at("2026-11-23T12:10:00Z"));
+        assert!(held_up.body.starts_with("Overdue by 2 hours (sent late"), "{}", held_up.body);
     }
 
     #[test]
