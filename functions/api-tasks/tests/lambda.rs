@@ -40,6 +40,8 @@ async fn every_api_tasks_event_is_answered_by_the_lambda_binary() {
         ("list-tasks", 200),
         ("get-task", 200),
         ("patch-task", 200),
+        ("create-reminder", 201),
+        ("list-reminders", 200),
         ("list-occurrences", 200),
         ("skip-occurrence", 409),
         ("complete-task", 200),
