@@ -50,6 +50,7 @@ async fn a_failed_local_run_answers_500_with_its_error() {
         binary: "broken",
         trigger: Trigger::Schedule(Duration::from_secs(60)),
         handler: |_, _| Box::pin(async { Err("the disk is full".into()) }),
+        context: maintenance::job_context,
     };
     let jobs = Jobs::from_functions(vec![(broken, stack.stack.job_context("maintenance").unwrap())]);
     let request = Request::post("/_local/invoke/broken").body(Body::from("{}")).unwrap();

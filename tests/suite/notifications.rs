@@ -55,7 +55,8 @@ async fn run_deliver(
     only: Option<&[Channel]>,
     now: DateTime<Utc>,
 ) -> DeliveryReport {
-    let context = stack.context("api-notifications");
+    // Delivery is the notification worker's: its context has email and push.
+    let context = stack.job_context("notification-worker");
     deliver(&context.store, context.email.as_ref(), context.push.as_ref(), user_id, notification, only, now)
         .await
         .expect("delivered")

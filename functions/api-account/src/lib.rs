@@ -5,6 +5,8 @@ mod handlers;
 
 use axum::Router;
 use shared::AppState;
+use shared::config::Config;
+use shared::context::{AppContext, InitError, SdkConfig};
 use shared::http::{Route, build_router};
 
 use handlers::{activity, profile, push_tokens, sessions};
@@ -20,6 +22,13 @@ pub fn routes() -> Vec<Route> {
         Route::delete("/v1/me/push-tokens", push_tokens::remove),
         Route::get("/v1/activity", activity::list),
     ]
+}
+
+/// This function's context: the base plus only the outbound clients its handlers use (Lambda's
+/// main and the local gateway both build it here, so a client left out is not linked at all).
+pub async fn context(config: Config, sdk: &SdkConfig) -> Result<AppState, InitError> {
+    // Push devices register with and are removed from SNS.
+    Ok(AppContext::base(config, sdk).await?.with_push(sdk).into_state())
 }
 
 pub fn router(state: AppState) -> Router {

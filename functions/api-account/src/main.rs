@@ -3,6 +3,7 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
-    let state = shared::AppContext::from_env().await?;
+    let (config, sdk) = shared::context::load_env().await?;
+    let state = api_account::context(config, &sdk).await?;
     lambda_http::run(api_account::router(state)).await
 }

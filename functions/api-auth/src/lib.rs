@@ -6,6 +6,8 @@ mod handlers;
 
 use axum::Router;
 use shared::AppState;
+use shared::config::Config;
+use shared::context::{AppContext, InitError, SdkConfig};
 use shared::http::{Route, build_router};
 
 use handlers::{google, login, password, public, signup, tokens, verify};
@@ -25,6 +27,13 @@ pub fn routes() -> Vec<Route> {
         Route::get("/.well-known/jwks.json", public::jwks),
         Route::get("/v1/health", public::health),
     ]
+}
+
+/// This function's context: the base plus only the outbound clients its handlers use (Lambda's
+/// main and the local gateway both build it here, so a client left out is not linked at all).
+pub async fn context(config: Config, sdk: &SdkConfig) -> Result<AppState, InitError> {
+    // Password reset and email verification send email; Google sign-in checks ID tokens.
+    Ok(AppContext::base(config, sdk).await?.with_email(sdk).with_google()?.into_state())
 }
 
 pub fn router(state: AppState) -> Router {

@@ -6,6 +6,8 @@ mod handlers;
 
 use axum::Router;
 use shared::AppState;
+use shared::config::Config;
+use shared::context::{AppContext, InitError, SdkConfig};
 use shared::http::{Route, build_router};
 
 use handlers::{inbox, preferences};
@@ -20,6 +22,13 @@ pub fn routes() -> Vec<Route> {
         Route::get("/v1/notifications/preferences", preferences::get),
         Route::put("/v1/notifications/preferences", preferences::put),
     ]
+}
+
+/// This function's context: the base plus only the outbound clients its handlers use (Lambda's
+/// main and the local gateway both build it here, so a client left out is not linked at all).
+pub async fn context(config: Config, sdk: &SdkConfig) -> Result<AppState, InitError> {
+    // The inbox and preferences are all in the table: no outbound client.
+    Ok(AppContext::base(config, sdk).await?.into_state())
 }
 
 pub fn router(state: AppState) -> Router {

@@ -5,6 +5,8 @@ mod handlers;
 
 use axum::Router;
 use shared::AppState;
+use shared::config::Config;
+use shared::context::{AppContext, InitError, SdkConfig};
 use shared::http::{Route, build_router};
 
 use handlers::{attachments, bulk, list, notes, occurrences, reminders, status, subtasks, tasks, templates, trash};
@@ -42,6 +44,13 @@ pub fn routes() -> Vec<Route> {
         Route::get("/v1/trash", trash::list),
         Route::post("/v1/trash/{id}/restore", trash::restore),
     ]
+}
+
+/// This function's context: the base plus only the outbound clients its handlers use (Lambda's
+/// main and the local gateway both build it here, so a client left out is not linked at all).
+pub async fn context(config: Config, sdk: &SdkConfig) -> Result<AppState, InitError> {
+    // Attachments are presigned S3 uploads and downloads.
+    Ok(AppContext::base(config, sdk).await?.with_s3(sdk).into_state())
 }
 
 pub fn router(state: AppState) -> Router {

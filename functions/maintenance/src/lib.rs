@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use shared::context::JobContext;
+use shared::config::Config;
+use shared::context::{JobContext, SdkConfig};
 use shared::jobs::digests::{DigestError, DigestReport, send_digests};
 use shared::jobs::purge::{DEFAULT_DAYS_BACK, PurgeReport, purge_expired_trash};
 
@@ -33,10 +34,19 @@ pub enum MaintenanceError {
     NoBucket,
     #[error("NOTIFICATIONS_QUEUE_URL is not set")]
     NoQueue,
+    #[error("{0} is not available in this function")]
+    Unavailable(&'static str),
     #[error(transparent)]
     Purge(#[from] shared::jobs::purge::PurgeError),
     #[error(transparent)]
     Digests(#[from] DigestError),
+}
+
+/// This function's context: the store, SQS (digests go to the `notifications` queue) and S3
+/// (purged trash takes its attachments along). Lambda's main and the local gateway both build it
+/// here, so a client left out is not linked at all.
+pub fn job_context(config: Config, sdk: &SdkConfig) -> Arc<JobContext> {
+    JobContext::base(config, sdk).with_sqs(sdk).with_s3(sdk).into_shared()
 }
 
 /// The entry point every background function exposes, in Lambda (main.rs) and in the local
@@ -65,7 +75,8 @@ pub async fn run(context: &Arc<JobContext>, event: MaintenanceEvent) -> Result<M
 
 async fn digests(context: &JobContext, at: DateTime<Utc>) -> Result<DigestReport, MaintenanceError> {
     let queue = context.config.notifications_queue_url.as_deref().ok_or(MaintenanceError::NoQueue)?;
-    let report = send_digests(&context.store, &context.sqs, queue, at).await.inspect_err(|error| {
+    let sqs = context.sqs.as_ref().ok_or(MaintenanceError::Unavailable("SQS"))?;
+    let report = send_digests(&context.store, sqs, queue, at).await.inspect_err(|error| {
         tracing::error!(%error, "digests not sent");
     })?;
     tracing::info!(hours = report.hours_read, queued = report.queued, "digests queued");
@@ -75,7 +86,8 @@ async fn digests(context: &JobContext, at: DateTime<Utc>) -> Result<DigestReport
 async fn purge(context: &JobContext, days_back: Option<i64>) -> Result<PurgeReport, MaintenanceError> {
     let bucket = context.config.files_bucket.as_deref().ok_or(MaintenanceError::NoBucket)?;
     let days_back = days_back.unwrap_or(DEFAULT_DAYS_BACK).clamp(0, 3650);
-    let trash = purge_expired_trash(&context.store, &context.s3, bucket, Utc::now().timestamp(), days_back).await?;
+    let s3 = context.s3.as_ref().ok_or(MaintenanceError::Unavailable("S3"))?;
+    let trash = purge_expired_trash(&context.store, s3, bucket, Utc::now().timestamp(), days_back).await?;
     tracing::info!(
         entries = trash.entries,
         items = trash.items_deleted,

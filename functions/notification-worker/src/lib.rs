@@ -12,7 +12,8 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use shared::context::JobContext;
+use shared::config::Config;
+use shared::context::{JobContext, SdkConfig};
 use shared::domain::notifications::{Channel, NotificationType};
 use shared::domain::reminders::schedule;
 use shared::jobs::content::reminder_notification;
@@ -39,6 +40,13 @@ pub enum Outcome {
     Delivered(DeliveryReport),
     /// The reminder no longer applies (its task changed, closed or went away) or the digest is empty.
     Nothing(&'static str),
+}
+
+/// This function's context: the store, SES email and SNS push (no S3, no SQS: the queue's event
+/// source hands it its messages). Lambda's main and the local gateway both build it here, so a
+/// client left out is not linked at all.
+pub fn job_context(config: Config, sdk: &SdkConfig) -> Arc<JobContext> {
+    JobContext::base(config, sdk).with_email(sdk).with_push(sdk).into_shared()
 }
 
 /// The handler (Lambda's and the local gateway's): an `SqsEvent` in, an `SqsBatchResponse` out.

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
-use shared::context::JobContext;
+use shared::config::Config;
+use shared::context::{JobContext, SdkConfig};
 use shared::jobs::notifications::{NotificationJob, NotificationMessage};
 use shared::jobs::queue::{QueueError, send_all};
 use shared::store::StoreError;
@@ -51,10 +52,18 @@ pub struct SchedulerReport {
 pub enum SchedulerError {
     #[error("NOTIFICATIONS_QUEUE_URL is not set")]
     NoQueue,
+    #[error("SQS is not available in this function")]
+    NoSqs,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
     Queue(#[from] QueueError),
+}
+
+/// This function's context: the store and SQS (the `notifications` queue), nothing else (Lambda's
+/// main and the local gateway both build it here, so a client left out is not linked at all).
+pub fn job_context(config: Config, sdk: &SdkConfig) -> Arc<JobContext> {
+    JobContext::base(config, sdk).with_sqs(sdk).into_shared()
 }
 
 /// How long one run may take: template.yaml gives the function 60 seconds.
@@ -82,6 +91,9 @@ pub async fn run(
     budget: Duration,
 ) -> Result<SchedulerReport, SchedulerError> {
     let queue = context.config.notifications_queue_url.as_deref().ok_or(SchedulerError::NoQueue)?;
+    if context.sqs.is_none() {
+        return Err(SchedulerError::NoSqs);
+    }
     let started = Instant::now();
     let seen = context.store.schedule_watermark().await?;
     let from = event.since.or(seen).unwrap_or(now - FIRST_RUN_LOOKBACK);
@@ -142,7 +154,7 @@ async fn send(
         })
         .collect();
     let sent = messages.len();
-    send_all(&context.sqs, queue, messages).await?;
+    send_all(context.sqs.as_ref().ok_or(SchedulerError::NoSqs)?, queue, messages).await?;
     Ok((sent, late))
 }
 

@@ -5,7 +5,8 @@ use lambda_runtime::{LambdaEvent, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
-    let context = shared::context::JobContext::from_env().await?;
+    let (config, sdk) = shared::context::load_env().await?;
+    let context = reminder_scheduler::job_context(config, &sdk);
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let context = context.clone();
         async move { reminder_scheduler::handle(&context, event.payload).await }

@@ -4,25 +4,52 @@
 
 use axum::Router;
 use shared::AppState;
+use shared::config::Config;
+use shared::context::{ContextFuture, SdkConfig};
 use shared::http::{Route, build_router_for_groups};
 
 use crate::stack::{LocalStack, StackError};
 use crate::triggers::{Jobs, invoke_router};
 
-/// A function the gateway serves: its binary name (as template.yaml's BuildProperties name it)
-/// and its route list.
+/// A function the gateway serves: its binary name (as template.yaml's BuildProperties name it),
+/// its route list, and its crate's `context` (what its Lambda main builds, with only its clients).
 pub struct FunctionSpec {
     pub binary: &'static str,
     pub routes: fn() -> Vec<Route>,
+    pub context: ContextFn,
 }
+
+/// An HTTP function's `context`, boxed.
+pub type ContextFn = for<'a> fn(Config, &'a SdkConfig) -> ContextFuture<'a>;
 
 /// Every HTTP function of the product.
 pub const HTTP_FUNCTIONS: &[FunctionSpec] = &[
-    FunctionSpec { binary: "api-auth", routes: api_auth::routes },
-    FunctionSpec { binary: "api-account", routes: api_account::routes },
-    FunctionSpec { binary: "api-tasks", routes: api_tasks::routes },
-    FunctionSpec { binary: "api-notifications", routes: api_notifications::routes },
+    FunctionSpec {
+        binary: "api-auth",
+        routes: api_auth::routes,
+        context: |config, sdk| Box::pin(api_auth::context(config, sdk)),
+    },
+    FunctionSpec {
+        binary: "api-account",
+        routes: api_account::routes,
+        context: |config, sdk| Box::pin(api_account::context(config, sdk)),
+    },
+    FunctionSpec {
+        binary: "api-tasks",
+        routes: api_tasks::routes,
+        context: |config, sdk| Box::pin(api_tasks::context(config, sdk)),
+    },
+    FunctionSpec {
+        binary: "api-notifications",
+        routes: api_notifications::routes,
+        context: |config, sdk| Box::pin(api_notifications::context(config, sdk)),
+    },
 ];
+
+/// The HTTP function whose binary is `binary`.
+pub fn http_function(binary: &str) -> Option<&'static FunctionSpec> {
+    HTTP_FUNCTIONS.iter().find(|function| function.binary == binary)
+}
 
 /// The gateway: one Router serving every route of every function, and each function's context.
 pub struct Gateway {

@@ -17,7 +17,9 @@ use serde_yaml::Value;
 use shared::AppState;
 use shared::context::JobContext;
 
+use crate::gateway::http_function;
 use crate::template::{Resolver, Template, TemplateError, resolve};
+use crate::triggers::background_function;
 
 pub const REGION: &str = "us-east-1";
 pub const ACCOUNT: &str = "123456789012";
@@ -302,21 +304,28 @@ impl LocalStack {
         Ok(environment)
     }
 
-    /// The application context of a function, built as its Lambda main builds it.
+    /// The application context of an HTTP function, built by its crate's `context` (as its Lambda
+    /// main builds it, with only the clients it uses) from the environment the template gives it.
     pub async fn app_context(&self, binary: &str) -> Result<AppState, StackError> {
-        let environment: HashMap<String, String> = self.function_environment(binary)?.into_iter().collect();
-        let init = |reason: String| StackError::Init { function: binary.into(), reason };
-        let config = shared::config::Config::from_map(&environment).map_err(|error| init(error.to_string()))?;
-        shared::AppContext::build(config, &self.sdk).await.map_err(|error| init(error.to_string()))
+        let function = http_function(binary).ok_or_else(|| StackError::UnknownFunction(binary.into()))?;
+        let config = self.function_config(binary)?;
+        (function.context)(config, &self.sdk)
+            .await
+            .map_err(|error| StackError::Init { function: binary.into(), reason: error.to_string() })
     }
 
-    /// The context of a background function, built as its Lambda main builds it
-    /// (`JobContext::from_env`) from the environment the template gives it.
+    /// The context of a background function, built by its crate's `job_context` (as its Lambda
+    /// main builds it, with only the clients it uses) from the environment the template gives it.
     pub fn job_context(&self, binary: &str) -> Result<Arc<JobContext>, StackError> {
+        let function = background_function(binary).ok_or_else(|| StackError::UnknownFunction(binary.into()))?;
+        Ok((function.context)(self.function_config(binary)?, &self.sdk))
+    }
+
+    /// The settings the function `binary` reads from the environment the template gives it.
+    fn function_config(&self, binary: &str) -> Result<shared::config::Config, StackError> {
         let environment: HashMap<String, String> = self.function_environment(binary)?.into_iter().collect();
-        let config = shared::config::Config::from_map(&environment)
-            .map_err(|error| StackError::Init { function: binary.into(), reason: error.to_string() })?;
-        Ok(JobContext::build(config, &self.sdk))
+        shared::config::Config::from_map(&environment)
+            .map_err(|error| StackError::Init { function: binary.into(), reason: error.to_string() })
     }
 
     /// A `!GetAtt` attribute of a resource (a queue's `Arn`, for example).

@@ -22,7 +22,8 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use serde_json::Value;
-use shared::context::JobContext;
+use shared::config::Config;
+use shared::context::{JobContext, SdkConfig};
 use shared::http::ApiError;
 use tokio::task::JoinHandle;
 
@@ -34,6 +35,8 @@ pub type JobResult = Result<Value, lambda_runtime::Error>;
 pub type JobFuture = Pin<Box<dyn Future<Output = JobResult> + Send>>;
 /// A background function's `handle`, as the registry holds it.
 pub type HandlerFn = fn(Arc<JobContext>, Value) -> JobFuture;
+/// A background function's `job_context`: what its Lambda main builds, with only its clients.
+pub type JobContextFn = fn(Config, &SdkConfig) -> Arc<JobContext>;
 
 /// What starts a background function (template.yaml declares the same: the parity test checks).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,26 +53,36 @@ pub struct BackgroundFunction {
     pub binary: &'static str,
     pub trigger: Trigger,
     pub handler: HandlerFn,
+    pub context: JobContextFn,
 }
 
-/// Every background function of the product. A new one: its crate's `handle`, its trigger.
+/// Every background function of the product. A new one: its crate's `handle` and `job_context`,
+/// its trigger.
 pub const BACKGROUND_FUNCTIONS: &[BackgroundFunction] = &[
     BackgroundFunction {
         binary: "maintenance",
         trigger: Trigger::Schedule(Duration::from_secs(3600)),
         handler: |context, event| Box::pin(async move { maintenance::handle(&context, event).await }),
+        context: maintenance::job_context,
     },
     BackgroundFunction {
         binary: "reminder-scheduler",
         trigger: Trigger::Schedule(Duration::from_secs(60)),
         handler: |context, event| Box::pin(async move { reminder_scheduler::handle(&context, event).await }),
+        context: reminder_scheduler::job_context,
     },
     BackgroundFunction {
         binary: "notification-worker",
         trigger: Trigger::Queue("NotificationsQueue"),
         handler: |context, event| Box::pin(async move { notification_worker::handle(&context, event).await }),
+        context: notification_worker::job_context,
     },
 ];
+
+/// The background function whose binary is `binary`.
+pub fn background_function(binary: &str) -> Option<&'static BackgroundFunction> {
+    BACKGROUND_FUNCTIONS.iter().find(|function| function.binary == binary)
+}
 
 /// The background functions with the context each runs with, built once as its Lambda builds it.
 #[derive(Clone)]

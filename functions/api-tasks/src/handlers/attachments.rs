@@ -58,6 +58,10 @@ pub struct AttachmentList {
     next_cursor: Option<String>,
 }
 
+fn s3(app: &AppContext) -> Result<&aws_sdk_s3::Client, ApiError> {
+    app.s3.as_ref().ok_or_else(|| ApiError::internal("S3 is not available in this function"))
+}
+
 fn bucket(app: &AppContext) -> Result<&str, ApiError> {
     app.config.files_bucket.as_deref().ok_or_else(|| ApiError::internal("FILES_BUCKET is not set"))
 }
@@ -101,8 +105,7 @@ pub async fn create(
         size_bytes,
         created_at: shared::store::now_rfc3339(),
     };
-    let presigned = app
-        .s3
+    let presigned = s3(&app)?
         .put_object()
         .bucket(bucket(&app)?)
         .key(&attachment.object_key)
@@ -130,8 +133,7 @@ pub async fn list(
     let task = load_task(&app, &caller.user_id, &id).await?;
     let mut items = Vec::new();
     for attachment in app.store.list_attachments(&caller.user_id, &task.id).await? {
-        let presigned = app
-            .s3
+        let presigned = s3(&app)?
             .get_object()
             .bucket(bucket(&app)?)
             .key(&attachment.object_key)
@@ -157,7 +159,7 @@ pub async fn delete(
     let task = load_task(&app, &caller.user_id, &id).await?;
     let attachment =
         app.store.get_attachment(&caller.user_id, &task.id, &attachment_id).await?.ok_or_else(ApiError::not_found)?;
-    app.s3
+    s3(&app)?
         .delete_object()
         .bucket(bucket(&app)?)
         .key(&attachment.object_key)
