@@ -242,8 +242,9 @@ impl Store {
     }
 
     /// One page of a partition's items whose sort key starts with `prefix`: at most `limit` items
-    /// after the sort key `after`, in sort-key order (`forward`) or reversed. One Query; the page's
-    /// last sort key comes back when more may follow.
+    /// after the sort key `after`, in sort-key order (`forward`) or reversed, and whether more
+    /// follow. One consistent Query for one item more than the page, so a last page is known as
+    /// such (no cursor to an empty page); items whose TTL has passed are left out.
     pub async fn query_page(
         &self,
         pk: String,
@@ -251,7 +252,7 @@ impl Store {
         after: Option<&str>,
         limit: usize,
         forward: bool,
-    ) -> Result<(Vec<Item>, Option<String>), StoreError> {
+    ) -> Result<(Vec<Item>, bool), StoreError> {
         let start = after.map(|sk| key(pk.clone(), sk));
         let output = self
             .client
@@ -263,20 +264,18 @@ impl Store {
             .expression_attribute_values(":pk", s(pk))
             .expression_attribute_values(":prefix", s(prefix))
             .scan_index_forward(forward)
-            .limit(limit as i32)
+            .limit(limit as i32 + 1)
+            .consistent_read(true)
             .set_exclusive_start_key(start)
             .send()
             .await
             .map_err(dynamo_error)?;
-        let items = output.items.unwrap_or_default();
-        let next = match output.last_evaluated_key {
-            Some(last) if items.len() >= limit => match last.get(keys::SK) {
-                Some(AttributeValue::S(sk)) => Some(sk.clone()),
-                _ => None,
-            },
-            _ => None,
-        };
-        Ok((items, next))
+        let returned = output.items.unwrap_or_default();
+        // More follow when the extra item came back, or when DynamoDB stopped at 1 MB.
+        let more = returned.len() > limit || output.last_evaluated_key.is_some();
+        let now = chrono::Utc::now().timestamp();
+        let items = returned.into_iter().take(limit).filter(|item| !expired(item, now)).collect();
+        Ok((items, more))
     }
 
     /// Runs actions as one TransactWriteItems: all happen or none.

@@ -36,13 +36,11 @@ impl Store {
         after: Option<&str>,
         limit: usize,
     ) -> Result<OccurrencePage, StoreError> {
-        let (items, next) =
+        let (items, more) =
             self.query_page(keys::user(user_id), &keys::occurrences_of(task_id), after, limit, false).await?;
-        let items = items
-            .into_iter()
-            .map(|item| from_item::<OccurrenceItem>(item).map(|item| item.occurrence))
-            .collect::<Result<_, _>>()?;
-        Ok(OccurrencePage { items, next })
+        let items: Vec<OccurrenceItem> = items.into_iter().map(from_item).collect::<Result<_, _>>()?;
+        let next = if more { items.last().map(|item| item.sk.clone()) } else { None };
+        Ok(OccurrencePage { items: items.into_iter().map(|item| item.occurrence).collect(), next })
     }
 
     /// Closes `before`'s current occurrence as `step` says, in one transaction with the schedule

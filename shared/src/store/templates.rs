@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::{Delete, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
 use super::accounts::UserItem;
-use super::{Store, StoreError, dynamo_error, from_item, key, keys, n, s, to_item};
+use super::{Store, StoreError, from_item, key, keys, n, to_item};
 use crate::domain::task::FieldChange;
 use crate::domain::template::{TEMPLATES_MAX, Template};
 
@@ -108,36 +108,18 @@ impl Store {
         Ok((template, user))
     }
 
-    /// Newest first, `limit` per page, after the template `after`: one Query, which asks for one
-    /// more than the page to know whether another page follows.
+    /// Newest first, `limit` per page, after the template `after`: one Query (`Store::query_page`).
     pub async fn list_templates(
         &self,
         user_id: &str,
         after: Option<&str>,
         limit: usize,
     ) -> Result<TemplatePage, StoreError> {
-        let output = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-            .expression_attribute_names("#pk", keys::PK)
-            .expression_attribute_names("#sk", keys::SK)
-            .expression_attribute_values(":pk", s(keys::user(user_id)))
-            .expression_attribute_values(":prefix", s(keys::TEMPLATE_PREFIX))
-            .scan_index_forward(false)
-            .limit(limit as i32 + 1)
-            .set_exclusive_start_key(after.map(|id| key(keys::user(user_id), keys::template(id))))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(dynamo_error)?;
-        let returned = output.items.unwrap_or_default();
-        // More follow when the extra item came back, or when DynamoDB stopped at 1 MB.
-        let more = returned.len() > limit || output.last_evaluated_key.is_some();
+        let after = after.map(keys::template);
+        let (returned, more) =
+            self.query_page(keys::user(user_id), keys::TEMPLATE_PREFIX, after.as_deref(), limit, false).await?;
         let items = returned
             .into_iter()
-            .take(limit)
             .map(|item| from_item::<TemplateItem>(item).map(|item| item.template))
             .collect::<Result<Vec<_>, _>>()?;
         let next = if more { items.last().map(|template| template.id.clone()) } else { None };

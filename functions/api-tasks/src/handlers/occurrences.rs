@@ -9,12 +9,14 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use http::{HeaderMap, StatusCode};
 use serde::Serialize;
+use shared::domain::account::Tier;
 use shared::domain::occurrence::{Occurrence, Outcome, Series, advance};
 use shared::domain::task::Task;
 use shared::http::concurrency::if_match_version;
 use shared::http::pagination::{PageRequest, cursor};
 use shared::http::{ApiError, CurrentUser};
 use shared::store::keys;
+use shared::store::tasks::{limits, may_raise_open_count};
 use shared::{AppContext, AppState};
 
 use super::{caller_limits, load_task, load_task_item, task_response, version_conflict, write_failed};
@@ -71,7 +73,12 @@ pub async fn close(
 ) -> Result<Response, ApiError> {
     let step = advance(current, series, outcome, chrono::Utc::now())
         .ok_or_else(|| ApiError::conflict("not_repeating", "the task does not repeat"))?;
-    let limits = caller_limits(app, user_id).await?;
+    // The tier matters only when the next occurrence reopens a cancelled task.
+    let limits = if may_raise_open_count(before, &step.next) {
+        caller_limits(app, user_id).await?
+    } else {
+        limits(Tier::default())
+    };
     app.store
         .close_occurrence(user_id, before, &step, action, limits)
         .await
