@@ -132,25 +132,23 @@ impl TemplateTask {
 }
 
 impl TemplateSubtask {
+    /// What a template keeps of an existing subtask: the task's part, less category and repetition.
     pub fn from_task(task: &Task) -> Self {
-        TemplateSubtask {
-            title: task.title.clone(),
-            description: task.description.clone(),
-            priority: task.priority,
-            estimate_minutes: task.estimate_minutes,
-            labels: task.labels.clone(),
-        }
+        let TemplateTask { title, description, priority, estimate_minutes, labels, .. } = TemplateTask::from_task(task);
+        TemplateSubtask { title, description, priority, estimate_minutes, labels }
     }
 
     pub fn fields(&self) -> TaskFields {
-        TaskFields {
-            title: Some(Some(self.title.clone())),
-            description: Some(self.description.clone()),
-            priority: Some(Some(self.priority)),
-            estimate_minutes: Some(self.estimate_minutes),
-            labels: Some(Some(self.labels.clone())),
-            ..TaskFields::default()
+        TemplateTask {
+            title: self.title.clone(),
+            description: self.description.clone(),
+            priority: self.priority,
+            estimate_minutes: self.estimate_minutes,
+            labels: self.labels.clone(),
+            category: None,
+            recurrence: None,
         }
+        .fields()
     }
 }
 
