@@ -80,6 +80,22 @@ pub async fn load_task_item(app: &AppContext, user_id: &str, task_id: &str) -> R
     app.store.get_task_item(user_id, task_id).await?.ok_or_else(ApiError::not_found)
 }
 
+/// The caller's live task as stored, for a change: checked against `If-Match` (412 with the
+/// current task when it is stale).
+pub async fn load_for_change(
+    app: &AppContext,
+    user_id: &str,
+    task_id: &str,
+    headers: &HeaderMap,
+) -> Result<TaskItem, ApiError> {
+    let expected = if_match_version(headers)?;
+    let item = load_task_item(app, user_id, task_id).await?;
+    if expected.is_some_and(|version| version != item.task.version) {
+        return Err(version_conflict(&item.into_task()));
+    }
+    Ok(item)
+}
+
 /// Applies the fields `fields_for` picks to the caller's task under optimistic concurrency and records `action`.
 pub async fn change_task(
     app: &AppContext,
@@ -89,13 +105,9 @@ pub async fn change_task(
     fields_for: impl Fn(&Task) -> TaskFields,
     action: &str,
 ) -> Result<Response, ApiError> {
-    let expected = if_match_version(headers)?;
-    let item = load_task_item(app, user_id, task_id).await?;
+    let item = load_for_change(app, user_id, task_id, headers).await?;
     let series = item.series();
     let before = item.into_task();
-    if expected.is_some_and(|version| version != before.version) {
-        return Err(version_conflict(&before));
-    }
     let (after, changes) = before.apply(&fields_for(&before), chrono::Utc::now()).map_err(ApiError::from)?;
     if changes.is_empty() {
         return Ok(task_response(StatusCode::OK, &before));

@@ -12,14 +12,13 @@ use serde::Serialize;
 use shared::domain::account::Tier;
 use shared::domain::occurrence::{Occurrence, Outcome, Series, advance};
 use shared::domain::task::Task;
-use shared::http::concurrency::if_match_version;
 use shared::http::pagination::{PageRequest, cursor};
 use shared::http::{ApiError, CurrentUser};
 use shared::store::keys;
 use shared::store::tasks::{limits, may_raise_open_count};
 use shared::{AppContext, AppState};
 
-use super::{caller_limits, load_task, load_task_item, task_response, version_conflict, write_failed};
+use super::{caller_limits, load_for_change, load_task, task_response, write_failed};
 
 #[derive(Debug, Serialize)]
 pub struct OccurrenceList {
@@ -45,15 +44,11 @@ pub async fn skip(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let expected = if_match_version(&headers)?;
-    let item = load_task_item(&app, &caller.user_id, &id).await?;
+    let item = load_for_change(&app, &caller.user_id, &id, &headers).await?;
     let Some(series) = item.series() else {
         return Err(ApiError::conflict("not_repeating", "only an occurrence of a repeating task can be skipped"));
     };
     let task = item.into_task();
-    if expected.is_some_and(|version| version != task.version) {
-        return Err(version_conflict(&task));
-    }
     if !task.status.is_open() {
         return Err(ApiError::conflict("series_over", "the task is done or cancelled: no occurrence is left to skip"));
     }

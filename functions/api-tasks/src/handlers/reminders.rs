@@ -11,11 +11,10 @@ use serde::Serialize;
 use shared::AppState;
 use shared::domain::reminders::{MAX_PER_TASK, Reminder};
 use shared::domain::task::{FieldChange, Task};
-use shared::http::concurrency::if_match_version;
 use shared::http::{ApiError, ApiJson, CurrentUser};
 use shared::store::tasks::limits;
 
-use super::{load_task, version_conflict, write_failed};
+use super::{load_for_change, load_task, write_failed};
 
 /// A reminder as clients see it: what was asked for and when it goes off for the task as it is.
 #[derive(Debug, Serialize)]
@@ -104,12 +103,7 @@ pub async fn delete(
 
 /// The caller's task, checked against `If-Match`.
 async fn current(app: &AppState, user_id: &str, task_id: &str, headers: &HeaderMap) -> Result<Task, ApiError> {
-    let expected = if_match_version(headers)?;
-    let task = load_task(app, user_id, task_id).await?;
-    if expected.is_some_and(|version| version != task.version) {
-        return Err(version_conflict(&task));
-    }
-    Ok(task)
+    Ok(load_for_change(app, user_id, task_id, headers).await?.into_task())
 }
 
 fn next_version(task: &Task, now: DateTime<Utc>) -> Task {

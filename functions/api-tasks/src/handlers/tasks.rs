@@ -5,14 +5,13 @@ use axum::response::Response;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use shared::domain::Violations;
 use shared::domain::task::{Status, SubtaskCounts, Task, TaskFields};
-use shared::http::concurrency::if_match_version;
 use shared::http::{ApiError, ApiJson, CurrentUser};
 use shared::store::notes::Note;
 use shared::store::tasks::TaskWriteError;
 use shared::store::tasks::limits;
 use shared::{AppContext, AppState};
 
-use super::{caller_limits, change_task, load_task, task_response, templates, version_conflict, write_failed};
+use super::{caller_limits, change_task, load_for_change, load_task, task_response, templates, write_failed};
 
 /// `POST /v1/tasks`: a task, or a subtask when `parent_id` is sent; from a template (with its
 /// subtasks) when `template_id` is sent, the other fields overriding the template's.
@@ -92,11 +91,7 @@ pub async fn delete(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    let expected = if_match_version(&headers)?;
-    let task = load_task(&app, &caller.user_id, &id).await?;
-    if expected.is_some_and(|version| version != task.version) {
-        return Err(version_conflict(&task));
-    }
+    let task = load_for_change(&app, &caller.user_id, &id, &headers).await?.into_task();
     let no_limit_applies = limits(Default::default());
     app.store.trash_task(&caller.user_id, &task).await.map_err(|error| write_failed(error, no_limit_applies))?;
     Ok(StatusCode::NO_CONTENT)
