@@ -18,7 +18,7 @@ use shared::domain::notifications::{Channel, NotificationType};
 use shared::domain::reminders::schedule;
 use shared::jobs::content::reminder_notification;
 use shared::jobs::deliver::{DeliverError, DeliveryReport, deliver};
-use shared::jobs::digest::digest_for;
+use shared::jobs::digests::digest_for;
 use shared::jobs::notifications::{MESSAGE_VERSION, Notification, NotificationJob, NotificationMessage};
 use shared::store::{StoreError, keys};
 

@@ -4,7 +4,6 @@
 
 pub mod content;
 pub mod deliver;
-pub mod digest;
 pub mod digests;
 pub mod notifications;
 pub mod purge;
