@@ -49,8 +49,10 @@ jwt-key-set:
 	@cargo run --quiet -p flowday-local -- jwt-key-set
 
 ## Cold start, peak memory and login latency of the release binaries against the emulator.
+## The function binaries come from the registry (infra/local/src/functions.rs).
 bench: venv
-	cargo build --release -p api-auth -p api-account -p api-tasks -p reminder-scheduler -p flowday-local
+	cargo build --release -p flowday-local
+	cargo build --release $$($(TARGET_DIR)/release/flowday-local functions | sed 's/^/-p /')
 	$(TARGET_DIR)/release/flowday-local bench
 
 ## Regenerate the pinned requirement files from the .in files.

@@ -5,16 +5,17 @@
 //! - `store`: the single DynamoDB table: key formats (`store::keys`), items, repositories.
 //! - `http`: axum plumbing shared by route groups: problem+json, JSON extraction, auth, layers.
 //! - `integrations`: outbound clients behind traits (email, Google sign-in).
-//! - `config` / `context`: typed settings and the per-cold-start application context.
+//! - `settings` / `state`: typed settings per capability, and what a function builds once per
+//!   cold start (the HTTP functions' `Base`; each function crate adds its own clients).
 
 pub mod auth;
-pub mod config;
-pub mod context;
 pub mod domain;
 pub mod http;
 pub mod integrations;
 pub mod jobs;
+pub mod settings;
+pub mod state;
 pub mod store;
 pub mod telemetry;
 
-pub use context::{AppContext, AppState};
+pub use state::Base;

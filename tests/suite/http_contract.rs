@@ -77,3 +77,73 @@ async fn health_answers_ok() {
     let health = stack.call(Method::GET, "/v1/health", None, None).await;
     assert_eq!(health.body["status"], "ok");
 }
+
+#[tokio::test]
+async fn an_unknown_body_field_is_refused_by_name_and_nothing_is_written() {
+    let stack = TestStack::new().await;
+    let user = stack.signup("Stripe-like").await;
+    let token = user["access_token"].as_str();
+    // A new user's first guess at the due date's name.
+    let body = json!({"title": "Buy milk", "due": "2027-01-01", "colour": "red"});
+    let response = stack.call(Method::POST, "/v1/tasks", token, Some(body)).await;
+    response.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let mut fields = response.error_fields();
+    fields.sort();
+    assert_eq!(fields, ["colour", "due"], "each unknown name is named");
+    let due = response.body["errors"].as_array().unwrap().iter().find(|error| error["field"] == "due").unwrap();
+    let hint = due["message"].as_str().unwrap();
+    assert!(hint.contains("did you mean due_at?") || hint.contains("did you mean due_date?"), "{hint}");
+    let tasks = stack.call(Method::GET, "/v1/tasks", token, None).await;
+    assert_eq!(tasks.body["items"], json!([]), "the refused task was not created");
+
+    let nested = json!({"title": "Gym", "due_date": "2027-01-04",
+                        "recurrence": {"rrule": "FREQ=DAILY", "timezone": "UTC", "every": 2}});
+    let response = stack.call(Method::POST, "/v1/tasks", token, Some(nested)).await;
+    response.assert_problem(StatusCode::BAD_REQUEST, "invalid_recurrence");
+    assert_eq!(response.error_fields(), ["recurrence.every"], "a nested unknown name is named with its path");
+    let login = stack.call(Method::POST, "/v1/auth/login", None, Some(json!({"email": "a@b.c", "pasword": "x"}))).await;
+    login.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert!(login.error_fields().contains(&"pasword".to_string()), "{}", login.body);
+}
+
+#[tokio::test]
+async fn an_unknown_query_name_is_refused_and_filter_lists_are_bounded() {
+    let stack = TestStack::new().await;
+    let user = stack.signup("Query").await;
+    let token = user["access_token"].as_str();
+    let typo = stack.call(Method::GET, "/v1/tasks?statsu=done", token, None).await;
+    typo.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(typo.error_fields(), ["statsu"]);
+    assert!(typo.body["errors"][0]["message"].as_str().unwrap().contains("did you mean status?"), "{}", typo.body);
+    for path in ["/v1/activity?entity=x", "/v1/notifications?read=true", "/v1/templates?page=2", "/v1/trash?limit=5"] {
+        let response = stack.call(Method::GET, path, token, None).await;
+        assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {}", response.body);
+    }
+    let many = vec!["todo"; 101].join(",");
+    let response = stack.call(Method::GET, &format!("/v1/tasks?status={many}"), token, None).await;
+    response.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(response.error_fields(), ["status"]);
+    let twice = stack.call(Method::GET, "/v1/tasks?status=done&status=todo", token, None).await;
+    twice.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+}
+
+#[tokio::test]
+async fn a_cursor_of_one_list_is_refused_by_another() {
+    let stack = TestStack::new().await;
+    let user = stack.signup("Cursors").await;
+    let token = user["access_token"].as_str();
+    for title in ["a", "b", "c"] {
+        let created = stack.call(Method::POST, "/v1/tasks", token, Some(json!({"title": title}))).await;
+        assert_eq!(created.status, StatusCode::CREATED);
+    }
+    let page = stack.call(Method::GET, "/v1/tasks?limit=2", token, None).await;
+    let cursor = page.body["next_cursor"].as_str().expect("a second page").to_string();
+    let next = stack.call(Method::GET, &format!("/v1/tasks?limit=2&cursor={cursor}"), token, None).await;
+    assert_eq!(next.body["items"].as_array().unwrap().len(), 1);
+    let other_order = stack.call(Method::GET, &format!("/v1/tasks?sort=due&cursor={cursor}"), token, None).await;
+    other_order.assert_problem(StatusCode::BAD_REQUEST, "invalid_cursor");
+    for list in ["/v1/activity", "/v1/notifications", "/v1/templates"] {
+        let response = stack.call(Method::GET, &format!("{list}?cursor={cursor}"), token, None).await;
+        response.assert_problem(StatusCode::BAD_REQUEST, "invalid_cursor");
+    }
+}

@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_sqs::types::QueueAttributeName;
 use axum::body::Body;
-use flowday_local::triggers::{
-    BackgroundFunction, HandlerFn, JobHandler, Jobs, QueueConsumer, Trigger, invoke_router, run_on_schedule,
-};
+use flowday_local::functions::Trigger;
+use flowday_local::triggers::{Job, Jobs, QueueConsumer, invoke_router, run_on_schedule};
 use flowday_tests::{TestStack, event};
 use http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
+use shared::jobs::JobHandler;
 use tower::ServiceExt;
 
 #[tokio::test]
@@ -45,14 +45,12 @@ async fn invoking_maintenance_locally_runs_it_once_and_returns_its_report() {
 
 #[tokio::test]
 async fn a_failed_local_run_answers_500_with_its_error() {
-    let stack = TestStack::new().await;
-    let broken = BackgroundFunction {
+    let broken = Job {
         binary: "broken",
         trigger: Trigger::Schedule(Duration::from_secs(60)),
-        handler: |_, _| Box::pin(async { Err("the disk is full".into()) }),
-        context: maintenance::job_context,
+        handler: Arc::new(|_| Box::pin(async { Err("the disk is full".into()) })),
     };
-    let jobs = Jobs::from_functions(vec![(broken, stack.stack.job_context("maintenance").unwrap())]);
+    let jobs = Jobs::from_jobs(vec![broken]);
     let request = Request::post("/_local/invoke/broken").body(Body::from("{}")).unwrap();
     let response = invoke_router(jobs).oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
@@ -66,17 +64,15 @@ static SCHEDULED_RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::Atomi
 
 #[tokio::test]
 async fn a_schedule_runs_once_per_period_and_not_at_start_up() {
-    let stack = TestStack::new().await;
-    let count: HandlerFn = |_, event| {
+    let count: JobHandler = Arc::new(|event| {
         Box::pin(async move {
             assert_eq!(event, json!({"from": "schedule"}));
             SCHEDULED_RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             Ok(Value::Null)
         })
-    };
-    let context = stack.stack.job_context("maintenance").unwrap();
+    });
     let period = Duration::from_millis(300);
-    let schedule = tokio::spawn(run_on_schedule("counted", period, count, context, json!({"from": "schedule"})));
+    let schedule = tokio::spawn(run_on_schedule("counted", period, count, json!({"from": "schedule"})));
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert_eq!(SCHEDULED_RUNS.load(std::sync::atomic::Ordering::SeqCst), 0, "not at start-up");
     tokio::time::sleep(Duration::from_millis(800)).await;
@@ -110,7 +106,7 @@ async fn the_queue_consumer_deletes_what_succeeded_and_the_redrive_policy_takes_
     let seen: Seen = Arc::default();
     let recorded = seen.clone();
     let expected_arn = queue_arn.clone();
-    let handler: JobHandler = Arc::new(move |_context, event| {
+    let handler: JobHandler = Arc::new(move |event| {
         let recorded = recorded.clone();
         let expected_arn = expected_arn.clone();
         Box::pin(async move {
@@ -136,7 +132,6 @@ async fn the_queue_consumer_deletes_what_succeeded_and_the_redrive_policy_takes_
         queue_url: queue_url.clone(),
         queue_arn,
         handler,
-        context: stack.stack.job_context("maintenance").unwrap(),
         wait: Duration::from_secs(1),
     };
 

@@ -56,8 +56,8 @@ async fn run_deliver(
     now: DateTime<Utc>,
 ) -> DeliveryReport {
     // Delivery is the notification worker's: its context has email and push.
-    let context = stack.job_context("notification-worker");
-    deliver(&context.store, context.email.as_ref(), context.push.as_ref(), user_id, notification, only, now)
+    let context = stack.job_state("notification-worker", notification_worker::state);
+    deliver(&context.store, context.mailer.sender(), context.push.as_ref(), user_id, notification, only, now)
         .await
         .expect("delivered")
 }
@@ -156,7 +156,7 @@ async fn invalid_preferences_name_every_field_and_change_nothing() {
 #[tokio::test]
 async fn the_digest_index_follows_the_preferences_and_the_timezone() {
     let stack = TestStack::new().await;
-    let store = stack.context("api-notifications").store.clone();
+    let store = stack.store("api-notifications");
     let signup = stack.signup("Digest").await; // Europe/Berlin
     let (token, id) = (bearer(&signup), user_id(&signup));
     let recipients = |timezone: &'static str, hour: u32| {
@@ -216,7 +216,7 @@ async fn the_digest_index_follows_the_preferences_and_the_timezone() {
 
 /// Puts `count` inbox items for a user through the in-app delivery; returns their titles, oldest first.
 async fn fill_inbox(stack: &TestStack, user_id: &str, count: usize) -> Vec<String> {
-    let store = stack.context("api-notifications").store.clone();
+    let store = stack.store("api-notifications");
     let mut titles = Vec::new();
     for index in 0..count {
         let title = format!("reminder {index:03}");
@@ -371,7 +371,7 @@ async fn push_tokens_register_once_and_are_removed() {
     let stack = TestStack::new().await;
     let signup = stack.signup("Devices").await;
     let (token, id) = (bearer(&signup), user_id(&signup));
-    let store = stack.context("api-account").store.clone();
+    let store = stack.store("api-account");
     let device = device_token();
 
     let created = register(&stack, token, &device, "ios").await;
@@ -408,7 +408,7 @@ async fn a_device_that_changes_hands_stops_receiving_the_previous_users_pushes()
     let stack = TestStack::new().await;
     let first = stack.signup("First").await;
     let second = stack.signup("Second").await;
-    let store = stack.context("api-account").store.clone();
+    let store = stack.store("api-account");
     let device = device_token();
     assert_eq!(register(&stack, bearer(&first), &device, "android").await.status, StatusCode::CREATED);
     assert_eq!(register(&stack, bearer(&second), &device, "android").await.status, StatusCode::CREATED);
@@ -449,7 +449,7 @@ pub(crate) async fn recipient(stack: &TestStack, preferences: Value) -> (Value, 
     let put = put_preferences(stack, bearer(&signup), preferences).await;
     assert_eq!(put.status, StatusCode::OK, "{}", put.body);
     assert_eq!(register(stack, bearer(&signup), &device_token(), "ios").await.status, StatusCode::CREATED);
-    let devices = stack.context("api-account").store.push_tokens(&user_id(&signup)).await.unwrap();
+    let devices = stack.store("api-account").push_tokens(&user_id(&signup)).await.unwrap();
     let email = signup["user"]["email"].as_str().unwrap().to_string();
     (signup, email, devices[0].endpoint.clone())
 }
@@ -505,7 +505,7 @@ async fn a_disabled_endpoint_loses_its_token_and_is_not_an_error() {
     let report =
         run_deliver(&stack, &id, &notification(NotificationType::TaskDueSoon, "Due soon"), None, Utc::now()).await;
     assert_eq!(report.sent, [Channel::InApp, Channel::Push], "push counts as done: no device is left");
-    assert!(stack.context("api-account").store.push_tokens(&id).await.unwrap().is_empty());
+    assert!(stack.store("api-account").push_tokens(&id).await.unwrap().is_empty());
     assert!(stack.pushes_to(&endpoint).await.is_empty());
     assert!(!endpoint_exists(&stack, &endpoint).await, "the rejected endpoint is deleted");
 }
@@ -614,7 +614,13 @@ async fn notification_routes_do_the_round_trips_the_data_model_states() {
         ("patch_me_timezone", "api-account", Method::PATCH, "/v1/me".into(), Some(json!({"timezone": "Asia/Tokyo"}))),
         ("register_device", "api-account", Method::POST, "/v1/me/push-tokens".into(), Some(device.clone())),
         ("register_known_device", "api-account", Method::POST, "/v1/me/push-tokens".into(), Some(device.clone())),
-        ("remove_device", "api-account", Method::DELETE, "/v1/me/push-tokens".into(), Some(device.clone())),
+        (
+            "remove_device",
+            "api-account",
+            Method::DELETE,
+            "/v1/me/push-tokens".into(),
+            Some(json!({"token": device["token"]})),
+        ),
     ];
     for (name, function, method, path, body) in requests {
         let before = stack.round_trips(function);

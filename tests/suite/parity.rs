@@ -3,9 +3,9 @@
 
 use std::collections::BTreeSet;
 
-use flowday_local::gateway::HTTP_FUNCTIONS;
+use flowday_local::functions::{BACKGROUND_FUNCTIONS, HTTP_FUNCTIONS};
 use flowday_local::template::RouteKey;
-use flowday_local::triggers::{BACKGROUND_FUNCTIONS, declared_triggers};
+use flowday_local::triggers::declared_triggers;
 use flowday_tests::{TestStack, template};
 use http::StatusCode;
 
@@ -18,9 +18,9 @@ fn every_function_serves_exactly_its_template_routes() {
             .function_by_binary(function.binary)
             .unwrap_or_else(|| panic!("{} not in template.yaml", function.binary));
         let declared: BTreeSet<RouteKey> = template.routes_of(&id).into_iter().collect();
-        let served: BTreeSet<RouteKey> = (function.routes)()
-            .iter()
-            .map(|route| RouteKey { method: route.method.to_string(), path: route.path.to_string() })
+        let served: BTreeSet<RouteKey> = (function.paths)()
+            .into_iter()
+            .map(|(method, path)| RouteKey { method: method.to_string(), path: path.to_string() })
             .collect();
         let missing: Vec<_> = declared.difference(&served).collect();
         let undeclared: Vec<_> = served.difference(&declared).collect();

@@ -26,12 +26,19 @@ fn berlin_time(day: DateTime<Utc>, hour: u32, minute: u32) -> DateTime<Utc> {
 }
 
 async fn scheduler_run(stack: &TestStack, since: Option<DateTime<Utc>>, now: DateTime<Utc>) -> SchedulerReport {
-    let context = stack.job_context("reminder-scheduler");
+    let context = stack.job_state("reminder-scheduler", reminder_scheduler::state);
     reminder_scheduler::run(&context, SchedulerEvent { since }, now, Duration::from_secs(50)).await.expect("a run")
 }
 
 async fn set_watermark(stack: &TestStack, at: DateTime<Utc>) {
-    assert!(stack.job_context("reminder-scheduler").store.advance_watermark(None, at).await.unwrap());
+    assert!(
+        stack
+            .job_state("reminder-scheduler", reminder_scheduler::state)
+            .store
+            .advance_watermark(None, at)
+            .await
+            .unwrap()
+    );
 }
 
 /// An SQS batch as Lambda hands it over, one record per body.
@@ -54,7 +61,7 @@ async fn work_queue(stack: &TestStack, now: DateTime<Utc>) -> (usize, Vec<String
 }
 
 async fn work(stack: &TestStack, bodies: &[String], now: DateTime<Utc>) -> Vec<String> {
-    let context = stack.job_context("notification-worker");
+    let context = stack.job_state("notification-worker", notification_worker::state);
     let response = notification_worker::handle_batch(&context, batch(bodies), now).await.expect("the batch is read");
     response.batch_item_failures.into_iter().map(|failure| failure.item_identifier).collect()
 }
@@ -133,7 +140,7 @@ async fn a_bad_record_fails_alone_and_the_rest_of_its_batch_is_delivered() {
     let bodies = ["{not json".to_string(), good.to_string(), future_version.to_string()];
     let event = batch(&bodies);
     let ids: Vec<String> = event.records.iter().map(|record| record.message_id.clone().unwrap()).collect();
-    let context = stack.job_context("notification-worker");
+    let context = stack.job_state("notification-worker", notification_worker::state);
     let response = notification_worker::handle_batch(&context, event, fire_at + TimeDelta::seconds(10)).await.unwrap();
     let failed: Vec<String> = response.batch_item_failures.into_iter().map(|failure| failure.item_identifier).collect();
     assert_eq!(failed, [ids[0].clone(), ids[2].clone()], "the malformed and the unknown version come back");
@@ -184,7 +191,7 @@ async fn the_digest_arrives_by_email_at_eight_in_the_users_own_zone_once() {
         let body = json!({"title": title, "due_at": instant(due)});
         assert_eq!(stack.call(Method::POST, "/v1/tasks", token, Some(body)).await.status, StatusCode::CREATED);
     }
-    let maintenance = stack.job_context("maintenance");
+    let maintenance = stack.job_state("maintenance", maintenance::state);
     let event = maintenance::MaintenanceEvent { digest_at: Some(eight + TimeDelta::minutes(5)), ..Default::default() };
     let report = maintenance::run(&maintenance, event).await.expect("maintenance runs");
     assert_eq!(report.digests.queued, 1, "only the Berlin user's hour began: {:?}", report.digests);

@@ -41,13 +41,13 @@ async fn queued(stack: &TestStack) -> Vec<(String, bool)> {
 }
 
 async fn schedule_run(stack: &TestStack, now: DateTime<Utc>) -> reminder_scheduler::SchedulerReport {
-    let context = stack.job_context("reminder-scheduler");
+    let context = stack.job_state("reminder-scheduler", reminder_scheduler::state);
     run(&context, SchedulerEvent::default(), now, Duration::from_secs(50)).await.expect("the run succeeds")
 }
 
 /// Sets the scheduler's watermark, as if its last run had ended at `at`.
 async fn set_watermark(stack: &TestStack, at: DateTime<Utc>) {
-    let context = stack.job_context("reminder-scheduler");
+    let context = stack.job_state("reminder-scheduler", reminder_scheduler::state);
     assert!(context.store.advance_watermark(None, at).await.unwrap());
 }
 

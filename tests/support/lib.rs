@@ -167,7 +167,7 @@ impl TestStack {
 
     /// DynamoDB requests the function `binary` has sent so far.
     pub fn round_trips(&self, binary: &str) -> u64 {
-        self.gateway.context(binary).expect("a function of the gateway").store.round_trips.count()
+        self.store(binary).round_trips.count()
     }
 
     pub fn dynamo(&self) -> aws_sdk_dynamodb::Client {
@@ -178,9 +178,15 @@ impl TestStack {
         self.stack.physical_id("Table").expect("table")
     }
 
-    /// The context the background function `binary` runs with.
-    pub fn job_context(&self, binary: &str) -> std::sync::Arc<shared::context::JobContext> {
-        self.stack.job_context(binary).expect("a background function of template.yaml")
+    /// The state the background function `binary` runs with, built by its crate's `state` from
+    /// the environment template.yaml gives it: `stack.job_state("maintenance", maintenance::state)`.
+    pub fn job_state<S>(
+        &self,
+        binary: &str,
+        build: fn(&shared::settings::Env, &shared::state::SdkConfig) -> Result<S, shared::state::InitError>,
+    ) -> S {
+        let env = self.stack.env(binary).expect("a function of template.yaml");
+        build(&env, &self.stack.sdk).unwrap_or_else(|error| panic!("{binary} starts: {error}"))
     }
 
     /// Takes every message now on the queue `logical_id` (they stay hidden for its visibility
@@ -334,8 +340,8 @@ impl TestStack {
         self.emulator_data().await
     }
 
-    /// The application context of a function of the gateway (its store, email and push senders).
-    pub fn context(&self, binary: &str) -> shared::AppState {
-        self.gateway.context(binary).expect("a function of the gateway").clone()
+    /// The store of an HTTP function of the gateway (its round-trip counter is that function's).
+    pub fn store(&self, binary: &str) -> shared::store::Store {
+        self.gateway.base(binary).expect("a function of the gateway").store.clone()
     }
 }

@@ -1,18 +1,29 @@
-//! api-account: the signed-in user's profile, sessions, push devices and activity log. Each route's handler is in
-//! `handlers/<file>.rs`, named in the table below.
+//! api-account: the signed-in user's profile, sessions, push devices and activity log. Each
+//! route's handler is in `handlers/<file>.rs`, named in the table below.
 
 mod handlers;
 
+use std::sync::Arc;
+
 use axum::Router;
-use shared::AppState;
-use shared::config::Config;
-use shared::context::{AppContext, InitError, SdkConfig};
-use shared::http::{Route, build_router};
+use axum::extract::FromRef;
+use shared::Base;
+use shared::http::{Route, RouteGroup};
+use shared::integrations::push::{PushSender, SnsPushSender};
+use shared::settings::Env;
+use shared::state::{InitError, SdkConfig};
 
 use handlers::{activity, profile, push_tokens, sessions};
 
+/// What api-account's handlers use: the base and SNS (push devices register with it).
+#[derive(Clone, FromRef)]
+pub struct AccountState {
+    pub base: Base,
+    pub push: Arc<dyn PushSender>,
+}
+
 /// Every route this function serves (template.yaml declares the same list).
-pub fn routes() -> Vec<Route> {
+pub fn routes() -> Vec<Route<AccountState>> {
     vec![
         Route::get("/v1/me", profile::get_me),
         Route::patch("/v1/me", profile::patch_me),
@@ -20,17 +31,19 @@ pub fn routes() -> Vec<Route> {
         Route::delete("/v1/me/sessions/{id}", sessions::revoke),
         Route::post("/v1/me/push-tokens", push_tokens::register),
         Route::delete("/v1/me/push-tokens", push_tokens::remove),
-        Route::get("/v1/activity", activity::list),
+        Route::get("/v1/activity", activity::list).with_query(),
     ]
 }
 
-/// This function's context: the base plus only the outbound clients its handlers use (Lambda's
-/// main and the local gateway both build it here, so a client left out is not linked at all).
-pub async fn context(config: Config, sdk: &SdkConfig) -> Result<AppState, InitError> {
-    // Push devices register with and are removed from SNS.
-    Ok(AppContext::base(config, sdk).await?.with_push(sdk).into_state())
+/// Built once per cold start, by Lambda's main and the local gateway alike.
+pub async fn state(env: &Env, sdk: &SdkConfig) -> Result<AccountState, InitError> {
+    Ok(AccountState { base: Base::from_env(env, sdk).await?, push: SnsPushSender::from_env(env, sdk) })
 }
 
-pub fn router(state: AppState) -> Router {
-    build_router(routes(), state)
+pub fn route_group(state: AccountState) -> RouteGroup {
+    RouteGroup::new(routes(), state)
+}
+
+pub fn router(state: AccountState) -> Router {
+    route_group(state).router()
 }

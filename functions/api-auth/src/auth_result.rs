@@ -1,7 +1,7 @@
 //! The auth result of api.md: what signup, login, refresh and Google sign-in answer.
 
 use serde::Serialize;
-use shared::AppContext;
+use shared::Base;
 use shared::domain::account::Tier;
 use shared::store::accounts::UserItem;
 
@@ -24,7 +24,7 @@ pub struct AuthResult {
     pub expires_in: i64,
 }
 
-pub fn auth_result(app: &AppContext, user: &UserItem, session_id: &str, refresh_token: String) -> AuthResult {
+pub fn auth_result(app: &Base, user: &UserItem, session_id: &str, refresh_token: String) -> AuthResult {
     let (access_token, expires_in) = app.keys.issue(&user.id, session_id, chrono::Utc::now().timestamp());
     AuthResult {
         user: AuthUser {

@@ -4,38 +4,59 @@
 mod auth_result;
 mod handlers;
 
+use std::sync::Arc;
+
 use axum::Router;
-use shared::AppState;
-use shared::config::Config;
-use shared::context::{AppContext, InitError, SdkConfig};
-use shared::http::{Route, build_router};
+use axum::extract::FromRef;
+use shared::Base;
+use shared::http::{Route, RouteGroup};
+use shared::integrations::email::Mailer;
+use shared::integrations::google::{GoogleIdTokenVerifier, IdTokenVerifier};
+use shared::settings::Env;
+use shared::state::{InitError, SdkConfig};
 
 use handlers::{google, login, password, public, signup, tokens, verify};
 
-/// Every route this function serves (template.yaml declares the same list).
-pub fn routes() -> Vec<Route> {
+/// What api-auth's handlers use: the base, email (password reset, verification) and the Google
+/// ID-token verifier (Google sign-in).
+#[derive(Clone, FromRef)]
+pub struct AuthState {
+    pub base: Base,
+    pub mailer: Mailer,
+    pub google: Arc<dyn IdTokenVerifier>,
+}
+
+/// Every route this function serves (template.yaml declares the same list). Routes whose answers
+/// hold fresh tokens take no Idempotency-Key: the tokens must never be stored for a replay.
+pub fn routes() -> Vec<Route<AuthState>> {
     vec![
-        Route::post("/v1/auth/signup", signup::signup),
-        Route::post("/v1/auth/login", login::login),
-        Route::post("/v1/auth/refresh", tokens::refresh),
+        Route::post("/v1/auth/signup", signup::signup).without_idempotency(),
+        Route::post("/v1/auth/login", login::login).without_idempotency(),
+        Route::post("/v1/auth/refresh", tokens::refresh).without_idempotency(),
         Route::post("/v1/auth/logout", tokens::logout),
         Route::post("/v1/auth/password", password::change_password),
-        Route::post("/v1/auth/password-reset", password::request_reset),
-        Route::post("/v1/auth/password-reset/confirm", password::confirm_reset),
+        Route::post("/v1/auth/password-reset", password::request_reset).without_idempotency(),
+        Route::post("/v1/auth/password-reset/confirm", password::confirm_reset).without_idempotency(),
         Route::post("/v1/auth/verify-email", verify::verify_email),
-        Route::post("/v1/auth/google", google::sign_in),
+        Route::post("/v1/auth/google", google::sign_in).without_idempotency(),
         Route::get("/.well-known/jwks.json", public::jwks),
         Route::get("/v1/health", public::health),
     ]
 }
 
-/// This function's context: the base plus only the outbound clients its handlers use (Lambda's
-/// main and the local gateway both build it here, so a client left out is not linked at all).
-pub async fn context(config: Config, sdk: &SdkConfig) -> Result<AppState, InitError> {
-    // Password reset and email verification send email; Google sign-in checks ID tokens.
-    Ok(AppContext::base(config, sdk).await?.with_email(sdk).with_google()?.into_state())
+/// Built once per cold start, by Lambda's main and the local gateway alike.
+pub async fn state(env: &Env, sdk: &SdkConfig) -> Result<AuthState, InitError> {
+    Ok(AuthState {
+        base: Base::from_env(env, sdk).await?,
+        mailer: Mailer::from_env(env, sdk)?,
+        google: GoogleIdTokenVerifier::from_env(env)?,
+    })
 }
 
-pub fn router(state: AppState) -> Router {
-    build_router(routes(), state)
+pub fn route_group(state: AuthState) -> RouteGroup {
+    RouteGroup::new(routes(), state)
+}
+
+pub fn router(state: AuthState) -> Router {
+    route_group(state).router()
 }

@@ -1,9 +1,9 @@
-//! Lambda entry point of api-auth: build everything once, then serve API Gateway events.
+//! Lambda entry point of api-auth: build the state once, then serve API Gateway events.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
-    let (config, sdk) = shared::context::load_env().await?;
-    let state = api_auth::context(config, &sdk).await?;
+    let (env, sdk) = shared::state::load().await;
+    let state = api_auth::state(&env, &sdk).await?;
     lambda_http::run(api_auth::router(state)).await
 }

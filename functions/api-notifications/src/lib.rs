@@ -5,17 +5,18 @@
 mod handlers;
 
 use axum::Router;
-use shared::AppState;
-use shared::config::Config;
-use shared::context::{AppContext, InitError, SdkConfig};
-use shared::http::{Route, build_router};
+use shared::Base;
+use shared::http::{Route, RouteGroup};
+use shared::settings::Env;
+use shared::state::{InitError, SdkConfig};
 
 use handlers::{inbox, preferences};
 
-/// Every route this function serves (template.yaml declares the same list).
-pub fn routes() -> Vec<Route> {
+/// Every route this function serves (template.yaml declares the same list). The inbox and the
+/// preferences are all in the table: the base is its whole state, no outbound client.
+pub fn routes() -> Vec<Route<Base>> {
     vec![
-        Route::get("/v1/notifications", inbox::list),
+        Route::get("/v1/notifications", inbox::list).with_query(),
         Route::post("/v1/notifications/{id}/read", inbox::read),
         Route::post("/v1/notifications/read-all", inbox::read_all),
         Route::delete("/v1/notifications/{id}", inbox::delete),
@@ -24,13 +25,15 @@ pub fn routes() -> Vec<Route> {
     ]
 }
 
-/// This function's context: the base plus only the outbound clients its handlers use (Lambda's
-/// main and the local gateway both build it here, so a client left out is not linked at all).
-pub async fn context(config: Config, sdk: &SdkConfig) -> Result<AppState, InitError> {
-    // The inbox and preferences are all in the table: no outbound client.
-    Ok(AppContext::base(config, sdk).await?.into_state())
+/// Built once per cold start, by Lambda's main and the local gateway alike.
+pub async fn state(env: &Env, sdk: &SdkConfig) -> Result<Base, InitError> {
+    Base::from_env(env, sdk).await
 }
 
-pub fn router(state: AppState) -> Router {
-    build_router(routes(), state)
+pub fn route_group(state: Base) -> RouteGroup {
+    RouteGroup::new(routes(), state)
+}
+
+pub fn router(state: Base) -> Router {
+    route_group(state).router()
 }

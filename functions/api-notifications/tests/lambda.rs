@@ -12,7 +12,7 @@ async fn every_api_notifications_event_is_answered_by_the_lambda_binary() {
     let user = stack.signup("Lambda").await;
     let token = user["access_token"].as_str().unwrap();
     let user_id = user["user"]["id"].as_str().unwrap();
-    let store = stack.context("api-notifications").store.clone();
+    let store = stack.store("api-notifications");
     let reminder = Notification {
         id: ulid::Ulid::new().to_string(),
         kind: NotificationType::TaskReminder,

@@ -4,17 +4,27 @@
 mod handlers;
 
 use axum::Router;
-use shared::AppState;
-use shared::config::Config;
-use shared::context::{AppContext, InitError, SdkConfig};
-use shared::http::{Route, build_router};
+use axum::extract::FromRef;
+use shared::Base;
+use shared::http::{Route, RouteGroup};
+use shared::integrations::files::Files;
+use shared::settings::Env;
+use shared::state::{InitError, SdkConfig};
 
 use handlers::{attachments, bulk, list, notes, occurrences, reminders, status, subtasks, tasks, templates, trash};
 
+/// What api-tasks' handlers use: the base and the files bucket (attachments are presigned uploads
+/// and downloads).
+#[derive(Clone, FromRef)]
+pub struct TasksState {
+    pub base: Base,
+    pub files: Files,
+}
+
 /// Every route this function serves (template.yaml declares the same list).
-pub fn routes() -> Vec<Route> {
+pub fn routes() -> Vec<Route<TasksState>> {
     vec![
-        Route::get("/v1/tasks", list::list_tasks),
+        Route::get("/v1/tasks", list::list_tasks).with_query(),
         Route::post("/v1/tasks", tasks::create),
         Route::get("/v1/tasks/{id}", tasks::get),
         Route::patch("/v1/tasks/{id}", tasks::patch),
@@ -24,7 +34,7 @@ pub fn routes() -> Vec<Route> {
         Route::post("/v1/tasks/{id}/archive", status::archive),
         Route::post("/v1/tasks/{id}/duplicate", tasks::duplicate),
         Route::post("/v1/tasks/{id}/skip", occurrences::skip),
-        Route::get("/v1/tasks/{id}/occurrences", occurrences::list),
+        Route::get("/v1/tasks/{id}/occurrences", occurrences::list).with_query(),
         Route::get("/v1/tasks/{id}/reminders", reminders::list),
         Route::post("/v1/tasks/{id}/reminders", reminders::create),
         Route::delete("/v1/tasks/{id}/reminders/{rem_id}", reminders::delete),
@@ -38,7 +48,7 @@ pub fn routes() -> Vec<Route> {
         Route::post("/v1/tasks/{id}/attachments", attachments::create),
         Route::delete("/v1/tasks/{id}/attachments/{att_id}", attachments::delete),
         Route::post("/v1/tasks/bulk", bulk::bulk),
-        Route::get("/v1/templates", templates::list),
+        Route::get("/v1/templates", templates::list).with_query(),
         Route::post("/v1/templates", templates::create),
         Route::delete("/v1/templates/{id}", templates::delete),
         Route::get("/v1/trash", trash::list),
@@ -46,13 +56,15 @@ pub fn routes() -> Vec<Route> {
     ]
 }
 
-/// This function's context: the base plus only the outbound clients its handlers use (Lambda's
-/// main and the local gateway both build it here, so a client left out is not linked at all).
-pub async fn context(config: Config, sdk: &SdkConfig) -> Result<AppState, InitError> {
-    // Attachments are presigned S3 uploads and downloads.
-    Ok(AppContext::base(config, sdk).await?.with_s3(sdk).into_state())
+/// Built once per cold start, by Lambda's main and the local gateway alike.
+pub async fn state(env: &Env, sdk: &SdkConfig) -> Result<TasksState, InitError> {
+    Ok(TasksState { base: Base::from_env(env, sdk).await?, files: Files::from_env(env, sdk)? })
 }
 
-pub fn router(state: AppState) -> Router {
-    build_router(routes(), state)
+pub fn route_group(state: TasksState) -> RouteGroup {
+    RouteGroup::new(routes(), state)
+}
+
+pub fn router(state: TasksState) -> Router {
+    route_group(state).router()
 }

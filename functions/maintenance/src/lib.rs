@@ -6,10 +6,13 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use shared::config::Config;
-use shared::context::{JobContext, SdkConfig};
+use shared::integrations::files::Files;
 use shared::jobs::digests::{DigestError, DigestReport, send_digests};
 use shared::jobs::purge::{DEFAULT_DAYS_BACK, PurgeReport, purge_expired_trash};
+use shared::jobs::queue::NotificationQueue;
+use shared::settings::Env;
+use shared::state::{InitError, SdkConfig};
+use shared::store::Store;
 
 /// The scheduler's input. Every field is optional: the schedule sends `{}`; an operator catching
 /// up after a long outage sends `{"days_back": 60}` (trash) or `{"digest_at": "<instant>"}` (the
@@ -30,23 +33,27 @@ pub struct MaintenanceReport {
 
 #[derive(Debug, thiserror::Error)]
 pub enum MaintenanceError {
-    #[error("FILES_BUCKET is not set")]
-    NoBucket,
-    #[error("NOTIFICATIONS_QUEUE_URL is not set")]
-    NoQueue,
-    #[error("{0} is not available in this function")]
-    Unavailable(&'static str),
     #[error(transparent)]
     Purge(#[from] shared::jobs::purge::PurgeError),
     #[error(transparent)]
     Digests(#[from] DigestError),
 }
 
-/// This function's context: the store, SQS (digests go to the `notifications` queue) and S3
-/// (purged trash takes its attachments along). Lambda's main and the local gateway both build it
-/// here, so a client left out is not linked at all.
-pub fn job_context(config: Config, sdk: &SdkConfig) -> Arc<JobContext> {
-    JobContext::base(config, sdk).with_sqs(sdk).with_s3(sdk).into_shared()
+/// What maintenance uses: the store, the `notifications` queue (digests) and the files bucket
+/// (purged trash takes its attachments along).
+pub struct MaintenanceState {
+    pub store: Store,
+    pub queue: NotificationQueue,
+    pub files: Files,
+}
+
+/// Built once per cold start, by Lambda's main and the local gateway alike.
+pub fn state(env: &Env, sdk: &SdkConfig) -> Result<MaintenanceState, InitError> {
+    Ok(MaintenanceState {
+        store: Store::from_env(env, sdk)?,
+        queue: NotificationQueue::from_env(env, sdk)?,
+        files: Files::from_env(env, sdk)?,
+    })
 }
 
 /// The entry point every background function exposes, in Lambda (main.rs) and in the local
@@ -54,7 +61,7 @@ pub fn job_context(config: Config, sdk: &SdkConfig) -> Arc<JobContext> {
 /// EventBridge Scheduler passes the schedule's input as it is. A malformed input must not stop
 /// the hourly clean-up: it runs with the defaults and says so.
 pub async fn handle(
-    context: &Arc<JobContext>,
+    state: Arc<MaintenanceState>,
     event: serde_json::Value,
 ) -> Result<serde_json::Value, lambda_runtime::Error> {
     let input = serde_json::from_value(event).unwrap_or_else(|error| {
@@ -62,32 +69,28 @@ pub async fn handle(
         MaintenanceEvent::default()
     });
     // Boxed: the run's future is deep, and inside the Lambda runtime's it overflows the type limit.
-    let report = Box::pin(run(context, input)).await?;
+    let report = Box::pin(run(&state, input)).await?;
     Ok(serde_json::to_value(report)?)
 }
 
 /// One run of every maintenance job.
-pub async fn run(context: &Arc<JobContext>, event: MaintenanceEvent) -> Result<MaintenanceReport, MaintenanceError> {
-    let digests = digests(context, event.digest_at.unwrap_or_else(Utc::now)).await;
-    let trash = purge(context, event.days_back).await;
+pub async fn run(state: &MaintenanceState, event: MaintenanceEvent) -> Result<MaintenanceReport, MaintenanceError> {
+    let digests = digests(state, event.digest_at.unwrap_or_else(Utc::now)).await;
+    let trash = purge(state, event.days_back).await;
     Ok(MaintenanceReport { digests: digests?, trash: trash? })
 }
 
-async fn digests(context: &JobContext, at: DateTime<Utc>) -> Result<DigestReport, MaintenanceError> {
-    let queue = context.config.notifications_queue_url.as_deref().ok_or(MaintenanceError::NoQueue)?;
-    let sqs = context.sqs.as_ref().ok_or(MaintenanceError::Unavailable("SQS"))?;
-    let report = send_digests(&context.store, sqs, queue, at).await.inspect_err(|error| {
+async fn digests(state: &MaintenanceState, at: DateTime<Utc>) -> Result<DigestReport, MaintenanceError> {
+    let report = send_digests(&state.store, &state.queue, at).await.inspect_err(|error| {
         tracing::error!(%error, "digests not sent");
     })?;
     tracing::info!(hours = report.hours_read, queued = report.queued, "digests queued");
     Ok(report)
 }
 
-async fn purge(context: &JobContext, days_back: Option<i64>) -> Result<PurgeReport, MaintenanceError> {
-    let bucket = context.config.files_bucket.as_deref().ok_or(MaintenanceError::NoBucket)?;
+async fn purge(state: &MaintenanceState, days_back: Option<i64>) -> Result<PurgeReport, MaintenanceError> {
     let days_back = days_back.unwrap_or(DEFAULT_DAYS_BACK).clamp(0, 3650);
-    let s3 = context.s3.as_ref().ok_or(MaintenanceError::Unavailable("S3"))?;
-    let trash = purge_expired_trash(&context.store, s3, bucket, Utc::now().timestamp(), days_back).await?;
+    let trash = purge_expired_trash(&state.store, &state.files, Utc::now().timestamp(), days_back).await?;
     tracing::info!(
         entries = trash.entries,
         items = trash.items_deleted,

@@ -12,14 +12,17 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use shared::config::Config;
-use shared::context::{JobContext, SdkConfig};
 use shared::domain::notifications::{Channel, NotificationType};
 use shared::domain::reminders::schedule;
+use shared::integrations::email::Mailer;
+use shared::integrations::push::{PushSender, SnsPushSender};
 use shared::jobs::content::reminder_notification;
 use shared::jobs::deliver::{DeliverError, DeliveryReport, deliver};
 use shared::jobs::digests::digest_for;
 use shared::jobs::notifications::{MESSAGE_VERSION, Notification, NotificationJob, NotificationMessage};
+use shared::settings::Env;
+use shared::state::{InitError, SdkConfig};
+use shared::store::Store;
 use shared::store::{StoreError, keys};
 
 #[derive(Debug, thiserror::Error)]
@@ -42,28 +45,38 @@ pub enum Outcome {
     Nothing(&'static str),
 }
 
-/// This function's context: the store, SES email and SNS push (no S3, no SQS: the queue's event
-/// source hands it its messages). Lambda's main and the local gateway both build it here, so a
-/// client left out is not linked at all.
-pub fn job_context(config: Config, sdk: &SdkConfig) -> Arc<JobContext> {
-    JobContext::base(config, sdk).with_email(sdk).with_push(sdk).into_shared()
+/// What the worker uses: the store, SES email and SNS push (no SQS client: the queue's event
+/// source hands it its messages).
+pub struct WorkerState {
+    pub store: Store,
+    pub mailer: Mailer,
+    pub push: Arc<dyn PushSender>,
+}
+
+/// Built once per cold start, by Lambda's main and the local gateway alike.
+pub fn state(env: &Env, sdk: &SdkConfig) -> Result<WorkerState, InitError> {
+    Ok(WorkerState {
+        store: Store::from_env(env, sdk)?,
+        mailer: Mailer::from_env(env, sdk)?,
+        push: SnsPushSender::from_env(env, sdk),
+    })
 }
 
 /// The handler (Lambda's and the local gateway's): an `SqsEvent` in, an `SqsBatchResponse` out.
 pub async fn handle(
-    context: &Arc<JobContext>,
+    state: Arc<WorkerState>,
     event: serde_json::Value,
 ) -> Result<serde_json::Value, lambda_runtime::Error> {
     let event: SqsEvent = serde_json::from_value(event)?;
     // Boxed: the batch's future is deep, and inside the Lambda runtime's it overflows the type limit.
-    let response = Box::pin(handle_batch(context, event, Utc::now())).await?;
+    let response = Box::pin(handle_batch(&state, event, Utc::now())).await?;
     Ok(serde_json::to_value(response)?)
 }
 
 /// Each record in turn; the failed ones are reported. A record without a message id cannot be
 /// reported, so it fails the whole batch (SQS always sends one).
 pub async fn handle_batch(
-    context: &JobContext,
+    context: &WorkerState,
     event: SqsEvent,
     now: DateTime<Utc>,
 ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
@@ -85,7 +98,7 @@ pub async fn handle_batch(
 }
 
 /// One record.
-pub async fn process(context: &JobContext, record: &SqsMessage, now: DateTime<Utc>) -> Result<Outcome, RecordError> {
+pub async fn process(context: &WorkerState, record: &SqsMessage, now: DateTime<Utc>) -> Result<Outcome, RecordError> {
     let body = record.body.as_deref().unwrap_or_default();
     let message: NotificationMessage =
         serde_json::from_str(body).map_err(|error| RecordError::Malformed(error.to_string()))?;
@@ -115,7 +128,7 @@ pub async fn process(context: &JobContext, record: &SqsMessage, now: DateTime<Ut
     };
     let report = deliver(
         &context.store,
-        context.email.as_ref(),
+        context.mailer.sender(),
         context.push.as_ref(),
         user_id,
         &notification,
@@ -141,7 +154,7 @@ struct Due<'a> {
 /// The reminder's notification if the task still calls for it: live, open, and the reminder
 /// still set for this occurrence at this time.
 async fn current_reminder(
-    context: &JobContext,
+    context: &WorkerState,
     user_id: &str,
     task_id: &str,
     due: Due<'_>,
@@ -160,7 +173,7 @@ async fn current_reminder(
 
 /// Puts a delivery that quiet hours hold back on the schedule for when they end.
 async fn defer(
-    context: &JobContext,
+    context: &WorkerState,
     user_id: &str,
     notification: &Notification,
     channel: Channel,

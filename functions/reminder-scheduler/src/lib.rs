@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
-use shared::config::Config;
-use shared::context::{JobContext, SdkConfig};
 use shared::jobs::notifications::{NotificationJob, NotificationMessage};
-use shared::jobs::queue::{QueueError, send_all};
-use shared::store::StoreError;
+use shared::jobs::queue::{NotificationQueue, QueueError};
+use shared::settings::Env;
+use shared::state::{InitError, SdkConfig};
 use shared::store::schedule::{SHARDS, ScheduleEntry, hour_buckets};
+use shared::store::{Store, StoreError};
 
 /// A first run with no watermark looks back this far.
 const FIRST_RUN_LOOKBACK: TimeDelta = TimeDelta::minutes(10);
@@ -50,20 +50,21 @@ pub struct SchedulerReport {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchedulerError {
-    #[error("NOTIFICATIONS_QUEUE_URL is not set")]
-    NoQueue,
-    #[error("SQS is not available in this function")]
-    NoSqs,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
     Queue(#[from] QueueError),
 }
 
-/// This function's context: the store and SQS (the `notifications` queue), nothing else (Lambda's
-/// main and the local gateway both build it here, so a client left out is not linked at all).
-pub fn job_context(config: Config, sdk: &SdkConfig) -> Arc<JobContext> {
-    JobContext::base(config, sdk).with_sqs(sdk).into_shared()
+/// What the scheduler uses: the store and the `notifications` queue, nothing else.
+pub struct SchedulerState {
+    pub store: Store,
+    pub queue: NotificationQueue,
+}
+
+/// Built once per cold start, by Lambda's main and the local gateway alike.
+pub fn state(env: &Env, sdk: &SdkConfig) -> Result<SchedulerState, InitError> {
+    Ok(SchedulerState { store: Store::from_env(env, sdk)?, queue: NotificationQueue::from_env(env, sdk)? })
 }
 
 /// How long one run may take: template.yaml gives the function 60 seconds.
@@ -72,28 +73,24 @@ pub const RUN_BUDGET: Duration = Duration::from_secs(50);
 /// The handler (Lambda's and the local gateway's): reads the event (a malformed one runs with the
 /// defaults, and says so) and runs once.
 pub async fn handle(
-    context: &Arc<JobContext>,
+    state: Arc<SchedulerState>,
     event: serde_json::Value,
 ) -> Result<serde_json::Value, lambda_runtime::Error> {
     let event = serde_json::from_value(event).unwrap_or_else(|error| {
         tracing::warn!(%error, "scheduler input not understood; running with the defaults");
         SchedulerEvent::default()
     });
-    let report = run(context, event, Utc::now(), RUN_BUDGET).await?;
+    let report = run(&state, event, Utc::now(), RUN_BUDGET).await?;
     Ok(serde_json::to_value(report)?)
 }
 
 /// One run at `now`, stopping short of `budget`.
 pub async fn run(
-    context: &JobContext,
+    context: &SchedulerState,
     event: SchedulerEvent,
     now: DateTime<Utc>,
     budget: Duration,
 ) -> Result<SchedulerReport, SchedulerError> {
-    let queue = context.config.notifications_queue_url.as_deref().ok_or(SchedulerError::NoQueue)?;
-    if context.sqs.is_none() {
-        return Err(SchedulerError::NoSqs);
-    }
     let started = Instant::now();
     let seen = context.store.schedule_watermark().await?;
     let from = event.since.or(seen).unwrap_or(now - FIRST_RUN_LOOKBACK);
@@ -110,7 +107,7 @@ pub async fn run(
             continue;
         }
         let entries = due_in_bucket(context, hour, low, high).await?;
-        let (sent, late) = send(context, queue, entries, now).await?;
+        let (sent, late) = send(&context.queue, entries, now).await?;
         report.sent += sent;
         report.late += late;
         report.through = high;
@@ -126,7 +123,7 @@ pub async fn run(
 
 /// Every entry of one hour bucket in `[low, high]`, its shards read in parallel.
 async fn due_in_bucket(
-    context: &JobContext,
+    context: &SchedulerState,
     hour: DateTime<Utc>,
     low: DateTime<Utc>,
     high: DateTime<Utc>,
@@ -137,8 +134,7 @@ async fn due_in_bucket(
 
 /// Sends the entries' messages, ten per SendMessageBatch; returns (sent, late).
 async fn send(
-    context: &JobContext,
-    queue: &str,
+    queue: &NotificationQueue,
     entries: Vec<ScheduleEntry>,
     now: DateTime<Utc>,
 ) -> Result<(usize, usize), SchedulerError> {
@@ -154,7 +150,7 @@ async fn send(
         })
         .collect();
     let sent = messages.len();
-    send_all(context.sqs.as_ref().ok_or(SchedulerError::NoSqs)?, queue, messages).await?;
+    queue.send_all(messages).await?;
     Ok((sent, late))
 }
 

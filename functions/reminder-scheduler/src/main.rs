@@ -1,15 +1,8 @@
-//! Lambda entry point of reminder-scheduler: build the clients once, then run on each scheduled event.
-
-use lambda_runtime::{LambdaEvent, service_fn};
+//! Lambda entry point of reminder-scheduler: build the state once, then run on each event.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
-    let (config, sdk) = shared::context::load_env().await?;
-    let context = reminder_scheduler::job_context(config, &sdk);
-    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        let context = context.clone();
-        async move { reminder_scheduler::handle(&context, event.payload).await }
-    }))
-    .await
+    let (env, sdk) = shared::state::load().await;
+    shared::jobs::run(reminder_scheduler::state(&env, &sdk)?, reminder_scheduler::handle).await
 }

@@ -43,7 +43,7 @@ pub async fn run() -> Result<(), String> {
         .map_err(|error| error.to_string())?;
 
     println!("## Release binaries (host target, {})\n", std::env::consts::ARCH);
-    for name in ["api-auth", "api-account", "api-tasks", "reminder-scheduler"] {
+    for name in crate::functions::binaries() {
         let size =
             std::fs::metadata(release_binary(name)).map_err(|error| format!("{name}: {error} (run make bench)"))?.len();
         println!("- {name}: {:.2} MB", size as f64 / 1_000_000.0);

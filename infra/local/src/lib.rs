@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod bench_reminders;
 pub mod emulator;
+pub mod functions;
 pub mod gateway;
 pub mod lambda_process;
 pub mod runtime_api;

@@ -7,12 +7,14 @@
 //!   JwtKeysSecret in a deployed stack.
 //! - `flowday-local bench`: cold start, peak memory and login latency of the release binaries;
 //!   `bench reminders`: only the reminder scheduler's 10,000-in-a-minute run.
+//! - `flowday-local functions`: the binary name of every function of the registry, one a line
+//!   (what `make bench` builds).
 
 use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::path::PathBuf;
 
-use flowday_local::{Emulator, LocalStack, Template, gateway, triggers, workspace_root};
+use flowday_local::{Emulator, LocalStack, Template, functions, gateway, triggers, workspace_root};
 
 #[tokio::main]
 async fn main() {
@@ -28,7 +30,13 @@ async fn main() {
             flowday_local::bench::reminders_only(10_000).await
         }
         Some("bench") => flowday_local::bench::run().await,
-        Some(other) => Err(format!("unknown command {other}; use `dev`, `jwt-key-set [kid]` or `bench [reminders]`")),
+        Some("functions") => {
+            functions::binaries().iter().for_each(|binary| println!("{binary}"));
+            Ok(())
+        }
+        Some(other) => {
+            Err(format!("unknown command {other}; use `dev`, `jwt-key-set [kid]`, `bench [reminders]` or `functions`"))
+        }
     };
     if let Err(message) = result {
         eprintln!("flowday-local: {message}");
@@ -88,12 +96,12 @@ async fn dev() -> Result<(), String> {
     println!("\nFlowday local stack: http://127.0.0.1:{port}");
     println!("  emulator (AWS APIs, dummy credentials): {}", emulator.endpoint());
     println!("  table {}", stack.physical_id("Table").unwrap_or_default());
-    for (function, _) in gateway.jobs.iter() {
-        let trigger = match function.trigger {
-            triggers::Trigger::Schedule(period) => format!("every {} s", period.as_secs()),
-            triggers::Trigger::Queue(queue) => format!("on queue {queue}"),
+    for job in gateway.jobs.iter() {
+        let trigger = match job.trigger {
+            functions::Trigger::Schedule(period) => format!("every {} s", period.as_secs()),
+            functions::Trigger::Queue(queue) => format!("on queue {queue}"),
         };
-        println!("  background: {} ({trigger})", function.binary);
+        println!("  background: {} ({trigger})", job.binary);
     }
     println!("\nTry:\n  curl -s http://127.0.0.1:{port}/v1/health");
     println!(

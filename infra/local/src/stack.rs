@@ -5,7 +5,6 @@
 //! Every name carries a prefix, so several stacks (parallel tests) share one emulator apart.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::types::{
@@ -14,12 +13,12 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_yaml::Value;
-use shared::AppState;
-use shared::context::JobContext;
+use shared::http::RouteGroup;
+use shared::jobs::JobHandler;
+use shared::settings::Env;
 
-use crate::gateway::http_function;
+use crate::functions::{background_function, http_function};
 use crate::template::{Resolver, Template, TemplateError, resolve};
-use crate::triggers::background_function;
 
 pub const REGION: &str = "us-east-1";
 pub const ACCOUNT: &str = "123456789012";
@@ -34,6 +33,10 @@ pub enum StackError {
     UnknownFunction(String),
     #[error("starting {function}: {reason}")]
     Init { function: String, reason: String },
+}
+
+fn init_error(binary: &str, error: impl std::fmt::Display) -> StackError {
+    StackError::Init { function: binary.into(), reason: error.to_string() }
 }
 
 fn create_error(resource: &str, error: impl std::fmt::Display) -> StackError {
@@ -304,28 +307,23 @@ impl LocalStack {
         Ok(environment)
     }
 
-    /// The application context of an HTTP function, built by its crate's `context` (as its Lambda
-    /// main builds it, with only the clients it uses) from the environment the template gives it.
-    pub async fn app_context(&self, binary: &str) -> Result<AppState, StackError> {
+    /// An HTTP function's routes with its state, built by its crate (as its Lambda main builds
+    /// it, with only the clients it uses) from the environment the template gives it.
+    pub async fn route_group(&self, binary: &str) -> Result<RouteGroup, StackError> {
         let function = http_function(binary).ok_or_else(|| StackError::UnknownFunction(binary.into()))?;
-        let config = self.function_config(binary)?;
-        (function.context)(config, &self.sdk)
-            .await
-            .map_err(|error| StackError::Init { function: binary.into(), reason: error.to_string() })
+        (function.build)(self.env(binary)?, self.sdk.clone()).await.map_err(|error| init_error(binary, error))
     }
 
-    /// The context of a background function, built by its crate's `job_context` (as its Lambda
-    /// main builds it, with only the clients it uses) from the environment the template gives it.
-    pub fn job_context(&self, binary: &str) -> Result<Arc<JobContext>, StackError> {
+    /// A background function's handler with its state, built likewise.
+    pub fn job_handler(&self, binary: &str) -> Result<JobHandler, StackError> {
         let function = background_function(binary).ok_or_else(|| StackError::UnknownFunction(binary.into()))?;
-        Ok((function.context)(self.function_config(binary)?, &self.sdk))
+        (function.build)(&self.env(binary)?, &self.sdk).map_err(|error| init_error(binary, error))
     }
 
-    /// The settings the function `binary` reads from the environment the template gives it.
-    fn function_config(&self, binary: &str) -> Result<shared::config::Config, StackError> {
+    /// The settings the function `binary` reads: the environment the template gives it.
+    pub fn env(&self, binary: &str) -> Result<Env, StackError> {
         let environment: HashMap<String, String> = self.function_environment(binary)?.into_iter().collect();
-        shared::config::Config::from_map(&environment)
-            .map_err(|error| StackError::Init { function: binary.into(), reason: error.to_string() })
+        Ok(Env::from_map(environment))
     }
 
     /// A `!GetAtt` attribute of a resource (a queue's `Arn`, for example).

@@ -1,15 +1,14 @@
 //! The background functions' triggers, run locally in the gateway's process: their schedules, their
 //! SQS queues, and `POST /_local/invoke/{function}` (api.md "Local only"), which runs one once.
 //!
-//! The contract every background crate keeps: it exposes
-//! `pub async fn handle(context: &Arc<JobContext>, event: serde_json::Value) -> Result<serde_json::Value, lambda_runtime::Error>`,
-//! and its main.rs hands exactly that to `lambda_runtime`. So the event a function gets here is the
+//! The contract every background crate keeps: it exposes `pub fn state(env, sdk)` and
+//! `pub async fn handle(state: Arc<State>, event: serde_json::Value) -> Result<serde_json::Value, lambda_runtime::Error>`,
+//! and its main.rs hands exactly those to `shared::jobs::run`; the registry (`functions.rs`) binds
+//! the same pair into a `JobHandler` here. So the event a function gets here is the
 //! JSON Lambda would give it (the schedule's input; an SQS batch as `SqsEvent`), and its answer is
 //! read as Lambda reads it (an SQS consumer's `SqsBatchResponse`: partial batch failures).
 
 use std::collections::HashSet;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,72 +21,26 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use serde_json::Value;
-use shared::config::Config;
-use shared::context::{JobContext, SdkConfig};
 use shared::http::ApiError;
+use shared::jobs::JobHandler;
 use tokio::task::JoinHandle;
 
+use crate::functions::{BACKGROUND_FUNCTIONS, Trigger};
 use crate::stack::{LocalStack, REGION, StackError};
 use crate::template::Template;
 
-/// What a background function answers.
-pub type JobResult = Result<Value, lambda_runtime::Error>;
-pub type JobFuture = Pin<Box<dyn Future<Output = JobResult> + Send>>;
-/// A background function's `handle`, as the registry holds it.
-pub type HandlerFn = fn(Arc<JobContext>, Value) -> JobFuture;
-/// A background function's `job_context`: what its Lambda main builds, with only its clients.
-pub type JobContextFn = fn(Config, &SdkConfig) -> Arc<JobContext>;
-
-/// What starts a background function (template.yaml declares the same: the parity test checks).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trigger {
-    /// An EventBridge schedule, `rate(...)`: first run one period after start-up, then every period.
-    Schedule(Duration),
-    /// An SQS event source: the queue's logical id in template.yaml.
-    Queue(&'static str),
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct BackgroundFunction {
-    /// The binary name, as template.yaml's BuildProperties name it.
+/// A background function ready to run: its name, its trigger, and its handler with its state.
+#[derive(Clone)]
+pub struct Job {
     pub binary: &'static str,
     pub trigger: Trigger,
-    pub handler: HandlerFn,
-    pub context: JobContextFn,
+    pub handler: JobHandler,
 }
 
-/// Every background function of the product. A new one: its crate's `handle` and `job_context`,
-/// its trigger.
-pub const BACKGROUND_FUNCTIONS: &[BackgroundFunction] = &[
-    BackgroundFunction {
-        binary: "maintenance",
-        trigger: Trigger::Schedule(Duration::from_secs(3600)),
-        handler: |context, event| Box::pin(async move { maintenance::handle(&context, event).await }),
-        context: maintenance::job_context,
-    },
-    BackgroundFunction {
-        binary: "reminder-scheduler",
-        trigger: Trigger::Schedule(Duration::from_secs(60)),
-        handler: |context, event| Box::pin(async move { reminder_scheduler::handle(&context, event).await }),
-        context: reminder_scheduler::job_context,
-    },
-    BackgroundFunction {
-        binary: "notification-worker",
-        trigger: Trigger::Queue("NotificationsQueue"),
-        handler: |context, event| Box::pin(async move { notification_worker::handle(&context, event).await }),
-        context: notification_worker::job_context,
-    },
-];
-
-/// The background function whose binary is `binary`.
-pub fn background_function(binary: &str) -> Option<&'static BackgroundFunction> {
-    BACKGROUND_FUNCTIONS.iter().find(|function| function.binary == binary)
-}
-
-/// The background functions with the context each runs with, built once as its Lambda builds it.
+/// The background functions, each built once as its Lambda builds it.
 #[derive(Clone)]
 pub struct Jobs {
-    functions: Arc<Vec<(BackgroundFunction, Arc<JobContext>)>>,
+    jobs: Arc<Vec<Job>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -101,30 +54,34 @@ pub enum InvokeError {
 impl Jobs {
     /// Every function of `BACKGROUND_FUNCTIONS`, with the environment template.yaml gives it.
     pub fn build(stack: &LocalStack) -> Result<Self, StackError> {
-        let mut functions = Vec::new();
+        let mut jobs = Vec::new();
         for function in BACKGROUND_FUNCTIONS {
-            functions.push((*function, stack.job_context(function.binary)?));
+            jobs.push(Job {
+                binary: function.binary,
+                trigger: function.trigger,
+                handler: stack.job_handler(function.binary)?,
+            });
         }
-        Ok(Self::from_functions(functions))
+        Ok(Self::from_jobs(jobs))
     }
 
-    /// Any set of functions (tests register their own).
-    pub fn from_functions(functions: Vec<(BackgroundFunction, Arc<JobContext>)>) -> Self {
-        Jobs { functions: Arc::new(functions) }
+    /// Any set of jobs (tests register their own).
+    pub fn from_jobs(jobs: Vec<Job>) -> Self {
+        Jobs { jobs: Arc::new(jobs) }
     }
 
-    pub fn get(&self, binary: &str) -> Option<&(BackgroundFunction, Arc<JobContext>)> {
-        self.functions.iter().find(|(function, _)| function.binary == binary)
+    pub fn get(&self, binary: &str) -> Option<&Job> {
+        self.jobs.iter().find(|job| job.binary == binary)
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &(BackgroundFunction, Arc<JobContext>)> {
-        self.functions.iter()
+    pub fn iter(&self) -> impl Iterator<Item = &Job> {
+        self.jobs.iter()
     }
 
     /// Runs the function once on `event`, as one Lambda invocation.
     pub async fn invoke(&self, binary: &str, event: Value) -> Result<Value, InvokeError> {
-        let (function, context) = self.get(binary).ok_or_else(|| InvokeError::UnknownFunction(binary.into()))?;
-        (function.handler)(context.clone(), event).await.map_err(|error| InvokeError::Failed(error.to_string()))
+        let job = self.get(binary).ok_or_else(|| InvokeError::UnknownFunction(binary.into()))?;
+        (job.handler)(event).await.map_err(|error| InvokeError::Failed(error.to_string()))
     }
 }
 
@@ -154,7 +111,7 @@ async fn invoke(State(jobs): State<Jobs>, Path(function): Path<String>, body: By
     match jobs.invoke(&function, event).await {
         Ok(result) => axum::Json(result).into_response(),
         Err(InvokeError::UnknownFunction(_)) => {
-            let known: Vec<&str> = jobs.iter().map(|(function, _)| function.binary).collect();
+            let known: Vec<&str> = jobs.iter().map(|job| job.binary).collect();
             let detail = format!("no background function {function}; known: {}", known.join(", "));
             ApiError::new(StatusCode::NOT_FOUND, "not_found", detail).into_response()
         }
@@ -170,18 +127,12 @@ async fn invoke(State(jobs): State<Jobs>, Path(function): Path<String>, body: By
 // ---------------------------------------------------------------- schedules
 
 /// Runs `handler` every `period` (the first run one period from now), as EventBridge would.
-pub async fn run_on_schedule(
-    name: &'static str,
-    period: Duration,
-    handler: HandlerFn,
-    context: Arc<JobContext>,
-    input: Value,
-) {
+pub async fn run_on_schedule(name: &'static str, period: Duration, handler: JobHandler, input: Value) {
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        match handler(context.clone(), input.clone()).await {
+        match handler(input.clone()).await {
             Ok(_) => tracing::info!(function = name, "scheduled run finished"),
             Err(error) => tracing::error!(function = name, %error, "scheduled run failed"),
         }
@@ -265,9 +216,6 @@ pub fn rate_period(expression: &str) -> Option<Duration> {
 
 // ---------------------------------------------------------------- SQS queue consumers
 
-/// Any handler a queue consumer can call: the registry's, or a test's own.
-pub type JobHandler = Arc<dyn Fn(Arc<JobContext>, Value) -> JobFuture + Send + Sync>;
-
 /// Polls one queue and hands each batch to a function as Lambda's SQS event source mapping does,
 /// with `ReportBatchItemFailures`: the records the function reports as failed (or the whole batch,
 /// when it fails or answers something unreadable) stay in the queue, to come back after the
@@ -281,7 +229,6 @@ pub struct QueueConsumer {
     pub queue_url: String,
     pub queue_arn: String,
     pub handler: JobHandler,
-    pub context: Arc<JobContext>,
     /// How long one ReceiveMessage waits for messages (long polling).
     pub wait: Duration,
 }
@@ -327,7 +274,7 @@ impl QueueConsumer {
         let event = sqs_event(&messages, &self.queue_arn);
         let ids: Vec<String> = messages.iter().map(|message| message.message_id.clone().unwrap_or_default()).collect();
         let payload = serde_json::to_value(&event).map_err(|error| ConsumerError(error.to_string()))?;
-        let failed: HashSet<String> = match (self.handler)(self.context.clone(), payload).await {
+        let failed: HashSet<String> = match (self.handler)(payload).await {
             Ok(answer) => failed_records(&answer, &ids).unwrap_or_else(|problem| {
                 tracing::error!(function = %self.function, %problem, "the batch answer is not a batch response; the whole batch is retried");
                 ids.iter().cloned().collect()
@@ -470,26 +417,24 @@ impl Drop for Triggers {
 /// Starts every schedule and every queue consumer of `jobs` on the stack's resources.
 pub fn start(stack: &LocalStack, jobs: &Jobs) -> Result<Triggers, StackError> {
     let mut handles = Vec::new();
-    for (function, context) in jobs.iter() {
-        let name = function.binary;
-        match function.trigger {
+    for job in jobs.iter() {
+        let name = job.binary;
+        match job.trigger {
             Trigger::Schedule(period) => {
                 let input = schedule_input(&stack.template, name);
-                handles.push(tokio::spawn(run_on_schedule(name, period, function.handler, context.clone(), input)));
+                handles.push(tokio::spawn(run_on_schedule(name, period, job.handler.clone(), input)));
             }
             Trigger::Queue(queue) => {
                 let missing = |what: &str| StackError::Init {
                     function: name.into(),
                     reason: format!("queue {queue} has no {what} in the local stack"),
                 };
-                let handler = function.handler;
                 let consumer = QueueConsumer {
                     function: name.to_string(),
                     sqs: aws_sdk_sqs::Client::new(&stack.sdk),
                     queue_url: stack.physical_id(queue).ok_or_else(|| missing("URL"))?,
                     queue_arn: stack.physical_attribute(queue, "Arn").ok_or_else(|| missing("ARN"))?,
-                    handler: Arc::new(move |context, event| handler(context, event)),
-                    context: context.clone(),
+                    handler: job.handler.clone(),
                     wait: Duration::from_secs(2),
                 };
                 handles.push(tokio::spawn(consumer.run()));

@@ -9,6 +9,13 @@ impl Violations {
         Self::default()
     }
 
+    /// The problem of one field.
+    pub fn one(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let mut violations = Violations::new();
+        violations.add(field, message);
+        violations
+    }
+
     pub fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
         self.0.push((field.into(), message.into()));
     }

@@ -1,11 +1,11 @@
 //! The caller, from `Authorization: Bearer <access token>`.
 
-use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
 use http::request::Parts;
 use http::{HeaderValue, header};
 
 use super::problem::ApiError;
-use crate::context::AppState;
+use crate::state::Base;
 
 /// The authenticated caller: the user and the session its token was issued for.
 #[derive(Debug, Clone)]
@@ -20,16 +20,19 @@ fn bearer_token(value: &HeaderValue) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|token| !token.is_empty())
 }
 
-impl FromRequestParts<AppState> for CurrentUser {
+impl<S: Send + Sync> FromRequestParts<S> for CurrentUser
+where
+    Base: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
             return Err(ApiError::unauthorized("unauthenticated", "send Authorization: Bearer <access token>"));
         };
         let token = bearer_token(value)
             .ok_or_else(|| ApiError::unauthorized("invalid_token", "the Authorization header is not a bearer token"))?;
-        let claims = state
+        let claims = Base::from_ref(state)
             .keys
             .verify(token)
             .ok_or_else(|| ApiError::unauthorized("invalid_token", "the access token is invalid or expired"))?;
@@ -38,13 +41,16 @@ impl FromRequestParts<AppState> for CurrentUser {
 }
 
 /// `Option<CurrentUser>`: `None` without an Authorization header; a bad token is still a 401.
-impl OptionalFromRequestParts<AppState> for CurrentUser {
+impl<S: Send + Sync> OptionalFromRequestParts<S> for CurrentUser
+where
+    Base: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, ApiError> {
         if !parts.headers.contains_key(header::AUTHORIZATION) {
             return Ok(None);
         }
-        <CurrentUser as FromRequestParts<AppState>>::from_request_parts(parts, state).await.map(Some)
+        <CurrentUser as FromRequestParts<S>>::from_request_parts(parts, state).await.map(Some)
     }
 }

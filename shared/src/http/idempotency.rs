@@ -15,7 +15,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use super::json::{MAX_BODY_BYTES, too_large};
 use super::problem::ApiError;
 use crate::auth::opaque::sha256_hex;
-use crate::context::AppState;
+use crate::state::Base;
 use crate::store::idempotency::{Claim, IdempotencyRecord};
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -54,7 +54,7 @@ fn key_of(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_string()))
 }
 
-fn caller(headers: &HeaderMap, app: &AppState) -> Option<String> {
+fn caller(headers: &HeaderMap, app: &Base) -> Option<String> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("bearer") {
@@ -63,7 +63,7 @@ fn caller(headers: &HeaderMap, app: &AppState) -> Option<String> {
     app.keys.verify(token.trim()).map(|claims| claims.sub)
 }
 
-pub async fn idempotency(State(app): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn idempotency(State(app): State<Base>, req: Request, next: Next) -> Response {
     if !is_mutation(req.method()) {
         return next.run(req).await;
     }
@@ -123,7 +123,7 @@ fn answer_repeat(record: &IdempotencyRecord, fingerprint: &str) -> Response {
 
 /// Stores the answer on the key, or releases the key when the answer must not be replayed (a 5xx:
 /// the client should be able to retry) or cannot be stored.
-async fn remember(app: &AppState, user_id: &str, key_hash: &str, response: Response) -> Response {
+async fn remember(app: &Base, user_id: &str, key_hash: &str, response: Response) -> Response {
     let (parts, body) = response.into_parts();
     let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_else(|_| Bytes::new());
     let storable = !parts.status.is_server_error() && bytes.len() <= MAX_STORED_BODY;

@@ -5,6 +5,7 @@ use axum::extract::{FromRequest, Request};
 use http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 
+use super::known_fields::unknown_field_errors;
 use super::problem::{ApiError, FieldError};
 
 /// Largest request body any route accepts.
@@ -70,15 +71,34 @@ pub fn too_large() -> ApiError {
     )
 }
 
+/// Reads `T`, naming the field of any problem; names `T` does not know are refused (422, each
+/// named, with the closest known name).
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut unknown = Vec::new();
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(problem)
+    let mut record = |path: serde_ignored::Path| unknown.push(path.to_string());
+    let ignoring = serde_ignored::Deserializer::new(&mut deserializer, &mut record);
+    let value = serde_path_to_error::deserialize(ignoring).map_err(problem)?;
+    refuse_unknown::<T>(unknown)?;
+    Ok(value)
 }
 
 /// Reads `T` from JSON already parsed (part of a body taken apart by its handler), naming the
 /// field of any problem as `ApiJson` does. (`#[serde(flatten)]` would lose the field's name.)
 pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(value).map_err(problem)
+    let mut unknown = Vec::new();
+    let mut record = |path: serde_ignored::Path| unknown.push(path.to_string());
+    let ignoring = serde_ignored::Deserializer::new(value, &mut record);
+    let value = serde_path_to_error::deserialize(ignoring).map_err(problem)?;
+    refuse_unknown::<T>(unknown)?;
+    Ok(value)
+}
+
+fn refuse_unknown<T: DeserializeOwned>(unknown: Vec<String>) -> Result<(), ApiError> {
+    match unknown.is_empty() {
+        true => Ok(()),
+        false => Err(ApiError::validation(unknown_field_errors::<T>(unknown))),
+    }
 }
 
 fn problem(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
@@ -139,6 +159,17 @@ mod tests {
         assert_eq!(error.errors[0].field, "age");
         let error = from_value::<Body>(serde_json::json!({"age": 1})).unwrap_err();
         assert_eq!(error.errors[0].field, "email");
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_each_by_name() {
+        let error = parse::<Body>(br#"{"email": "a@b.c", "age": 3, "agee": 4, "nickname": "x"}"#).unwrap_err();
+        assert_eq!(error.code, "validation_failed");
+        let fields: Vec<&str> = error.errors.iter().map(|error| error.field.as_str()).collect();
+        assert_eq!(fields, ["agee", "nickname"]);
+        assert!(error.errors[0].message.contains("did you mean age?"), "{}", error.errors[0].message);
+        let error = from_value::<Body>(serde_json::json!({"email": "a@b.c", "age": 1, "x": 1})).unwrap_err();
+        assert_eq!(error.errors[0].field, "x");
     }
 
     #[test]

@@ -4,15 +4,19 @@ pub mod auth;
 pub mod concurrency;
 pub mod idempotency;
 pub mod json;
+pub mod known_fields;
 pub mod layers;
+pub mod openapi;
 pub mod pagination;
 pub mod problem;
+pub mod query;
 pub mod routes;
 
 pub use auth::CurrentUser;
 pub use json::{ApiJson, OptionalJson};
 pub use problem::{ApiError, FieldError};
-pub use routes::{Route, build_router, build_router_for_groups};
+pub use query::ApiQuery;
+pub use routes::{Route, RouteGroup};
 
 /// The User-Agent of a request, for the sessions list.
 pub fn user_agent(headers: &::http::HeaderMap) -> Option<&str> {

@@ -1,12 +1,14 @@
-//! `?limit=` and `?cursor=` of lists over one partition's sort keys. A cursor is the last sort key
-//! of the page, base64url-encoded, and is only accepted back for the same kind of item (its prefix).
-
-use std::collections::HashMap;
+//! Every list's paging: `?limit=` (1–200, default 50) and `?cursor=`, answered as
+//! `{"items": [...], "next_cursor": ... | null}`. A cursor is opaque to clients: the list it
+//! belongs to and where its page ended, base64url-encoded, so a cursor of one list (or of one
+//! order of a list) is refused by another with 400 `invalid_cursor`.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
 
-use super::{ApiError, FieldError};
+use super::ApiError;
+use crate::domain::Violations;
 
 pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 200;
@@ -15,64 +17,115 @@ pub const MAX_LIMIT: usize = 200;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageRequest {
     pub limit: usize,
-    /// The sort key after which the page starts.
+    /// The position after which the page starts (as the store gave it for the last page).
     pub after: Option<String>,
 }
 
 impl PageRequest {
-    /// Reads `limit` (1–200, default 50) and `cursor` (one this API gave for keys starting with `prefix`).
-    pub fn from_query(query: &HashMap<String, String>, prefix: &str) -> Result<PageRequest, ApiError> {
-        let limit = match query.get("limit").map(|text| text.parse::<usize>()) {
+    /// Reads `limit` (a problem goes to `violations`, so it is named with the list's other
+    /// filters) and `cursor`: one this API gave for `list` whose position passes `valid`.
+    pub fn read(
+        violations: &mut Violations,
+        limit: Option<&str>,
+        cursor: Option<&str>,
+        list: &str,
+        valid: impl Fn(&str) -> bool,
+    ) -> Result<PageRequest, ApiError> {
+        let limit = match limit.map(str::parse::<usize>) {
             None => DEFAULT_LIMIT,
             Some(Ok(limit)) if (1..=MAX_LIMIT).contains(&limit) => limit,
             Some(_) => {
-                return Err(ApiError::validation(vec![FieldError::new(
-                    "limit",
-                    format!("must be a number from 1 to {MAX_LIMIT}"),
-                )]));
+                violations.add("limit", format!("must be a number from 1 to {MAX_LIMIT}"));
+                DEFAULT_LIMIT
             }
         };
-        let after = match query.get("cursor") {
-            Some(cursor) => Some(decode(cursor, prefix).ok_or_else(|| {
+        let after = match cursor {
+            Some(cursor) => Some(decode(list, cursor).filter(|position| valid(position)).ok_or_else(|| {
                 ApiError::bad_request("invalid_cursor", "the cursor is not one this API gave for this list")
             })?),
             None => None,
         };
         Ok(PageRequest { limit, after })
     }
+
+    /// `read` for a list with no other parameter: a bad limit is answered at once.
+    pub fn only(
+        limit: Option<&str>,
+        cursor: Option<&str>,
+        list: &str,
+        valid: impl Fn(&str) -> bool,
+    ) -> Result<PageRequest, ApiError> {
+        let mut violations = Violations::new();
+        let page = PageRequest::read(&mut violations, limit, cursor, list, valid)?;
+        violations.finish(page).map_err(ApiError::from)
+    }
 }
 
-/// The cursor of a page that ended at `sort_key`.
-pub fn cursor(sort_key: &str) -> String {
-    URL_SAFE_NO_PAD.encode(sort_key)
+/// One page of a list.
+#[derive(Debug, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
 }
 
-fn decode(cursor: &str, prefix: &str) -> Option<String> {
+impl<T> Page<T> {
+    /// A whole list that is bounded small (a task's notes, a user's sessions): one page, no cursor.
+    pub fn whole(items: Vec<T>) -> Page<T> {
+        Page { items, next_cursor: None }
+    }
+
+    /// The page's items, and the cursor of the next page of `list` when the store says one follows.
+    pub fn new(items: Vec<T>, list: &str, next: Option<&str>) -> Page<T> {
+        Page { items, next_cursor: next.map(|position| cursor(list, position)) }
+    }
+}
+
+/// The cursor of a page of `list` that ended at `position`.
+pub fn cursor(list: &str, position: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{list}:{position}"))
+}
+
+fn decode(list: &str, cursor: &str) -> Option<String> {
     let text = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
-    text.starts_with(prefix).then_some(text)
+    text.strip_prefix(list)?.strip_prefix(':').map(String::from)
+}
+
+/// Whether a position is an id this API made (a ULID).
+pub fn is_id(position: &str) -> bool {
+    ulid::Ulid::from_string(position).is_ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn query(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect()
+    fn read(limit: Option<&str>, cursor: Option<&str>) -> Result<PageRequest, ApiError> {
+        PageRequest::only(limit, cursor, "activity", |position| position.starts_with("ACTIVITY#"))
     }
 
     #[test]
-    fn a_cursor_comes_back_only_for_its_own_kind_of_item() {
-        let page = PageRequest::from_query(&query(&[("cursor", &cursor("ACTIVITY#01J"))]), "ACTIVITY#").unwrap();
+    fn a_cursor_comes_back_only_for_its_own_list() {
+        let page = read(None, Some(&cursor("activity", "ACTIVITY#01J"))).unwrap();
         assert_eq!(page, PageRequest { limit: DEFAULT_LIMIT, after: Some("ACTIVITY#01J".into()) });
-        let foreign = PageRequest::from_query(&query(&[("cursor", &cursor("SESSION#x"))]), "ACTIVITY#");
-        assert_eq!(foreign.unwrap_err().code, "invalid_cursor");
+        assert_eq!(read(None, Some(&cursor("templates", "ACTIVITY#01J"))).unwrap_err().code, "invalid_cursor");
+        assert_eq!(read(None, Some(&cursor("activity", "SESSION#x"))).unwrap_err().code, "invalid_cursor");
+        assert_eq!(read(None, Some("not base64!")).unwrap_err().code, "invalid_cursor");
     }
 
     #[test]
     fn a_limit_out_of_range_is_named() {
         for limit in ["0", "201", "many"] {
-            let error = PageRequest::from_query(&query(&[("limit", limit)]), "X#").unwrap_err();
+            let error = read(Some(limit), None).unwrap_err();
             assert_eq!(error.errors[0].field, "limit");
         }
+        assert_eq!(read(Some("200"), None).unwrap().limit, 200);
+    }
+
+    #[test]
+    fn a_page_names_the_next_cursor_only_when_more_follow() {
+        let last = Page::new(vec![1, 2], "templates", None);
+        assert_eq!(last.next_cursor, None);
+        let more = Page::new(vec![1, 2], "templates", Some("01J"));
+        assert_eq!(more.next_cursor, Some(cursor("templates", "01J")));
     }
 }

@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::layers::current_request_id;
 
 /// One invalid field of a request: `{"field", "message"}`.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: String,
     pub message: String,
@@ -74,6 +74,12 @@ impl ApiError {
     pub fn with_extra(mut self, name: &'static str, value: serde_json::Value) -> Self {
         self.extra = Some(Box::new((name, value)));
         self
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(error: crate::store::StoreError) -> Self {
+        ApiError::internal(error)
     }
 }
 

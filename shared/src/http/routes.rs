@@ -1,66 +1,120 @@
 //! A route group is a list of `Route`s: the list is the single truth about what a function serves.
 //! The same list builds its Lambda router, the local gateway, and the route parity test.
+//!
+//! Each route says whether it takes an `Idempotency-Key` (every POST/PUT/PATCH/DELETE does unless
+//! its function says otherwise with `without_idempotency`: routes whose answers hold fresh tokens).
 
 use std::collections::BTreeMap;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::handler::Handler;
 use axum::routing::{self, MethodRouter};
 use http::Method;
 
 use super::json::MAX_BODY_BYTES;
 use super::layers;
-use crate::context::AppState;
+use crate::state::Base;
 
-pub struct Route {
+pub struct Route<S> {
     pub method: Method,
     /// API Gateway path syntax, which is also axum 0.8's: `/v1/me/sessions/{id}`.
     pub path: &'static str,
-    pub handler: MethodRouter<AppState>,
+    pub handler: MethodRouter<S>,
+    /// Whether the idempotency middleware runs for it.
+    pub idempotent: bool,
+    /// Whether its handler reads a query string (`ApiQuery`, which refuses names it does not
+    /// know); any other route refuses every query parameter.
+    pub takes_query: bool,
 }
 
 macro_rules! route_constructor {
-    ($name:ident, $method:ident) => {
-        pub fn $name<H, T>(path: &'static str, handler: H) -> Route
+    ($name:ident, $method:ident, $idempotent:expr) => {
+        pub fn $name<H, T>(path: &'static str, handler: H) -> Route<S>
         where
-            H: Handler<T, AppState>,
+            H: Handler<T, S>,
             T: 'static,
         {
-            Route { method: Method::$method, path, handler: routing::$name(handler) }
+            let handler = routing::$name(handler);
+            Route { method: Method::$method, path, handler, idempotent: $idempotent, takes_query: false }
         }
     };
 }
 
-impl Route {
-    route_constructor!(get, GET);
-    route_constructor!(post, POST);
-    route_constructor!(put, PUT);
-    route_constructor!(patch, PATCH);
-    route_constructor!(delete, DELETE);
+impl<S: Clone + Send + Sync + 'static> Route<S> {
+    route_constructor!(get, GET, false);
+    route_constructor!(post, POST, true);
+    route_constructor!(put, PUT, true);
+    route_constructor!(patch, PATCH, true);
+    route_constructor!(delete, DELETE, true);
+
+    /// A mutation whose answer must never be stored or replayed (it hands out fresh tokens).
+    pub fn without_idempotency(mut self) -> Self {
+        self.idempotent = false;
+        self
+    }
+
+    /// A route whose handler reads its query string with `ApiQuery`.
+    pub fn with_query(mut self) -> Self {
+        self.takes_query = true;
+        self
+    }
 }
 
-/// Builds a function's axum Router from its routes, with the layers every response needs.
-pub fn build_router(routes: Vec<Route>, state: AppState) -> Router {
-    build_router_for_groups(vec![(routes, state)])
+/// A function's routes with its state applied: what its Lambda serves, and what the local
+/// gateway merges with the other functions' groups.
+pub struct RouteGroup {
+    routes: Vec<(Method, &'static str, MethodRouter)>,
+    /// The group's base (its store: the tests count its round trips).
+    pub base: Base,
 }
 
-/// Builds one Router from several route groups, each with its own state: one function's in
-/// Lambda, every function's in the local gateway (each built as its Lambda would build it).
-pub fn build_router_for_groups(groups: Vec<(Vec<Route>, AppState)>) -> Router {
+impl RouteGroup {
+    pub fn new<S>(routes: Vec<Route<S>>, state: S) -> RouteGroup
+    where
+        S: Clone + Send + Sync + 'static,
+        Base: FromRef<S>,
+    {
+        let base = Base::from_ref(&state);
+        let routes = routes
+            .into_iter()
+            .map(|route| {
+                let mut handler = route.handler;
+                if route.idempotent {
+                    handler = handler
+                        .layer(axum::middleware::from_fn_with_state(base.clone(), super::idempotency::idempotency));
+                }
+                if !route.takes_query {
+                    handler = handler.layer(axum::middleware::from_fn(super::query::refuse_query));
+                }
+                (route.method, route.path, handler.with_state(state.clone()))
+            })
+            .collect();
+        RouteGroup { routes, base }
+    }
+
+    /// This group alone: a function's Lambda router.
+    pub fn router(self) -> Router {
+        merge(vec![self])
+    }
+}
+
+/// The method and path of every route: what template.yaml must declare for the function.
+pub fn paths<S>(routes: &[Route<S>]) -> Vec<(Method, &'static str)> {
+    routes.iter().map(|route| (route.method.clone(), route.path)).collect()
+}
+
+/// One Router over several groups, each with its own state: one function's in Lambda, every
+/// function's in the local gateway (each built as its Lambda would build it), with the layers
+/// every response needs.
+pub fn merge(groups: Vec<RouteGroup>) -> Router {
     let mut by_path: BTreeMap<&'static str, MethodRouter> = BTreeMap::new();
-    for (routes, state) in groups {
-        for route in routes {
-            let handler: MethodRouter = route
-                .handler
-                .layer(axum::middleware::from_fn_with_state(state.clone(), super::idempotency::idempotency))
-                .with_state(state.clone());
-            let merged = match by_path.remove(route.path) {
-                Some(existing) => existing.merge(handler),
-                None => handler,
-            };
-            by_path.insert(route.path, merged);
-        }
+    for (_, path, handler) in groups.into_iter().flat_map(|group| group.routes) {
+        let merged = match by_path.remove(path) {
+            Some(existing) => existing.merge(handler),
+            None => handler,
+        };
+        by_path.insert(path, merged);
     }
     let mut router = Router::new();
     for (path, method_router) in by_path {

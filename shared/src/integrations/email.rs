@@ -1,7 +1,12 @@
 //! Sending email. In AWS: SES (v2). Locally and in tests: the emulator's SES, which records what it
 //! received.
 
+use std::sync::Arc;
+
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+
+use crate::settings::{EmailSettings, Env};
+use crate::state::{InitError, SdkConfig};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email {
@@ -17,6 +22,30 @@ pub struct EmailError(pub String);
 #[async_trait::async_trait]
 pub trait EmailSender: Send + Sync {
     async fn send(&self, email: Email) -> Result<(), EmailError>;
+}
+
+/// Account and notification email: the sender, and the app's base URL for the links in messages.
+#[derive(Clone)]
+pub struct Mailer {
+    sender: Arc<dyn EmailSender>,
+    pub app_base_url: String,
+}
+
+impl Mailer {
+    /// SES (v2), from `EMAIL_FROM`, with links to `APP_BASE_URL`.
+    pub fn from_env(env: &Env, sdk: &SdkConfig) -> Result<Mailer, InitError> {
+        let settings = EmailSettings::read(env)?;
+        let sender = SesEmailSender::new(aws_sdk_sesv2::Client::new(sdk), settings.from);
+        Ok(Mailer { sender: Arc::new(sender), app_base_url: settings.app_base_url })
+    }
+
+    pub fn sender(&self) -> &dyn EmailSender {
+        self.sender.as_ref()
+    }
+
+    pub async fn send(&self, email: Email) -> Result<(), EmailError> {
+        self.sender.send(email).await
+    }
 }
 
 pub struct SesEmailSender {

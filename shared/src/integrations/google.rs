@@ -79,6 +79,15 @@ const KEYS_MAX_AGE: Duration = Duration::from_secs(3600);
 const MIN_REFETCH_INTERVAL: Duration = Duration::from_secs(60);
 
 impl GoogleIdTokenVerifier {
+    /// Checks ID tokens for `GOOGLE_CLIENT_ID` against the keys at `GOOGLE_JWKS_URL`.
+    pub fn from_env(
+        env: &crate::settings::Env,
+    ) -> Result<std::sync::Arc<dyn IdTokenVerifier>, crate::state::InitError> {
+        let settings = crate::settings::GoogleSettings::read(env);
+        let verifier = GoogleIdTokenVerifier::new(super::http_client()?, settings.jwks_url, settings.client_id);
+        Ok(std::sync::Arc::new(verifier))
+    }
+
     pub fn new(http: reqwest::Client, jwks_url: impl Into<String>, client_id: Option<String>) -> Self {
         GoogleIdTokenVerifier { http, jwks_url: jwks_url.into(), client_id, cache: RwLock::new(None) }
     }

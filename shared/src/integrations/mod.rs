@@ -1,5 +1,21 @@
-//! Outbound clients behind traits, so tests can point them at local fakes that speak the real formats.
+//! Outbound clients behind traits, so tests can point them at local fakes that speak the real
+//! formats. Each is built at cold start by the functions that use it (`from_env`), from the
+//! settings of its capability.
 
 pub mod email;
+pub mod files;
 pub mod google;
 pub mod push;
+
+use crate::state::InitError;
+
+/// The HTTPS client of outbound calls (Google's keys, presigned S3 requests): rustls with the
+/// aws-lc provider the AWS SDK already links.
+pub fn http_client() -> Result<reqwest::Client, InitError> {
+    // reqwest is built without a crypto provider of its own; it uses the process default.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    reqwest::Client::builder()
+        .user_agent(concat!("flowday/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|error| InitError::Http(error.to_string()))
+}

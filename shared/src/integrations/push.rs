@@ -80,6 +80,13 @@ pub struct SnsPushSender {
 }
 
 impl SnsPushSender {
+    /// SNS on the platform applications of `PUSH_IOS_APP_ARN` and `PUSH_ANDROID_APP_ARN`.
+    pub fn from_env(env: &crate::settings::Env, sdk: &crate::state::SdkConfig) -> std::sync::Arc<dyn PushSender> {
+        let settings = crate::settings::PushSettings::read(env);
+        let client = aws_sdk_sns::Client::new(sdk);
+        std::sync::Arc::new(SnsPushSender::new(client, settings.ios_app_arn, settings.android_app_arn))
+    }
+
     pub fn new(client: aws_sdk_sns::Client, ios_app_arn: Option<String>, android_app_arn: Option<String>) -> Self {
         SnsPushSender { client, ios_app_arn, android_app_arn }
     }

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::content::digest_notification;
 use super::notifications::{Notification, NotificationJob, NotificationMessage};
-use super::queue::{QueueError, send_all};
+use super::queue::{NotificationQueue, QueueError};
 use crate::domain::task::Task;
 use crate::store::tasks::{TaskFilter, TaskSort};
 use crate::store::{Store, StoreError};
@@ -42,8 +42,7 @@ pub enum DigestError {
 /// Sends the digest messages of every local hour that began in `(now - WINDOW, now]`.
 pub async fn send_digests(
     store: &Store,
-    sqs: &aws_sdk_sqs::Client,
-    queue_url: &str,
+    queue: &NotificationQueue,
     now: DateTime<Utc>,
 ) -> Result<DigestReport, DigestError> {
     let begun: Vec<(Tz, NaiveDate, u32)> = TZ_VARIANTS
@@ -69,7 +68,7 @@ pub async fn send_digests(
         );
     }
     report.queued = bodies.len();
-    send_all(sqs, queue_url, bodies).await?;
+    queue.send_all(bodies).await?;
     Ok(report)
 }
 

@@ -8,3 +8,6 @@ pub mod digests;
 pub mod notifications;
 pub mod purge;
 pub mod queue;
+pub mod runtime;
+
+pub use runtime::{JobHandler, handler, run};

@@ -1,9 +1,10 @@
 //! The trash purge (hourly, in `maintenance`): a trash entry whose 7 days are over loses its
-//! tasks, their notes and attachment records, and the attachments' files in S3. The entry goes
+//! tasks, their notes and attachment records, and the attachments' files. The entry goes
 //! last, so a run cut short (timeout, S3 error) leaves it for the next run to finish.
 
 use serde::Serialize;
 
+use crate::integrations::files::Files;
 use crate::store::Store;
 use crate::store::trash::TrashItem;
 
@@ -23,22 +24,21 @@ pub struct PurgeReport {
 pub enum PurgeError {
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
-    #[error("S3: {0}")]
-    S3(String),
+    #[error(transparent)]
+    Files(#[from] crate::integrations::files::FileError),
 }
 
 /// Purges every trash entry expired at `now` (epoch seconds). One entry's failure is logged and
 /// counted; the others go on.
 pub async fn purge_expired_trash(
     store: &Store,
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
+    files: &Files,
     now: i64,
     days_back: i64,
 ) -> Result<PurgeReport, PurgeError> {
     let mut report = PurgeReport::default();
     for entry in store.expired_trash(now, days_back).await? {
-        match purge_entry(store, s3, bucket, &entry).await {
+        match purge_entry(store, files, &entry).await {
             Ok((items, objects)) => {
                 report.entries += 1;
                 report.items_deleted += items;
@@ -53,44 +53,11 @@ pub async fn purge_expired_trash(
     Ok(report)
 }
 
-async fn purge_entry(
-    store: &Store,
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    entry: &TrashItem,
-) -> Result<(usize, usize), PurgeError> {
+async fn purge_entry(store: &Store, files: &Files, entry: &TrashItem) -> Result<(usize, usize), PurgeError> {
     let work = store.purge_work(entry).await?;
-    delete_objects(s3, bucket, &work.object_keys).await?;
+    files.delete_all(&work.object_keys).await?;
     let (items, objects) = (work.items.len(), work.object_keys.len());
     store.delete_items(work.items).await?;
     store.delete_trash_entry(entry).await?;
     Ok((items, objects))
-}
-
-/// Deletes objects, 1,000 per DeleteObjects; a key already gone counts as deleted.
-async fn delete_objects(s3: &aws_sdk_s3::Client, bucket: &str, keys: &[String]) -> Result<(), PurgeError> {
-    use aws_sdk_s3::types::{Delete, ObjectIdentifier};
-    for chunk in keys.chunks(1000) {
-        let objects = chunk
-            .iter()
-            .map(|key| ObjectIdentifier::builder().key(key).build())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|error| PurgeError::S3(error.to_string()))?;
-        let delete = Delete::builder()
-            .set_objects(Some(objects))
-            .quiet(true)
-            .build()
-            .map_err(|error| PurgeError::S3(error.to_string()))?;
-        let output = s3.delete_objects().bucket(bucket).delete(delete).send().await.map_err(|error| {
-            PurgeError::S3(aws_smithy_types::error::display::DisplayErrorContext(&error).to_string())
-        })?;
-        if let Some(error) = output.errors().first() {
-            return Err(PurgeError::S3(format!(
-                "{}: {}",
-                error.key().unwrap_or_default(),
-                error.message().unwrap_or_default()
-            )));
-        }
-    }
-    Ok(())
 }

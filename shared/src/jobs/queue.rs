@@ -10,6 +10,28 @@ const PARALLEL_SENDS: usize = 16;
 #[error("sending to the queue failed: {0}")]
 pub struct QueueError(pub String);
 
+/// The `notifications` queue of `NOTIFICATIONS_QUEUE_URL`, for the functions that send to it.
+#[derive(Clone, Debug)]
+pub struct NotificationQueue {
+    pub sqs: aws_sdk_sqs::Client,
+    pub url: String,
+}
+
+impl NotificationQueue {
+    pub fn from_env(
+        env: &crate::settings::Env,
+        sdk: &crate::state::SdkConfig,
+    ) -> Result<Self, crate::settings::SettingError> {
+        let settings = crate::settings::QueueSettings::read(env)?;
+        Ok(NotificationQueue { sqs: aws_sdk_sqs::Client::new(sdk), url: settings.notifications_queue_url })
+    }
+
+    /// Sends every body (see `send_all`).
+    pub async fn send_all(&self, bodies: Vec<String>) -> Result<(), QueueError> {
+        send_all(&self.sqs, &self.url, bodies).await
+    }
+}
+
 /// Sends every body; entries SQS refuses are sent once more, then it fails.
 pub async fn send_all(sqs: &aws_sdk_sqs::Client, queue_url: &str, bodies: Vec<String>) -> Result<(), QueueError> {
     let batches: Vec<Vec<String>> = bodies.chunks(10).map(<[String]>::to_vec).collect();

@@ -65,12 +65,6 @@ impl StoreError {
     }
 }
 
-impl From<StoreError> for crate::http::ApiError {
-    fn from(error: StoreError) -> Self {
-        crate::http::ApiError::internal(error)
-    }
-}
-
 pub(crate) fn dynamo_error<E, R>(error: SdkError<E, R>) -> StoreError
 where
     E: std::error::Error + Send + Sync + 'static,
@@ -127,6 +121,14 @@ pub fn expired(item: &Item, now: i64) -> bool {
 }
 
 impl Store {
+    /// The table of `TABLE_NAME`.
+    pub fn from_env(
+        env: &crate::settings::Env,
+        sdk: &aws_config::SdkConfig,
+    ) -> Result<Self, crate::settings::SettingError> {
+        Ok(Store::new(sdk, crate::settings::table_name(env)?))
+    }
+
     /// A store on `table`, its client built from `sdk` with a round-trip counter attached.
     pub fn new(sdk: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
         let round_trips = round_trips::RoundTripCounter::default();

@@ -1,13 +1,11 @@
 //! `GET /v1/activity`: the caller's activity log, newest first, optionally of one entity.
 
-use std::collections::HashMap;
-
 use axum::Json;
-use axum::extract::{Query, State};
-use serde::Serialize;
-use shared::AppState;
-use shared::http::pagination::{PageRequest, cursor};
-use shared::http::{ApiError, CurrentUser};
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use shared::Base;
+use shared::http::pagination::{Page, PageRequest};
+use shared::http::{ApiError, ApiQuery, CurrentUser};
 use shared::store::keys;
 
 #[derive(Debug, Serialize)]
@@ -22,19 +20,23 @@ pub struct ActivityEntry {
     at: String,
 }
 
-#[derive(Debug, Serialize)]
-pub struct ActivityList {
-    items: Vec<ActivityEntry>,
-    next_cursor: Option<String>,
+#[derive(Debug, Deserialize)]
+pub struct ActivityQuery {
+    limit: Option<String>,
+    cursor: Option<String>,
+    /// Only the entries of this task, session, ...
+    entity_id: Option<String>,
 }
 
 pub async fn list(
-    State(app): State<AppState>,
+    State(app): State<Base>,
     caller: CurrentUser,
-    Query(query): Query<HashMap<String, String>>,
-) -> Result<Json<ActivityList>, ApiError> {
-    let request = PageRequest::from_query(&query, keys::ACTIVITY_PREFIX)?;
-    let entity = query.get("entity_id").map(String::as_str);
+    ApiQuery(query): ApiQuery<ActivityQuery>,
+) -> Result<Json<Page<ActivityEntry>>, ApiError> {
+    let request = PageRequest::only(query.limit.as_deref(), query.cursor.as_deref(), "activity", |position| {
+        position.starts_with(keys::ACTIVITY_PREFIX)
+    })?;
+    let entity = query.entity_id.as_deref();
     let page = app.store.list_activity(&caller.user_id, entity, request.after.as_deref(), request.limit).await?;
     let items = page
         .items
@@ -49,5 +51,5 @@ pub async fn list(
             at: item.at,
         })
         .collect();
-    Ok(Json(ActivityList { items, next_cursor: page.next.as_deref().map(cursor) }))
+    Ok(Json(Page::new(items, "activity", page.next.as_deref())))
 }

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode, header};
 use serde::{Deserialize, Serialize};
-use shared::AppState;
+use shared::Base;
 use shared::domain::Violations;
 use shared::domain::account::{Tier, validate_language, validate_name, validate_preferences, validate_timezone};
 use shared::http::concurrency::{etag, if_match_version};
@@ -57,7 +57,7 @@ fn with_etag(user: &UserItem) -> Response {
     response
 }
 
-pub async fn get_me(State(app): State<AppState>, caller: CurrentUser) -> Result<Response, ApiError> {
+pub async fn get_me(State(app): State<Base>, caller: CurrentUser) -> Result<Response, ApiError> {
     let user = app.store.get_user(&caller.user_id).await?.ok_or_else(ApiError::not_found)?;
     Ok(with_etag(&user))
 }
@@ -98,7 +98,7 @@ fn validate(patch: PatchMe) -> Result<ProfileChanges, ApiError> {
 }
 
 pub async fn patch_me(
-    State(app): State<AppState>,
+    State(app): State<Base>,
     caller: CurrentUser,
     headers: HeaderMap,
     ApiJson(patch): ApiJson<PatchMe>,

@@ -6,10 +6,13 @@ use axum::Json;
 use axum::extract::State;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
-use shared::AppState;
+use std::sync::Arc;
+
+use shared::Base;
 use shared::auth::opaque::sha256_hex;
 use shared::domain::Violations;
 use shared::http::{ApiError, ApiJson, CurrentUser, FieldError};
+use shared::integrations::push::PushSender;
 use shared::integrations::push::{Platform, PushError};
 use shared::store::now_rfc3339;
 use shared::store::push_tokens::{MAX_PUSH_TOKENS, PushTokenItem};
@@ -53,7 +56,8 @@ fn validate_token(token: Option<&str>, violations: &mut Violations) -> String {
 /// Registers a device (201), or answers 200 when the caller has it already. At the limit of
 /// devices per user, the oldest is forgotten.
 pub async fn register(
-    State(app): State<AppState>,
+    State(app): State<Base>,
+    State(push): State<Arc<dyn PushSender>>,
     caller: CurrentUser,
     ApiJson(request): ApiJson<RegisterToken>,
 ) -> Result<(StatusCode, Json<Device>), ApiError> {
@@ -74,7 +78,7 @@ pub async fn register(
     };
     violations.finish(()).map_err(ApiError::from)?;
     let platform = platform.expect("validated");
-    if !app.push.supports(platform) {
+    if !push.supports(platform) {
         return Err(platform_unavailable(platform));
     }
     let token_hash = sha256_hex(&token);
@@ -82,7 +86,7 @@ pub async fn register(
     if let Some(known) = devices.iter().find(|device| device.token_hash == token_hash && device.platform == platform) {
         return Ok((StatusCode::OK, Json(Device { platform, registered_at: known.registered_at.clone() })));
     }
-    let endpoint = match app.push.register(platform, &token).await {
+    let endpoint = match push.register(platform, &token).await {
         Ok(endpoint) => endpoint,
         Err(PushError::NotConfigured(platform)) => return Err(platform_unavailable(platform)),
         Err(PushError::Rejected(_)) => {
@@ -109,7 +113,7 @@ pub async fn register(
     }
     if let Some(evicted) = evict {
         tracing::info!(token = %evicted.token_hash, "oldest device forgotten: too many devices");
-        if let Err(error) = app.push.delete_endpoint(&evicted.endpoint).await {
+        if let Err(error) = push.delete_endpoint(&evicted.endpoint).await {
             tracing::warn!(token = %evicted.token_hash, %error, "could not delete the endpoint of a forgotten device");
         }
     }
@@ -132,7 +136,8 @@ fn platform_unavailable(platform: Platform) -> ApiError {
 
 /// Forgets a device: its item and claim, then its endpoint. 404 when the caller has no such token.
 pub async fn remove(
-    State(app): State<AppState>,
+    State(app): State<Base>,
+    State(push): State<Arc<dyn PushSender>>,
     caller: CurrentUser,
     ApiJson(request): ApiJson<RemoveToken>,
 ) -> Result<StatusCode, ApiError> {
@@ -142,7 +147,7 @@ pub async fn remove(
     let token_hash = sha256_hex(&token);
     let device = app.store.push_token(&caller.user_id, &token_hash).await?.ok_or_else(ApiError::not_found)?;
     if app.store.remove_push_token(&device).await?
-        && let Err(error) = app.push.delete_endpoint(&device.endpoint).await
+        && let Err(error) = push.delete_endpoint(&device.endpoint).await
     {
         // The token is forgotten: no push goes to it. The endpoint stays in SNS until removed by hand.
         tracing::warn!(token = %token_hash, %error, "could not delete a device's endpoint");

@@ -4,7 +4,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use http::StatusCode;
 use serde::Serialize;
-use shared::AppState;
+use shared::Base;
+use shared::http::pagination::Page;
 use shared::http::{ApiError, CurrentUser};
 
 #[derive(Debug, Serialize)]
@@ -18,14 +19,8 @@ pub struct SessionView {
     current: bool,
 }
 
-#[derive(Debug, Serialize)]
-pub struct SessionList {
-    items: Vec<SessionView>,
-    next_cursor: Option<String>,
-}
-
 /// Every live session, most recently used first, in one page (sessions idle 30 days expire).
-pub async fn list(State(app): State<AppState>, caller: CurrentUser) -> Result<Json<SessionList>, ApiError> {
+pub async fn list(State(app): State<Base>, caller: CurrentUser) -> Result<Json<Page<SessionView>>, ApiError> {
     let mut sessions = app.store.list_sessions(&caller.user_id).await?;
     sessions.sort_by(|a, b| b.last_used_at.cmp(&a.last_used_at));
     let items = sessions
@@ -39,11 +34,11 @@ pub async fn list(State(app): State<AppState>, caller: CurrentUser) -> Result<Js
             method: session.method,
         })
         .collect();
-    Ok(Json(SessionList { items, next_cursor: None }))
+    Ok(Json(Page::whole(items)))
 }
 
 pub async fn revoke(
-    State(app): State<AppState>,
+    State(app): State<Base>,
     caller: CurrentUser,
     Path(session_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {

@@ -5,10 +5,13 @@ use axum::Json;
 use axum::extract::State;
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
-use shared::AppState;
+use std::sync::Arc;
+
+use shared::Base;
 use shared::domain::Violations;
 use shared::domain::account::{normalize_email, validate_timezone};
 use shared::http::{ApiError, ApiJson, user_agent};
+use shared::integrations::google::IdTokenVerifier;
 use shared::integrations::google::{GoogleError, GoogleIdentity};
 use shared::store::accounts::{CreateAccountError, UserItem};
 use shared::store::now_rfc3339;
@@ -47,7 +50,8 @@ fn google_error(error: GoogleError) -> ApiError {
 }
 
 pub async fn sign_in(
-    State(app): State<AppState>,
+    State(app): State<Base>,
+    State(google): State<Arc<dyn IdTokenVerifier>>,
     headers: HeaderMap,
     ApiJson(request): ApiJson<GoogleRequest>,
 ) -> Result<(StatusCode, Json<AuthResult>), ApiError> {
@@ -58,7 +62,7 @@ pub async fn sign_in(
     if !violations.is_empty() {
         return Err(ApiError::from(violations));
     }
-    let identity = app.google.verify(&id_token).await.map_err(google_error)?;
+    let identity = google.verify(&id_token).await.map_err(google_error)?;
     let email = normalize_email(&identity.email)
         .map_err(|_| ApiError::unauthorized("invalid_google_token", "the Google account has no usable email"))?;
 
@@ -71,11 +75,7 @@ pub async fn sign_in(
 }
 
 /// The user already linked to this Google account, or the one with its email (then linked).
-async fn find_or_link(
-    app: &shared::AppContext,
-    identity: &GoogleIdentity,
-    email: &str,
-) -> Result<Option<UserItem>, ApiError> {
+async fn find_or_link(app: &Base, identity: &GoogleIdentity, email: &str) -> Result<Option<UserItem>, ApiError> {
     if let Some(user_id) = app.store.user_id_by_google(&identity.subject).await? {
         return Ok(app.store.get_user(&user_id).await?);
     }
@@ -90,12 +90,7 @@ async fn find_or_link(
     }
 }
 
-async fn create(
-    app: &shared::AppContext,
-    identity: &GoogleIdentity,
-    email: String,
-    timezone: String,
-) -> Result<UserItem, ApiError> {
+async fn create(app: &Base, identity: &GoogleIdentity, email: String, timezone: String) -> Result<UserItem, ApiError> {
     let now = now_rfc3339();
     let name = identity
         .name

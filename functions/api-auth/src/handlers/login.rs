@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
-use shared::AppState;
+use shared::Base;
 use shared::auth::password;
 use shared::domain::Violations;
 use shared::domain::account::normalize_email;
@@ -30,7 +30,7 @@ fn locked(retry_after: u64) -> ApiError {
 }
 
 pub async fn login(
-    State(app): State<AppState>,
+    State(app): State<Base>,
     headers: HeaderMap,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<Json<AuthResult>, ApiError> {

@@ -7,6 +7,7 @@ pub mod tokens;
 pub mod verify;
 
 use shared::domain::Violations;
+use shared::integrations::email::Mailer;
 
 /// A required string field: present and not blank.
 pub fn required<'a>(violations: &mut Violations, field: &str, value: &'a Option<String>) -> &'a str {
@@ -21,8 +22,8 @@ pub fn required<'a>(violations: &mut Violations, field: &str, value: &'a Option<
 
 /// Sends an account email after the write that it announces has committed. A failure to send is
 /// logged, not returned: the account change stands and the user can ask again.
-pub async fn send_email(app: &shared::AppContext, email: shared::integrations::email::Email) {
-    if let Err(error) = app.email.send(email).await {
+pub async fn send_email(mailer: &Mailer, email: shared::integrations::email::Email) {
+    if let Err(error) = mailer.send(email).await {
         tracing::error!(error = %error, "account email not sent");
     }
 }

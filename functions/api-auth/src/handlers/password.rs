@@ -5,11 +5,12 @@ use axum::Json;
 use axum::extract::State;
 use http::StatusCode;
 use serde::Deserialize;
-use shared::AppState;
+use shared::Base;
 use shared::auth::password;
 use shared::domain::Violations;
 use shared::domain::account::{normalize_email, validate_password};
 use shared::http::{ApiError, ApiJson, CurrentUser};
+use shared::integrations::email::Mailer;
 use shared::integrations::email::templates;
 use shared::store::now_rfc3339;
 use shared::store::tokens::OneTimeKind;
@@ -24,7 +25,7 @@ pub struct ChangePasswordRequest {
 
 /// Needs the current password; ends every other session of the account.
 pub async fn change_password(
-    State(app): State<AppState>,
+    State(app): State<Base>,
     caller: CurrentUser,
     ApiJson(request): ApiJson<ChangePasswordRequest>,
 ) -> Result<StatusCode, ApiError> {
@@ -55,7 +56,8 @@ pub struct ResetRequest {
 
 /// Always 202, whatever the email: the answer must not tell whether an account exists.
 pub async fn request_reset(
-    State(app): State<AppState>,
+    State(app): State<Base>,
+    State(mailer): State<Mailer>,
     ApiJson(request): ApiJson<ResetRequest>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let mut violations = Violations::new();
@@ -68,7 +70,7 @@ pub async fn request_reset(
     {
         let (token, store_token) = app.store.issue_one_time_token(&user_id, OneTimeKind::PasswordReset)?;
         app.store.transact(vec![store_token]).await?;
-        send_email(&app, templates::password_reset(&email, &app.config.app_base_url, &token)).await;
+        send_email(&mailer, templates::password_reset(&email, &mailer.app_base_url, &token)).await;
     }
     let body =
         serde_json::json!({"status": "accepted", "detail": "if an account has this email, a reset link is on its way"});
@@ -83,7 +85,7 @@ pub struct ConfirmResetRequest {
 
 /// Sets the new password and ends every session, consuming the token in the same transaction.
 pub async fn confirm_reset(
-    State(app): State<AppState>,
+    State(app): State<Base>,
     ApiJson(request): ApiJson<ConfirmResetRequest>,
 ) -> Result<StatusCode, ApiError> {
     let mut violations = Violations::new();

@@ -4,13 +4,14 @@ use axum::Json;
 use axum::extract::State;
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
-use shared::AppState;
+use shared::Base;
 use shared::auth::password;
 use shared::domain::Violations;
 use shared::domain::account::{
     normalize_email, validate_language, validate_name, validate_password, validate_timezone,
 };
 use shared::http::{ApiError, ApiJson, user_agent};
+use shared::integrations::email::Mailer;
 use shared::integrations::email::templates;
 use shared::store::accounts::{CreateAccountError, UserItem};
 use shared::store::now_rfc3339;
@@ -72,7 +73,8 @@ fn validate(request: SignupRequest) -> Result<ValidSignup, ApiError> {
 }
 
 pub async fn signup(
-    State(app): State<AppState>,
+    State(app): State<Base>,
+    State(mailer): State<Mailer>,
     headers: HeaderMap,
     ApiJson(request): ApiJson<SignupRequest>,
 ) -> Result<(StatusCode, Json<AuthResult>), ApiError> {
@@ -98,6 +100,6 @@ pub async fn signup(
         }
         Err(CreateAccountError::Store(error)) => return Err(error.into()),
     }
-    send_email(&app, templates::verify_email(&user.email, &app.config.app_base_url, &verify_token)).await;
+    send_email(&mailer, templates::verify_email(&user.email, &mailer.app_base_url, &verify_token)).await;
     Ok((StatusCode::CREATED, Json(auth_result(&app, &user, &session.session_id, session.refresh_token))))
 }

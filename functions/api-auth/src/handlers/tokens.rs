@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use http::StatusCode;
 use serde::Deserialize;
-use shared::AppState;
+use shared::Base;
 use shared::domain::Violations;
 use shared::http::{ApiError, ApiJson, CurrentUser, OptionalJson};
 use shared::store::sessions::RefreshOutcome;
@@ -20,7 +20,7 @@ pub struct RefreshRequest {
 /// A refresh token works once. Presenting a used one again means it leaked (or a client retried
 /// blindly): its whole family (the session) is revoked.
 pub async fn refresh(
-    State(app): State<AppState>,
+    State(app): State<Base>,
     ApiJson(request): ApiJson<RefreshRequest>,
 ) -> Result<Json<AuthResult>, ApiError> {
     let mut violations = Violations::new();
@@ -53,7 +53,7 @@ pub struct LogoutRequest {
 
 /// Ends the caller's session, or with `{"all": true}` every session of the account.
 pub async fn logout(
-    State(app): State<AppState>,
+    State(app): State<Base>,
     caller: CurrentUser,
     OptionalJson(request): OptionalJson<LogoutRequest>,
 ) -> Result<StatusCode, ApiError> {

@@ -5,8 +5,9 @@ use axum::Json;
 use axum::extract::State;
 use http::StatusCode;
 use serde::Deserialize;
-use shared::AppState;
+use shared::Base;
 use shared::http::{ApiError, CurrentUser, OptionalJson};
+use shared::integrations::email::Mailer;
 use shared::integrations::email::templates;
 use shared::store::tokens::OneTimeKind;
 
@@ -18,13 +19,14 @@ pub struct VerifyRequest {
 }
 
 pub async fn verify_email(
-    State(app): State<AppState>,
+    State(app): State<Base>,
+    State(mailer): State<Mailer>,
     caller: Option<CurrentUser>,
     OptionalJson(request): OptionalJson<VerifyRequest>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     match (request.token, caller) {
         (Some(token), _) => confirm(&app, &token).await,
-        (None, Some(caller)) => resend(&app, &caller).await,
+        (None, Some(caller)) => resend(&app, &mailer, &caller).await,
         (None, None) => Err(ApiError::validation(vec![shared::http::FieldError::new(
             "token",
             "is required (or sign in to get a new verification email)",
@@ -32,7 +34,7 @@ pub async fn verify_email(
     }
 }
 
-async fn confirm(app: &shared::AppContext, token: &str) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+async fn confirm(app: &Base, token: &str) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let bad_token = || ApiError::bad_request("invalid_token", "the verification link is invalid, used or expired");
     let (user_id, consume) =
         app.store.consume_one_time_token(token, OneTimeKind::EmailVerification)?.ok_or_else(bad_token)?;
@@ -44,7 +46,8 @@ async fn confirm(app: &shared::AppContext, token: &str) -> Result<(StatusCode, J
 }
 
 async fn resend(
-    app: &shared::AppContext,
+    app: &Base,
+    mailer: &Mailer,
     caller: &CurrentUser,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let user = app.store.get_user(&caller.user_id).await?.ok_or_else(ApiError::not_found)?;
@@ -53,6 +56,6 @@ async fn resend(
     }
     let (token, store_token) = app.store.issue_one_time_token(&user.id, OneTimeKind::EmailVerification)?;
     app.store.transact(vec![store_token]).await?;
-    send_email(app, templates::verify_email(&user.email, &app.config.app_base_url, &token)).await;
+    send_email(mailer, templates::verify_email(&user.email, &mailer.app_base_url, &token)).await;
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"email_verified": false, "status": "sent"}))))
 }

@@ -3,17 +3,15 @@
 //! `DELETE /v1/notifications/{id}`. Another user's id answers 404 like an unknown one: every
 //! lookup is under the caller's partition.
 
-use std::collections::HashMap;
-
 use axum::Json;
-use axum::extract::{Path, Query, State};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use axum::extract::{Path, State};
 use http::StatusCode;
-use serde::Serialize;
-use shared::AppState;
+use serde::{Deserialize, Serialize};
+use shared::Base;
+use shared::domain::Violations;
 use shared::domain::notifications::NotificationType;
-use shared::http::{ApiError, CurrentUser, FieldError};
+use shared::http::pagination::{Page, PageRequest, is_id};
+use shared::http::{ApiError, ApiQuery, CurrentUser};
 use shared::store::notifications::InboxItem;
 
 #[derive(Debug, Serialize)]
@@ -44,64 +42,40 @@ impl From<InboxItem> for NotificationView {
     }
 }
 
-#[derive(Debug, Serialize)]
-pub struct NotificationList {
-    items: Vec<NotificationView>,
-    next_cursor: Option<String>,
-}
-
-/// Cursors are the last id of a page; they name the filter too, so one cannot cross lists.
-fn encode_cursor(unread: bool, id: &str) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}:{id}", if unread { "u" } else { "a" }))
-}
-
-fn decode_cursor(unread: bool, cursor: &str) -> Option<String> {
-    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
-    let (kind, id) = text.split_once(':')?;
-    (kind == if unread { "u" } else { "a" } && ulid::Ulid::from_string(id).is_ok()).then(|| id.to_string())
+#[derive(Debug, Deserialize)]
+pub struct InboxQuery {
+    limit: Option<String>,
+    cursor: Option<String>,
+    /// `true`: unread only.
+    unread: Option<String>,
 }
 
 pub async fn list(
-    State(app): State<AppState>,
+    State(app): State<Base>,
     caller: CurrentUser,
-    Query(query): Query<HashMap<String, String>>,
-) -> Result<Json<NotificationList>, ApiError> {
-    let mut errors = Vec::new();
-    let limit = match query.get("limit").map(|text| text.parse::<usize>()) {
-        None => 50,
-        Some(Ok(limit)) if (1..=200).contains(&limit) => limit,
-        Some(_) => {
-            errors.push(FieldError::new("limit", "must be a number from 1 to 200"));
-            50
-        }
-    };
-    let unread = match query.get("unread").map(String::as_str) {
+    ApiQuery(query): ApiQuery<InboxQuery>,
+) -> Result<Json<Page<NotificationView>>, ApiError> {
+    let mut violations = Violations::new();
+    let unread = match query.unread.as_deref() {
         None | Some("false") => false,
         Some("true") => true,
         Some(_) => {
-            errors.push(FieldError::new("unread", "must be true or false"));
+            violations.add("unread", "must be true or false");
             false
         }
     };
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
-    let after = match query.get("cursor") {
-        Some(cursor) => Some(
-            decode_cursor(unread, cursor)
-                .ok_or_else(|| ApiError::bad_request("invalid_cursor", "the cursor is not one this API gave"))?,
-        ),
-        None => None,
-    };
+    // A cursor names its filter too, so one cannot cross from the unread list to the whole inbox.
+    let list = if unread { "inbox-unread" } else { "inbox" };
+    let request = PageRequest::read(&mut violations, query.limit.as_deref(), query.cursor.as_deref(), list, is_id);
+    let request = violations.finish(request).map_err(ApiError::from)??;
+    let (after, limit) = (request.after, request.limit);
     let page = app.store.list_inbox(&caller.user_id, unread, after.as_deref(), limit).await?;
-    Ok(Json(NotificationList {
-        items: page.items.into_iter().map(NotificationView::from).collect(),
-        next_cursor: page.next.map(|id| encode_cursor(unread, &id)),
-    }))
+    let items = page.items.into_iter().map(NotificationView::from).collect();
+    Ok(Json(Page::new(items, list, page.next.as_deref())))
 }
 
 pub async fn read(
-    State(app): State<AppState>,
+    State(app): State<Base>,
     caller: CurrentUser,
     Path(id): Path<String>,
 ) -> Result<Json<NotificationView>, ApiError> {
@@ -118,13 +92,13 @@ pub struct ReadAll {
     marked_read: usize,
 }
 
-pub async fn read_all(State(app): State<AppState>, caller: CurrentUser) -> Result<Json<ReadAll>, ApiError> {
+pub async fn read_all(State(app): State<Base>, caller: CurrentUser) -> Result<Json<ReadAll>, ApiError> {
     let marked_read = app.store.mark_all_inbox_read(&caller.user_id).await?;
     Ok(Json(ReadAll { marked_read }))
 }
 
 pub async fn delete(
-    State(app): State<AppState>,
+    State(app): State<Base>,
     caller: CurrentUser,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {

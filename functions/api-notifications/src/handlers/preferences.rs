@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode, header};
 use serde_json::Value;
-use shared::AppState;
+use shared::Base;
 use shared::domain::notifications::NotificationPreferences;
 use shared::http::concurrency::{etag, if_match_version};
 use shared::http::{ApiError, ApiJson, CurrentUser};
@@ -28,7 +28,7 @@ fn with_etag(stored: &StoredPreferences) -> Response {
     response
 }
 
-pub async fn get(State(app): State<AppState>, caller: CurrentUser) -> Result<Response, ApiError> {
+pub async fn get(State(app): State<Base>, caller: CurrentUser) -> Result<Response, ApiError> {
     let stored = app.store.notification_preferences(&caller.user_id).await?;
     Ok(with_etag(&stored))
 }
@@ -36,7 +36,7 @@ pub async fn get(State(app): State<AppState>, caller: CurrentUser) -> Result<Res
 /// A full replacement: what the body leaves out takes its default. `version` and `updated_at`,
 /// which a client may send back as it read them, are ignored (`If-Match` carries the version).
 pub async fn put(
-    State(app): State<AppState>,
+    State(app): State<Base>,
     caller: CurrentUser,
     headers: HeaderMap,
     ApiJson(mut body): ApiJson<Value>,

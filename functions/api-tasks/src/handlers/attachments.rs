@@ -4,22 +4,23 @@
 
 use std::time::Duration;
 
-use aws_sdk_s3::presigning::PresigningConfig;
 use axum::Json;
 use axum::extract::{Path, State};
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
+use shared::Base;
 use shared::domain::Violations;
+use shared::http::pagination::Page;
 use shared::http::{ApiError, ApiJson, CurrentUser};
+use shared::integrations::files::Files;
 use shared::store::attachments::{
     Attachment, MAX_ATTACHMENT_BYTES, object_key, validate_content_type, validate_filename,
 };
-use shared::{AppContext, AppState};
 
 use super::load_task;
 
-const UPLOAD_SECONDS: u64 = 15 * 60;
-const DOWNLOAD_SECONDS: u64 = 5 * 60;
+const UPLOAD: Duration = Duration::from_secs(15 * 60);
+const DOWNLOAD: Duration = Duration::from_secs(5 * 60);
 
 #[derive(Debug, Deserialize)]
 pub struct NewAttachment {
@@ -52,26 +53,8 @@ pub struct AttachmentView {
     download_expires_at: String,
 }
 
-#[derive(Debug, Serialize)]
-pub struct AttachmentList {
-    items: Vec<AttachmentView>,
-    next_cursor: Option<String>,
-}
-
-fn s3(app: &AppContext) -> Result<&aws_sdk_s3::Client, ApiError> {
-    app.s3.as_ref().ok_or_else(|| ApiError::internal("S3 is not available in this function"))
-}
-
-fn bucket(app: &AppContext) -> Result<&str, ApiError> {
-    app.config.files_bucket.as_deref().ok_or_else(|| ApiError::internal("FILES_BUCKET is not set"))
-}
-
-fn expires_in(seconds: u64) -> String {
-    (chrono::Utc::now() + chrono::Duration::seconds(seconds as i64)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-fn presigning(seconds: u64) -> Result<PresigningConfig, ApiError> {
-    PresigningConfig::expires_in(Duration::from_secs(seconds)).map_err(ApiError::internal)
+fn expires_in(duration: Duration) -> String {
+    (chrono::Utc::now() + duration).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 fn validate(request: &NewAttachment) -> Result<(String, String, u64), ApiError> {
@@ -88,7 +71,8 @@ fn validate(request: &NewAttachment) -> Result<(String, String, u64), ApiError> 
 }
 
 pub async fn create(
-    State(app): State<AppState>,
+    State(app): State<Base>,
+    State(files): State<Files>,
     caller: CurrentUser,
     Path(id): Path<String>,
     ApiJson(request): ApiJson<NewAttachment>,
@@ -105,67 +89,45 @@ pub async fn create(
         size_bytes,
         created_at: shared::store::now_rfc3339(),
     };
-    let presigned = s3(&app)?
-        .put_object()
-        .bucket(bucket(&app)?)
-        .key(&attachment.object_key)
-        .content_type(&attachment.content_type)
-        .content_length(attachment.size_bytes as i64)
-        .presigned(presigning(UPLOAD_SECONDS)?)
+    let presigned = files
+        .upload(&attachment.object_key, &attachment.content_type, attachment.size_bytes, UPLOAD)
         .await
         .map_err(ApiError::internal)?;
     if !app.store.add_attachment(&caller.user_id, &attachment).await? {
         return Err(ApiError::not_found());
     }
-    let mut headers = serde_json::Map::new();
-    headers.insert("content-type".into(), attachment.content_type.clone().into());
-    headers.insert("content-length".into(), attachment.size_bytes.to_string().into());
-    let upload =
-        Upload { method: "PUT", url: presigned.uri().to_string(), headers, expires_at: expires_in(UPLOAD_SECONDS) };
+    let headers = presigned.headers.into_iter().map(|(name, value)| (name, value.into())).collect();
+    let upload = Upload { method: "PUT", url: presigned.url, headers, expires_at: expires_in(UPLOAD) };
     Ok((StatusCode::CREATED, Json(CreatedAttachment { attachment, upload })))
 }
 
 pub async fn list(
-    State(app): State<AppState>,
+    State(app): State<Base>,
+    State(files): State<Files>,
     caller: CurrentUser,
     Path(id): Path<String>,
-) -> Result<Json<AttachmentList>, ApiError> {
+) -> Result<Json<Page<AttachmentView>>, ApiError> {
     let task = load_task(&app, &caller.user_id, &id).await?;
     let mut items = Vec::new();
     for attachment in app.store.list_attachments(&caller.user_id, &task.id).await? {
-        let presigned = s3(&app)?
-            .get_object()
-            .bucket(bucket(&app)?)
-            .key(&attachment.object_key)
-            .response_content_disposition(format!("attachment; filename=\"{}\"", attachment.filename.replace('"', "")))
-            .presigned(presigning(DOWNLOAD_SECONDS)?)
-            .await
-            .map_err(ApiError::internal)?;
-        items.push(AttachmentView {
-            attachment,
-            download_url: presigned.uri().to_string(),
-            download_expires_at: expires_in(DOWNLOAD_SECONDS),
-        });
+        let download_url =
+            files.download(&attachment.object_key, &attachment.filename, DOWNLOAD).await.map_err(ApiError::internal)?;
+        items.push(AttachmentView { attachment, download_url, download_expires_at: expires_in(DOWNLOAD) });
     }
-    Ok(Json(AttachmentList { items, next_cursor: None }))
+    Ok(Json(Page::whole(items)))
 }
 
 /// Removes the file, then the record (a failed S3 call leaves the record for a retry).
 pub async fn delete(
-    State(app): State<AppState>,
+    State(app): State<Base>,
+    State(files): State<Files>,
     caller: CurrentUser,
     Path((id, attachment_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let task = load_task(&app, &caller.user_id, &id).await?;
     let attachment =
         app.store.get_attachment(&caller.user_id, &task.id, &attachment_id).await?.ok_or_else(ApiError::not_found)?;
-    s3(&app)?
-        .delete_object()
-        .bucket(bucket(&app)?)
-        .key(&attachment.object_key)
-        .send()
-        .await
-        .map_err(|error| ApiError::internal(aws_sdk_s3::error::DisplayErrorContext(&error)))?;
+    files.delete(&attachment.object_key).await.map_err(ApiError::internal)?;
     if !app.store.delete_attachment(&caller.user_id, &attachment).await? {
         return Err(ApiError::not_found());
     }

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::response::IntoResponse;
 use http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
-use shared::AppState;
+use shared::Base;
 use shared::domain::Violations;
 use shared::domain::task::{Status, TaskFields};
 use shared::http::{ApiError, ApiJson, CurrentUser};
@@ -65,7 +65,7 @@ fn validate(request: &BulkRequest) -> Result<(), ApiError> {
 }
 
 pub async fn bulk(
-    State(app): State<AppState>,
+    State(app): State<Base>,
     caller: CurrentUser,
     ApiJson(request): ApiJson<BulkRequest>,
 ) -> Result<Json<BulkResponse>, ApiError> {
@@ -92,7 +92,7 @@ pub async fn bulk(
     Ok(Json(BulkResponse { results }))
 }
 
-async fn trash(app: &shared::AppContext, user_id: &str, id: &str) -> Result<(), ApiError> {
+async fn trash(app: &Base, user_id: &str, id: &str) -> Result<(), ApiError> {
     let task = load_task(app, user_id, id).await?;
     let no_limit_applies = shared::store::tasks::limits(Default::default());
     app.store.trash_task(user_id, &task).await.map_err(|error| write_failed(error, no_limit_applies))

@@ -1,30 +1,45 @@
 //! `GET /v1/tasks`: filters, newest first, cursor pages.
 
-use std::collections::HashMap;
-
 use axum::Json;
-use axum::extract::{Query, State};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::Serialize;
-use shared::AppState;
+use axum::extract::State;
+use serde::Deserialize;
+use shared::Base;
 use shared::domain::Violations;
 use shared::domain::task::Task;
-use shared::http::{ApiError, CurrentUser};
+use shared::http::pagination::{Page, PageRequest};
+use shared::http::{ApiError, ApiQuery, CurrentUser};
 use shared::store::tasks::{ParentFilter, TaskFilter, TaskSort};
 
 const STATUSES: [&str; 4] = ["todo", "in_progress", "done", "cancelled"];
 const PRIORITIES: [&str; 4] = ["low", "medium", "high", "urgent"];
 
-#[derive(Debug, Serialize)]
-pub struct TaskList {
-    items: Vec<Task>,
-    next_cursor: Option<String>,
+/// DynamoDB refuses an `IN` of more than 100 values; no filter here comes near it.
+const MAX_FILTER_VALUES: usize = 20;
+
+#[derive(Debug, Deserialize)]
+pub struct TaskQuery {
+    limit: Option<String>,
+    cursor: Option<String>,
+    /// Comma-separated: `todo,in_progress`.
+    status: Option<String>,
+    /// Comma-separated: `high,urgent`.
+    priority: Option<String>,
+    label: Option<String>,
+    category: Option<String>,
+    archived: Option<String>,
+    due_from: Option<String>,
+    due_to: Option<String>,
+    q: Option<String>,
+    parent_id: Option<String>,
+    sort: Option<String>,
 }
 
 fn list_of(violations: &mut Violations, field: &str, value: Option<&String>, allowed: &[&str]) -> Vec<String> {
     let values: Vec<String> =
         value.map(|text| text.split(',').map(|part| part.trim().to_string()).collect()).unwrap_or_default();
+    if values.len() > MAX_FILTER_VALUES {
+        violations.add(field, format!("takes at most {MAX_FILTER_VALUES} values"));
+    }
     for value in &values {
         if !allowed.contains(&value.as_str()) {
             violations.add(field, format!("{value:?} is not one of {}", allowed.join(", ")));
@@ -80,32 +95,17 @@ fn parse_sort(violations: &mut Violations, value: Option<&String>) -> TaskSort {
 }
 
 /// A cursor names its order and where the page ended, so it cannot be used with another order.
-pub fn encode_cursor(sort: TaskSort, position: &str) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}:{position}", sort_name(sort)))
-}
-
-fn decode_cursor(sort: TaskSort, cursor: &str) -> Option<String> {
-    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
-    let position = text.strip_prefix(sort_name(sort))?.strip_prefix(':')?;
-    let task_id = position.rsplit('#').next()?;
-    ulid::Ulid::from_string(task_id).ok().map(|_| position.to_string())
+fn valid_position(position: &str) -> bool {
+    position.rsplit('#').next().is_some_and(|task_id| ulid::Ulid::from_string(task_id).is_ok())
 }
 
 pub async fn list_tasks(
-    State(app): State<AppState>,
+    State(app): State<Base>,
     caller: CurrentUser,
-    Query(query): Query<HashMap<String, String>>,
-) -> Result<Json<TaskList>, ApiError> {
+    ApiQuery(query): ApiQuery<TaskQuery>,
+) -> Result<Json<Page<Task>>, ApiError> {
     let mut violations = Violations::new();
-    let limit = match query.get("limit").map(|text| text.parse::<usize>()) {
-        None => 50,
-        Some(Ok(limit)) if (1..=200).contains(&limit) => limit,
-        Some(_) => {
-            violations.add("limit", "must be a number from 1 to 200");
-            50
-        }
-    };
-    let archived = match query.get("archived").map(String::as_str) {
+    let archived = match query.archived.as_deref() {
         None | Some("false") => false,
         Some("true") => true,
         Some(_) => {
@@ -114,27 +114,23 @@ pub async fn list_tasks(
         }
     };
     let filter = TaskFilter {
-        statuses: list_of(&mut violations, "status", query.get("status"), &STATUSES),
-        priorities: list_of(&mut violations, "priority", query.get("priority"), &PRIORITIES),
-        label: query.get("label").cloned(),
-        category: query.get("category").cloned(),
+        statuses: list_of(&mut violations, "status", query.status.as_ref(), &STATUSES),
+        priorities: list_of(&mut violations, "priority", query.priority.as_ref(), &PRIORITIES),
+        label: query.label.clone(),
+        category: query.category.clone(),
         archived,
-        due_from: due_bound(&mut violations, "due_from", query.get("due_from")),
-        due_to: due_bound(&mut violations, "due_to", query.get("due_to")),
-        text: query.get("q").map(|text| text.trim().to_string()).filter(|text| !text.is_empty()),
-        parent: parent_filter(&mut violations, query.get("parent_id")),
+        due_from: due_bound(&mut violations, "due_from", query.due_from.as_ref()),
+        due_to: due_bound(&mut violations, "due_to", query.due_to.as_ref()),
+        text: query.q.as_deref().map(str::trim).filter(|text| !text.is_empty()).map(String::from),
+        parent: parent_filter(&mut violations, query.parent_id.as_ref()),
     };
-    let sort = parse_sort(&mut violations, query.get("sort"));
-    let after = match query.get("cursor") {
-        Some(cursor) => Some(
-            decode_cursor(sort, cursor)
-                .ok_or_else(|| ApiError::bad_request("invalid_cursor", "the cursor is not one this API gave"))?,
-        ),
-        None => None,
-    };
+    let sort = parse_sort(&mut violations, query.sort.as_ref());
+    let list = sort_name(sort);
+    let page =
+        PageRequest::read(&mut violations, query.limit.as_deref(), query.cursor.as_deref(), list, valid_position)?;
     if !violations.is_empty() {
         return Err(ApiError::from(violations));
     }
-    let page = app.store.list_tasks(&caller.user_id, &filter, sort, after.as_deref(), limit).await?;
-    Ok(Json(TaskList { items: page.items, next_cursor: page.next.map(|position| encode_cursor(sort, &position)) }))
+    let found = app.store.list_tasks(&caller.user_id, &filter, sort, page.after.as_deref(), page.limit).await?;
+    Ok(Json(Page::new(found.items, list, found.next.as_deref())))
 }

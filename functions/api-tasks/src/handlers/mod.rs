@@ -13,7 +13,7 @@ pub mod trash;
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode, header};
-use shared::AppContext;
+use shared::Base;
 use shared::domain::occurrence::Outcome;
 use shared::domain::task::{FieldChange, Status, Task, TaskFields};
 use shared::http::ApiError;
@@ -62,18 +62,18 @@ pub fn write_failed(error: TaskWriteError, limits: TierLimits) -> ApiError {
 }
 
 /// The caller's tier limits (from the profile).
-pub async fn caller_limits(app: &AppContext, user_id: &str) -> Result<TierLimits, ApiError> {
+pub async fn caller_limits(app: &Base, user_id: &str) -> Result<TierLimits, ApiError> {
     let user = app.store.get_user(user_id).await?.ok_or_else(ApiError::not_found)?;
     Ok(limits(user.tier))
 }
 
 /// The caller's live task, or 404 (absent, trashed, or another user's: all alike).
-pub async fn load_task(app: &AppContext, user_id: &str, task_id: &str) -> Result<Task, ApiError> {
+pub async fn load_task(app: &Base, user_id: &str, task_id: &str) -> Result<Task, ApiError> {
     Ok(load_task_item(app, user_id, task_id).await?.into_task())
 }
 
 /// The caller's live task as stored (with its series), or 404 like `load_task`.
-pub async fn load_task_item(app: &AppContext, user_id: &str, task_id: &str) -> Result<TaskItem, ApiError> {
+pub async fn load_task_item(app: &Base, user_id: &str, task_id: &str) -> Result<TaskItem, ApiError> {
     if ulid::Ulid::from_string(task_id).is_err() {
         return Err(ApiError::not_found());
     }
@@ -83,7 +83,7 @@ pub async fn load_task_item(app: &AppContext, user_id: &str, task_id: &str) -> R
 /// The caller's live task as stored, for a change: checked against `If-Match` (412 with the
 /// current task when it is stale).
 pub async fn load_for_change(
-    app: &AppContext,
+    app: &Base,
     user_id: &str,
     task_id: &str,
     headers: &HeaderMap,
@@ -98,7 +98,7 @@ pub async fn load_for_change(
 
 /// Applies the fields `fields_for` picks to the caller's task under optimistic concurrency and records `action`.
 pub async fn change_task(
-    app: &AppContext,
+    app: &Base,
     user_id: &str,
     task_id: &str,
     headers: &HeaderMap,
@@ -125,7 +125,7 @@ pub async fn change_task(
 }
 
 async fn save(
-    app: &AppContext,
+    app: &Base,
     user_id: &str,
     before: &Task,
     after: &Task,

@@ -4,10 +4,11 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode, header};
-use serde::{Deserialize, Serialize};
-use shared::AppState;
+use serde::Deserialize;
+use shared::Base;
 use shared::domain::Violations;
 use shared::http::concurrency::{etag, if_match_version};
+use shared::http::pagination::Page;
 use shared::http::{ApiError, ApiJson, CurrentUser};
 use shared::store::notes::{Note, NoteError, validate_body};
 
@@ -16,12 +17,6 @@ use super::load_task;
 #[derive(Debug, Deserialize)]
 pub struct NoteBody {
     body: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct NoteList {
-    items: Vec<Note>,
-    next_cursor: Option<String>,
 }
 
 fn valid_body(request: &NoteBody) -> Result<String, ApiError> {
@@ -52,23 +47,23 @@ fn note_error(error: NoteError) -> ApiError {
     }
 }
 
-async fn load_note(app: &shared::AppContext, user_id: &str, task_id: &str, note_id: &str) -> Result<Note, ApiError> {
+async fn load_note(app: &Base, user_id: &str, task_id: &str, note_id: &str) -> Result<Note, ApiError> {
     load_task(app, user_id, task_id).await?;
     app.store.get_note(user_id, task_id, note_id).await?.ok_or_else(ApiError::not_found)
 }
 
 pub async fn list(
-    State(app): State<AppState>,
+    State(app): State<Base>,
     caller: CurrentUser,
     Path(id): Path<String>,
-) -> Result<Json<NoteList>, ApiError> {
+) -> Result<Json<Page<Note>>, ApiError> {
     let task = load_task(&app, &caller.user_id, &id).await?;
     let items = app.store.list_notes(&caller.user_id, &task.id).await?;
-    Ok(Json(NoteList { items, next_cursor: None }))
+    Ok(Json(Page::whole(items)))
 }
 
 pub async fn create(
-    State(app): State<AppState>,
+    State(app): State<Base>,
     caller: CurrentUser,
     Path(id): Path<String>,
     ApiJson(request): ApiJson<NoteBody>,
@@ -89,7 +84,7 @@ pub async fn create(
 }
 
 pub async fn edit(
-    State(app): State<AppState>,
+    State(app): State<Base>,
     caller: CurrentUser,
     Path((id, note_id)): Path<(String, String)>,
     headers: HeaderMap,
@@ -106,7 +101,7 @@ pub async fn edit(
 }
 
 pub async fn delete(
-    State(app): State<AppState>,
+    State(app): State<Base>,
     caller: CurrentUser,
     Path((id, note_id)): Path<(String, String)>,
     headers: HeaderMap,

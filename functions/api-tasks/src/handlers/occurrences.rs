@@ -2,44 +2,45 @@
 //! `POST /v1/tasks/{id}/skip` (close the current occurrence without completing it). Completing a
 //! repeating task (`.../complete`, PATCH, bulk) comes through `close` too.
 
-use std::collections::HashMap;
-
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::Response;
 use http::{HeaderMap, StatusCode};
-use serde::Serialize;
+use serde::Deserialize;
+use shared::Base;
 use shared::domain::account::Tier;
 use shared::domain::occurrence::{Occurrence, Outcome, Series, advance};
 use shared::domain::task::Task;
-use shared::http::pagination::{PageRequest, cursor};
-use shared::http::{ApiError, CurrentUser};
+use shared::http::pagination::{Page, PageRequest};
+use shared::http::{ApiError, ApiQuery, CurrentUser};
 use shared::store::keys;
 use shared::store::tasks::{limits, may_raise_open_count};
-use shared::{AppContext, AppState};
 
 use super::{caller_limits, load_for_change, load_task, task_response, write_failed};
 
-#[derive(Debug, Serialize)]
-pub struct OccurrenceList {
-    items: Vec<Occurrence>,
-    next_cursor: Option<String>,
+#[derive(Debug, Deserialize)]
+pub struct OccurrenceQuery {
+    limit: Option<String>,
+    cursor: Option<String>,
 }
 
 pub async fn list(
-    State(app): State<AppState>,
+    State(app): State<Base>,
     caller: CurrentUser,
     Path(id): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
-) -> Result<Json<OccurrenceList>, ApiError> {
+    ApiQuery(query): ApiQuery<OccurrenceQuery>,
+) -> Result<Json<Page<Occurrence>>, ApiError> {
     let task = load_task(&app, &caller.user_id, &id).await?;
-    let page = PageRequest::from_query(&query, &keys::occurrences_of(&task.id))?;
+    let prefix = keys::occurrences_of(&task.id);
+    let page = PageRequest::only(query.limit.as_deref(), query.cursor.as_deref(), "occurrences", |position| {
+        position.starts_with(&prefix)
+    })?;
     let found = app.store.list_occurrences(&caller.user_id, &task.id, page.after.as_deref(), page.limit).await?;
-    Ok(Json(OccurrenceList { items: found.items, next_cursor: found.next.as_deref().map(cursor) }))
+    Ok(Json(Page::new(found.items, "occurrences", found.next.as_deref())))
 }
 
 pub async fn skip(
-    State(app): State<AppState>,
+    State(app): State<Base>,
     caller: CurrentUser,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -58,7 +59,7 @@ pub async fn skip(
 /// Closes the current occurrence of `before` as `current` records it (the request's other changes
 /// applied), and answers with the task at its next occurrence.
 pub async fn close(
-    app: &AppContext,
+    app: &Base,
     user_id: &str,
     before: &Task,
     current: &Task,

@@ -8,9 +8,10 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use http::{HeaderMap, StatusCode};
 use serde::Serialize;
-use shared::AppState;
+use shared::Base;
 use shared::domain::reminders::{MAX_PER_TASK, Reminder};
 use shared::domain::task::{FieldChange, Task};
+use shared::http::pagination::Page;
 use shared::http::{ApiError, ApiJson, CurrentUser};
 use shared::store::tasks::limits;
 
@@ -39,24 +40,18 @@ fn view(reminder: &Reminder, task: &Task) -> ReminderView {
     }
 }
 
-#[derive(Debug, Serialize)]
-pub struct ReminderList {
-    items: Vec<ReminderView>,
-    next_cursor: Option<String>,
-}
-
 pub async fn list(
-    State(app): State<AppState>,
+    State(app): State<Base>,
     caller: CurrentUser,
     Path(id): Path<String>,
-) -> Result<Json<ReminderList>, ApiError> {
+) -> Result<Json<Page<ReminderView>>, ApiError> {
     let task = load_task(&app, &caller.user_id, &id).await?;
     let items = task.reminders.iter().map(|reminder| view(reminder, &task)).collect();
-    Ok(Json(ReminderList { items, next_cursor: None }))
+    Ok(Json(Page::whole(items)))
 }
 
 pub async fn create(
-    State(app): State<AppState>,
+    State(app): State<Base>,
     caller: CurrentUser,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -82,7 +77,7 @@ pub async fn create(
 }
 
 pub async fn delete(
-    State(app): State<AppState>,
+    State(app): State<Base>,
     caller: CurrentUser,
     Path((id, reminder_id)): Path<(String, String)>,
     headers: HeaderMap,
@@ -102,7 +97,7 @@ pub async fn delete(
 }
 
 /// The caller's task, checked against `If-Match`.
-async fn current(app: &AppState, user_id: &str, task_id: &str, headers: &HeaderMap) -> Result<Task, ApiError> {
+async fn current(app: &Base, user_id: &str, task_id: &str, headers: &HeaderMap) -> Result<Task, ApiError> {
     Ok(load_for_change(app, user_id, task_id, headers).await?.into_task())
 }
 
@@ -111,7 +106,7 @@ fn next_version(task: &Task, now: DateTime<Utc>) -> Task {
 }
 
 async fn save(
-    app: &AppState,
+    app: &Base,
     user_id: &str,
     before: &Task,
     after: &Task,

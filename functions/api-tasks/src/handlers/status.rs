@@ -3,14 +3,14 @@
 use axum::extract::{Path, State};
 use axum::response::Response;
 use http::HeaderMap;
-use shared::AppState;
+use shared::Base;
 use shared::domain::task::{Status, Task, TaskFields};
 use shared::http::{ApiError, CurrentUser};
 
 use super::change_task;
 
 pub async fn complete(
-    State(app): State<AppState>,
+    State(app): State<Base>,
     caller: CurrentUser,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -20,7 +20,7 @@ pub async fn complete(
 }
 
 pub async fn uncomplete(
-    State(app): State<AppState>,
+    State(app): State<Base>,
     caller: CurrentUser,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -34,7 +34,7 @@ pub async fn uncomplete(
 }
 
 pub async fn archive(
-    State(app): State<AppState>,
+    State(app): State<Base>,
     caller: CurrentUser,
     Path(id): Path<String>,
     headers: HeaderMap,

@@ -3,35 +3,29 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use serde::Serialize;
-use shared::AppState;
+use shared::Base;
 use shared::domain::task::{Task, TaskFields};
 use shared::http::{ApiError, ApiJson, CurrentUser};
 
 use super::load_task;
+use shared::http::pagination::Page;
+
 use super::tasks::create_task;
 
-#[derive(Debug, Serialize)]
-pub struct SubtaskList {
-    items: Vec<Task>,
-    /// A task has at most 50 subtasks: one page holds them all.
-    next_cursor: Option<String>,
-}
-
-/// The live subtasks, oldest first.
+/// The live subtasks, oldest first (at most 50: one page holds them all).
 pub async fn list(
-    State(app): State<AppState>,
+    State(app): State<Base>,
     caller: CurrentUser,
     Path(id): Path<String>,
-) -> Result<Json<SubtaskList>, ApiError> {
+) -> Result<Json<Page<Task>>, ApiError> {
     let parent = load_task(&app, &caller.user_id, &id).await?;
     let items = app.store.list_subtasks(&caller.user_id, &parent).await?;
-    Ok(Json(SubtaskList { items, next_cursor: None }))
+    Ok(Json(Page::whole(items)))
 }
 
 /// A new subtask under the task of the path (`parent_id` in the body, if any, must name it).
 pub async fn create(
-    State(app): State<AppState>,
+    State(app): State<Base>,
     caller: CurrentUser,
     Path(id): Path<String>,
     ApiJson(mut fields): ApiJson<TaskFields>,

@@ -3,20 +3,20 @@
 use axum::extract::{Path, State};
 use axum::response::Response;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
+use shared::Base;
 use shared::domain::Violations;
 use shared::domain::task::{Status, SubtaskCounts, Task, TaskFields};
 use shared::http::{ApiError, ApiJson, CurrentUser};
 use shared::store::notes::Note;
 use shared::store::tasks::TaskWriteError;
 use shared::store::tasks::limits;
-use shared::{AppContext, AppState};
 
 use super::{caller_limits, change_task, load_for_change, load_task, task_response, templates, write_failed};
 
 /// `POST /v1/tasks`: a task, or a subtask when `parent_id` is sent; from a template (with its
 /// subtasks) when `template_id` is sent, the other fields overriding the template's.
 pub async fn create(
-    State(app): State<AppState>,
+    State(app): State<Base>,
     caller: CurrentUser,
     ApiJson(body): ApiJson<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<Response, ApiError> {
@@ -35,7 +35,7 @@ pub async fn create(
 
 /// Creates a task from `fields`, under `parent` if given (a live task of the caller).
 pub async fn create_task(
-    app: &AppContext,
+    app: &Base,
     user_id: &str,
     fields: TaskFields,
     parent: Option<&Task>,
@@ -65,17 +65,13 @@ pub async fn create_task(
     Ok(response)
 }
 
-pub async fn get(
-    State(app): State<AppState>,
-    caller: CurrentUser,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+pub async fn get(State(app): State<Base>, caller: CurrentUser, Path(id): Path<String>) -> Result<Response, ApiError> {
     let task = load_task(&app, &caller.user_id, &id).await?;
     Ok(task_response(StatusCode::OK, &task))
 }
 
 pub async fn patch(
-    State(app): State<AppState>,
+    State(app): State<Base>,
     caller: CurrentUser,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -86,7 +82,7 @@ pub async fn patch(
 
 /// Moves the task to the trash, restorable for 7 days.
 pub async fn delete(
-    State(app): State<AppState>,
+    State(app): State<Base>,
     caller: CurrentUser,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -111,7 +107,7 @@ const MAX_DUPLICATE_ACTIONS: usize = 100;
 /// `POST /v1/tasks/{id}/duplicate`: a new open task with the same fields, copies of its subtasks
 /// (reopened) and of its notes.
 pub async fn duplicate(
-    State(app): State<AppState>,
+    State(app): State<Base>,
     caller: CurrentUser,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {

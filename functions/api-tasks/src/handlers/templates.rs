@@ -1,16 +1,13 @@
 //! `GET/POST /v1/templates`, `DELETE /v1/templates/{id}`, and `POST /v1/tasks` with `template_id`
 //! (a task with its subtasks from a template, in one transaction).
 
-use std::collections::HashMap;
-
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
+use shared::Base;
 use shared::domain::Violations;
 use shared::domain::task::{SubtaskCounts, Task, TaskFields};
 use shared::domain::template::{
@@ -18,10 +15,10 @@ use shared::domain::template::{
 };
 use shared::http::concurrency::{etag, if_match_version};
 use shared::http::json::from_value;
-use shared::http::{ApiError, ApiJson, CurrentUser};
+use shared::http::pagination::{Page, PageRequest, is_id};
+use shared::http::{ApiError, ApiJson, ApiQuery, CurrentUser};
 use shared::store::tasks::{Limit, limits};
 use shared::store::templates::TemplateWriteError;
-use shared::{AppContext, AppState};
 
 use super::tasks::create_task;
 use super::{limit_reached, load_task, task_response, write_failed};
@@ -37,42 +34,35 @@ pub struct NewTemplate {
     subtasks: Option<Vec<TemplateSubtaskInput>>,
 }
 
-#[derive(Debug, Serialize)]
-pub struct TemplateList {
-    items: Vec<Template>,
-    next_cursor: Option<String>,
-}
-
 fn template_response(status: StatusCode, template: &Template) -> Response {
     let mut response = (status, Json(template)).into_response();
     response.headers_mut().insert(header::ETAG, etag(template.version));
     response
 }
 
-fn one_violation(field: &str, message: &str) -> ApiError {
-    let mut violations = Violations::new();
-    violations.add(field, message);
-    ApiError::from(violations)
-}
-
 pub async fn create(
-    State(app): State<AppState>,
+    State(app): State<Base>,
     caller: CurrentUser,
     ApiJson(body): ApiJson<NewTemplate>,
 ) -> Result<Response, ApiError> {
     let now = chrono::Utc::now();
     let id = ulid::Ulid::new().to_string();
     let (task, subtasks) = match (body.task_id, body.task) {
-        (Some(_), Some(_)) => return Err(one_violation("task_id", "send task_id or task, not both")),
-        (None, None) => return Err(one_violation("task", "is required (or task_id, to save an existing task)")),
+        (Some(_), Some(_)) => return Err(ApiError::from(Violations::one("task_id", "send task_id or task, not both"))),
+        (None, None) => {
+            return Err(ApiError::from(Violations::one("task", "is required (or task_id, to save an existing task)")));
+        }
         (Some(task_id), None) => {
             if body.subtasks.is_some() {
-                return Err(one_violation("subtasks", "comes from the task of task_id; send task to write them out"));
+                return Err(ApiError::from(Violations::one(
+                    "subtasks",
+                    "comes from the task of task_id; send task to write them out",
+                )));
             }
             // Like `parent_id`: a task that is absent, trashed or someone else's is a problem of the field.
             let task = load_task(&app, &caller.user_id, &task_id)
                 .await
-                .map_err(|_| one_violation("task_id", "no such task"))?;
+                .map_err(|_| ApiError::from(Violations::one("task_id", "no such task")))?;
             let subtasks = app.store.list_subtasks(&caller.user_id, &task).await?;
             let subtasks: Vec<TaskFields> =
                 subtasks.iter().map(|subtask| TemplateSubtask::from_task(subtask).fields()).collect();
@@ -106,41 +96,25 @@ fn write_error(error: TemplateWriteError) -> ApiError {
     }
 }
 
-/// A cursor names the last template of the page.
-fn encode_cursor(template_id: &str) -> String {
-    URL_SAFE_NO_PAD.encode(format!("templates:{template_id}"))
-}
-
-fn decode_cursor(cursor: &str) -> Option<String> {
-    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
-    let id = text.strip_prefix("templates:")?;
-    ulid::Ulid::from_string(id).ok().map(|_| id.to_string())
+#[derive(Debug, Deserialize)]
+pub struct TemplateQuery {
+    limit: Option<String>,
+    cursor: Option<String>,
 }
 
 /// The caller's templates, newest first.
 pub async fn list(
-    State(app): State<AppState>,
+    State(app): State<Base>,
     caller: CurrentUser,
-    Query(query): Query<HashMap<String, String>>,
-) -> Result<Json<TemplateList>, ApiError> {
-    let limit = match query.get("limit").map(|text| text.parse::<usize>()) {
-        None => 50,
-        Some(Ok(limit)) if (1..=200).contains(&limit) => limit,
-        Some(_) => return Err(one_violation("limit", "must be a number from 1 to 200")),
-    };
-    let after = match query.get("cursor") {
-        Some(cursor) => Some(
-            decode_cursor(cursor)
-                .ok_or_else(|| ApiError::bad_request("invalid_cursor", "the cursor is not one this API gave"))?,
-        ),
-        None => None,
-    };
-    let page = app.store.list_templates(&caller.user_id, after.as_deref(), limit).await?;
-    Ok(Json(TemplateList { items: page.items, next_cursor: page.next.as_deref().map(encode_cursor) }))
+    ApiQuery(query): ApiQuery<TemplateQuery>,
+) -> Result<Json<Page<Template>>, ApiError> {
+    let request = PageRequest::only(query.limit.as_deref(), query.cursor.as_deref(), "templates", is_id)?;
+    let page = app.store.list_templates(&caller.user_id, request.after.as_deref(), request.limit).await?;
+    Ok(Json(Page::new(page.items, "templates", page.next.as_deref())))
 }
 
 pub async fn delete(
-    State(app): State<AppState>,
+    State(app): State<Base>,
     caller: CurrentUser,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -158,13 +132,13 @@ pub fn split_create_body(mut body: serde_json::Map<String, Value>) -> Result<(Op
     let template_id = match body.remove("template_id") {
         None | Some(Value::Null) => None,
         Some(Value::String(id)) => Some(id),
-        Some(_) => return Err(one_violation("template_id", "must be a template id")),
+        Some(_) => return Err(ApiError::from(Violations::one("template_id", "must be a template id"))),
     };
     Ok((template_id, from_value(Value::Object(body))?))
 }
 
 fn unknown_template() -> ApiError {
-    one_violation("template_id", "no such template")
+    ApiError::from(Violations::one("template_id", "no such template"))
 }
 
 /// The template's fields, with every field the request sent taking their place.
@@ -185,7 +159,7 @@ fn overlay(base: TaskFields, overrides: TaskFields) -> TaskFields {
 /// the template's subtasks, created in one transaction. Under a `parent` (a subtask), only a
 /// template without subtasks fits: subtasks are one level deep.
 pub async fn create_from_template(
-    app: &AppContext,
+    app: &Base,
     user_id: &str,
     template_id: &str,
     overrides: TaskFields,
@@ -197,7 +171,10 @@ pub async fn create_from_template(
     if let Some(parent) = parent {
         let template = app.store.get_template(user_id, template_id).await?.ok_or_else(unknown_template)?;
         if !template.subtasks.is_empty() {
-            return Err(one_violation("parent_id", "this template has subtasks; subtasks are one level deep"));
+            return Err(ApiError::from(Violations::one(
+                "parent_id",
+                "this template has subtasks; subtasks are one level deep",
+            )));
         }
         return create_task(app, user_id, overlay(template.task.fields(), overrides), Some(parent)).await;
     }

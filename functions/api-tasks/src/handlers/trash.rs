@@ -5,7 +5,8 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use http::StatusCode;
 use serde::Serialize;
-use shared::AppState;
+use shared::Base;
+use shared::http::pagination::Page;
 use shared::http::{ApiError, CurrentUser};
 use shared::store::trash::RestoreError;
 
@@ -20,13 +21,7 @@ pub struct TrashEntry {
     expires_at: String,
 }
 
-#[derive(Debug, Serialize)]
-pub struct TrashList {
-    items: Vec<TrashEntry>,
-    next_cursor: Option<String>,
-}
-
-pub async fn list(State(app): State<AppState>, caller: CurrentUser) -> Result<Json<TrashList>, ApiError> {
+pub async fn list(State(app): State<Base>, caller: CurrentUser) -> Result<Json<Page<TrashEntry>>, ApiError> {
     let entries = app.store.list_trash(&caller.user_id).await?;
     let items = entries
         .into_iter()
@@ -39,11 +34,11 @@ pub async fn list(State(app): State<AppState>, caller: CurrentUser) -> Result<Js
                 .unwrap_or_default(),
         })
         .collect();
-    Ok(Json(TrashList { items, next_cursor: None }))
+    Ok(Json(Page::whole(items)))
 }
 
 pub async fn restore(
-    State(app): State<AppState>,
+    State(app): State<Base>,
     caller: CurrentUser,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {

@@ -1,0 +1,177 @@
+//! Typed settings, grouped by capability and read once per cold start, each by the functions that
+//! use it: a function that sends no email never reads `EMAIL_FROM`, and one that does fails its
+//! cold start naming the missing setting, never a request later.
+//!
+//! In Lambda the values come from the environment; the local gateway and the tests hand each
+//! function the environment template.yaml gives it, as a map (they must not share process-wide
+//! environment variables).
+
+use std::collections::HashMap;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingError {
+    #[error("missing setting {0}")]
+    Missing(&'static str),
+    #[error("setting {name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// The environment a function was started with.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    values: HashMap<String, String>,
+}
+
+impl Env {
+    /// The process environment (Lambda).
+    pub fn from_process() -> Env {
+        Env { values: std::env::vars().collect() }
+    }
+
+    pub fn from_map(values: HashMap<String, String>) -> Env {
+        Env { values }
+    }
+
+    /// A setting that may be absent; an empty value counts as absent (template parameters left blank).
+    pub fn optional(&self, name: &str) -> Option<String> {
+        self.values.get(name).filter(|value| !value.is_empty()).cloned()
+    }
+
+    pub fn require(&self, name: &'static str) -> Result<String, SettingError> {
+        self.optional(name).ok_or(SettingError::Missing(name))
+    }
+
+    /// An `http(s)://` URL without its trailing slash.
+    pub fn url(&self, name: &'static str) -> Result<String, SettingError> {
+        let url = self.require(name)?;
+        if !url.starts_with("http://") && !url.starts_with("https://") {
+            return Err(SettingError::Invalid { name, reason: "must start with http:// or https://".into() });
+        }
+        Ok(url.trim_end_matches('/').to_string())
+    }
+}
+
+/// Name of this function, for logs and the health route (`AWS_LAMBDA_FUNCTION_NAME` in Lambda).
+pub fn function_name(env: &Env) -> String {
+    env.optional("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|| "local".into())
+}
+
+/// The single DynamoDB table (every function).
+pub fn table_name(env: &Env) -> Result<String, SettingError> {
+    env.require("TABLE_NAME")
+}
+
+/// Access tokens: where the signing key set is and what `iss` / `aud` they carry (HTTP functions).
+#[derive(Debug, Clone)]
+pub struct TokenSettings {
+    pub keys_secret_id: String,
+    pub issuer: String,
+    pub audience: String,
+}
+
+impl TokenSettings {
+    pub fn read(env: &Env) -> Result<Self, SettingError> {
+        Ok(TokenSettings {
+            keys_secret_id: env.require("JWT_KEYS_SECRET_ID")?,
+            issuer: env.require("JWT_ISSUER")?,
+            audience: env.require("JWT_AUDIENCE")?,
+        })
+    }
+}
+
+/// Email: the sender of every message and the app's base URL for the links in them.
+#[derive(Debug, Clone)]
+pub struct EmailSettings {
+    pub from: String,
+    pub app_base_url: String,
+}
+
+impl EmailSettings {
+    pub fn read(env: &Env) -> Result<Self, SettingError> {
+        Ok(EmailSettings { from: env.require("EMAIL_FROM")?, app_base_url: env.url("APP_BASE_URL")? })
+    }
+}
+
+/// The private bucket of attachments and exports.
+#[derive(Debug, Clone)]
+pub struct FileSettings {
+    pub bucket: String,
+}
+
+impl FileSettings {
+    pub fn read(env: &Env) -> Result<Self, SettingError> {
+        Ok(FileSettings { bucket: env.require("FILES_BUCKET")? })
+    }
+}
+
+/// The `notifications` queue (the reminder scheduler and maintenance send to it).
+#[derive(Debug, Clone)]
+pub struct QueueSettings {
+    pub notifications_queue_url: String,
+}
+
+impl QueueSettings {
+    pub fn read(env: &Env) -> Result<Self, SettingError> {
+        Ok(QueueSettings { notifications_queue_url: env.require("NOTIFICATIONS_QUEUE_URL")? })
+    }
+}
+
+/// SNS platform applications of the mobile apps. Either may be left blank in a deploy: that
+/// platform's push registration is then off (a product setting, answered 422 to a client).
+#[derive(Debug, Clone)]
+pub struct PushSettings {
+    pub ios_app_arn: Option<String>,
+    pub android_app_arn: Option<String>,
+}
+
+impl PushSettings {
+    pub fn read(env: &Env) -> Self {
+        PushSettings {
+            ios_app_arn: env.optional("PUSH_IOS_APP_ARN"),
+            android_app_arn: env.optional("PUSH_ANDROID_APP_ARN"),
+        }
+    }
+}
+
+/// Google's published signing keys for ID tokens.
+pub const GOOGLE_JWKS_URL: &str = "https://www.googleapis.com/oauth2/v3/certs";
+
+/// Google sign-in. Without a client id it is off in that deploy (answered 503 to a client).
+#[derive(Debug, Clone)]
+pub struct GoogleSettings {
+    pub client_id: Option<String>,
+    pub jwks_url: String,
+}
+
+impl GoogleSettings {
+    pub fn read(env: &Env) -> Self {
+        GoogleSettings {
+            client_id: env.optional("GOOGLE_CLIENT_ID"),
+            jwks_url: env.optional("GOOGLE_JWKS_URL").unwrap_or_else(|| GOOGLE_JWKS_URL.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        Env::from_map(pairs.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect())
+    }
+
+    #[test]
+    fn a_missing_setting_is_named() {
+        let error = EmailSettings::read(&env(&[("APP_BASE_URL", "https://app.example")])).unwrap_err();
+        assert_eq!(error.to_string(), "missing setting EMAIL_FROM");
+        let error = FileSettings::read(&env(&[("FILES_BUCKET", "")])).unwrap_err();
+        assert_eq!(error.to_string(), "missing setting FILES_BUCKET", "a blank value is missing too");
+    }
+
+    #[test]
+    fn a_base_url_must_be_http_and_loses_its_trailing_slash() {
+        let read = |url| EmailSettings::read(&env(&[("EMAIL_FROM", "a@b.c"), ("APP_BASE_URL", url)]));
+        assert_eq!(read("https://app.example/").unwrap().app_base_url, "https://app.example");
+        assert!(matches!(read("app.example"), Err(SettingError::Invalid { name: "APP_BASE_URL", .. })));
+    }
+}

@@ -1,0 +1,78 @@
+//! What every function builds once per cold start, and nothing more.
+//!
+//! HTTP functions share a small `Base` (the store, the access-token keys, the function's name);
+//! each function crate then defines its own state struct holding exactly the clients its handlers
+//! use, and handlers take the parts they need through axum's `FromRef`. Background functions
+//! define their state the same way. A function that sends no email has no email client at all:
+//! the linker leaves it out of that binary, and no request can reach a client that is not there.
+//! Settings are read per capability (`settings`), so a missing one fails the cold start with its
+//! name.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use aws_config::BehaviorVersion;
+pub use aws_config::SdkConfig;
+
+use crate::auth::JwtKeys;
+use crate::settings::{Env, SettingError, TokenSettings};
+use crate::store::Store;
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Setting(#[from] SettingError),
+    #[error("could not read secret {id}: {reason}")]
+    Secret { id: String, reason: String },
+    #[error("JWT keys: {0}")]
+    Keys(#[from] crate::auth::KeyError),
+    #[error("HTTP client: {0}")]
+    Http(String),
+    #[error("AWS: {0}")]
+    Aws(&'static str),
+}
+
+/// In Lambda: settings from the process environment, AWS settings from the default chain (which
+/// also honours `AWS_ENDPOINT_URL`, so the same binary talks to the local emulator).
+pub async fn load() -> (Env, SdkConfig) {
+    (Env::from_process(), aws_config::load_defaults(BehaviorVersion::latest()).await)
+}
+
+/// What every HTTP function needs: the store, the keys that sign and check access tokens, and
+/// its own name. Cheap to clone (one `Arc`).
+#[derive(Clone)]
+pub struct Base(Arc<BaseParts>);
+
+pub struct BaseParts {
+    pub function_name: String,
+    pub store: Store,
+    pub keys: JwtKeys,
+}
+
+impl Deref for Base {
+    type Target = BaseParts;
+
+    fn deref(&self) -> &BaseParts {
+        &self.0
+    }
+}
+
+impl Base {
+    /// The table of `TABLE_NAME`, and the signing key set read from Secrets Manager.
+    pub async fn from_env(env: &Env, sdk: &SdkConfig) -> Result<Base, InitError> {
+        let tokens = TokenSettings::read(env)?;
+        let store = Store::from_env(env, sdk)?;
+        let secrets = aws_sdk_secretsmanager::Client::new(sdk);
+        let key_set = read_secret(&secrets, &tokens.keys_secret_id).await?;
+        let keys = JwtKeys::from_secret_json(&key_set, &tokens.issuer, &tokens.audience)?;
+        Ok(Base(Arc::new(BaseParts { function_name: crate::settings::function_name(env), store, keys })))
+    }
+}
+
+async fn read_secret(client: &aws_sdk_secretsmanager::Client, id: &str) -> Result<String, InitError> {
+    let output = client.get_secret_value().secret_id(id).send().await.map_err(|error| InitError::Secret {
+        id: id.to_string(),
+        reason: aws_smithy_types::error::display::DisplayErrorContext(&error).to_string(),
+    })?;
+    output.secret_string.ok_or_else(|| InitError::Secret { id: id.to_string(), reason: "no string value".into() })
+}
