@@ -7,7 +7,7 @@ PORT ?= 3000
 # Where cargo puts its builds (CARGO_TARGET_DIR when set).
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: dev test build venv build-venv fmt lint jwt-key-set bench requirements clean-venv
+.PHONY: dev test contract openapi build venv build-venv fmt lint jwt-key-set bench requirements clean-venv
 
 ## Python tools, pinned (infra/requirements.txt); recreated when the pins change.
 $(VENV)/.installed: infra/requirements.txt
@@ -29,12 +29,24 @@ dev: venv
 	cargo build -p flowday-local
 	PORT=$(PORT) $(TARGET_DIR)/debug/flowday-local dev
 
-## Everything CI checks: format, lints, every test (against the emulator), the template.
+## Everything CI checks: format, lints, every test (against the emulator), the template, and the
+## contract test (schemathesis over the OpenAPI document, against a local stack).
 test: venv
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo test --workspace
 	$(VENV)/bin/cfn-lint template.yaml
+	$(MAKE) contract
+
+## schemathesis over docs/openapi.json against a local stack of its own, with a signed-in user.
+CONTRACT_SECONDS ?= 180
+contract: venv
+	cargo build -p flowday-local
+	$(TARGET_DIR)/debug/flowday-local contract $(CONTRACT_SECONDS)
+
+## docs/openapi.json, generated from the code (a test fails when it is not current).
+openapi:
+	cargo run --quiet -p flowday-local -- openapi > docs/openapi.json
 
 fmt:
 	cargo fmt --all

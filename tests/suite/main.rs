@@ -7,6 +7,7 @@ mod http_contract;
 mod idempotency;
 mod local_triggers;
 mod notifications;
+mod openapi;
 mod parity;
 mod passwords;
 mod pipeline;

@@ -20,7 +20,7 @@ fn every_function_serves_exactly_its_template_routes() {
         let declared: BTreeSet<RouteKey> = template.routes_of(&id).into_iter().collect();
         let served: BTreeSet<RouteKey> = (function.paths)()
             .into_iter()
-            .map(|(method, path)| RouteKey { method: method.to_string(), path: path.to_string() })
+            .map(|route| RouteKey { method: route.method.to_string(), path: route.path.to_string() })
             .collect();
         let missing: Vec<_> = declared.difference(&served).collect();
         let undeclared: Vec<_> = served.difference(&declared).collect();

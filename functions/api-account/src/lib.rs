@@ -40,6 +40,19 @@ pub async fn state(env: &Env, sdk: &SdkConfig) -> Result<AccountState, InitError
     Ok(AccountState { base: Base::from_env(env, sdk).await?, push: SnsPushSender::from_env(env, sdk) })
 }
 
+/// This function's part of the OpenAPI document (infra/local merges every function's).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    profile::get_me,
+    profile::patch_me,
+    sessions::list,
+    sessions::revoke,
+    push_tokens::register,
+    push_tokens::remove,
+    activity::list
+))]
+pub struct ApiDoc;
+
 pub fn route_group(state: AccountState) -> RouteGroup {
     RouteGroup::new(routes(), state)
 }

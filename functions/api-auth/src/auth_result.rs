@@ -5,7 +5,7 @@ use shared::Base;
 use shared::domain::account::Tier;
 use shared::store::accounts::UserItem;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AuthUser {
     pub id: String,
     pub email: String,
@@ -15,7 +15,7 @@ pub struct AuthUser {
     pub created_at: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AuthResult {
     pub user: AuthUser,
     pub access_token: String,

@@ -41,6 +41,7 @@ pub fn routes() -> Vec<Route<AuthState>> {
         Route::post("/v1/auth/google", google::sign_in).without_idempotency(),
         Route::get("/.well-known/jwks.json", public::jwks),
         Route::get("/v1/health", public::health),
+        Route::get("/v1/openapi.json", public::openapi),
     ]
 }
 
@@ -52,6 +53,24 @@ pub async fn state(env: &Env, sdk: &SdkConfig) -> Result<AuthState, InitError> {
         google: GoogleIdTokenVerifier::from_env(env)?,
     })
 }
+
+/// This function's part of the OpenAPI document (infra/local merges every function's).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    signup::signup,
+    login::login,
+    tokens::refresh,
+    tokens::logout,
+    password::change_password,
+    password::request_reset,
+    password::confirm_reset,
+    verify::verify_email,
+    google::sign_in,
+    public::jwks,
+    public::health,
+    public::openapi
+))]
+pub struct ApiDoc;
 
 pub fn route_group(state: AuthState) -> RouteGroup {
     RouteGroup::new(routes(), state)

@@ -34,6 +34,11 @@ pub fn route_group(state: Base) -> RouteGroup {
     RouteGroup::new(routes(), state)
 }
 
+/// This function's part of the OpenAPI document (infra/local merges every function's).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(inbox::list, inbox::read, inbox::read_all, inbox::delete, preferences::get, preferences::put))]
+pub struct ApiDoc;
+
 pub fn router(state: Base) -> Router {
     route_group(state).router()
 }

@@ -65,6 +65,41 @@ pub fn route_group(state: TasksState) -> RouteGroup {
     RouteGroup::new(routes(), state)
 }
 
+/// This function's part of the OpenAPI document (infra/local merges every function's).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    list::list_tasks,
+    tasks::create,
+    tasks::get,
+    tasks::patch,
+    tasks::delete,
+    status::complete,
+    status::uncomplete,
+    status::archive,
+    tasks::duplicate,
+    occurrences::skip,
+    occurrences::list,
+    reminders::list,
+    reminders::create,
+    reminders::delete,
+    subtasks::list,
+    subtasks::create,
+    notes::list,
+    notes::create,
+    notes::edit,
+    notes::delete,
+    attachments::list,
+    attachments::create,
+    attachments::delete,
+    bulk::bulk,
+    templates::list,
+    templates::create,
+    templates::delete,
+    trash::list,
+    trash::restore,
+))]
+pub struct ApiDoc;
+
 pub fn router(state: TasksState) -> Router {
     route_group(state).router()
 }

@@ -9,21 +9,23 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use http::Method;
 use shared::http::RouteGroup;
-use shared::http::routes::paths;
+use shared::http::routes::{RouteInfo, paths};
 use shared::jobs::{JobHandler, handler};
 use shared::settings::Env;
 use shared::state::{InitError, SdkConfig};
+use utoipa::OpenApi;
 
 pub type GroupFuture = Pin<Box<dyn Future<Output = Result<RouteGroup, InitError>> + Send>>;
 
-/// An HTTP function: its binary name (as template.yaml's BuildProperties name it), the method
-/// and path of each of its routes, and how its Lambda builds its routes with their state.
+/// An HTTP function: its binary name (as template.yaml's BuildProperties name it), its routes
+/// (without handlers), how its Lambda builds its routes with their state, and its part of the
+/// OpenAPI document.
 pub struct HttpFunction {
     pub binary: &'static str,
-    pub paths: fn() -> Vec<(Method, &'static str)>,
+    pub paths: fn() -> Vec<RouteInfo>,
     pub build: fn(Env, SdkConfig) -> GroupFuture,
+    pub openapi: fn() -> utoipa::openapi::OpenApi,
 }
 
 /// Every HTTP function of the product.
@@ -32,16 +34,19 @@ pub const HTTP_FUNCTIONS: &[HttpFunction] = &[
         binary: "api-auth",
         paths: || paths(&api_auth::routes()),
         build: |env, sdk| Box::pin(async move { Ok(api_auth::route_group(api_auth::state(&env, &sdk).await?)) }),
+        openapi: api_auth::ApiDoc::openapi,
     },
     HttpFunction {
         binary: "api-account",
         paths: || paths(&api_account::routes()),
         build: |env, sdk| Box::pin(async move { Ok(api_account::route_group(api_account::state(&env, &sdk).await?)) }),
+        openapi: api_account::ApiDoc::openapi,
     },
     HttpFunction {
         binary: "api-tasks",
         paths: || paths(&api_tasks::routes()),
         build: |env, sdk| Box::pin(async move { Ok(api_tasks::route_group(api_tasks::state(&env, &sdk).await?)) }),
+        openapi: api_tasks::ApiDoc::openapi,
     },
     HttpFunction {
         binary: "api-notifications",
@@ -49,6 +54,7 @@ pub const HTTP_FUNCTIONS: &[HttpFunction] = &[
         build: |env, sdk| {
             Box::pin(async move { Ok(api_notifications::route_group(api_notifications::state(&env, &sdk).await?)) })
         },
+        openapi: api_notifications::ApiDoc::openapi,
     },
 ];
 

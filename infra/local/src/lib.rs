@@ -4,10 +4,12 @@
 
 pub mod bench;
 pub mod bench_reminders;
+pub mod contract;
 pub mod emulator;
 pub mod functions;
 pub mod gateway;
 pub mod lambda_process;
+pub mod openapi;
 pub mod runtime_api;
 pub mod stack;
 pub mod template;

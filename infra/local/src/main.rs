@@ -7,6 +7,10 @@
 //!   JwtKeysSecret in a deployed stack.
 //! - `flowday-local bench`: cold start, peak memory and login latency of the release binaries;
 //!   `bench reminders`: only the reminder scheduler's 10,000-in-a-minute run.
+//! - `flowday-local openapi`: the OpenAPI document generated from the code (`make openapi`
+//!   writes it to docs/openapi.json).
+//! - `flowday-local contract [seconds]`: schemathesis over docs/openapi.json against a stack of
+//!   its own (the contract test of `make test`, 180 s by default).
 //! - `flowday-local functions`: the binary name of every function of the registry, one a line
 //!   (what `make bench` builds).
 
@@ -30,13 +34,21 @@ async fn main() {
             flowday_local::bench::reminders_only(10_000).await
         }
         Some("bench") => flowday_local::bench::run().await,
+        Some("contract") => {
+            let seconds = args.get(1).and_then(|text| text.parse().ok()).unwrap_or(180);
+            flowday_local::contract::run(seconds).await
+        }
+        Some("openapi") => {
+            print!("{}", flowday_local::openapi::document_text());
+            Ok(())
+        }
         Some("functions") => {
             functions::binaries().iter().for_each(|binary| println!("{binary}"));
             Ok(())
         }
-        Some(other) => {
-            Err(format!("unknown command {other}; use `dev`, `jwt-key-set [kid]`, `bench [reminders]` or `functions`"))
-        }
+        Some(other) => Err(format!(
+            "unknown command {other}; use `dev`, `jwt-key-set [kid]`, `bench [reminders]`, `functions`, `openapi` or `contract [seconds]`"
+        )),
     };
     if let Err(message) = result {
         eprintln!("flowday-local: {message}");

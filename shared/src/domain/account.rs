@@ -18,7 +18,7 @@ pub const PREFERENCES_MAX_KEYS: usize = 50;
 pub const LOCKOUT_FAILURES: u32 = 5;
 pub const LOCKOUT_WINDOW_SECONDS: i64 = 15 * 60;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Tier {
     #[default]

@@ -21,7 +21,7 @@ pub const DEFAULT_DIGEST_HOUR: u8 = 8;
 ///
 /// Adding a kind: a variant, its entry in `ALL`, then the compiler points at `name` and
 /// `default_channels`. Stored documents written before the kind existed get its defaults.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum NotificationType {
     TaskReminder,
@@ -66,7 +66,7 @@ impl NotificationType {
 }
 
 /// Where a notification is delivered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
     InApp,
@@ -102,7 +102,7 @@ impl Channel {
 }
 
 /// The on/off switch of each channel for one notification type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ChannelSwitches {
     pub in_app: bool,
     pub email: bool,
@@ -129,7 +129,7 @@ impl ChannelSwitches {
 
 /// A daily window, in the user's local time, during which interruptive deliveries wait.
 /// `start > end` spans midnight (22:00–07:00). The window includes `start` and excludes `end`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct QuietHours {
     pub enabled: bool,
@@ -171,7 +171,7 @@ impl QuietHours {
 }
 
 /// A user's notification preferences. Always complete: every type has a switch per channel.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(from = "StoredPreferences")]
 pub struct NotificationPreferences {
     channels: BTreeMap<NotificationType, ChannelSwitches>,

@@ -18,7 +18,7 @@ use super::task::{Status, Task};
 const MAX_PASSED_OVER: u32 = 10_000;
 
 /// How an occurrence was closed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Completed,
@@ -26,7 +26,7 @@ pub enum Outcome {
 }
 
 /// The record of one closed occurrence (`GET /v1/tasks/{id}/occurrences`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Occurrence {
     /// 1 for the series' first occurrence.
     pub index: u32,

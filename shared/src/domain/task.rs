@@ -14,7 +14,7 @@ pub const LABEL_MAX: usize = 50;
 pub const CATEGORY_MAX: usize = 100;
 pub const MINUTES_MAX: u32 = 1440;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     #[default]
@@ -31,7 +31,7 @@ impl Status {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Priority {
     Low,
@@ -42,9 +42,10 @@ pub enum Priority {
 }
 
 /// A task as clients see it (api.md's fixed shape).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Task {
     pub id: String,
+    #[schema(min_length = 1, max_length = 500)]
     pub title: String,
     pub description: Option<String>,
     pub status: Status,
@@ -60,6 +61,8 @@ pub struct Task {
     pub goal_id: Option<String>,
     pub team_id: Option<String>,
     pub assignee_id: Option<String>,
+    /// `{"rrule", "timezone", "mode": "from_due" | "from_completion"}`
+    #[schema(value_type = Option<Object>)]
     pub recurrence: Option<serde_json::Value>,
     pub completed_at: Option<DateTime<Utc>>,
     pub archived: bool,
@@ -75,7 +78,7 @@ pub struct Task {
 }
 
 /// A parent's view of its subtasks. Cancelled subtasks count in neither `open` nor `done`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SubtaskCounts {
     pub open: u64,
     pub done: u64,
@@ -97,36 +100,50 @@ fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> 
 
 /// The writable fields of a task. On create, absent means default; on PATCH, absent means
 /// unchanged and null means cleared.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, utoipa::ToSchema)]
 pub struct TaskFields {
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 500)]
     pub title: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, max_length = 10000)]
     pub description: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Status>)]
     pub status: Option<Option<Status>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Priority>)]
     pub priority: Option<Option<Priority>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<chrono::NaiveDate>)]
     pub due_date: Option<Option<NaiveDate>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<chrono::DateTime<chrono::Utc>>)]
     pub due_at: Option<Option<DateTime<Utc>>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<chrono::DateTime<chrono::Utc>>)]
     pub start_at: Option<Option<DateTime<Utc>>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<u32>, maximum = 1440)]
     pub estimate_minutes: Option<Option<u32>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<u32>, maximum = 1440)]
     pub actual_minutes: Option<Option<u32>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Vec<String>>)]
     pub labels: Option<Option<Vec<String>>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, max_length = 100)]
     pub category: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Object>)]
     pub recurrence: Option<Option<serde_json::Value>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<bool>)]
     pub archived: Option<Option<bool>>,
     /// Only on create: the parent of a new subtask. A task's parent never changes.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
     pub parent_id: Option<Option<String>>,
 }
 

@@ -16,7 +16,7 @@ pub const TEMPLATES_MAX: u64 = 100;
 pub const SIZE_MAX: usize = 300 * 1024;
 
 /// The task a template makes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TemplateTask {
     pub title: String,
     pub description: Option<String>,
@@ -24,11 +24,12 @@ pub struct TemplateTask {
     pub estimate_minutes: Option<u32>,
     pub labels: Vec<String>,
     pub category: Option<String>,
+    #[schema(value_type = Option<Object>)]
     pub recurrence: Option<serde_json::Value>,
 }
 
 /// A subtask a template makes under its task.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TemplateSubtask {
     pub title: String,
     pub description: Option<String>,
@@ -38,7 +39,7 @@ pub struct TemplateSubtask {
 }
 
 /// A template as clients see it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Template {
     pub id: String,
     pub name: String,
@@ -49,7 +50,7 @@ pub struct Template {
 }
 
 /// The task of a template written out in a request. Absent fields take a new task's defaults.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateTaskInput {
     pub title: Option<String>,
@@ -58,11 +59,12 @@ pub struct TemplateTaskInput {
     pub estimate_minutes: Option<u32>,
     pub labels: Option<Vec<String>>,
     pub category: Option<String>,
+    #[schema(value_type = Option<Object>)]
     pub recurrence: Option<serde_json::Value>,
 }
 
 /// A subtask of a template written out in a request.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateSubtaskInput {
     pub title: Option<String>,

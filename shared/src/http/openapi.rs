@@ -40,7 +40,9 @@ fn problem(description: &str) -> RefOr<Response> {
         .description(description)
         .content(
             "application/problem+json",
-            utoipa::openapi::ContentBuilder::new().schema(Some(Problem::schema())).build(),
+            utoipa::openapi::ContentBuilder::new()
+                .schema(Some(utoipa::openapi::Ref::from_schema_name("Problem")))
+                .build(),
         )
         .build()
         .into()
@@ -102,6 +104,9 @@ impl utoipa::Modify for Security {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         let components = openapi.components.get_or_insert_with(Default::default);
+        // The problem sets refer to these by name.
+        components.schemas.insert("Problem".into(), Problem::schema());
+        components.schemas.insert("FieldError".into(), FieldError::schema());
         let scheme = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build();
         components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
     }

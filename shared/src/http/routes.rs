@@ -99,9 +99,20 @@ impl RouteGroup {
     }
 }
 
-/// The method and path of every route: what template.yaml must declare for the function.
-pub fn paths<S>(routes: &[Route<S>]) -> Vec<(Method, &'static str)> {
-    routes.iter().map(|route| (route.method.clone(), route.path)).collect()
+/// What a route is, without its handler: for the parity test (template.yaml must declare the same
+/// method and path) and the OpenAPI document (which routes take an Idempotency-Key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteInfo {
+    pub method: Method,
+    pub path: &'static str,
+    pub idempotent: bool,
+}
+
+pub fn paths<S>(routes: &[Route<S>]) -> Vec<RouteInfo> {
+    routes
+        .iter()
+        .map(|route| RouteInfo { method: route.method.clone(), path: route.path, idempotent: route.idempotent })
+        .collect()
 }
 
 /// One Router over several groups, each with its own state: one function's in Lambda, every

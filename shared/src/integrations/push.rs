@@ -11,7 +11,7 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 use serde::{Deserialize, Serialize};
 
 /// The platform a device token belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Platform {
     Ios,

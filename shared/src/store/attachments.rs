@@ -9,7 +9,7 @@ use crate::domain::task::FieldChange;
 /// Largest attachment: 25 MB.
 pub const MAX_ATTACHMENT_BYTES: u64 = 25 * 1024 * 1024;
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Attachment {
     pub id: String,
     pub task_id: String,

@@ -9,7 +9,7 @@ use crate::domain::task::FieldChange;
 
 pub const NOTE_MAX: usize = 10_000;
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Note {
     pub id: String,
     pub task_id: String,

@@ -4,11 +4,12 @@ use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use shared::Base;
+use shared::http::openapi::{CallerProblems, RequestProblems};
 use shared::http::pagination::{Page, PageRequest};
 use shared::http::{ApiError, ApiQuery, CurrentUser};
 use shared::store::keys;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ActivityEntry {
     id: String,
     actor_id: String,
@@ -16,18 +17,31 @@ pub struct ActivityEntry {
     entity_id: String,
     action: String,
     /// `[{"field", "old", "new"}]`
+    #[schema(value_type = Vec<Object>)]
     changes: serde_json::Value,
     at: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ActivityQuery {
+    /// 1 to 200 (50 when absent).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     limit: Option<String>,
     cursor: Option<String>,
     /// Only the entries of this task, session, ...
     entity_id: Option<String>,
 }
 
+#[utoipa::path(get, path = "/v1/activity", tag = "account",
+    params(ActivityQuery),
+    responses(
+        (status = 200, description = "One page of the activity log, newest first", body = Page<ActivityEntry>),
+        RequestProblems,
+        CallerProblems
+    ),
+    security(("bearer" = []))
+)]
 pub async fn list(
     State(app): State<Base>,
     caller: CurrentUser,

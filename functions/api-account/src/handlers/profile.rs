@@ -9,12 +9,13 @@ use shared::Base;
 use shared::domain::Violations;
 use shared::domain::account::{Tier, validate_language, validate_name, validate_preferences, validate_timezone};
 use shared::http::concurrency::{etag, if_match_version};
+use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
 use shared::http::{ApiError, ApiJson, CurrentUser};
 use shared::store::accounts::{ProfileChanges, UpdateProfileError, UserItem};
 use shared::store::now_rfc3339;
 
 /// The profile as the owner sees it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Profile {
     id: String,
     email: String,
@@ -22,6 +23,7 @@ pub struct Profile {
     name: String,
     timezone: String,
     language: String,
+    #[schema(value_type = Object)]
     preferences: serde_json::Value,
     tier: Tier,
     google_linked: bool,
@@ -57,17 +59,27 @@ fn with_etag(user: &UserItem) -> Response {
     response
 }
 
+#[utoipa::path(get, path = "/v1/me", tag = "account",
+    responses(
+        (status = 200, description = "The caller's profile, with ETag", body = Profile),
+        RequestProblems,
+        CallerProblems
+    ),
+    security(("bearer" = []))
+)]
 pub async fn get_me(State(app): State<Base>, caller: CurrentUser) -> Result<Response, ApiError> {
     let user = app.store.get_user(&caller.user_id).await?.ok_or_else(ApiError::not_found)?;
     Ok(with_etag(&user))
 }
 
 /// Only the fields sent change. `preferences` replaces the whole object.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct PatchMe {
     name: Option<String>,
     timezone: Option<String>,
     language: Option<String>,
+    /// Replaces the whole object.
+    #[schema(value_type = Option<Object>)]
     preferences: Option<serde_json::Value>,
 }
 
@@ -97,6 +109,17 @@ fn validate(patch: PatchMe) -> Result<ProfileChanges, ApiError> {
     violations.finish(changes).map_err(ApiError::from)
 }
 
+#[utoipa::path(patch, path = "/v1/me", tag = "account",
+    request_body = PatchMe,
+    params(("If-Match" = Option<String>, Header, description = "The ETag read: refused with 412 if it is stale")),
+    responses(
+        (status = 200, description = "The profile as changed, with ETag", body = Profile),
+        RequestProblems,
+        CallerProblems,
+        WriteProblems
+    ),
+    security(("bearer" = []))
+)]
 pub async fn patch_me(
     State(app): State<Base>,
     caller: CurrentUser,

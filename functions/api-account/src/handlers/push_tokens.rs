@@ -11,6 +11,7 @@ use std::sync::Arc;
 use shared::Base;
 use shared::auth::opaque::sha256_hex;
 use shared::domain::Violations;
+use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
 use shared::http::{ApiError, ApiJson, CurrentUser, FieldError};
 use shared::integrations::push::PushSender;
 use shared::integrations::push::{Platform, PushError};
@@ -20,19 +21,19 @@ use shared::store::push_tokens::{MAX_PUSH_TOKENS, PushTokenItem};
 /// APNs tokens are 64 hex characters and FCM tokens about 160; anything far longer is not a token.
 const MAX_TOKEN_CHARS: usize = 4096;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct RegisterToken {
     token: Option<String>,
     platform: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct RemoveToken {
     token: Option<String>,
 }
 
 /// A registered device as its owner sees it (the token is not echoed).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Device {
     platform: Platform,
     registered_at: String,
@@ -55,6 +56,17 @@ fn validate_token(token: Option<&str>, violations: &mut Violations) -> String {
 
 /// Registers a device (201), or answers 200 when the caller has it already. At the limit of
 /// devices per user, the oldest is forgotten.
+#[utoipa::path(post, path = "/v1/me/push-tokens", tag = "account",
+    request_body = RegisterToken,
+    responses(
+        (status = 201, description = "Registered", body = Device),
+        (status = 200, description = "Already registered to the caller", body = Device),
+        RequestProblems,
+        CallerProblems,
+        WriteProblems
+    ),
+    security(("bearer" = []))
+)]
 pub async fn register(
     State(app): State<Base>,
     State(push): State<Arc<dyn PushSender>>,
@@ -135,6 +147,15 @@ fn platform_unavailable(platform: Platform) -> ApiError {
 }
 
 /// Forgets a device: its item and claim, then its endpoint. 404 when the caller has no such token.
+#[utoipa::path(delete, path = "/v1/me/push-tokens", tag = "account",
+    request_body = RemoveToken,
+    responses(
+        (status = 204, description = "Forgotten"),
+        RequestProblems,
+        CallerProblems
+    ),
+    security(("bearer" = []))
+)]
 pub async fn remove(
     State(app): State<Base>,
     State(push): State<Arc<dyn PushSender>>,

@@ -5,10 +5,11 @@ use axum::extract::{Path, State};
 use http::StatusCode;
 use serde::Serialize;
 use shared::Base;
+use shared::http::openapi::{CallerProblems, RequestProblems};
 use shared::http::pagination::Page;
 use shared::http::{ApiError, CurrentUser};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SessionView {
     id: String,
     created_at: String,
@@ -20,6 +21,14 @@ pub struct SessionView {
 }
 
 /// Every live session, most recently used first, in one page (sessions idle 30 days expire).
+#[utoipa::path(get, path = "/v1/me/sessions", tag = "account",
+    responses(
+        (status = 200, description = "The caller's live sessions", body = Page<SessionView>),
+        RequestProblems,
+        CallerProblems
+    ),
+    security(("bearer" = []))
+)]
 pub async fn list(State(app): State<Base>, caller: CurrentUser) -> Result<Json<Page<SessionView>>, ApiError> {
     let mut sessions = app.store.list_sessions(&caller.user_id).await?;
     sessions.sort_by(|a, b| b.last_used_at.cmp(&a.last_used_at));
@@ -37,6 +46,15 @@ pub async fn list(State(app): State<Base>, caller: CurrentUser) -> Result<Json<P
     Ok(Json(Page::whole(items)))
 }
 
+#[utoipa::path(delete, path = "/v1/me/sessions/{id}", tag = "account",
+    params(("id" = String, Path, description = "The session's id")),
+    responses(
+        (status = 204, description = "Ended: its refresh token no longer works"),
+        RequestProblems,
+        CallerProblems
+    ),
+    security(("bearer" = []))
+)]
 pub async fn revoke(
     State(app): State<Base>,
     caller: CurrentUser,

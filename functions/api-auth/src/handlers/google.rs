@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
+use shared::http::openapi::{Problem, RequestProblems};
 use std::sync::Arc;
 
 use shared::Base;
@@ -19,7 +20,7 @@ use shared::store::now_rfc3339;
 use super::required;
 use crate::auth_result::{AuthResult, auth_result};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct GoogleRequest {
     id_token: Option<String>,
     /// Used only when the sign-in creates the account.
@@ -49,6 +50,16 @@ fn google_error(error: GoogleError) -> ApiError {
     }
 }
 
+#[utoipa::path(post, path = "/v1/auth/google", tag = "auth",
+    request_body = GoogleRequest,
+    responses(
+        (status = 200, description = "Signed in to the linked account", body = AuthResult),
+        (status = 201, description = "A new account, signed in", body = AuthResult),
+        (status = 401, description = "invalid_google_token", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "google_not_configured or google_unavailable", body = Problem, content_type = "application/problem+json"),
+        RequestProblems
+    )
+)]
 pub async fn sign_in(
     State(app): State<Base>,
     State(google): State<Arc<dyn IdTokenVerifier>>,

@@ -9,12 +9,13 @@ use shared::Base;
 use shared::auth::password;
 use shared::domain::Violations;
 use shared::domain::account::normalize_email;
+use shared::http::openapi::{Problem, RequestProblems};
 use shared::http::{ApiError, ApiJson, user_agent};
 
 use super::required;
 use crate::auth_result::{AuthResult, auth_result};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct LoginRequest {
     email: Option<String>,
     password: Option<String>,
@@ -29,6 +30,15 @@ fn locked(retry_after: u64) -> ApiError {
         .with_retry_after(retry_after)
 }
 
+#[utoipa::path(post, path = "/v1/auth/login", tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in", body = AuthResult),
+        (status = 401, description = "invalid_credentials: the same answer for an unknown email and a wrong password", body = Problem, content_type = "application/problem+json"),
+        (status = 423, description = "account_locked, with retry-after", body = Problem, content_type = "application/problem+json"),
+        RequestProblems
+    )
+)]
 pub async fn login(
     State(app): State<Base>,
     headers: HeaderMap,

@@ -4,11 +4,12 @@
 use axum::Json;
 use axum::extract::State;
 use http::StatusCode;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use shared::Base;
 use shared::auth::password;
 use shared::domain::Violations;
 use shared::domain::account::{normalize_email, validate_password};
+use shared::http::openapi::{CallerProblems, Problem, RequestProblems};
 use shared::http::{ApiError, ApiJson, CurrentUser};
 use shared::integrations::email::Mailer;
 use shared::integrations::email::templates;
@@ -17,13 +18,23 @@ use shared::store::tokens::OneTimeKind;
 
 use super::{required, send_email};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ChangePasswordRequest {
     current_password: Option<String>,
     new_password: Option<String>,
 }
 
 /// Needs the current password; ends every other session of the account.
+#[utoipa::path(post, path = "/v1/auth/password", tag = "auth",
+    request_body = ChangePasswordRequest,
+    responses(
+        (status = 204, description = "Changed; every other session is ended"),
+        (status = 403, description = "wrong_password", body = Problem, content_type = "application/problem+json"),
+        RequestProblems,
+        CallerProblems
+    ),
+    security(("bearer" = []))
+)]
 pub async fn change_password(
     State(app): State<Base>,
     caller: CurrentUser,
@@ -49,17 +60,24 @@ pub async fn change_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ResetRequest {
     email: Option<String>,
 }
 
 /// Always 202, whatever the email: the answer must not tell whether an account exists.
+#[utoipa::path(post, path = "/v1/auth/password-reset", tag = "auth",
+    request_body = ResetRequest,
+    responses(
+        (status = 202, description = "Accepted, whether or not an account has this email", body = Accepted),
+        RequestProblems
+    )
+)]
 pub async fn request_reset(
     State(app): State<Base>,
     State(mailer): State<Mailer>,
     ApiJson(request): ApiJson<ResetRequest>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let mut violations = Violations::new();
     let email = required(&mut violations, "email", &request.email).to_string();
     if !violations.is_empty() {
@@ -72,18 +90,31 @@ pub async fn request_reset(
         app.store.transact(vec![store_token]).await?;
         send_email(&mailer, templates::password_reset(&email, &mailer.app_base_url, &token)).await;
     }
-    let body =
-        serde_json::json!({"status": "accepted", "detail": "if an account has this email, a reset link is on its way"});
-    Ok((StatusCode::ACCEPTED, Json(body)))
+    let detail = "if an account has this email, a reset link is on its way";
+    Ok((StatusCode::ACCEPTED, Json(Accepted { status: "accepted", detail })))
 }
 
-#[derive(Debug, Deserialize)]
+/// The answer to a reset request: the same whatever the email.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Accepted {
+    status: &'static str,
+    detail: &'static str,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ConfirmResetRequest {
     token: Option<String>,
     new_password: Option<String>,
 }
 
 /// Sets the new password and ends every session, consuming the token in the same transaction.
+#[utoipa::path(post, path = "/v1/auth/password-reset/confirm", tag = "auth",
+    request_body = ConfirmResetRequest,
+    responses(
+        (status = 204, description = "The password is set; every session is ended"),
+        RequestProblems
+    )
+)]
 pub async fn confirm_reset(
     State(app): State<Base>,
     ApiJson(request): ApiJson<ConfirmResetRequest>,

@@ -10,6 +10,7 @@ use shared::domain::Violations;
 use shared::domain::account::{
     normalize_email, validate_language, validate_name, validate_password, validate_timezone,
 };
+use shared::http::openapi::{Problem, RequestProblems};
 use shared::http::{ApiError, ApiJson, user_agent};
 use shared::integrations::email::Mailer;
 use shared::integrations::email::templates;
@@ -21,7 +22,7 @@ use super::{required, send_email};
 use crate::auth_result::{AuthResult, auth_result};
 
 /// Every field optional at the parsing stage, so one answer can name all that are missing.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct SignupRequest {
     email: Option<String>,
     password: Option<String>,
@@ -72,6 +73,14 @@ fn validate(request: SignupRequest) -> Result<ValidSignup, ApiError> {
     violations.finish(valid).map_err(ApiError::from)
 }
 
+#[utoipa::path(post, path = "/v1/auth/signup", tag = "auth",
+    request_body = SignupRequest,
+    responses(
+        (status = 201, description = "The account, signed in", body = AuthResult),
+        (status = 409, description = "email_taken", body = Problem, content_type = "application/problem+json"),
+        RequestProblems
+    )
+)]
 pub async fn signup(
     State(app): State<Base>,
     State(mailer): State<Mailer>,

@@ -6,19 +6,28 @@ use http::StatusCode;
 use serde::Deserialize;
 use shared::Base;
 use shared::domain::Violations;
+use shared::http::openapi::{CallerProblems, Problem, RequestProblems};
 use shared::http::{ApiError, ApiJson, CurrentUser, OptionalJson};
 use shared::store::sessions::RefreshOutcome;
 
 use super::required;
 use crate::auth_result::{AuthResult, auth_result};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct RefreshRequest {
     refresh_token: Option<String>,
 }
 
 /// A refresh token works once. Presenting a used one again means it leaked (or a client retried
 /// blindly): its whole family (the session) is revoked.
+#[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new token pair; the refresh token sent is used up", body = AuthResult),
+        (status = 401, description = "invalid_refresh_token, or refresh_token_reused (the session is ended)", body = Problem, content_type = "application/problem+json"),
+        RequestProblems
+    )
+)]
 pub async fn refresh(
     State(app): State<Base>,
     ApiJson(request): ApiJson<RefreshRequest>,
@@ -45,13 +54,22 @@ pub async fn refresh(
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct LogoutRequest {
     #[serde(default)]
     all: bool,
 }
 
 /// Ends the caller's session, or with `{"all": true}` every session of the account.
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth",
+    request_body(content = Option<LogoutRequest>, description = "Optional: `{\"all\": true}` ends every session"),
+    responses(
+        (status = 204, description = "Signed out"),
+        RequestProblems,
+        CallerProblems
+    ),
+    security(("bearer" = []))
+)]
 pub async fn logout(
     State(app): State<Base>,
     caller: CurrentUser,

@@ -4,8 +4,9 @@
 use axum::Json;
 use axum::extract::State;
 use http::StatusCode;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use shared::Base;
+use shared::http::openapi::{Problem, RequestProblems};
 use shared::http::{ApiError, CurrentUser, OptionalJson};
 use shared::integrations::email::Mailer;
 use shared::integrations::email::templates;
@@ -13,17 +14,26 @@ use shared::store::tokens::OneTimeKind;
 
 use super::send_email;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct VerifyRequest {
     token: Option<String>,
 }
 
+#[utoipa::path(post, path = "/v1/auth/verify-email", tag = "auth",
+    request_body(content = Option<VerifyRequest>, description = "`{\"token\"}` confirms; a signed-in caller without a token gets a new email"),
+    responses(
+        (status = 200, description = "Verified", body = Verification),
+        (status = 202, description = "A new verification email is on its way", body = Verification),
+        RequestProblems,
+        (status = 401, description = "invalid_token", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn verify_email(
     State(app): State<Base>,
     State(mailer): State<Mailer>,
     caller: Option<CurrentUser>,
     OptionalJson(request): OptionalJson<VerifyRequest>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+) -> Result<(StatusCode, Json<Verification>), ApiError> {
     match (request.token, caller) {
         (Some(token), _) => confirm(&app, &token).await,
         (None, Some(caller)) => resend(&app, &mailer, &caller).await,
@@ -34,12 +44,23 @@ pub async fn verify_email(
     }
 }
 
-async fn confirm(app: &Base, token: &str) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+/// Where the caller's email verification stands.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Verification {
+    email_verified: bool,
+    /// `sent` when a new verification email went out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<&'static str>,
+}
+
+const VERIFIED: Verification = Verification { email_verified: true, status: None };
+
+async fn confirm(app: &Base, token: &str) -> Result<(StatusCode, Json<Verification>), ApiError> {
     let bad_token = || ApiError::bad_request("invalid_token", "the verification link is invalid, used or expired");
     let (user_id, consume) =
         app.store.consume_one_time_token(token, OneTimeKind::EmailVerification)?.ok_or_else(bad_token)?;
     match app.store.transact(vec![consume, app.store.mark_email_verified(&user_id)?]).await {
-        Ok(()) => Ok((StatusCode::OK, Json(serde_json::json!({"email_verified": true})))),
+        Ok(()) => Ok((StatusCode::OK, Json(VERIFIED))),
         Err(error) if error.is_condition_failure() => Err(bad_token()),
         Err(error) => Err(error.into()),
     }
@@ -49,13 +70,13 @@ async fn resend(
     app: &Base,
     mailer: &Mailer,
     caller: &CurrentUser,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+) -> Result<(StatusCode, Json<Verification>), ApiError> {
     let user = app.store.get_user(&caller.user_id).await?.ok_or_else(ApiError::not_found)?;
     if user.email_verified {
-        return Ok((StatusCode::OK, Json(serde_json::json!({"email_verified": true}))));
+        return Ok((StatusCode::OK, Json(VERIFIED)));
     }
     let (token, store_token) = app.store.issue_one_time_token(&user.id, OneTimeKind::EmailVerification)?;
     app.store.transact(vec![store_token]).await?;
     send_email(mailer, templates::verify_email(&user.email, &mailer.app_base_url, &token)).await;
-    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"email_verified": false, "status": "sent"}))))
+    Ok((StatusCode::ACCEPTED, Json(Verification { email_verified: false, status: Some("sent") })))
 }

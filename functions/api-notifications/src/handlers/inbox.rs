@@ -10,11 +10,12 @@ use serde::{Deserialize, Serialize};
 use shared::Base;
 use shared::domain::Violations;
 use shared::domain::notifications::NotificationType;
+use shared::http::openapi::{CallerProblems, RequestProblems};
 use shared::http::pagination::{Page, PageRequest, is_id};
 use shared::http::{ApiError, ApiQuery, CurrentUser};
 use shared::store::notifications::InboxItem;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct NotificationView {
     id: String,
     #[serde(rename = "type")]
@@ -42,14 +43,26 @@ impl From<InboxItem> for NotificationView {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct InboxQuery {
+    /// 1 to 200 (50 when absent).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     limit: Option<String>,
     cursor: Option<String>,
     /// `true`: unread only.
+    #[param(value_type = Option<bool>)]
     unread: Option<String>,
 }
 
+/// The caller's inbox, newest first.
+#[utoipa::path(get, path = "/v1/notifications", tag = "notifications", params(InboxQuery),
+    responses(
+        (status = 200, description = "One page of the inbox", body = Page<NotificationView>),
+        RequestProblems,
+        CallerProblems
+    ),
+    security(("bearer" = [])))]
 pub async fn list(
     State(app): State<Base>,
     caller: CurrentUser,
@@ -74,6 +87,15 @@ pub async fn list(
     Ok(Json(Page::new(items, list, page.next.as_deref())))
 }
 
+/// Marks one notification read.
+#[utoipa::path(post, path = "/v1/notifications/{id}/read", tag = "notifications",
+    params(("id" = String, Path, description = "The notification's id")),
+    responses(
+        (status = 200, description = "The notification, read", body = NotificationView),
+        RequestProblems,
+        CallerProblems
+    ),
+    security(("bearer" = [])))]
 pub async fn read(
     State(app): State<Base>,
     caller: CurrentUser,
@@ -86,17 +108,34 @@ pub async fn read(
     Ok(Json(item.into()))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ReadAll {
     /// How many items were unread and are read now.
     marked_read: usize,
 }
 
+/// Marks every unread notification read.
+#[utoipa::path(post, path = "/v1/notifications/read-all", tag = "notifications",
+    responses(
+        (status = 200, description = "How many were marked read", body = ReadAll),
+        RequestProblems,
+        CallerProblems
+    ),
+    security(("bearer" = [])))]
 pub async fn read_all(State(app): State<Base>, caller: CurrentUser) -> Result<Json<ReadAll>, ApiError> {
     let marked_read = app.store.mark_all_inbox_read(&caller.user_id).await?;
     Ok(Json(ReadAll { marked_read }))
 }
 
+/// Deletes one notification.
+#[utoipa::path(delete, path = "/v1/notifications/{id}", tag = "notifications",
+    params(("id" = String, Path, description = "The notification's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        RequestProblems,
+        CallerProblems
+    ),
+    security(("bearer" = [])))]
 pub async fn delete(
     State(app): State<Base>,
     caller: CurrentUser,

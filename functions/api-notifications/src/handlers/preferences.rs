@@ -5,21 +5,32 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode, header};
+use serde::Serialize;
 use serde_json::Value;
 use shared::Base;
 use shared::domain::notifications::NotificationPreferences;
 use shared::http::concurrency::{etag, if_match_version};
+use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
 use shared::http::{ApiError, ApiJson, CurrentUser};
 use shared::store::notifications::{PutPreferencesError, StoredPreferences};
 use shared::store::now_rfc3339;
 
 /// The preferences as clients see them: every type and channel, plus `version` and `updated_at`
 /// (`null` while the defaults apply).
-fn view(stored: &StoredPreferences) -> Value {
-    let mut body = serde_json::to_value(&stored.preferences).unwrap_or_default();
-    body["version"] = stored.version.into();
-    body["updated_at"] = stored.updated_at.clone().into();
-    body
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PreferencesView {
+    #[serde(flatten)]
+    preferences: NotificationPreferences,
+    version: u64,
+    updated_at: Option<String>,
+}
+
+fn view(stored: &StoredPreferences) -> PreferencesView {
+    PreferencesView {
+        preferences: stored.preferences.clone(),
+        version: stored.version,
+        updated_at: stored.updated_at.clone(),
+    }
 }
 
 fn with_etag(stored: &StoredPreferences) -> Response {
@@ -28,6 +39,15 @@ fn with_etag(stored: &StoredPreferences) -> Response {
     response
 }
 
+/// The caller's notification preferences (the defaults until first written).
+#[utoipa::path(get, path = "/v1/notifications/preferences", tag = "notifications",
+    responses(
+        (status = 200, description = "The preferences, with ETag", body = PreferencesView),
+        RequestProblems,
+        CallerProblems
+    ),
+    security(("bearer" = []))
+)]
 pub async fn get(State(app): State<Base>, caller: CurrentUser) -> Result<Response, ApiError> {
     let stored = app.store.notification_preferences(&caller.user_id).await?;
     Ok(with_etag(&stored))
@@ -35,6 +55,17 @@ pub async fn get(State(app): State<Base>, caller: CurrentUser) -> Result<Respons
 
 /// A full replacement: what the body leaves out takes its default. `version` and `updated_at`,
 /// which a client may send back as it read them, are ignored (`If-Match` carries the version).
+#[utoipa::path(put, path = "/v1/notifications/preferences", tag = "notifications",
+    request_body = NotificationPreferences,
+    params(("If-Match" = Option<String>, Header, description = "The ETag read: refused with 412 if it is stale")),
+    responses(
+        (status = 200, description = "The preferences as written, with ETag", body = PreferencesView),
+        RequestProblems,
+        CallerProblems,
+        WriteProblems
+    ),
+    security(("bearer" = []))
+)]
 pub async fn put(
     State(app): State<Base>,
     caller: CurrentUser,
@@ -56,7 +87,7 @@ pub async fn put(
             "version_conflict",
             format!("the preferences changed: they are at version {}", current.version),
         )
-        .with_extra("current", view(&current))),
+        .with_extra("current", serde_json::to_value(view(&current)).unwrap_or_default())),
         Err(PutPreferencesError::Store(error)) => Err(error.into()),
     }
 }

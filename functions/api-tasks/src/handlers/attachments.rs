@@ -10,6 +10,7 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use shared::Base;
 use shared::domain::Violations;
+use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
 use shared::http::pagination::Page;
 use shared::http::{ApiError, ApiJson, CurrentUser};
 use shared::integrations::files::Files;
@@ -22,34 +23,49 @@ use super::load_task;
 const UPLOAD: Duration = Duration::from_secs(15 * 60);
 const DOWNLOAD: Duration = Duration::from_secs(5 * 60);
 
-#[derive(Debug, Deserialize)]
+/// The file to attach, as the upload will send it.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewAttachment {
+    /// 1 to 255 characters, no slashes or control characters.
+    #[schema(required = true, value_type = String, min_length = 1, max_length = 255)]
     filename: Option<String>,
+    /// A media type such as `image/png` (at most 127 characters).
+    #[schema(required = true, value_type = String, max_length = 127)]
     content_type: Option<String>,
+    /// 1 byte to 25 MB.
+    #[schema(required = true, value_type = u64, minimum = 1, maximum = 26214400)]
     size_bytes: Option<u64>,
 }
 
-#[derive(Debug, Serialize)]
+/// The presigned request that uploads the file to storage.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Upload {
+    /// Always `PUT`.
+    #[schema(value_type = String, example = "PUT")]
     method: &'static str,
     url: String,
     /// Send exactly these headers with the PUT.
+    #[schema(value_type = std::collections::HashMap<String, String>)]
     headers: serde_json::Map<String, serde_json::Value>,
+    /// After this (15 minutes) the URL is refused.
     expires_at: String,
 }
 
-#[derive(Debug, Serialize)]
+/// The attachment's record with the upload to make.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CreatedAttachment {
     #[serde(flatten)]
     attachment: Attachment,
     upload: Upload,
 }
 
-#[derive(Debug, Serialize)]
+/// An attachment with a presigned download URL.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AttachmentView {
     #[serde(flatten)]
     attachment: Attachment,
     download_url: String,
+    /// After this (5 minutes) the URL is refused.
     download_expires_at: String,
 }
 
@@ -70,6 +86,17 @@ fn validate(request: &NewAttachment) -> Result<(String, String, u64), ApiError> 
     violations.finish((filename, content_type, size)).map_err(ApiError::from)
 }
 
+/// Records an attachment and answers with a presigned upload (the file goes straight to storage).
+#[utoipa::path(post, path = "/v1/tasks/{id}/attachments", tag = "tasks",
+    request_body = NewAttachment,
+    params(("id" = String, Path, description = "The task's id")),
+    responses(
+        (status = 201, description = "The attachment, with the upload to make", body = CreatedAttachment),
+        RequestProblems,
+        CallerProblems,
+        WriteProblems
+    ),
+    security(("bearer" = [])))]
 pub async fn create(
     State(app): State<Base>,
     State(files): State<Files>,
@@ -101,6 +128,15 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(CreatedAttachment { attachment, upload })))
 }
 
+/// The task's attachments, each with a download URL.
+#[utoipa::path(get, path = "/v1/tasks/{id}/attachments", tag = "tasks",
+    params(("id" = String, Path, description = "The task's id")),
+    responses(
+        (status = 200, description = "Every attachment of the task (`next_cursor` is null)", body = Page<AttachmentView>),
+        RequestProblems,
+        CallerProblems
+    ),
+    security(("bearer" = [])))]
 pub async fn list(
     State(app): State<Base>,
     State(files): State<Files>,
@@ -117,7 +153,21 @@ pub async fn list(
     Ok(Json(Page::whole(items)))
 }
 
+/// Deletes an attachment.
+///
 /// Removes the file, then the record (a failed S3 call leaves the record for a retry).
+#[utoipa::path(delete, path = "/v1/tasks/{id}/attachments/{att_id}", tag = "tasks",
+    params(
+        ("id" = String, Path, description = "The task's id"),
+        ("att_id" = String, Path, description = "The attachment's id")
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        RequestProblems,
+        CallerProblems,
+        WriteProblems
+    ),
+    security(("bearer" = [])))]
 pub async fn delete(
     State(app): State<Base>,
     State(files): State<Files>,

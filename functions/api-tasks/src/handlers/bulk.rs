@@ -8,14 +8,16 @@ use http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use shared::Base;
 use shared::domain::Violations;
-use shared::domain::task::{Status, TaskFields};
+use shared::domain::task::{Status, Task, TaskFields};
+use shared::http::openapi::{CallerProblems, Problem, RequestProblems, WriteProblems};
 use shared::http::{ApiError, ApiJson, CurrentUser};
 
 use super::{change_task, load_task, write_failed};
 
 pub const MAX_BULK: usize = 100;
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+/// What to do to every task.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BulkAction {
     Complete,
@@ -23,26 +25,36 @@ pub enum BulkAction {
     Delete,
 }
 
-#[derive(Debug, Deserialize)]
+/// One action on up to 100 tasks.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct BulkRequest {
     action: BulkAction,
+    /// 1 to 100 task ids, none repeated.
+    #[schema(min_items = 1, max_items = 100)]
     ids: Vec<String>,
     /// For `update`: the fields to change on every task.
     #[serde(default)]
     fields: Option<TaskFields>,
 }
 
-#[derive(Debug, Serialize)]
+/// What one task's part came to.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BulkResult {
     id: String,
+    /// The HTTP status the task's own request would have answered: 200, 204 (deleted) or a problem's.
     status: u16,
+    /// On 200: the task as it is now.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Task>)]
     task: Option<serde_json::Value>,
+    /// On a 4xx or 5xx: the problem.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Problem>)]
     error: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Serialize)]
+/// One result per id, in the order sent.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BulkResponse {
     results: Vec<BulkResult>,
 }
@@ -64,6 +76,16 @@ fn validate(request: &BulkRequest) -> Result<(), ApiError> {
     violations.finish(()).map_err(ApiError::from)
 }
 
+/// Completes, updates or deletes up to 100 tasks, each on its own.
+#[utoipa::path(post, path = "/v1/tasks/bulk", tag = "tasks",
+    request_body = BulkRequest,
+    responses(
+        (status = 200, description = "One result per id, in the order sent; each task succeeds or fails on its own", body = BulkResponse),
+        RequestProblems,
+        CallerProblems,
+        WriteProblems
+    ),
+    security(("bearer" = [])))]
 pub async fn bulk(
     State(app): State<Base>,
     caller: CurrentUser,

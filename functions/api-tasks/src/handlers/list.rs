@@ -6,6 +6,7 @@ use serde::Deserialize;
 use shared::Base;
 use shared::domain::Violations;
 use shared::domain::task::Task;
+use shared::http::openapi::{CallerProblems, RequestProblems};
 use shared::http::pagination::{Page, PageRequest};
 use shared::http::{ApiError, ApiQuery, CurrentUser};
 use shared::store::tasks::{ParentFilter, TaskFilter, TaskSort};
@@ -16,21 +17,41 @@ const PRIORITIES: [&str; 4] = ["low", "medium", "high", "urgent"];
 /// DynamoDB refuses an `IN` of more than 100 values; no filter here comes near it.
 const MAX_FILTER_VALUES: usize = 20;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TaskQuery {
+    /// 1 to 200 (50 when absent).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     limit: Option<String>,
+    /// The `next_cursor` of the previous page (of the same `sort`).
     cursor: Option<String>,
-    /// Comma-separated: `todo,in_progress`.
+    /// Comma-separated statuses, any of `todo`, `in_progress`, `done`, `cancelled` (at most 20):
+    /// `todo,in_progress`.
+    #[param(value_type = Option<String>)]
     status: Option<String>,
-    /// Comma-separated: `high,urgent`.
+    /// Comma-separated priorities, any of `low`, `medium`, `high`, `urgent` (at most 20):
+    /// `high,urgent`.
+    #[param(value_type = Option<String>)]
     priority: Option<String>,
+    /// Tasks that have this label.
     label: Option<String>,
+    /// Tasks of this category (exact).
     category: Option<String>,
+    /// `true`: archived tasks only; `false` (the default): unarchived ones.
+    #[param(value_type = Option<bool>)]
     archived: Option<String>,
+    /// Due on or after: a date (`2026-12-01`) or an RFC 3339 instant.
+    #[param(value_type = Option<String>)]
     due_from: Option<String>,
+    /// Due before (exclusive): a date (`2026-12-01`) or an RFC 3339 instant.
+    #[param(value_type = Option<String>)]
     due_to: Option<String>,
+    /// Text searched for in the title and description (case-insensitive).
     q: Option<String>,
+    /// A task id: that task's subtasks; `none`: top-level tasks only.
     parent_id: Option<String>,
+    /// `created` (the default), `due`, `priority` or `updated`.
+    #[param(value_type = Option<String>)]
     sort: Option<String>,
 }
 
@@ -99,6 +120,14 @@ fn valid_position(position: &str) -> bool {
     position.rsplit('#').next().is_some_and(|task_id| ulid::Ulid::from_string(task_id).is_ok())
 }
 
+/// The caller's tasks, filtered and sorted, one page at a time.
+#[utoipa::path(get, path = "/v1/tasks", tag = "tasks", params(TaskQuery),
+    responses(
+        (status = 200, description = "One page of tasks", body = Page<Task>),
+        RequestProblems,
+        CallerProblems
+    ),
+    security(("bearer" = [])))]
 pub async fn list_tasks(
     State(app): State<Base>,
     caller: CurrentUser,

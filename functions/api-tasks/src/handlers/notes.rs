@@ -8,14 +8,18 @@ use serde::Deserialize;
 use shared::Base;
 use shared::domain::Violations;
 use shared::http::concurrency::{etag, if_match_version};
+use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
 use shared::http::pagination::Page;
 use shared::http::{ApiError, ApiJson, CurrentUser};
 use shared::store::notes::{Note, NoteError, validate_body};
 
 use super::load_task;
 
-#[derive(Debug, Deserialize)]
+/// A note's text, on create and edit alike.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NoteBody {
+    /// Required: 1 to 10,000 characters once trimmed.
+    #[schema(required = true, value_type = String, min_length = 1, max_length = 10000)]
     body: Option<String>,
 }
 
@@ -52,6 +56,15 @@ async fn load_note(app: &Base, user_id: &str, task_id: &str, note_id: &str) -> R
     app.store.get_note(user_id, task_id, note_id).await?.ok_or_else(ApiError::not_found)
 }
 
+/// The task's notes.
+#[utoipa::path(get, path = "/v1/tasks/{id}/notes", tag = "tasks",
+    params(("id" = String, Path, description = "The task's id")),
+    responses(
+        (status = 200, description = "Every note of the task (`next_cursor` is null)", body = Page<Note>),
+        RequestProblems,
+        CallerProblems
+    ),
+    security(("bearer" = [])))]
 pub async fn list(
     State(app): State<Base>,
     caller: CurrentUser,
@@ -62,6 +75,18 @@ pub async fn list(
     Ok(Json(Page::whole(items)))
 }
 
+/// Adds a note to the task.
+#[utoipa::path(post, path = "/v1/tasks/{id}/notes", tag = "tasks",
+    request_body = NoteBody,
+    params(("id" = String, Path, description = "The task's id")),
+    responses(
+        (status = 201, description = "The note created", body = Note,
+            headers(("ETag" = String, description = "The note's version"))),
+        RequestProblems,
+        CallerProblems,
+        WriteProblems
+    ),
+    security(("bearer" = [])))]
 pub async fn create(
     State(app): State<Base>,
     caller: CurrentUser,
@@ -83,6 +108,22 @@ pub async fn create(
     Ok(note_response(StatusCode::CREATED, &note))
 }
 
+/// Replaces a note's text.
+#[utoipa::path(patch, path = "/v1/tasks/{id}/notes/{note_id}", tag = "tasks",
+    request_body = NoteBody,
+    params(
+        ("id" = String, Path, description = "The task's id"),
+        ("note_id" = String, Path, description = "The note's id"),
+        ("If-Match" = Option<String>, Header, description = "The note's ETag read: refused with 412 if it is stale")
+    ),
+    responses(
+        (status = 200, description = "The note as edited", body = Note,
+            headers(("ETag" = String, description = "The note's version"))),
+        RequestProblems,
+        CallerProblems,
+        WriteProblems
+    ),
+    security(("bearer" = [])))]
 pub async fn edit(
     State(app): State<Base>,
     caller: CurrentUser,
@@ -100,6 +141,20 @@ pub async fn edit(
     Ok(note_response(StatusCode::OK, &edited))
 }
 
+/// Deletes a note.
+#[utoipa::path(delete, path = "/v1/tasks/{id}/notes/{note_id}", tag = "tasks",
+    params(
+        ("id" = String, Path, description = "The task's id"),
+        ("note_id" = String, Path, description = "The note's id"),
+        ("If-Match" = Option<String>, Header, description = "The note's ETag read: refused with 412 if it is stale")
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        RequestProblems,
+        CallerProblems,
+        WriteProblems
+    ),
+    security(("bearer" = [])))]
 pub async fn delete(
     State(app): State<Base>,
     caller: CurrentUser,

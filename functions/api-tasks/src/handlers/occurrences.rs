@@ -11,6 +11,7 @@ use shared::Base;
 use shared::domain::account::Tier;
 use shared::domain::occurrence::{Occurrence, Outcome, Series, advance};
 use shared::domain::task::Task;
+use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
 use shared::http::pagination::{Page, PageRequest};
 use shared::http::{ApiError, ApiQuery, CurrentUser};
 use shared::store::keys;
@@ -18,12 +19,25 @@ use shared::store::tasks::{limits, may_raise_open_count};
 
 use super::{caller_limits, load_for_change, load_task, task_response, write_failed};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct OccurrenceQuery {
+    /// 1 to 200 (50 when absent).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     limit: Option<String>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
+/// The closed occurrences of a repeating task, newest first.
+#[utoipa::path(get, path = "/v1/tasks/{id}/occurrences", tag = "tasks",
+    params(("id" = String, Path, description = "The task's id"), OccurrenceQuery),
+    responses(
+        (status = 200, description = "One page of occurrences", body = Page<Occurrence>),
+        RequestProblems,
+        CallerProblems
+    ),
+    security(("bearer" = [])))]
 pub async fn list(
     State(app): State<Base>,
     caller: CurrentUser,
@@ -39,6 +53,22 @@ pub async fn list(
     Ok(Json(Page::new(found.items, "occurrences", found.next.as_deref())))
 }
 
+/// Closes the current occurrence of a repeating task without completing it.
+///
+/// 409 `not_repeating` for a task that does not repeat, `series_over` for one done or cancelled.
+#[utoipa::path(post, path = "/v1/tasks/{id}/skip", tag = "tasks",
+    params(
+        ("id" = String, Path, description = "The task's id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag read: refused with 412 if it is stale")
+    ),
+    responses(
+        (status = 200, description = "The task at its next occurrence", body = Task,
+            headers(("ETag" = String, description = "The task's version"))),
+        RequestProblems,
+        CallerProblems,
+        WriteProblems
+    ),
+    security(("bearer" = [])))]
 pub async fn skip(
     State(app): State<Base>,
     caller: CurrentUser,

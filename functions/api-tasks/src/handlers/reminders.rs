@@ -7,10 +7,11 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use http::{HeaderMap, StatusCode};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use shared::Base;
 use shared::domain::reminders::{MAX_PER_TASK, Reminder};
 use shared::domain::task::{FieldChange, Task};
+use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
 use shared::http::pagination::Page;
 use shared::http::{ApiError, ApiJson, CurrentUser};
 use shared::store::tasks::limits;
@@ -18,7 +19,7 @@ use shared::store::tasks::limits;
 use super::{load_for_change, load_task, write_failed};
 
 /// A reminder as clients see it: what was asked for and when it goes off for the task as it is.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ReminderView {
     id: String,
     task_id: String,
@@ -27,6 +28,18 @@ pub struct ReminderView {
     /// `null` while it cannot go off (relative to a due time the task no longer has).
     fire_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
+}
+
+/// A new reminder: exactly one of `at` and `minutes_before`.
+// For the OpenAPI document only: `create` reads its body as JSON (`Reminder::from_request`).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[allow(dead_code, reason = "a schema for the OpenAPI document, never built")]
+pub struct NewReminder {
+    /// An RFC 3339 instant in the future; on a repeating task it moves with each occurrence.
+    at: Option<DateTime<Utc>>,
+    /// Minutes before the task's due time (the task needs `due_at`), 0 to 40320 (four weeks).
+    #[schema(maximum = 40320)]
+    minutes_before: Option<u32>,
 }
 
 fn view(reminder: &Reminder, task: &Task) -> ReminderView {
@@ -40,6 +53,15 @@ fn view(reminder: &Reminder, task: &Task) -> ReminderView {
     }
 }
 
+/// The task's reminders (at most 10: one page holds them all).
+#[utoipa::path(get, path = "/v1/tasks/{id}/reminders", tag = "tasks",
+    params(("id" = String, Path, description = "The task's id")),
+    responses(
+        (status = 200, description = "Every reminder of the task (`next_cursor` is null)", body = Page<ReminderView>),
+        RequestProblems,
+        CallerProblems
+    ),
+    security(("bearer" = [])))]
 pub async fn list(
     State(app): State<Base>,
     caller: CurrentUser,
@@ -50,6 +72,20 @@ pub async fn list(
     Ok(Json(Page::whole(items)))
 }
 
+/// Adds a reminder to the task (a change of the task: a new version).
+#[utoipa::path(post, path = "/v1/tasks/{id}/reminders", tag = "tasks",
+    request_body = NewReminder,
+    params(
+        ("id" = String, Path, description = "The task's id"),
+        ("If-Match" = Option<String>, Header, description = "The task's ETag read: refused with 412 if it is stale")
+    ),
+    responses(
+        (status = 201, description = "The reminder created", body = ReminderView),
+        RequestProblems,
+        CallerProblems,
+        WriteProblems
+    ),
+    security(("bearer" = [])))]
 pub async fn create(
     State(app): State<Base>,
     caller: CurrentUser,
@@ -76,6 +112,20 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(view(&reminder, &after))).into_response())
 }
 
+/// Removes a reminder from the task (a change of the task: a new version).
+#[utoipa::path(delete, path = "/v1/tasks/{id}/reminders/{rem_id}", tag = "tasks",
+    params(
+        ("id" = String, Path, description = "The task's id"),
+        ("rem_id" = String, Path, description = "The reminder's id"),
+        ("If-Match" = Option<String>, Header, description = "The task's ETag read: refused with 412 if it is stale")
+    ),
+    responses(
+        (status = 204, description = "Removed"),
+        RequestProblems,
+        CallerProblems,
+        WriteProblems
+    ),
+    security(("bearer" = [])))]
 pub async fn delete(
     State(app): State<Base>,
     caller: CurrentUser,

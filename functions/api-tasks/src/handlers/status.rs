@@ -5,10 +5,25 @@ use axum::response::Response;
 use http::HeaderMap;
 use shared::Base;
 use shared::domain::task::{Status, Task, TaskFields};
+use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
 use shared::http::{ApiError, CurrentUser};
 
 use super::change_task;
 
+/// Marks the task done (its open subtasks too); a repeating task moves on to its next occurrence.
+#[utoipa::path(post, path = "/v1/tasks/{id}/complete", tag = "tasks",
+    params(
+        ("id" = String, Path, description = "The task's id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag read: refused with 412 if it is stale")
+    ),
+    responses(
+        (status = 200, description = "The task as it is now (a repeating one at its next occurrence)", body = Task,
+            headers(("ETag" = String, description = "The task's version"))),
+        RequestProblems,
+        CallerProblems,
+        WriteProblems
+    ),
+    security(("bearer" = [])))]
 pub async fn complete(
     State(app): State<Base>,
     caller: CurrentUser,
@@ -19,6 +34,20 @@ pub async fn complete(
     change_task(&app, &caller.user_id, &id, &headers, done, "completed").await
 }
 
+/// Reopens a done task (back to `todo`); an open task is left as it is.
+#[utoipa::path(post, path = "/v1/tasks/{id}/uncomplete", tag = "tasks",
+    params(
+        ("id" = String, Path, description = "The task's id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag read: refused with 412 if it is stale")
+    ),
+    responses(
+        (status = 200, description = "The task as it is now", body = Task,
+            headers(("ETag" = String, description = "The task's version"))),
+        RequestProblems,
+        CallerProblems,
+        WriteProblems
+    ),
+    security(("bearer" = [])))]
 pub async fn uncomplete(
     State(app): State<Base>,
     caller: CurrentUser,
@@ -33,6 +62,20 @@ pub async fn uncomplete(
     change_task(&app, &caller.user_id, &id, &headers, reopen, "uncompleted").await
 }
 
+/// Archives the task.
+#[utoipa::path(post, path = "/v1/tasks/{id}/archive", tag = "tasks",
+    params(
+        ("id" = String, Path, description = "The task's id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag read: refused with 412 if it is stale")
+    ),
+    responses(
+        (status = 200, description = "The task, archived", body = Task,
+            headers(("ETag" = String, description = "The task's version"))),
+        RequestProblems,
+        CallerProblems,
+        WriteProblems
+    ),
+    security(("bearer" = [])))]
 pub async fn archive(
     State(app): State<Base>,
     caller: CurrentUser,

@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use shared::Base;
 use shared::domain::task::{Task, TaskFields};
+use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
 use shared::http::{ApiError, ApiJson, CurrentUser};
 
 use super::load_task;
@@ -13,6 +14,14 @@ use shared::http::pagination::Page;
 use super::tasks::create_task;
 
 /// The live subtasks, oldest first (at most 50: one page holds them all).
+#[utoipa::path(get, path = "/v1/tasks/{id}/subtasks", tag = "tasks",
+    params(("id" = String, Path, description = "The parent task's id")),
+    responses(
+        (status = 200, description = "Every live subtask (`next_cursor` is null)", body = Page<Task>),
+        RequestProblems,
+        CallerProblems
+    ),
+    security(("bearer" = [])))]
 pub async fn list(
     State(app): State<Base>,
     caller: CurrentUser,
@@ -24,6 +33,20 @@ pub async fn list(
 }
 
 /// A new subtask under the task of the path (`parent_id` in the body, if any, must name it).
+#[utoipa::path(post, path = "/v1/tasks/{id}/subtasks", tag = "tasks",
+    request_body = TaskFields,
+    params(("id" = String, Path, description = "The parent task's id")),
+    responses(
+        (status = 201, description = "The subtask created", body = Task,
+            headers(
+                ("ETag" = String, description = "The subtask's version"),
+                ("Location" = String, description = "The subtask's URL: `/v1/tasks/{id}`")
+            )),
+        RequestProblems,
+        CallerProblems,
+        WriteProblems
+    ),
+    security(("bearer" = [])))]
 pub async fn create(
     State(app): State<Base>,
     caller: CurrentUser,

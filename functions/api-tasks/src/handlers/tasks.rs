@@ -3,9 +3,11 @@
 use axum::extract::{Path, State};
 use axum::response::Response;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde::Deserialize;
 use shared::Base;
 use shared::domain::Violations;
 use shared::domain::task::{Status, SubtaskCounts, Task, TaskFields};
+use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
 use shared::http::{ApiError, ApiJson, CurrentUser};
 use shared::store::notes::Note;
 use shared::store::tasks::TaskWriteError;
@@ -13,8 +15,38 @@ use shared::store::tasks::limits;
 
 use super::{caller_limits, change_task, load_for_change, load_task, task_response, templates, write_failed};
 
+/// A new task's fields, and optionally the template it starts from.
+// For the OpenAPI document only: `create` reads its body as a map (`templates::split_create_body`).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[allow(dead_code, reason = "a schema for the OpenAPI document, never built")]
+pub struct NewTask {
+    // Inline: infra/local closes every schema a request body names (`additionalProperties: false`),
+    // and a closed TaskFields next to `template_id` would refuse `template_id`.
+    #[serde(flatten)]
+    #[schema(inline)]
+    fields: TaskFields,
+    /// A template of the caller: the new task (with the template's subtasks) starts from it, the
+    /// other fields sent overriding the template's.
+    template_id: Option<String>,
+}
+
+/// Creates a task, or a subtask when `parent_id` is sent.
+///
 /// `POST /v1/tasks`: a task, or a subtask when `parent_id` is sent; from a template (with its
 /// subtasks) when `template_id` is sent, the other fields overriding the template's.
+#[utoipa::path(post, path = "/v1/tasks", tag = "tasks",
+    request_body = NewTask,
+    responses(
+        (status = 201, description = "The task created", body = Task,
+            headers(
+                ("ETag" = String, description = "The task's version"),
+                ("Location" = String, description = "The task's URL: `/v1/tasks/{id}`")
+            )),
+        RequestProblems,
+        CallerProblems,
+        WriteProblems
+    ),
+    security(("bearer" = [])))]
 pub async fn create(
     State(app): State<Base>,
     caller: CurrentUser,
@@ -65,11 +97,36 @@ pub async fn create_task(
     Ok(response)
 }
 
+/// One task of the caller.
+#[utoipa::path(get, path = "/v1/tasks/{id}", tag = "tasks",
+    params(("id" = String, Path, description = "The task's id")),
+    responses(
+        (status = 200, description = "The task", body = Task,
+            headers(("ETag" = String, description = "The task's version"))),
+        RequestProblems,
+        CallerProblems
+    ),
+    security(("bearer" = [])))]
 pub async fn get(State(app): State<Base>, caller: CurrentUser, Path(id): Path<String>) -> Result<Response, ApiError> {
     let task = load_task(&app, &caller.user_id, &id).await?;
     Ok(task_response(StatusCode::OK, &task))
 }
 
+/// Changes the fields sent: absent means unchanged, null means cleared.
+#[utoipa::path(patch, path = "/v1/tasks/{id}", tag = "tasks",
+    request_body = TaskFields,
+    params(
+        ("id" = String, Path, description = "The task's id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag read: refused with 412 if it is stale")
+    ),
+    responses(
+        (status = 200, description = "The task as it is now", body = Task,
+            headers(("ETag" = String, description = "The task's version"))),
+        RequestProblems,
+        CallerProblems,
+        WriteProblems
+    ),
+    security(("bearer" = [])))]
 pub async fn patch(
     State(app): State<Base>,
     caller: CurrentUser,
@@ -81,6 +138,18 @@ pub async fn patch(
 }
 
 /// Moves the task to the trash, restorable for 7 days.
+#[utoipa::path(delete, path = "/v1/tasks/{id}", tag = "tasks",
+    params(
+        ("id" = String, Path, description = "The task's id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag read: refused with 412 if it is stale")
+    ),
+    responses(
+        (status = 204, description = "Moved to the trash"),
+        RequestProblems,
+        CallerProblems,
+        WriteProblems
+    ),
+    security(("bearer" = [])))]
 pub async fn delete(
     State(app): State<Base>,
     caller: CurrentUser,
@@ -104,8 +173,20 @@ fn parent_not_found() -> ApiError {
 /// the subtasks, and the notes.
 const MAX_DUPLICATE_ACTIONS: usize = 100;
 
+/// Duplicates a task, with its subtasks and notes.
+///
 /// `POST /v1/tasks/{id}/duplicate`: a new open task with the same fields, copies of its subtasks
 /// (reopened) and of its notes.
+#[utoipa::path(post, path = "/v1/tasks/{id}/duplicate", tag = "tasks",
+    params(("id" = String, Path, description = "The task's id")),
+    responses(
+        (status = 201, description = "The copy", body = Task,
+            headers(("ETag" = String, description = "The copy's version"))),
+        RequestProblems,
+        CallerProblems,
+        WriteProblems
+    ),
+    security(("bearer" = [])))]
 pub async fn duplicate(
     State(app): State<Base>,
     caller: CurrentUser,

@@ -15,6 +15,7 @@ use shared::domain::template::{
 };
 use shared::http::concurrency::{etag, if_match_version};
 use shared::http::json::from_value;
+use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
 use shared::http::pagination::{Page, PageRequest, is_id};
 use shared::http::{ApiError, ApiJson, ApiQuery, CurrentUser};
 use shared::store::tasks::{Limit, limits};
@@ -25,12 +26,18 @@ use super::{limit_reached, load_task, task_response, write_failed};
 
 /// `POST /v1/templates`: `{"name", "task_id"}` saves a live task of the caller with its live
 /// subtasks; `{"name", "task", "subtasks"}` is a template written out.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTemplate {
+    /// Required: 1 to 100 characters once trimmed.
+    #[schema(required = true, value_type = String, min_length = 1, max_length = 100)]
     name: Option<String>,
+    /// A live task of the caller to save, with its live subtasks (instead of `task`).
     task_id: Option<String>,
+    /// The template's task written out (instead of `task_id`).
     task: Option<TemplateTaskInput>,
+    /// With `task` only: at most 50.
+    #[schema(max_items = 50)]
     subtasks: Option<Vec<TemplateSubtaskInput>>,
 }
 
@@ -40,6 +47,17 @@ fn template_response(status: StatusCode, template: &Template) -> Response {
     response
 }
 
+/// Saves a template: a live task of the caller (`task_id`), or one written out (`task`, `subtasks`).
+#[utoipa::path(post, path = "/v1/templates", tag = "templates",
+    request_body = NewTemplate,
+    responses(
+        (status = 201, description = "The template created", body = Template,
+            headers(("ETag" = String, description = "The template's version"))),
+        RequestProblems,
+        CallerProblems,
+        WriteProblems
+    ),
+    security(("bearer" = [])))]
 pub async fn create(
     State(app): State<Base>,
     caller: CurrentUser,
@@ -96,13 +114,24 @@ fn write_error(error: TemplateWriteError) -> ApiError {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TemplateQuery {
+    /// 1 to 200 (50 when absent).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     limit: Option<String>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
 /// The caller's templates, newest first.
+#[utoipa::path(get, path = "/v1/templates", tag = "templates", params(TemplateQuery),
+    responses(
+        (status = 200, description = "One page of templates", body = Page<Template>),
+        RequestProblems,
+        CallerProblems
+    ),
+    security(("bearer" = [])))]
 pub async fn list(
     State(app): State<Base>,
     caller: CurrentUser,
@@ -113,6 +142,19 @@ pub async fn list(
     Ok(Json(Page::new(page.items, "templates", page.next.as_deref())))
 }
 
+/// Deletes a template (the tasks made from it are not touched).
+#[utoipa::path(delete, path = "/v1/templates/{id}", tag = "templates",
+    params(
+        ("id" = String, Path, description = "The template's id"),
+        ("If-Match" = Option<String>, Header, description = "The template's ETag read: refused with 412 if it is stale")
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        RequestProblems,
+        CallerProblems,
+        WriteProblems
+    ),
+    security(("bearer" = [])))]
 pub async fn delete(
     State(app): State<Base>,
     caller: CurrentUser,

@@ -6,14 +6,18 @@ use axum::response::Response;
 use http::StatusCode;
 use serde::Serialize;
 use shared::Base;
+use shared::domain::task::Task;
+use shared::http::openapi::{CallerProblems, Problem, RequestProblems, WriteProblems};
 use shared::http::pagination::Page;
 use shared::http::{ApiError, CurrentUser};
 use shared::store::trash::RestoreError;
 
 use super::{caller_limits, limit_reached, task_response};
 
-#[derive(Debug, Serialize)]
+/// A task in the trash.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TrashEntry {
+    /// The task's id.
     id: String,
     title: String,
     trashed_at: String,
@@ -21,6 +25,14 @@ pub struct TrashEntry {
     expires_at: String,
 }
 
+/// The caller's trashed tasks, restorable for 7 days.
+#[utoipa::path(get, path = "/v1/trash", tag = "trash",
+    responses(
+        (status = 200, description = "Every task in the trash (`next_cursor` is null)", body = Page<TrashEntry>),
+        RequestProblems,
+        CallerProblems
+    ),
+    security(("bearer" = [])))]
 pub async fn list(State(app): State<Base>, caller: CurrentUser) -> Result<Json<Page<TrashEntry>>, ApiError> {
     let entries = app.store.list_trash(&caller.user_id).await?;
     let items = entries
@@ -37,6 +49,18 @@ pub async fn list(State(app): State<Base>, caller: CurrentUser) -> Result<Json<P
     Ok(Json(Page::whole(items)))
 }
 
+/// Restores a trashed task (with its subtasks).
+#[utoipa::path(post, path = "/v1/trash/{id}/restore", tag = "trash",
+    params(("id" = String, Path, description = "The trashed task's id")),
+    responses(
+        (status = 200, description = "The task, restored", body = Task,
+            headers(("ETag" = String, description = "The task's version"))),
+        (status = 410, description = "trash_expired: deleted more than 7 days ago", body = Problem, content_type = "application/problem+json"),
+        RequestProblems,
+        CallerProblems,
+        WriteProblems
+    ),
+    security(("bearer" = [])))]
 pub async fn restore(
     State(app): State<Base>,
     caller: CurrentUser,
