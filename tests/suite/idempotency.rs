@@ -47,7 +47,12 @@ async fn a_key_still_in_flight_is_409() {
     let body = json!({"name": "Kai Two"});
     // Another invocation claimed the key and is still running.
     let print = fingerprint(&Method::PATCH, "/v1/me", body.to_string().as_bytes());
-    stack.store("api-account").claim_idempotency_key(user_id, &sha256_hex("slow-1"), &print).await.unwrap();
+    stack
+        .store("api-account")
+        .idempotency()
+        .claim_idempotency_key(user_id, &sha256_hex("slow-1"), &print)
+        .await
+        .unwrap();
     let response = stack.call_with(Method::PATCH, "/v1/me", token, Some(body), &[("idempotency-key", "slow-1")]).await;
     response.assert_problem(StatusCode::CONFLICT, "idempotency_in_progress");
     assert_eq!(response.header("retry-after"), Some("1"));

@@ -161,7 +161,7 @@ async fn the_digest_index_follows_the_preferences_and_the_timezone() {
     let (token, id) = (bearer(&signup), user_id(&signup));
     let recipients = |timezone: &'static str, hour: u32| {
         let store = store.clone();
-        async move { store.digest_recipients(timezone, hour).await.unwrap() }
+        async move { store.notifications().digest_recipients(timezone, hour).await.unwrap() }
     };
     assert!(recipients("Europe/Berlin", 8).await.is_empty(), "the digest is opt-in");
 
@@ -222,7 +222,11 @@ async fn fill_inbox(stack: &TestStack, user_id: &str, count: usize) -> Vec<Strin
         let title = format!("reminder {index:03}");
         let now = Utc::now() + chrono::TimeDelta::milliseconds(index as i64);
         assert!(
-            store.deliver_to_inbox(user_id, &notification(NotificationType::TaskReminder, &title), now).await.unwrap()
+            store
+                .notifications()
+                .deliver_to_inbox(user_id, &notification(NotificationType::TaskReminder, &title), now)
+                .await
+                .unwrap()
         );
         titles.push(title);
     }
@@ -381,13 +385,13 @@ async fn push_tokens_register_once_and_are_removed() {
     let again = register(&stack, token, &device, "ios").await;
     assert_eq!(again.status, StatusCode::OK, "{}", again.body);
     assert_eq!(again.body["registered_at"], created.body["registered_at"]);
-    let devices = store.push_tokens(&id).await.unwrap();
+    let devices = store.devices().push_tokens(&id).await.unwrap();
     assert_eq!(devices.len(), 1);
     assert!(devices[0].endpoint.contains(":endpoint/APNS/"), "{}", devices[0].endpoint);
     assert_ne!(devices[0].token_hash, device, "only the hash is stored");
     let android = register(&stack, token, &device_token(), "android").await;
     assert_eq!(android.status, StatusCode::CREATED, "{}", android.body);
-    assert_eq!(store.push_tokens(&id).await.unwrap().len(), 2);
+    assert_eq!(store.devices().push_tokens(&id).await.unwrap().len(), 2);
 
     let invalid = stack.call(Method::POST, "/v1/me/push-tokens", token, Some(json!({"platform": "windows"}))).await;
     invalid.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
@@ -397,7 +401,7 @@ async fn push_tokens_register_once_and_are_removed() {
 
     let removed = stack.call(Method::DELETE, "/v1/me/push-tokens", token, Some(json!({"token": device}))).await;
     assert_eq!(removed.status, StatusCode::NO_CONTENT, "{}", removed.body);
-    assert_eq!(store.push_tokens(&id).await.unwrap().len(), 1);
+    assert_eq!(store.devices().push_tokens(&id).await.unwrap().len(), 1);
     assert!(!endpoint_exists(&stack, &devices[0].endpoint).await, "the endpoint is deleted");
     let twice = stack.call(Method::DELETE, "/v1/me/push-tokens", token, Some(json!({"token": device}))).await;
     twice.assert_problem(StatusCode::NOT_FOUND, "not_found");
@@ -412,8 +416,8 @@ async fn a_device_that_changes_hands_stops_receiving_the_previous_users_pushes()
     let device = device_token();
     assert_eq!(register(&stack, bearer(&first), &device, "android").await.status, StatusCode::CREATED);
     assert_eq!(register(&stack, bearer(&second), &device, "android").await.status, StatusCode::CREATED);
-    assert!(store.push_tokens(&user_id(&first)).await.unwrap().is_empty());
-    assert_eq!(store.push_tokens(&user_id(&second)).await.unwrap().len(), 1);
+    assert!(store.devices().push_tokens(&user_id(&first)).await.unwrap().is_empty());
+    assert_eq!(store.devices().push_tokens(&user_id(&second)).await.unwrap().len(), 1);
     let not_theirs =
         stack.call(Method::DELETE, "/v1/me/push-tokens", bearer(&first), Some(json!({"token": device}))).await;
     not_theirs.assert_problem(StatusCode::NOT_FOUND, "not_found");
@@ -449,7 +453,7 @@ pub(crate) async fn recipient(stack: &TestStack, preferences: Value) -> (Value, 
     let put = put_preferences(stack, bearer(&signup), preferences).await;
     assert_eq!(put.status, StatusCode::OK, "{}", put.body);
     assert_eq!(register(stack, bearer(&signup), &device_token(), "ios").await.status, StatusCode::CREATED);
-    let devices = stack.store("api-account").push_tokens(&user_id(&signup)).await.unwrap();
+    let devices = stack.store("api-account").devices().push_tokens(&user_id(&signup)).await.unwrap();
     let email = signup["user"]["email"].as_str().unwrap().to_string();
     (signup, email, devices[0].endpoint.clone())
 }
@@ -505,7 +509,7 @@ async fn a_disabled_endpoint_loses_its_token_and_is_not_an_error() {
     let report =
         run_deliver(&stack, &id, &notification(NotificationType::TaskDueSoon, "Due soon"), None, Utc::now()).await;
     assert_eq!(report.sent, [Channel::InApp, Channel::Push], "push counts as done: no device is left");
-    assert!(stack.store("api-account").push_tokens(&id).await.unwrap().is_empty());
+    assert!(stack.store("api-account").devices().push_tokens(&id).await.unwrap().is_empty());
     assert!(stack.pushes_to(&endpoint).await.is_empty());
     assert!(!endpoint_exists(&stack, &endpoint).await, "the rejected endpoint is deleted");
 }

@@ -35,6 +35,7 @@ async fn set_watermark(stack: &TestStack, at: DateTime<Utc>) {
         stack
             .job_state("reminder-scheduler", reminder_scheduler::state)
             .store
+            .schedule()
             .advance_watermark(None, at)
             .await
             .unwrap()

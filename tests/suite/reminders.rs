@@ -48,7 +48,7 @@ async fn schedule_run(stack: &TestStack, now: DateTime<Utc>) -> reminder_schedul
 /// Sets the scheduler's watermark, as if its last run had ended at `at`.
 async fn set_watermark(stack: &TestStack, at: DateTime<Utc>) {
     let context = stack.job_state("reminder-scheduler", reminder_scheduler::state);
-    assert!(context.store.advance_watermark(None, at).await.unwrap());
+    assert!(context.store.schedule().advance_watermark(None, at).await.unwrap());
 }
 
 #[tokio::test]

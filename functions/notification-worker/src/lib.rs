@@ -115,7 +115,7 @@ pub async fn process(context: &WorkerState, record: &SqsMessage, now: DateTime<U
             }
         }
         NotificationJob::Digest { date } => {
-            let Some(user) = context.store.get_user(user_id).await? else {
+            let Some(user) = context.store.accounts().get_user(user_id).await? else {
                 return Ok(Outcome::Nothing("the user is gone"));
             };
             let zone: Tz = user.timezone.parse().unwrap_or(Tz::UTC);
@@ -160,7 +160,7 @@ async fn current_reminder(
     due: Due<'_>,
     now: DateTime<Utc>,
 ) -> Result<Option<Notification>, StoreError> {
-    let Some(item) = context.store.get_task_item(user_id, task_id).await? else {
+    let Some(item) = context.store.tasks().get_task_item(user_id, task_id).await? else {
         return Ok(None);
     };
     let task = item.into_task();
@@ -183,5 +183,9 @@ async fn defer(
         user_id,
         NotificationJob::Deferred { notification: notification.clone(), channels: vec![channel] },
     );
-    context.store.schedule_deferred(keys::deferred_entry(&notification.id, channel.name()), at, message).await
+    context
+        .store
+        .schedule()
+        .schedule_deferred(keys::deferred_entry(&notification.id, channel.name()), at, message)
+        .await
 }

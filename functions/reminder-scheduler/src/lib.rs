@@ -92,7 +92,7 @@ pub async fn run(
     budget: Duration,
 ) -> Result<SchedulerReport, SchedulerError> {
     let started = Instant::now();
-    let seen = context.store.schedule_watermark().await?;
+    let seen = context.store.schedule().schedule_watermark().await?;
     let from = event.since.or(seen).unwrap_or(now - FIRST_RUN_LOOKBACK);
     let until = now - INDEX_LAG;
     let mut report = SchedulerReport { from, through: from, sent: 0, late: 0, complete: true };
@@ -114,7 +114,7 @@ pub async fn run(
     }
     // Never backwards: an operator's `since` run that stopped early leaves the watermark alone.
     let forward = seen.is_none_or(|seen| report.through > seen);
-    if report.through > from && forward && !context.store.advance_watermark(seen, report.through).await? {
+    if report.through > from && forward && !context.store.schedule().advance_watermark(seen, report.through).await? {
         tracing::info!("another run moved the watermark first");
     }
     tracing::info!(sent = report.sent, late = report.late, complete = report.complete, "reminders sent");
@@ -128,7 +128,7 @@ async fn due_in_bucket(
     low: DateTime<Utc>,
     high: DateTime<Utc>,
 ) -> Result<Vec<ScheduleEntry>, StoreError> {
-    let shards = (0..SHARDS).map(|shard| context.store.due_entries(hour, shard, low, high));
+    let shards = (0..SHARDS).map(|shard| context.store.schedule().due_entries(hour, shard, low, high));
     Ok(futures::future::try_join_all(shards).await?.into_iter().flatten().collect())
 }
 

@@ -24,7 +24,7 @@ pub async fn reminders(stack: &LocalStack, binary: &std::path::Path, count: usiz
     println!("(seeded {count} schedule entries in {:.1} s)", seeding.elapsed().as_secs_f64());
     let env = stack.env("reminder-scheduler").map_err(|error| error.to_string())?;
     let store = shared::store::Store::from_env(&env, &stack.sdk).map_err(|error| error.to_string())?;
-    store.advance_watermark(None, minute_ago - TimeDelta::seconds(1)).await.map_err(|e| e.to_string())?;
+    store.schedule().advance_watermark(None, minute_ago - TimeDelta::seconds(1)).await.map_err(|e| e.to_string())?;
 
     let (sqs_endpoint, received) = counting_sqs().await?;
     let extra = [("AWS_ENDPOINT_URL_SQS", sqs_endpoint.as_str())];

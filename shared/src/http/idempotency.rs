@@ -83,7 +83,7 @@ pub async fn idempotency(State(app): State<Base>, req: Request, next: Next) -> R
     let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let fingerprint = fingerprint(&parts.method, path, &bytes);
     let key_hash = sha256_hex(&key);
-    match app.store.claim_idempotency_key(&user_id, &key_hash, &fingerprint).await {
+    match app.store.idempotency().claim_idempotency_key(&user_id, &key_hash, &fingerprint).await {
         Ok(Claim::Claimed) => {}
         Ok(Claim::Existing(record)) => return answer_repeat(&record, &fingerprint),
         Err(error) => return ApiError::from(error).into_response(),
@@ -136,10 +136,11 @@ async fn remember(app: &Base, user_id: &str, key_hash: &str, response: Response)
                 .collect();
             let headers = serde_json::to_string(&headers).unwrap_or_else(|_| "[]".into());
             app.store
+                .idempotency()
                 .complete_idempotency_key(user_id, key_hash, parts.status.as_u16(), headers, text.to_string())
                 .await
         }
-        None => app.store.release_idempotency_key(user_id, key_hash).await,
+        None => app.store.idempotency().release_idempotency_key(user_id, key_hash).await,
     };
     if let Err(error) = outcome {
         tracing::error!(error = %error, "idempotency record not updated");

@@ -72,7 +72,7 @@ pub async fn deliver(
     now: DateTime<Utc>,
 ) -> Result<DeliveryReport, DeliverError> {
     let mut report = DeliveryReport::default();
-    let Some((user, stored)) = store.user_with_preferences(user_id).await? else {
+    let Some((user, stored)) = store.notifications().user_with_preferences(user_id).await? else {
         tracing::info!(user_id, notification_id = %notification.id, "user gone: nothing delivered");
         return Ok(report);
     };
@@ -93,7 +93,9 @@ pub async fn deliver(
             continue;
         }
         let outcome = match channel {
-            Channel::InApp => store.deliver_to_inbox(user_id, notification, now).await.map_err(DeliverError::from),
+            Channel::InApp => {
+                store.notifications().deliver_to_inbox(user_id, notification, now).await.map_err(DeliverError::from)
+            }
             Channel::Email => {
                 let message = email_of(&user.email, notification);
                 send_once(store, user_id, notification, channel, now, || async {
@@ -154,13 +156,13 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<(), DeliverError>>,
 {
-    if !store.claim_delivery(user_id, &notification.id, channel, now).await? {
+    if !store.notifications().claim_delivery(user_id, &notification.id, channel, now).await? {
         return Ok(false);
     }
     match send().await {
         Ok(()) => Ok(true),
         Err(error) => {
-            if let Err(release) = store.release_delivery(user_id, &notification.id, channel).await {
+            if let Err(release) = store.notifications().release_delivery(user_id, &notification.id, channel).await {
                 // The record stays: this channel will not be retried (at most once).
                 tracing::error!(user_id, notification_id = %notification.id, channel = channel.name(), error = %release,
                     "could not release the delivery record after a failed send");
@@ -188,7 +190,7 @@ async fn deliver_push(
         task_id: notification.task_id.clone(),
     };
     send_once(store, user_id, notification, Channel::Push, now, || async {
-        let devices = store.push_tokens(user_id).await?;
+        let devices = store.devices().push_tokens(user_id).await?;
         let (mut delivered, mut failure) = (0, None);
         for device in &devices {
             match push.publish(&device.endpoint, &message).await {
@@ -210,7 +212,7 @@ async fn deliver_push(
 
 async fn forget_device(store: &Store, push: &dyn PushSender, device: &PushTokenItem) {
     tracing::info!(user_id = %device.user_id, token = %device.token_hash, "push endpoint rejected: device forgotten");
-    match store.remove_push_token(device).await {
+    match store.devices().remove_push_token(device).await {
         // The endpoint is the token's: delete it only if nobody else took the token over meanwhile.
         Ok(true) => {
             if let Err(error) = push.delete_endpoint(&device.endpoint).await {

@@ -51,12 +51,11 @@ pub async fn send_digests(
         .collect();
     let mut report = DigestReport { hours_read: begun.len(), queued: 0 };
     // About 600 small Queries an hour (one per zone): read several at once.
-    let mut recipients =
-        stream::iter(begun)
-            .map(|(zone, date, hour)| async move {
-                store.digest_recipients(zone.name(), hour).await.map(|users| (users, date))
-            })
-            .buffer_unordered(PARALLEL_READS);
+    let mut recipients = stream::iter(begun)
+        .map(|(zone, date, hour)| async move {
+            store.notifications().digest_recipients(zone.name(), hour).await.map(|users| (users, date))
+        })
+        .buffer_unordered(PARALLEL_READS);
     let mut bodies = Vec::new();
     while let Some(found) = recipients.next().await {
         let (users, date) = found?;
@@ -113,7 +112,7 @@ pub async fn digest_for(
         due_to: Some(timed_bound.max(dated_bound)),
         ..TaskFilter::default()
     };
-    let page = store.list_tasks(user_id, &filter, TaskSort::Due, None, DIGEST_READ).await?;
+    let page = store.tasks().list_tasks(user_id, &filter, TaskSort::Due, None, DIGEST_READ).await?;
     let (overdue, due_today): (Vec<Task>, Vec<Task>) =
         page.items.into_iter().partition(|task| match (task.due_at, task.due_date) {
             (Some(at), _) => at < day_start,

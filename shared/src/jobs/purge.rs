@@ -37,7 +37,7 @@ pub async fn purge_expired_trash(
     days_back: i64,
 ) -> Result<PurgeReport, PurgeError> {
     let mut report = PurgeReport::default();
-    for entry in store.expired_trash(now, days_back).await? {
+    for entry in store.trash().expired_trash(now, days_back).await? {
         match purge_entry(store, files, &entry).await {
             Ok((items, objects)) => {
                 report.entries += 1;
@@ -54,10 +54,10 @@ pub async fn purge_expired_trash(
 }
 
 async fn purge_entry(store: &Store, files: &Files, entry: &TrashItem) -> Result<(usize, usize), PurgeError> {
-    let work = store.purge_work(entry).await?;
+    let work = store.trash().purge_work(entry).await?;
     files.delete_all(&work.object_keys).await?;
     let (items, objects) = (work.items.len(), work.object_keys.len());
-    store.delete_items(work.items).await?;
-    store.delete_trash_entry(entry).await?;
+    store.trash().delete_items(work.items).await?;
+    store.trash().delete_trash_entry(entry).await?;
     Ok((items, objects))
 }

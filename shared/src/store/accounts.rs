@@ -5,6 +5,7 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
+use super::tokens::OneTimeKind;
 use super::{Store, StoreError, dynamo_error, from_item, key, keys, n, s, to_item};
 use crate::domain::account::{LoginFailures, Tier};
 
@@ -122,11 +123,76 @@ pub enum UpdateProfileError {
     Store(#[from] StoreError),
 }
 
-impl Store {
+/// What signup made: the first session, and the email verification token to send.
+pub struct SignedUp {
+    pub session: super::sessions::NewSession,
+    pub verify_token: String,
+}
+
+/// Accounts: the user, their unique email and Google identity, login failures, passwords. Reached as `store.accounts()`.
+#[derive(Clone, Copy)]
+pub struct Accounts<'a> {
+    pub(crate) store: &'a Store,
+}
+
+impl Accounts<'_> {
+    /// Signup: the profile with its email item, the first session and an email verification token,
+    /// in one transaction. Answers the session and the token to mail.
+    pub async fn signup(self, user: &UserItem, user_agent: Option<&str>) -> Result<SignedUp, CreateAccountError> {
+        let session = self.store.sessions().new_session(&user.id, user_agent, "signup", &user.created_at)?;
+        let (verify_token, store_verify_token) =
+            self.store.tokens().issue_one_time_token(&user.id, OneTimeKind::EmailVerification)?;
+        self.create_account(user, None, vec![session.put.clone(), store_verify_token]).await?;
+        Ok(SignedUp { session, verify_token })
+    }
+
+    /// Confirms an email with its verification token (single use); false when the token is
+    /// invalid, used or expired.
+    pub async fn verify_email(self, token: &str) -> Result<bool, StoreError> {
+        let Some((user_id, consume)) =
+            self.store.tokens().consume_one_time_token(token, OneTimeKind::EmailVerification)?
+        else {
+            return Ok(false);
+        };
+        match self.store.transact(vec![consume, self.mark_email_verified(&user_id)?]).await {
+            Ok(()) => Ok(true),
+            Err(error) if error.is_condition_failure() => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// A new password, and every session but `keep` ended, in one transaction.
+    pub async fn change_password(self, user_id: &str, password_hash: &str, keep: &str) -> Result<(), StoreError> {
+        let mut actions = vec![self.set_password(user_id, password_hash, &super::now_rfc3339())?];
+        actions.extend(self.store.sessions().revoke_sessions_actions(user_id, Some(keep)).await?);
+        self.store.transact(actions).await
+    }
+
+    /// A password reset: the token consumed, the new password set and every session ended, in one
+    /// transaction; false when the token is invalid, used or expired.
+    pub async fn reset_password(self, token: &str, password_hash: &str) -> Result<bool, StoreError> {
+        let Some((user_id, consume)) = self.store.tokens().consume_one_time_token(token, OneTimeKind::PasswordReset)?
+        else {
+            return Ok(false);
+        };
+        let mut actions = vec![consume, self.set_password(&user_id, password_hash, &super::now_rfc3339())?];
+        actions.extend(self.store.sessions().revoke_sessions_actions(&user_id, None).await?);
+        match self.store.transact(actions).await {
+            Ok(()) => Ok(true),
+            Err(error) if error.is_condition_failure() => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Creates an account signed in with Google: the profile, its email and its Google identity.
+    pub async fn create_with_google(self, user: &UserItem, google_sub: &str) -> Result<(), CreateAccountError> {
+        self.create_account(user, Some(google_sub), Vec::new()).await
+    }
+
     /// Creates the profile with its email item (and Google item), plus `extra` actions (the first
     /// session, a verification token) in one transaction. Uniqueness is the email item's condition.
-    pub async fn create_account(
-        &self,
+    pub(crate) async fn create_account(
+        self,
         user: &UserItem,
         google_sub: Option<&str>,
         extra: Vec<TransactWriteItem>,
@@ -137,7 +203,7 @@ impl Store {
             entity: "email".into(),
             user_id: user.id.clone(),
         };
-        let mut actions = vec![self.put_new(to_item(&email_item)?)?, self.put_new(to_item(user)?)?];
+        let mut actions = vec![self.store.put_new(to_item(&email_item)?)?, self.store.put_new(to_item(user)?)?];
         if let Some(sub) = google_sub {
             let google_item = GoogleItem {
                 pk: keys::google(sub),
@@ -145,10 +211,10 @@ impl Store {
                 entity: "google".into(),
                 user_id: user.id.clone(),
             };
-            actions.push(self.put_new(to_item(&google_item)?)?);
+            actions.push(self.store.put_new(to_item(&google_item)?)?);
         }
         actions.extend(extra);
-        match self.transact(actions).await {
+        match self.store.transact(actions).await {
             Ok(()) => Ok(()),
             Err(error) if error.failed_condition_at(0) => Err(CreateAccountError::EmailTaken),
             Err(error) if google_sub.is_some() && error.failed_condition_at(2) => Err(CreateAccountError::GoogleTaken),
@@ -156,26 +222,27 @@ impl Store {
         }
     }
 
-    pub async fn user_id_by_email(&self, normalized_email: &str) -> Result<Option<String>, StoreError> {
-        let item: Option<EmailItem> = self.get(keys::email(normalized_email), keys::EMAIL_SK).await?;
+    pub async fn user_id_by_email(self, normalized_email: &str) -> Result<Option<String>, StoreError> {
+        let item: Option<EmailItem> = self.store.get(keys::email(normalized_email), keys::EMAIL_SK).await?;
         Ok(item.map(|item| item.user_id))
     }
 
-    pub async fn user_id_by_google(&self, subject: &str) -> Result<Option<String>, StoreError> {
-        let item: Option<GoogleItem> = self.get(keys::google(subject), keys::GOOGLE_SK).await?;
+    pub async fn user_id_by_google(self, subject: &str) -> Result<Option<String>, StoreError> {
+        let item: Option<GoogleItem> = self.store.get(keys::google(subject), keys::GOOGLE_SK).await?;
         Ok(item.map(|item| item.user_id))
     }
 
-    pub async fn get_user(&self, user_id: &str) -> Result<Option<UserItem>, StoreError> {
-        self.get(keys::user(user_id), keys::PROFILE).await
+    pub async fn get_user(self, user_id: &str) -> Result<Option<UserItem>, StoreError> {
+        self.store.get(keys::user(user_id), keys::PROFILE).await
     }
 
     /// Counts a failed login: in the open window, or opening a new one. Returns the new state.
-    pub async fn record_login_failure(&self, user: &UserItem, now: i64) -> Result<LoginFailures, StoreError> {
+    pub async fn record_login_failure(self, user: &UserItem, now: i64) -> Result<LoginFailures, StoreError> {
         let update = self
+            .store
             .client
             .update_item()
-            .table_name(&self.table)
+            .table_name(&self.store.table)
             .set_key(Some(key(keys::user(&user.id), keys::PROFILE)))
             .condition_expression("attribute_exists(#pk)")
             .expression_attribute_names("#pk", keys::PK)
@@ -195,9 +262,9 @@ impl Store {
     }
 
     /// An update (for a transaction) that clears the failed-login count after a good login.
-    pub fn clear_login_failures(&self, user_id: &str) -> Result<TransactWriteItem, StoreError> {
+    pub(crate) fn clear_login_failures(self, user_id: &str) -> Result<TransactWriteItem, StoreError> {
         let update = Update::builder()
-            .table_name(&self.table)
+            .table_name(&self.store.table)
             .set_key(Some(key(keys::user(user_id), keys::PROFILE)))
             .update_expression("SET failed_logins = :zero REMOVE failed_window_start")
             .condition_expression("attribute_exists(#pk)")
@@ -209,9 +276,14 @@ impl Store {
     }
 
     /// An update (for a transaction) that sets a new password hash and clears failed logins.
-    pub fn set_password(&self, user_id: &str, password_hash: &str, now: &str) -> Result<TransactWriteItem, StoreError> {
+    pub(crate) fn set_password(
+        self,
+        user_id: &str,
+        password_hash: &str,
+        now: &str,
+    ) -> Result<TransactWriteItem, StoreError> {
         let update = Update::builder()
-            .table_name(&self.table)
+            .table_name(&self.store.table)
             .set_key(Some(key(keys::user(user_id), keys::PROFILE)))
             .update_expression(
                 "SET password_hash = :hash, updated_at = :now, failed_logins = :zero, email_verified = :verified \
@@ -230,9 +302,9 @@ impl Store {
     }
 
     /// An update (for a transaction) that marks the email verified.
-    pub fn mark_email_verified(&self, user_id: &str) -> Result<TransactWriteItem, StoreError> {
+    pub(crate) fn mark_email_verified(self, user_id: &str) -> Result<TransactWriteItem, StoreError> {
         let update = Update::builder()
-            .table_name(&self.table)
+            .table_name(&self.store.table)
             .set_key(Some(key(keys::user(user_id), keys::PROFILE)))
             .update_expression("SET email_verified = :verified")
             .condition_expression("attribute_exists(#pk)")
@@ -244,7 +316,7 @@ impl Store {
     }
 
     /// Links a Google account to an existing user, the Google item guarding uniqueness.
-    pub async fn link_google(&self, user_id: &str, subject: &str) -> Result<(), CreateAccountError> {
+    pub async fn link_google(self, user_id: &str, subject: &str) -> Result<(), CreateAccountError> {
         let google_item = GoogleItem {
             pk: keys::google(subject),
             sk: keys::GOOGLE_SK.into(),
@@ -252,7 +324,7 @@ impl Store {
             user_id: user_id.to_string(),
         };
         let update = Update::builder()
-            .table_name(&self.table)
+            .table_name(&self.store.table)
             .set_key(Some(key(keys::user(user_id), keys::PROFILE)))
             .update_expression("SET google_sub = :sub, email_verified = :verified")
             .condition_expression("attribute_exists(#pk)")
@@ -261,8 +333,9 @@ impl Store {
             .expression_attribute_values(":verified", aws_sdk_dynamodb::types::AttributeValue::Bool(true))
             .build()
             .map_err(|error| StoreError::Dynamo(error.to_string()))?;
-        let actions = vec![self.put_new(to_item(&google_item)?)?, TransactWriteItem::builder().update(update).build()];
-        match self.transact(actions).await {
+        let actions =
+            vec![self.store.put_new(to_item(&google_item)?)?, TransactWriteItem::builder().update(update).build()];
+        match self.store.transact(actions).await {
             Ok(()) => Ok(()),
             Err(error) if error.failed_condition_at(0) => Err(CreateAccountError::GoogleTaken),
             Err(error) => Err(error.into()),
@@ -273,7 +346,7 @@ impl Store {
     /// One UpdateItem; a timezone change also moves the digest index entry (see
     /// `update_profile_and_digest`).
     pub async fn update_profile(
-        &self,
+        self,
         user_id: &str,
         changes: &ProfileChanges,
         expected_version: Option<u64>,
@@ -284,9 +357,10 @@ impl Store {
         }
         let mut sets = vec!["updated_at = :now".to_string(), "version = version + :one".to_string()];
         let mut request = self
+            .store
             .client
             .update_item()
-            .table_name(&self.table)
+            .table_name(&self.store.table)
             .set_key(Some(key(keys::user(user_id), keys::PROFILE)))
             .expression_attribute_names("#pk", keys::PK)
             .expression_attribute_values(":now", s(now))
@@ -340,7 +414,7 @@ impl Store {
     /// is still none), so a concurrent preferences change cannot leave it behind. A lost race is
     /// computed again. 2 round trips.
     async fn update_profile_and_digest(
-        &self,
+        self,
         user_id: &str,
         changes: &ProfileChanges,
         timezone: &str,
@@ -349,6 +423,7 @@ impl Store {
     ) -> Result<UserItem, UpdateProfileError> {
         for _ in 0..4 {
             let items = self
+                .store
                 .get_many(vec![key(keys::user(user_id), keys::PROFILE), key(keys::user(user_id), keys::DIGEST)])
                 .await?;
             let mut user: Option<UserItem> = None;
@@ -371,7 +446,7 @@ impl Store {
             let mut updated = current.clone();
             let mut sets = vec!["updated_at = :now".to_string(), "version = :new_version".to_string()];
             let mut update = Update::builder()
-                .table_name(&self.table)
+                .table_name(&self.store.table)
                 .set_key(Some(key(keys::user(user_id), keys::PROFILE)))
                 .condition_expression("version = :version")
                 .expression_attribute_values(":now", s(now))
@@ -404,9 +479,9 @@ impl Store {
                 .map_err(|error| StoreError::Dynamo(error.to_string()))?;
             let actions = vec![
                 TransactWriteItem::builder().update(update).build(),
-                self.follow_timezone(user_id, digest.as_ref(), timezone)?,
+                self.store.notifications().follow_timezone(user_id, digest.as_ref(), timezone)?,
             ];
-            match self.transact(actions).await {
+            match self.store.transact(actions).await {
                 Ok(()) => return Ok(updated),
                 // The profile or the digest entry changed since they were read: read again (a
                 // client's If-Match is compared with the new version above).

@@ -40,10 +40,16 @@ pub struct ActivityPage {
     pub next: Option<String>,
 }
 
-impl Store {
+/// The activity log: who changed what, newest first. Reached as `store.activity()`.
+#[derive(Clone, Copy)]
+pub struct ActivityLog<'a> {
+    pub(crate) store: &'a Store,
+}
+
+impl ActivityLog<'_> {
     /// The Put (for the change's transaction) of one activity entry.
     pub fn record_activity(
-        &self,
+        self,
         user_id: &str,
         entity_type: &str,
         entity_id: &str,
@@ -63,13 +69,13 @@ impl Store {
             changes: serde_json::to_string(changes).unwrap_or_else(|_| "[]".into()),
             at: super::now_rfc3339(),
         };
-        self.put_new(super::to_item(&item)?)
+        self.store.put_new(super::to_item(&item)?)
     }
 
     /// Newest first, `limit` entries after the sort key `after`, optionally of one entity only
     /// (a filter on the Query, read on until the page is full).
     pub async fn list_activity(
-        &self,
+        self,
         user_id: &str,
         entity_id: Option<&str>,
         after: Option<&str>,
@@ -79,9 +85,10 @@ impl Store {
         let mut start = after.map(|sk| super::key(keys::user(user_id), sk));
         loop {
             let mut query = self
+                .store
                 .client
                 .query()
-                .table_name(&self.table)
+                .table_name(&self.store.table)
                 .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
                 .expression_attribute_names("#pk", keys::PK)
                 .expression_attribute_names("#sk", keys::SK)

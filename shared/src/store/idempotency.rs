@@ -47,9 +47,15 @@ pub enum Claim {
     Existing(Box<IdempotencyRecord>),
 }
 
-impl Store {
+/// Idempotency keys: claimed, completed with the answer, released. Reached as `store.idempotency()`.
+#[derive(Clone, Copy)]
+pub struct IdempotencyKeys<'a> {
+    pub(crate) store: &'a Store,
+}
+
+impl IdempotencyKeys<'_> {
     pub async fn claim_idempotency_key(
-        &self,
+        self,
         user_id: &str,
         key_hash: &str,
         fingerprint: &str,
@@ -68,9 +74,10 @@ impl Store {
             ttl: now + RECORD_SECONDS,
         };
         let result = self
+            .store
             .client
             .put_item()
-            .table_name(&self.table)
+            .table_name(&self.store.table)
             .set_item(Some(to_item(&record)?))
             .condition_expression(
                 "attribute_not_exists(#pk) OR #ttl <= :now OR (#state = :in_progress AND claimed_until < :now)",
@@ -86,7 +93,8 @@ impl Store {
             Ok(_) => Ok(Claim::Claimed),
             Err(error) => match error.into_service_error() {
                 PutItemError::ConditionalCheckFailedException(_) => {
-                    match self.get::<IdempotencyRecord>(keys::user(user_id), &keys::idempotency(key_hash)).await? {
+                    match self.store.get::<IdempotencyRecord>(keys::user(user_id), &keys::idempotency(key_hash)).await?
+                    {
                         Some(existing) => Ok(Claim::Existing(Box::new(existing))),
                         // Expired between the two calls: claiming again will succeed.
                         None => Box::pin(self.claim_idempotency_key(user_id, key_hash, fingerprint)).await,
@@ -99,16 +107,17 @@ impl Store {
 
     /// Stores the answer on a claimed key.
     pub async fn complete_idempotency_key(
-        &self,
+        self,
         user_id: &str,
         key_hash: &str,
         status: u16,
         headers: String,
         body: String,
     ) -> Result<(), StoreError> {
-        self.client
+        self.store
+            .client
             .update_item()
-            .table_name(&self.table)
+            .table_name(&self.store.table)
             .set_key(Some(key(keys::user(user_id), keys::idempotency(key_hash))))
             .update_expression("SET #state = :completed, #status = :status, headers = :headers, body = :body")
             .expression_attribute_names("#state", "state")
@@ -124,7 +133,7 @@ impl Store {
     }
 
     /// Frees a claimed key whose request failed on our side, so that a retry runs it again.
-    pub async fn release_idempotency_key(&self, user_id: &str, key_hash: &str) -> Result<(), StoreError> {
-        self.delete_if_exists(keys::user(user_id), &keys::idempotency(key_hash)).await.map(|_| ())
+    pub async fn release_idempotency_key(self, user_id: &str, key_hash: &str) -> Result<(), StoreError> {
+        self.store.delete_if_exists(keys::user(user_id), &keys::idempotency(key_hash)).await.map(|_| ())
     }
 }

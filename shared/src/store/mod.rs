@@ -86,8 +86,8 @@ pub enum IndexRange {
 /// The table and its client, built once per cold start.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pub client: Client,
-    pub table: String,
+    pub(crate) client: Client,
+    pub(crate) table: String,
     /// Requests this store's client has sent.
     pub round_trips: round_trips::RoundTripCounter,
 }
@@ -120,6 +120,65 @@ pub fn expired(item: &Item, now: i64) -> bool {
     }
 }
 
+/// The repositories: one per aggregate, each holding the store for its calls.
+impl Store {
+    pub fn accounts(&self) -> accounts::Accounts<'_> {
+        accounts::Accounts { store: self }
+    }
+
+    pub fn activity(&self) -> activity::ActivityLog<'_> {
+        activity::ActivityLog { store: self }
+    }
+
+    pub fn attachments(&self) -> attachments::Attachments<'_> {
+        attachments::Attachments { store: self }
+    }
+
+    pub fn idempotency(&self) -> idempotency::IdempotencyKeys<'_> {
+        idempotency::IdempotencyKeys { store: self }
+    }
+
+    pub fn notes(&self) -> notes::Notes<'_> {
+        notes::Notes { store: self }
+    }
+
+    pub fn notifications(&self) -> notifications::Notifications<'_> {
+        notifications::Notifications { store: self }
+    }
+
+    pub fn occurrences(&self) -> occurrences::Occurrences<'_> {
+        occurrences::Occurrences { store: self }
+    }
+
+    pub fn devices(&self) -> push_tokens::PushDevices<'_> {
+        push_tokens::PushDevices { store: self }
+    }
+
+    pub fn schedule(&self) -> schedule::Schedule<'_> {
+        schedule::Schedule { store: self }
+    }
+
+    pub fn sessions(&self) -> sessions::Sessions<'_> {
+        sessions::Sessions { store: self }
+    }
+
+    pub fn tasks(&self) -> tasks::Tasks<'_> {
+        tasks::Tasks { store: self }
+    }
+
+    pub fn templates(&self) -> templates::Templates<'_> {
+        templates::Templates { store: self }
+    }
+
+    pub fn tokens(&self) -> tokens::OneTimeTokens<'_> {
+        tokens::OneTimeTokens { store: self }
+    }
+
+    pub fn trash(&self) -> trash::Trash<'_> {
+        trash::Trash { store: self }
+    }
+}
+
 impl Store {
     /// The table of `TABLE_NAME`.
     pub fn from_env(
@@ -137,7 +196,7 @@ impl Store {
     }
 
     /// Reads one item (strongly consistent); an item whose TTL has passed reads as absent.
-    pub async fn get<T: DeserializeOwned>(&self, pk: String, sk: &str) -> Result<Option<T>, StoreError> {
+    pub(crate) async fn get<T: DeserializeOwned>(&self, pk: String, sk: &str) -> Result<Option<T>, StoreError> {
         let output = self
             .client
             .get_item()
@@ -155,7 +214,7 @@ impl Store {
 
     /// Reads up to 100 items in one round trip (more when DynamoDB leaves keys unprocessed, which
     /// are asked for again); absent and expired items are left out.
-    pub async fn get_many(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+    pub(crate) async fn get_many(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
         let mut request = Some(
             aws_sdk_dynamodb::types::KeysAndAttributes::builder()
                 .set_keys(Some(keys))
@@ -182,7 +241,7 @@ impl Store {
     }
 
     /// All items of a partition whose sort key starts with `prefix` (one Query per page of 1 MB).
-    pub async fn query_prefix(&self, pk: String, prefix: &str) -> Result<Vec<Item>, StoreError> {
+    pub(crate) async fn query_prefix(&self, pk: String, prefix: &str) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         let mut start_key = None;
         loop {
@@ -213,7 +272,7 @@ impl Store {
 
     /// Every item of one GSI1 partition whose `GSI1SK` is in `range` (one Query per 1 MB page;
     /// eventually consistent, as index reads are).
-    pub async fn index_items(&self, partition: String, range: IndexRange) -> Result<Vec<Item>, StoreError> {
+    pub(crate) async fn index_items(&self, partition: String, range: IndexRange) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         let mut start = None;
         loop {
@@ -247,7 +306,7 @@ impl Store {
     /// after the sort key `after`, in sort-key order (`forward`) or reversed, and whether more
     /// follow. One consistent Query for one item more than the page, so a last page is known as
     /// such (no cursor to an empty page); items whose TTL has passed are left out.
-    pub async fn query_page(
+    pub(crate) async fn query_page(
         &self,
         pk: String,
         prefix: &str,
@@ -281,7 +340,7 @@ impl Store {
     }
 
     /// Runs actions as one TransactWriteItems: all happen or none.
-    pub async fn transact(&self, actions: Vec<TransactWriteItem>) -> Result<(), StoreError> {
+    pub(crate) async fn transact(&self, actions: Vec<TransactWriteItem>) -> Result<(), StoreError> {
         use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
         let result = self.client.transact_write_items().set_transact_items(Some(actions)).send().await;
         match result {
@@ -301,7 +360,7 @@ impl Store {
     }
 
     /// A Put that fails if an item with the same key exists.
-    pub fn put_new(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
+    pub(crate) fn put_new(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
@@ -313,7 +372,7 @@ impl Store {
     }
 
     /// A Put that replaces any item with the same key.
-    pub fn put(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
+    pub(crate) fn put(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
@@ -323,7 +382,7 @@ impl Store {
     }
 
     /// A Delete that fails unless the item exists (and, with `unexpired_at`, has not expired).
-    pub fn delete_existing(
+    pub(crate) fn delete_existing(
         &self,
         pk: String,
         sk: &str,
@@ -345,7 +404,7 @@ impl Store {
     }
 
     /// A Delete with no condition.
-    pub fn delete(&self, pk: String, sk: &str) -> Result<TransactWriteItem, StoreError> {
+    pub(crate) fn delete(&self, pk: String, sk: &str) -> Result<TransactWriteItem, StoreError> {
         let delete = Delete::builder()
             .table_name(&self.table)
             .set_key(Some(key(pk, sk)))
@@ -355,7 +414,7 @@ impl Store {
     }
 
     /// Deletes one item if it exists; false when it did not.
-    pub async fn delete_if_exists(&self, pk: String, sk: &str) -> Result<bool, StoreError> {
+    pub(crate) async fn delete_if_exists(&self, pk: String, sk: &str) -> Result<bool, StoreError> {
         use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
         let result = self
             .client

@@ -53,11 +53,17 @@ pub fn validate_body(body: &str) -> Result<(), String> {
     }
 }
 
-impl Store {
+/// Notes on a task. Reached as `store.notes()`.
+#[derive(Clone, Copy)]
+pub struct Notes<'a> {
+    pub(crate) store: &'a Store,
+}
+
+impl Notes<'_> {
     /// A condition (for a transaction) that the task exists and is not in the trash.
-    pub fn task_is_live(&self, user_id: &str, task_id: &str) -> Result<TransactWriteItem, StoreError> {
+    pub fn task_is_live(self, user_id: &str, task_id: &str) -> Result<TransactWriteItem, StoreError> {
         let check = ConditionCheck::builder()
-            .table_name(&self.table)
+            .table_name(&self.store.table)
             .set_key(Some(key(keys::user(user_id), keys::task(task_id))))
             .condition_expression("attribute_exists(#pk) AND attribute_not_exists(trashed_at)")
             .expression_attribute_names("#pk", keys::PK)
@@ -66,24 +72,24 @@ impl Store {
         Ok(TransactWriteItem::builder().condition_check(check).build())
     }
 
-    pub fn note_put(&self, user_id: &str, note: &Note) -> Result<TransactWriteItem, StoreError> {
+    pub fn note_put(self, user_id: &str, note: &Note) -> Result<TransactWriteItem, StoreError> {
         let item = NoteItem {
             pk: keys::user(user_id),
             sk: keys::note(&note.task_id, &note.id),
             entity: "note".into(),
             note: note.clone(),
         };
-        self.put_new(to_item(&item)?)
+        self.store.put_new(to_item(&item)?)
     }
 
-    pub async fn add_note(&self, user_id: &str, note: &Note) -> Result<(), NoteError> {
+    pub async fn add_note(self, user_id: &str, note: &Note) -> Result<(), NoteError> {
         let change = FieldChange { field: "body".into(), old: serde_json::Value::Null, new: note.body.clone().into() };
         let actions = vec![
             self.task_is_live(user_id, &note.task_id)?,
             self.note_put(user_id, note)?,
-            self.record_activity(user_id, "note", &note.id, "created", &[change])?,
+            self.store.activity().record_activity(user_id, "note", &note.id, "created", &[change])?,
         ];
-        match self.transact(actions).await {
+        match self.store.transact(actions).await {
             Ok(()) => Ok(()),
             Err(error) if error.failed_condition_at(0) => Err(NoteError::NotFound),
             Err(error) => Err(error.into()),
@@ -91,22 +97,22 @@ impl Store {
     }
 
     /// The notes of a task, oldest first.
-    pub async fn list_notes(&self, user_id: &str, task_id: &str) -> Result<Vec<Note>, StoreError> {
-        let items = self.query_prefix(keys::user(user_id), &keys::notes_of(task_id)).await?;
+    pub async fn list_notes(self, user_id: &str, task_id: &str) -> Result<Vec<Note>, StoreError> {
+        let items = self.store.query_prefix(keys::user(user_id), &keys::notes_of(task_id)).await?;
         items.into_iter().map(|item| from_item::<NoteItem>(item).map(|item| item.note)).collect()
     }
 
-    pub async fn get_note(&self, user_id: &str, task_id: &str, note_id: &str) -> Result<Option<Note>, StoreError> {
-        let item: Option<NoteItem> = self.get(keys::user(user_id), &keys::note(task_id, note_id)).await?;
+    pub async fn get_note(self, user_id: &str, task_id: &str, note_id: &str) -> Result<Option<Note>, StoreError> {
+        let item: Option<NoteItem> = self.store.get(keys::user(user_id), &keys::note(task_id, note_id)).await?;
         Ok(item.map(|item| item.note))
     }
 
     /// Replaces a note's body if it is still at `before.version` and its task is live.
-    pub async fn edit_note(&self, user_id: &str, before: &Note, body: &str) -> Result<Note, NoteError> {
+    pub async fn edit_note(self, user_id: &str, before: &Note, body: &str) -> Result<Note, NoteError> {
         let now = super::now_rfc3339();
         let change = FieldChange { field: "body".into(), old: before.body.clone().into(), new: body.into() };
         let update = aws_sdk_dynamodb::types::Update::builder()
-            .table_name(&self.table)
+            .table_name(&self.store.table)
             .set_key(Some(key(keys::user(user_id), keys::note(&before.task_id, &before.id))))
             .update_expression("SET body = :body, updated_at = :now, version = version + :one")
             .condition_expression("version = :version")
@@ -119,9 +125,9 @@ impl Store {
         let actions = vec![
             self.task_is_live(user_id, &before.task_id)?,
             TransactWriteItem::builder().update(update).build(),
-            self.record_activity(user_id, "note", &before.id, "updated", &[change])?,
+            self.store.activity().record_activity(user_id, "note", &before.id, "updated", &[change])?,
         ];
-        match self.transact(actions).await {
+        match self.store.transact(actions).await {
             Ok(()) => Ok(Note { body: body.into(), updated_at: now, version: before.version + 1, ..before.clone() }),
             Err(error) if error.failed_condition_at(0) => Err(NoteError::NotFound),
             Err(error) if error.failed_condition_at(1) => {
@@ -134,10 +140,10 @@ impl Store {
         }
     }
 
-    pub async fn delete_note(&self, user_id: &str, note: &Note) -> Result<(), NoteError> {
+    pub async fn delete_note(self, user_id: &str, note: &Note) -> Result<(), NoteError> {
         let change = FieldChange { field: "body".into(), old: note.body.clone().into(), new: serde_json::Value::Null };
         let delete = aws_sdk_dynamodb::types::Delete::builder()
-            .table_name(&self.table)
+            .table_name(&self.store.table)
             .set_key(Some(key(keys::user(user_id), keys::note(&note.task_id, &note.id))))
             .condition_expression("version = :version")
             .expression_attribute_values(":version", n(note.version))
@@ -146,9 +152,9 @@ impl Store {
         let actions = vec![
             self.task_is_live(user_id, &note.task_id)?,
             TransactWriteItem::builder().delete(delete).build(),
-            self.record_activity(user_id, "note", &note.id, "deleted", &[change])?,
+            self.store.activity().record_activity(user_id, "note", &note.id, "deleted", &[change])?,
         ];
-        match self.transact(actions).await {
+        match self.store.transact(actions).await {
             Ok(()) => Ok(()),
             Err(error) if error.failed_condition_at(0) => Err(NoteError::NotFound),
             Err(error) if error.failed_condition_at(1) => {

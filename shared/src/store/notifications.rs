@@ -199,19 +199,26 @@ fn build_error(error: impl std::fmt::Display) -> StoreError {
     StoreError::Dynamo(error.to_string())
 }
 
-impl Store {
+/// Notification preferences, the digest index, the inbox and delivery records. Reached as `store.notifications()`.
+#[derive(Clone, Copy)]
+pub struct Notifications<'a> {
+    pub(crate) store: &'a Store,
+}
+
+impl Notifications<'_> {
     /// The user's preferences (the defaults at version 0 when never stored). 1 GetItem.
-    pub async fn notification_preferences(&self, user_id: &str) -> Result<StoredPreferences, StoreError> {
-        let item: Option<PreferencesItem> = self.get(keys::user(user_id), keys::NOTIFICATION_PREFS).await?;
+    pub async fn notification_preferences(self, user_id: &str) -> Result<StoredPreferences, StoreError> {
+        let item: Option<PreferencesItem> = self.store.get(keys::user(user_id), keys::NOTIFICATION_PREFS).await?;
         Ok(StoredPreferences::from_item(item))
     }
 
     /// The profile and the preferences of a user in one BatchGetItem; `None` when the user is gone.
     pub async fn user_with_preferences(
-        &self,
+        self,
         user_id: &str,
     ) -> Result<Option<(UserItem, StoredPreferences)>, StoreError> {
         let items = self
+            .store
             .get_many(vec![key(keys::user(user_id), keys::PROFILE), key(keys::user(user_id), keys::NOTIFICATION_PREFS)])
             .await?;
         let (mut user, mut preferences) = (None, None);
@@ -230,7 +237,7 @@ impl Store {
     /// With `expected_version`, only if the stored version is that one. 2 round trips (BatchGetItem,
     /// TransactWriteItems); a lost race is computed again.
     pub async fn put_notification_preferences(
-        &self,
+        self,
         user_id: &str,
         preferences: &NotificationPreferences,
         expected_version: Option<u64>,
@@ -254,7 +261,8 @@ impl Store {
                 version: stored.version,
                 updated_at: now.to_string(),
             };
-            let put = aws_sdk_dynamodb::types::Put::builder().table_name(&self.table).set_item(Some(to_item(&item)?));
+            let put =
+                aws_sdk_dynamodb::types::Put::builder().table_name(&self.store.table).set_item(Some(to_item(&item)?));
             let put = if current.version == 0 {
                 put.condition_expression("attribute_not_exists(#pk)").expression_attribute_names("#pk", keys::PK)
             } else {
@@ -263,12 +271,12 @@ impl Store {
             };
             let digest = if preferences.digest_enabled() {
                 let entry = DigestItem::new(user_id, &user.timezone, u32::from(preferences.digest_hour()));
-                self.put(to_item(&entry)?)?
+                self.store.put(to_item(&entry)?)?
             } else {
-                self.delete(keys::user(user_id), keys::DIGEST)?
+                self.store.delete(keys::user(user_id), keys::DIGEST)?
             };
             let check = ConditionCheck::builder()
-                .table_name(&self.table)
+                .table_name(&self.store.table)
                 .set_key(Some(key(keys::user(user_id), keys::PROFILE)))
                 .condition_expression("attribute_exists(#pk) AND #tz = :timezone")
                 .expression_attribute_names("#pk", keys::PK)
@@ -282,7 +290,7 @@ impl Store {
                 digest,
                 TransactWriteItem::builder().condition_check(check).build(),
             ];
-            match self.transact(actions).await {
+            match self.store.transact(actions).await {
                 Ok(()) => return Ok(stored),
                 // The preferences or the timezone changed since they were read: read again.
                 Err(error) if error.is_condition_failure() => continue,
@@ -294,8 +302,8 @@ impl Store {
 
     /// The users whose digest is due at local `hour` (0-23) in `timezone`: one Query per page of
     /// GSI1 `DIGEST#<timezone>#<hour>` (eventually consistent, like every index read).
-    pub async fn digest_recipients(&self, timezone: &str, hour: u32) -> Result<Vec<String>, StoreError> {
-        let items = self.index_items(keys::digest_index(timezone, hour), IndexRange::All).await?;
+    pub async fn digest_recipients(self, timezone: &str, hour: u32) -> Result<Vec<String>, StoreError> {
+        let items = self.store.index_items(keys::digest_index(timezone, hour), IndexRange::All).await?;
         Ok(items
             .into_iter()
             .filter_map(|mut item| match item.remove("GSI1SK") {
@@ -306,22 +314,22 @@ impl Store {
     }
 
     /// The digest index entry of a user, if the digest is on.
-    pub async fn digest_entry(&self, user_id: &str) -> Result<Option<DigestItem>, StoreError> {
-        self.get(keys::user(user_id), keys::DIGEST).await
+    pub async fn digest_entry(self, user_id: &str) -> Result<Option<DigestItem>, StoreError> {
+        self.store.get(keys::user(user_id), keys::DIGEST).await
     }
 
     /// The action (for a timezone change's transaction) that keeps the digest entry with the
     /// profile: moves `entry` to `timezone` while it still has the hour read, or, without an
     /// entry, checks that none appeared meanwhile.
     pub(crate) fn follow_timezone(
-        &self,
+        self,
         user_id: &str,
         entry: Option<&DigestItem>,
         timezone: &str,
     ) -> Result<TransactWriteItem, StoreError> {
         let Some(entry) = entry else {
             let check = ConditionCheck::builder()
-                .table_name(&self.table)
+                .table_name(&self.store.table)
                 .set_key(Some(key(keys::user(user_id), keys::DIGEST)))
                 .condition_expression("attribute_not_exists(#pk)")
                 .expression_attribute_names("#pk", keys::PK)
@@ -330,7 +338,7 @@ impl Store {
             return Ok(TransactWriteItem::builder().condition_check(check).build());
         };
         let update = Update::builder()
-            .table_name(&self.table)
+            .table_name(&self.store.table)
             .set_key(Some(key(keys::user(user_id), keys::DIGEST)))
             .update_expression("SET #tz = :timezone, GSI1PK = :index")
             .condition_expression("#hour = :hour AND #tz = :old")
@@ -348,13 +356,14 @@ impl Store {
     /// One page of the inbox, newest first, after the item `after`: one Query (on GSI1's unread
     /// partition for `unread_only`). Asks for one item more than the page to know if there is more.
     pub async fn list_inbox(
-        &self,
+        self,
         user_id: &str,
         unread_only: bool,
         after: Option<&str>,
         limit: usize,
     ) -> Result<InboxPage, StoreError> {
-        let mut query = self.client.query().table_name(&self.table).scan_index_forward(false).limit(limit as i32 + 1);
+        let mut query =
+            self.store.client.query().table_name(&self.store.table).scan_index_forward(false).limit(limit as i32 + 1);
         query = if unread_only {
             query
                 .index_name("GSI1")
@@ -398,11 +407,12 @@ impl Store {
 
     /// Marks one inbox item read (and takes it out of the unread index): one UpdateItem on
     /// condition that it exists. `None` when it does not (or expired).
-    pub async fn mark_inbox_read(&self, user_id: &str, id: &str) -> Result<Option<InboxItem>, StoreError> {
+    pub async fn mark_inbox_read(self, user_id: &str, id: &str) -> Result<Option<InboxItem>, StoreError> {
         let result = self
+            .store
             .client
             .update_item()
-            .table_name(&self.table)
+            .table_name(&self.store.table)
             .set_key(Some(key(keys::user(user_id), keys::notification(id))))
             .update_expression("SET #read = :true REMOVE GSI1PK, GSI1SK")
             .condition_expression("attribute_exists(#pk) AND #ttl > :now")
@@ -426,14 +436,15 @@ impl Store {
     /// Marks every unread item read: a consistent Query of the inbox (keys of unread items only,
     /// page by page), then one TransactWriteItems per 100 items. A transaction that meets an item
     /// deleted meanwhile is redone item by item. Returns how many items it marked.
-    pub async fn mark_all_inbox_read(&self, user_id: &str) -> Result<usize, StoreError> {
+    pub async fn mark_all_inbox_read(self, user_id: &str) -> Result<usize, StoreError> {
         let mut unread: Vec<String> = Vec::new();
         let mut start = None;
         loop {
             let output = self
+                .store
                 .client
                 .query()
-                .table_name(&self.table)
+                .table_name(&self.store.table)
                 .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
                 .filter_expression("#read = :false")
                 .projection_expression("#sk")
@@ -460,7 +471,7 @@ impl Store {
         for chunk in unread.chunks(TRANSACTION_LIMIT) {
             let actions =
                 chunk.iter().map(|sk| self.mark_read_action(user_id, sk)).collect::<Result<Vec<_>, StoreError>>()?;
-            match self.transact(actions).await {
+            match self.store.transact(actions).await {
                 Ok(()) => marked += chunk.len(),
                 Err(error) if error.is_condition_failure() => {
                     for sk in chunk {
@@ -476,9 +487,9 @@ impl Store {
         Ok(marked)
     }
 
-    fn mark_read_action(&self, user_id: &str, sk: &str) -> Result<TransactWriteItem, StoreError> {
+    fn mark_read_action(self, user_id: &str, sk: &str) -> Result<TransactWriteItem, StoreError> {
         let update = Update::builder()
-            .table_name(&self.table)
+            .table_name(&self.store.table)
             .set_key(Some(key(keys::user(user_id), sk)))
             .update_expression("SET #read = :true REMOVE GSI1PK, GSI1SK")
             .condition_expression("attribute_exists(#pk)")
@@ -491,32 +502,32 @@ impl Store {
     }
 
     /// Deletes one inbox item; false when there was none.
-    pub async fn delete_inbox_item(&self, user_id: &str, id: &str) -> Result<bool, StoreError> {
-        self.delete_if_exists(keys::user(user_id), &keys::notification(id)).await
+    pub async fn delete_inbox_item(self, user_id: &str, id: &str) -> Result<bool, StoreError> {
+        self.store.delete_if_exists(keys::user(user_id), &keys::notification(id)).await
     }
 
     /// Delivers a notification to the inbox exactly once: the inbox item and the delivery record
     /// in one TransactWriteItems, the record on condition that none exists. False when the
     /// notification was delivered to the inbox before (a duplicate message).
     pub async fn deliver_to_inbox(
-        &self,
+        self,
         user_id: &str,
         notification: &Notification,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<bool, StoreError> {
         let inbox = InboxItem::new(user_id, notification, now);
         let record = DeliveryItem::new(user_id, &notification.id, Channel::InApp, now);
-        let actions = vec![self.put_new(to_item(&inbox)?)?, self.put_delivery_record(&record)?];
-        match self.transact(actions).await {
+        let actions = vec![self.store.put_new(to_item(&inbox)?)?, self.put_delivery_record(&record)?];
+        match self.store.transact(actions).await {
             Ok(()) => Ok(true),
             Err(error) if error.failed_condition_at(1) => Ok(false),
             Err(error) => Err(error),
         }
     }
 
-    fn put_delivery_record(&self, record: &DeliveryItem) -> Result<TransactWriteItem, StoreError> {
+    fn put_delivery_record(self, record: &DeliveryItem) -> Result<TransactWriteItem, StoreError> {
         let put = aws_sdk_dynamodb::types::Put::builder()
-            .table_name(&self.table)
+            .table_name(&self.store.table)
             .set_item(Some(to_item(record)?))
             // An expired record DynamoDB has not deleted yet counts as absent.
             .condition_expression("attribute_not_exists(#pk) OR #ttl <= :now")
@@ -531,7 +542,7 @@ impl Store {
     /// Claims the delivery of a notification on a channel: one PutItem on condition that no
     /// record exists. False when it was claimed before.
     pub async fn claim_delivery(
-        &self,
+        self,
         user_id: &str,
         notification_id: &str,
         channel: Channel,
@@ -539,9 +550,10 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let record = DeliveryItem::new(user_id, notification_id, channel, now);
         let result = self
+            .store
             .client
             .put_item()
-            .table_name(&self.table)
+            .table_name(&self.store.table)
             .set_item(Some(to_item(&record)?))
             .condition_expression("attribute_not_exists(#pk) OR #ttl <= :now")
             .expression_attribute_names("#pk", keys::PK)
@@ -560,14 +572,15 @@ impl Store {
 
     /// Gives a claimed delivery back (its send failed), so a retry sends it.
     pub async fn release_delivery(
-        &self,
+        self,
         user_id: &str,
         notification_id: &str,
         channel: Channel,
     ) -> Result<(), StoreError> {
-        self.client
+        self.store
+            .client
             .delete_item()
-            .table_name(&self.table)
+            .table_name(&self.store.table)
             .set_key(Some(key(keys::user(user_id), keys::delivery(notification_id, channel.name()))))
             .send()
             .await

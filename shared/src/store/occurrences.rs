@@ -27,17 +27,23 @@ pub struct OccurrencePage {
     pub next: Option<String>,
 }
 
-impl Store {
+/// Closed occurrences of repeating tasks. Reached as `store.occurrences()`.
+#[derive(Clone, Copy)]
+pub struct Occurrences<'a> {
+    pub(crate) store: &'a Store,
+}
+
+impl Occurrences<'_> {
     /// A task's closed occurrences, newest first: one Query per page.
     pub async fn list_occurrences(
-        &self,
+        self,
         user_id: &str,
         task_id: &str,
         after: Option<&str>,
         limit: usize,
     ) -> Result<OccurrencePage, StoreError> {
         let (items, more) =
-            self.query_page(keys::user(user_id), &keys::occurrences_of(task_id), after, limit, false).await?;
+            self.store.query_page(keys::user(user_id), &keys::occurrences_of(task_id), after, limit, false).await?;
         let items: Vec<OccurrenceItem> = items.into_iter().map(from_item).collect::<Result<_, _>>()?;
         let next = if more { items.last().map(|item| item.sk.clone()) } else { None };
         Ok(OccurrencePage { items: items.into_iter().map(|item| item.occurrence).collect(), next })
@@ -46,7 +52,7 @@ impl Store {
     /// Closes `before`'s current occurrence as `step` says, in one transaction with the schedule
     /// entries that follow the task. Fails with a version conflict when the task changed.
     pub async fn close_occurrence(
-        &self,
+        self,
         user_id: &str,
         before: &Task,
         step: &Advance,
@@ -56,7 +62,7 @@ impl Store {
         let mut before = before.clone();
         for attempt in 0..PARENT_RACE_ATTEMPTS {
             if attempt > 0 {
-                before = self.reread(user_id, &before).await?;
+                before = self.store.tasks().reread(user_id, &before).await?;
             }
             if self.try_close_occurrence(user_id, &before, step, action, limits).await? {
                 return Ok(());
@@ -66,14 +72,14 @@ impl Store {
     }
 
     async fn try_close_occurrence(
-        &self,
+        self,
         user_id: &str,
         before: &Task,
         step: &Advance,
         action: &str,
         limits: TierLimits,
     ) -> Result<bool, TaskWriteError> {
-        let mut write = self.task_write(user_id, before, &step.next)?.remove("completed_by_subtasks");
+        let mut write = self.store.tasks().task_write(user_id, before, &step.next)?.remove("completed_by_subtasks");
         if before.recurrence == step.next.recurrence {
             write = write.set("series_count", n(step.series.count));
         }
@@ -100,27 +106,33 @@ impl Store {
             occurrence: step.occurrence.clone(),
         };
         let mut plan = Plan::default();
-        plan.push(write.into_action(&self.table, self.task_key(user_id, &before.id))?, Some(Guard::Task));
-        plan.push(self.put_new(to_item(&record)?)?, Some(Guard::Task));
-        plan.push(self.record_activity(user_id, "task", &before.id, action, &changes)?, None);
+        plan.push(
+            write.into_action(&self.store.table, self.store.tasks().task_key(user_id, &before.id))?,
+            Some(Guard::Task),
+        );
+        plan.push(self.store.put_new(to_item(&record)?)?, Some(Guard::Task));
+        plan.push(self.store.activity().record_activity(user_id, "task", &before.id, action, &changes)?, None);
         let delta = open_count(&step.next) - open_count(before);
         if delta != 0 {
-            plan.push(self.count_open(user_id, delta, limits.open_tasks)?, Some(Guard::OpenLimit));
+            plan.push(self.store.tasks().count_open(user_id, delta, limits.open_tasks)?, Some(Guard::OpenLimit));
         }
         for subtask in reopened {
             let mut open = subtask.clone();
             open.set_status(Status::Todo, step.next.updated_at);
             open.version += 1;
             open.updated_at = step.next.updated_at;
-            let update = self.task_write(user_id, &subtask, &open)?;
-            plan.push(update.into_action(&self.table, self.task_key(user_id, &subtask.id))?, Some(Guard::Raced));
+            let update = self.store.tasks().task_write(user_id, &subtask, &open)?;
+            plan.push(
+                update.into_action(&self.store.table, self.store.tasks().task_key(user_id, &subtask.id))?,
+                Some(Guard::Raced),
+            );
         }
-        for write in self.schedule_writes(user_id, Some(before), &step.next, chrono::Utc::now())? {
+        for write in self.store.schedule().schedule_writes(user_id, Some(before), &step.next, chrono::Utc::now())? {
             plan.push(write, None);
         }
-        match plan.run(self).await {
+        match plan.run(self.store).await {
             Ok(()) => Ok(true),
-            Err((_, Some(Guard::Task))) => self.reread(user_id, before).await.map(|_| false),
+            Err((_, Some(Guard::Task))) => self.store.tasks().reread(user_id, before).await.map(|_| false),
             Err((_, Some(Guard::OpenLimit))) => Err(TaskWriteError::LimitReached(super::tasks::Limit::OpenTasks)),
             Err((_, Some(Guard::Raced | Guard::Parent))) => Ok(false),
             Err((error, None)) => Err(error.into()),
@@ -128,11 +140,13 @@ impl Store {
     }
 
     /// The live subtasks of `parent` that are done: a new occurrence reopens them.
-    async fn done_subtasks(&self, user_id: &str, parent: &Task) -> Result<Vec<Task>, StoreError> {
+    async fn done_subtasks(self, user_id: &str, parent: &Task) -> Result<Vec<Task>, StoreError> {
         let Some(counts) = parent.subtasks.as_ref().filter(|counts| counts.done > 0) else {
             return Ok(Vec::new());
         };
         Ok(self
+            .store
+            .tasks()
             .task_items(user_id, &counts.ids)
             .await?
             .into_iter()

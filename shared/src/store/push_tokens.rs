@@ -57,10 +57,17 @@ fn build_error(error: impl std::fmt::Display) -> StoreError {
     StoreError::Dynamo(error.to_string())
 }
 
-impl Store {
+/// Push devices: a token per device, one owner per token. Reached as `store.devices()`.
+#[derive(Clone, Copy)]
+pub struct PushDevices<'a> {
+    pub(crate) store: &'a Store,
+}
+
+impl PushDevices<'_> {
     /// Every device of a user: one Query.
-    pub async fn push_tokens(&self, user_id: &str) -> Result<Vec<PushTokenItem>, StoreError> {
-        self.query_prefix(keys::user(user_id), keys::PUSH_TOKEN_PREFIX)
+    pub async fn push_tokens(self, user_id: &str) -> Result<Vec<PushTokenItem>, StoreError> {
+        self.store
+            .query_prefix(keys::user(user_id), keys::PUSH_TOKEN_PREFIX)
             .await?
             .into_iter()
             .map(super::from_item)
@@ -68,9 +75,9 @@ impl Store {
     }
 
     /// The user a token belongs to now, if any.
-    pub async fn push_token_owner(&self, token_hash: &str) -> Result<Option<String>, StoreError> {
+    pub async fn push_token_owner(self, token_hash: &str) -> Result<Option<String>, StoreError> {
         let claim: Option<PushTokenClaim> =
-            self.get(keys::push_token_claim(token_hash), keys::PUSH_TOKEN_CLAIM_SK).await?;
+            self.store.get(keys::push_token_claim(token_hash), keys::PUSH_TOKEN_CLAIM_SK).await?;
         Ok(claim.map(|claim| claim.user_id))
     }
 
@@ -78,7 +85,7 @@ impl Store {
     /// names `previous_owner`), the item, the previous owner's item (if another user), and the
     /// evicted oldest device with its claim (when the user is at the limit).
     pub async fn save_push_token(
-        &self,
+        self,
         item: &PushTokenItem,
         previous_owner: Option<&str>,
         evict: Option<&PushTokenItem>,
@@ -89,7 +96,7 @@ impl Store {
             entity: "push_token_claim".into(),
             user_id: item.user_id.clone(),
         };
-        let put_claim = Put::builder().table_name(&self.table).set_item(Some(to_item(&claim)?));
+        let put_claim = Put::builder().table_name(&self.store.table).set_item(Some(to_item(&claim)?));
         let put_claim = match previous_owner {
             Some(owner) => {
                 put_claim.condition_expression("user_id = :owner").expression_attribute_values(":owner", s(owner))
@@ -100,44 +107,44 @@ impl Store {
         };
         let mut actions = vec![
             TransactWriteItem::builder().put(put_claim.build().map_err(build_error)?).build(),
-            self.put(to_item(item)?)?,
+            self.store.put(to_item(item)?)?,
         ];
         if let Some(owner) = previous_owner.filter(|owner| *owner != item.user_id) {
-            actions.push(self.delete(keys::user(owner), &keys::push_token(&item.token_hash))?);
+            actions.push(self.store.delete(keys::user(owner), &keys::push_token(&item.token_hash))?);
         }
         if let Some(evicted) = evict {
-            actions.push(self.delete(keys::user(&evicted.user_id), &evicted.sk)?);
+            actions.push(self.store.delete(keys::user(&evicted.user_id), &evicted.sk)?);
             actions.push(self.delete_claim_of(&evicted.user_id, &evicted.token_hash)?);
         }
-        self.transact(actions).await
+        self.store.transact(actions).await
     }
 
     /// Forgets a device of a user: its item and (if it is still theirs) its claim, in one
     /// transaction. True when nobody holds the token any more (its endpoint may go); false when
     /// it moved to another user meanwhile (their claim and the endpoint stay).
-    pub async fn remove_push_token(&self, item: &PushTokenItem) -> Result<bool, StoreError> {
+    pub async fn remove_push_token(self, item: &PushTokenItem) -> Result<bool, StoreError> {
         let actions = vec![
-            self.delete(keys::user(&item.user_id), &item.sk)?,
+            self.store.delete(keys::user(&item.user_id), &item.sk)?,
             self.delete_claim_of(&item.user_id, &item.token_hash)?,
         ];
-        match self.transact(actions).await {
+        match self.store.transact(actions).await {
             Ok(()) => Ok(true),
             Err(error) if error.failed_condition_at(1) => {
-                self.delete_if_exists(keys::user(&item.user_id), &item.sk).await.map(|_| false)
+                self.store.delete_if_exists(keys::user(&item.user_id), &item.sk).await.map(|_| false)
             }
             Err(error) => Err(error),
         }
     }
 
     /// A device of a user, by the hash of its token.
-    pub async fn push_token(&self, user_id: &str, token_hash: &str) -> Result<Option<PushTokenItem>, StoreError> {
-        self.get(keys::user(user_id), &keys::push_token(token_hash)).await
+    pub async fn push_token(self, user_id: &str, token_hash: &str) -> Result<Option<PushTokenItem>, StoreError> {
+        self.store.get(keys::user(user_id), &keys::push_token(token_hash)).await
     }
 
     /// Deletes a token's claim while it names `user_id` (absent is fine).
-    fn delete_claim_of(&self, user_id: &str, token_hash: &str) -> Result<TransactWriteItem, StoreError> {
+    fn delete_claim_of(self, user_id: &str, token_hash: &str) -> Result<TransactWriteItem, StoreError> {
         let delete = Delete::builder()
-            .table_name(&self.table)
+            .table_name(&self.store.table)
             .set_key(Some(key(keys::push_token_claim(token_hash), keys::PUSH_TOKEN_CLAIM_SK)))
             .condition_expression("attribute_not_exists(#pk) OR user_id = :user")
             .expression_attribute_names("#pk", keys::PK)

@@ -95,11 +95,17 @@ pub fn hour_buckets(from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<DateTime<Utc>
     hours
 }
 
-impl Store {
+/// The reminder schedule and the scheduler's watermark. Reached as `store.schedule()`.
+#[derive(Clone, Copy)]
+pub struct Schedule<'a> {
+    pub(crate) store: &'a Store,
+}
+
+impl Schedule<'_> {
     /// The writes that bring a task's schedule entries from what `before` needed to what `after`
     /// needs (for the task's own transaction): new or moved entries are put, obsolete ones deleted.
     pub fn schedule_writes(
-        &self,
+        self,
         user_id: &str,
         before: Option<&Task>,
         after: &Task,
@@ -110,26 +116,27 @@ impl Store {
         let mut writes = Vec::new();
         for entry in &new {
             if !old.contains(entry) && still_worth_sending(after, entry, now) {
-                writes.push(self.put(to_item(&reminder_entry(user_id, &after.id, entry, now))?)?);
+                writes.push(self.store.put(to_item(&reminder_entry(user_id, &after.id, entry, now))?)?);
             }
         }
         for entry in old.iter().filter(|old| !new.iter().any(|new| new.reminder_id == old.reminder_id)) {
-            writes.push(self.delete(keys::user(user_id), &keys::reminder_entry(&after.id, &entry.reminder_id))?);
+            writes.push(self.store.delete(keys::user(user_id), &keys::reminder_entry(&after.id, &entry.reminder_id))?);
         }
         Ok(writes)
     }
 
     /// A delivery that quiet hours hold back, put on the schedule for when they end.
     pub async fn schedule_deferred(
-        &self,
+        self,
         sk: String,
         at: DateTime<Utc>,
         message: NotificationMessage,
     ) -> Result<(), StoreError> {
         let entry = ScheduleEntry::new(sk, at, message, Utc::now());
-        self.client
+        self.store
+            .client
             .put_item()
-            .table_name(&self.table)
+            .table_name(&self.store.table)
             .set_item(Some(to_item(&entry)?))
             .send()
             .await
@@ -139,35 +146,36 @@ impl Store {
 
     /// The entries of one bucket shard whose index time is in `[from, to]` (whole seconds).
     pub async fn due_entries(
-        &self,
+        self,
         hour: DateTime<Utc>,
         shard: u32,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<ScheduleEntry>, StoreError> {
         let range = IndexRange::Between(index_time(from), format!("{}#~", index_time(to)));
-        let items = self.index_items(keys::schedule_bucket(hour, shard), range).await?;
+        let items = self.store.index_items(keys::schedule_bucket(hour, shard), range).await?;
         items.into_iter().map(from_item::<ScheduleEntry>).collect()
     }
 
     /// Where the scheduler stopped: every entry up to this instant has been sent.
-    pub async fn schedule_watermark(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let item: Option<Watermark> = self.get(keys::SCHEDULER.into(), keys::WATERMARK).await?;
+    pub async fn schedule_watermark(self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let item: Option<Watermark> = self.store.get(keys::SCHEDULER.into(), keys::WATERMARK).await?;
         Ok(item.map(|item| item.through))
     }
 
     /// Moves the watermark from `seen` (what this run read) to `through`; `false` when another
     /// run moved it first (overlapping runs: the later watermark wins, nothing is lost).
     pub async fn advance_watermark(
-        &self,
+        self,
         seen: Option<DateTime<Utc>>,
         through: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
         let mut update = self
+            .store
             .client
             .update_item()
-            .table_name(&self.table)
+            .table_name(&self.store.table)
             .set_key(Some(super::key(keys::SCHEDULER.into(), keys::WATERMARK)))
             .update_expression("SET through = :through")
             .expression_attribute_values(":through", s(index_time(through)));

@@ -60,10 +60,16 @@ fn truncate_user_agent(user_agent: Option<&str>) -> Option<String> {
     user_agent.map(|agent| agent.chars().take(256).collect())
 }
 
-impl Store {
+/// Sessions and their refresh tokens. Reached as `store.sessions()`.
+#[derive(Clone, Copy)]
+pub struct Sessions<'a> {
+    pub(crate) store: &'a Store,
+}
+
+impl Sessions<'_> {
     /// The Put that opens a session with its first refresh token.
-    pub fn new_session(
-        &self,
+    pub(crate) fn new_session(
+        self,
         user_id: &str,
         user_agent: Option<&str>,
         method: &str,
@@ -84,40 +90,43 @@ impl Store {
             used_token_hashes: Vec::new(),
             ttl: super::ttl_in(SESSION_IDLE_SECONDS),
         };
-        let put = self.put_new(to_item(&session)?)?;
+        let put = self.store.put_new(to_item(&session)?)?;
         Ok(NewSession { session_id, refresh_token, put })
     }
 
-    /// Opens a session (login): its write plus `extra`, in one transaction. Sessions are not capped
-    /// per user: an idle one expires after 30 days, and ending them all works for any number.
-    pub async fn open_session(
-        &self,
+    /// Opens a session (a login by `method`), clearing the account's failed-login count in the same
+    /// transaction when it has one. Sessions are not capped per user: an idle one expires after 30
+    /// days, and ending them all works for any number.
+    pub async fn open(
+        self,
         user_id: &str,
         user_agent: Option<&str>,
         method: &str,
-        extra: Vec<TransactWriteItem>,
+        clear_login_failures: bool,
     ) -> Result<NewSession, StoreError> {
         let now = super::now_rfc3339();
         let session = self.new_session(user_id, user_agent, method, &now)?;
         let mut actions = vec![session.put.clone()];
-        actions.extend(extra);
-        self.transact(actions).await?;
+        if clear_login_failures {
+            actions.push(self.store.accounts().clear_login_failures(user_id)?);
+        }
+        self.store.transact(actions).await?;
         Ok(session)
     }
 
-    pub async fn list_sessions(&self, user_id: &str) -> Result<Vec<SessionItem>, StoreError> {
-        let items = self.query_prefix(keys::user(user_id), keys::SESSION_PREFIX).await?;
+    pub async fn list_sessions(self, user_id: &str) -> Result<Vec<SessionItem>, StoreError> {
+        let items = self.store.query_prefix(keys::user(user_id), keys::SESSION_PREFIX).await?;
         items.into_iter().map(from_item).collect()
     }
 
     /// Ends one session; false if the user has no such session.
-    pub async fn revoke_session(&self, user_id: &str, session_id: &str) -> Result<bool, StoreError> {
-        self.delete_if_exists(keys::user(user_id), &keys::session(session_id)).await
+    pub async fn revoke_session(self, user_id: &str, session_id: &str) -> Result<bool, StoreError> {
+        self.store.delete_if_exists(keys::user(user_id), &keys::session(session_id)).await
     }
 
     /// The delete actions that end every session of a user except `keep`.
-    pub async fn revoke_sessions_actions(
-        &self,
+    pub(crate) async fn revoke_sessions_actions(
+        self,
         user_id: &str,
         keep: Option<&str>,
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
@@ -125,16 +134,16 @@ impl Store {
         sessions
             .iter()
             .filter(|session| Some(session.id.as_str()) != keep)
-            .map(|session| self.delete(keys::user(user_id), &keys::session(&session.id)))
+            .map(|session| self.store.delete(keys::user(user_id), &keys::session(&session.id)))
             .collect()
     }
 
     /// Ends every session of a user except `keep`; returns how many ended.
-    pub async fn revoke_sessions(&self, user_id: &str, keep: Option<&str>) -> Result<usize, StoreError> {
+    pub async fn revoke_sessions(self, user_id: &str, keep: Option<&str>) -> Result<usize, StoreError> {
         let actions = self.revoke_sessions_actions(user_id, keep).await?;
         let count = actions.len();
         for chunk in actions.chunks(100) {
-            self.transact(chunk.to_vec()).await?;
+            self.store.transact(chunk.to_vec()).await?;
         }
         Ok(count)
     }
@@ -142,12 +151,13 @@ impl Store {
     /// Exchanges a refresh token for a new one with one write conditioned on the presented token
     /// still being the live one: of two concurrent refreshes with one token, one wins and the
     /// other counts as reuse.
-    pub async fn rotate_refresh_token(&self, token: &str) -> Result<RefreshOutcome, StoreError> {
+    pub async fn rotate_refresh_token(self, token: &str) -> Result<RefreshOutcome, StoreError> {
         let Some((user_id, session_id)) = opaque::parse_refresh_token(token) else {
             return Ok(RefreshOutcome::Invalid);
         };
         let session_sk = keys::session(session_id);
         let items = self
+            .store
             .get_many(vec![key(keys::user(user_id), session_sk.as_str()), key(keys::user(user_id), keys::PROFILE)])
             .await?;
         let (mut session, mut user) = (None, None);
@@ -173,9 +183,10 @@ impl Store {
         let mut used: Vec<AttributeValue> = vec![s(presented.as_str())];
         used.extend(session.used_token_hashes.iter().take(REMEMBERED_TOKENS - 1).map(|hash| s(hash.as_str())));
         let result = self
+            .store
             .client
             .update_item()
-            .table_name(&self.table)
+            .table_name(&self.store.table)
             .set_key(Some(key(keys::user(user_id), session_sk.as_str())))
             .update_expression("SET token_hash = :new, used_token_hashes = :used, last_used_at = :now, #ttl = :ttl")
             .condition_expression("attribute_exists(#pk) AND token_hash = :presented")

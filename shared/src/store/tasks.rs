@@ -300,12 +300,18 @@ impl Plan {
     }
 }
 
-impl Store {
+/// Tasks and subtasks, with their counts and the open-task limit. Reached as `store.tasks()`.
+#[derive(Clone, Copy)]
+pub struct Tasks<'a> {
+    pub(crate) store: &'a Store,
+}
+
+impl Tasks<'_> {
     /// The update (for a transaction) that moves the open-task count by `delta`; going up, only
     /// while under `limit`.
-    pub(crate) fn count_open(&self, user_id: &str, delta: i64, limit: u64) -> Result<TransactWriteItem, StoreError> {
+    pub(crate) fn count_open(self, user_id: &str, delta: i64, limit: u64) -> Result<TransactWriteItem, StoreError> {
         let mut update = Update::builder()
-            .table_name(&self.table)
+            .table_name(&self.store.table)
             .set_key(Some(key(keys::user(user_id), keys::TASK_COUNTS)))
             .update_expression("ADD open_tasks :delta")
             .expression_attribute_values(":delta", n(delta));
@@ -318,13 +324,13 @@ impl Store {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    pub(crate) fn task_key(&self, user_id: &str, task_id: &str) -> Item {
+    pub(crate) fn task_key(self, user_id: &str, task_id: &str) -> Item {
         key(keys::user(user_id), keys::task(task_id))
     }
 
     /// Writes `after` over `before`: every task field and index key (the subtask bookkeeping is
     /// left alone), if the stored task is still at `before.version` and not trashed.
-    pub(crate) fn task_write(&self, user_id: &str, before: &Task, after: &Task) -> Result<ItemUpdate, StoreError> {
+    pub(crate) fn task_write(self, user_id: &str, before: &Task, after: &Task) -> Result<ItemUpdate, StoreError> {
         let mut update = ItemUpdate::new();
         // A new repetition starts a new series at the current due; otherwise the series is left
         // as it is (completing an occurrence moves it explicitly).
@@ -356,7 +362,7 @@ impl Store {
 
     /// Adds `subtask` to its parent's set and counts, if the parent is live and has room.
     pub(crate) fn join_parent(
-        &self,
+        self,
         user_id: &str,
         parent_id: &str,
         subtask: &Task,
@@ -373,14 +379,14 @@ impl Store {
                 &[("#pk", keys::PK)],
                 [(":subtask_limit", n(limits.subtasks_per_task))],
             )
-            .into_action(&self.table, self.task_key(user_id, parent_id))
+            .into_action(&self.store.table, self.task_key(user_id, parent_id))
     }
 
     /// Creates a task with its activity entry, counting it against the tier's limits: a top-level
     /// task against the open tasks, a subtask against its parent's subtasks. `subtasks` (new
     /// tasks whose parent is `task`) and `extra` actions join the same transaction.
     pub async fn create_task(
-        &self,
+        self,
         user_id: &str,
         task: &Task,
         subtasks: &[Task],
@@ -395,8 +401,11 @@ impl Store {
             *item.done_subtasks.get_or_insert(0) += done;
         }
         let mut plan = Plan::default();
-        plan.push(self.put_new(to_item(&item)?)?, None);
-        plan.push(self.record_activity(user_id, "task", &task.id, "created", &creation_changes(task))?, None);
+        plan.push(self.store.put_new(to_item(&item)?)?, None);
+        plan.push(
+            self.store.activity().record_activity(user_id, "task", &task.id, "created", &creation_changes(task))?,
+            None,
+        );
         if open_count(task) != 0 {
             plan.push(self.count_open(user_id, 1, limits.open_tasks)?, Some(Guard::OpenLimit));
         }
@@ -404,18 +413,18 @@ impl Store {
             plan.push(self.join_parent(user_id, parent_id, task, limits)?, Some(Guard::Parent));
         }
         for subtask in subtasks {
-            plan.push(self.put_new(to_item(&TaskItem::new(user_id, subtask.clone()))?)?, None);
+            plan.push(self.store.put_new(to_item(&TaskItem::new(user_id, subtask.clone()))?)?, None);
         }
         let now = chrono::Utc::now();
         for created in std::iter::once(task).chain(subtasks) {
-            for write in self.schedule_writes(user_id, None, created, now)? {
+            for write in self.store.schedule().schedule_writes(user_id, None, created, now)? {
                 plan.push(write, None);
             }
         }
         for action in extra {
             plan.push(action, None);
         }
-        match plan.run(self).await {
+        match plan.run(self.store).await {
             Ok(()) => Ok(()),
             Err((_, Some(Guard::OpenLimit))) => Err(TaskWriteError::LimitReached(Limit::OpenTasks)),
             Err((_, Some(Guard::Parent))) => {
@@ -430,22 +439,22 @@ impl Store {
     }
 
     /// A live (not trashed) task of the user, as stored.
-    pub async fn get_task_item(&self, user_id: &str, task_id: &str) -> Result<Option<TaskItem>, StoreError> {
-        let item: Option<TaskItem> = self.get(keys::user(user_id), &keys::task(task_id)).await?;
+    pub async fn get_task_item(self, user_id: &str, task_id: &str) -> Result<Option<TaskItem>, StoreError> {
+        let item: Option<TaskItem> = self.store.get(keys::user(user_id), &keys::task(task_id)).await?;
         Ok(item.filter(TaskItem::is_live))
     }
 
     /// A live (not trashed) task of the user.
-    pub async fn get_task(&self, user_id: &str, task_id: &str) -> Result<Option<Task>, StoreError> {
+    pub async fn get_task(self, user_id: &str, task_id: &str) -> Result<Option<Task>, StoreError> {
         Ok(self.get_task_item(user_id, task_id).await?.map(TaskItem::into_task))
     }
 
     /// Tasks of the user by id, trashed ones included, in id order (one BatchGetItem per 100).
-    pub(crate) async fn task_items(&self, user_id: &str, ids: &[String]) -> Result<Vec<TaskItem>, StoreError> {
+    pub(crate) async fn task_items(self, user_id: &str, ids: &[String]) -> Result<Vec<TaskItem>, StoreError> {
         let mut items = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(100) {
             let keys = chunk.iter().map(|id| self.task_key(user_id, id)).collect();
-            for item in self.get_many(keys).await? {
+            for item in self.store.get_many(keys).await? {
                 items.push(from_item::<TaskItem>(item)?);
             }
         }
@@ -454,7 +463,7 @@ impl Store {
     }
 
     /// The live subtasks of `parent`, oldest first.
-    pub async fn list_subtasks(&self, user_id: &str, parent: &Task) -> Result<Vec<Task>, StoreError> {
+    pub async fn list_subtasks(self, user_id: &str, parent: &Task) -> Result<Vec<Task>, StoreError> {
         let ids = parent.subtasks.as_ref().map(|counts| counts.ids.clone()).unwrap_or_default();
         let items = self.task_items(user_id, &ids).await?;
         Ok(items.into_iter().filter(TaskItem::is_live).map(TaskItem::into_task).collect())
@@ -465,7 +474,7 @@ impl Store {
     /// completes its open subtasks; a subtask's change moves its parent's counts and may complete
     /// or reopen the parent (see the module's notes).
     pub async fn update_task(
-        &self,
+        self,
         user_id: &str,
         before: &Task,
         after: &Task,
@@ -486,7 +495,7 @@ impl Store {
     }
 
     /// The task again, after a lost race: the same version, or a conflict.
-    pub(crate) async fn reread(&self, user_id: &str, task: &Task) -> Result<Task, TaskWriteError> {
+    pub(crate) async fn reread(self, user_id: &str, task: &Task) -> Result<Task, TaskWriteError> {
         match self.get_task(user_id, &task.id).await? {
             Some(current) if current.version == task.version => Ok(current),
             Some(current) => Err(TaskWriteError::VersionConflict(Box::new(current))),
@@ -496,7 +505,7 @@ impl Store {
 
     /// One attempt; `false` when a race on subtask counts means computing it again.
     async fn try_update_task(
-        &self,
+        self,
         user_id: &str,
         before: &Task,
         after: &Task,
@@ -523,8 +532,8 @@ impl Store {
             });
         }
         let mut plan = Plan::default();
-        plan.push(write.into_action(&self.table, self.task_key(user_id, &after.id))?, Some(Guard::Task));
-        plan.push(self.record_activity(user_id, "task", &after.id, action, &changes)?, None);
+        plan.push(write.into_action(&self.store.table, self.task_key(user_id, &after.id))?, Some(Guard::Task));
+        plan.push(self.store.activity().record_activity(user_id, "task", &after.id, action, &changes)?, None);
         let delta = open_count(after) - open_count(before);
         if delta != 0 {
             plan.push(self.count_open(user_id, delta, limits.open_tasks)?, Some(Guard::OpenLimit));
@@ -535,10 +544,10 @@ impl Store {
         for (action, guard) in self.parent_follows(user_id, before, after, limits).await? {
             plan.push(action, guard);
         }
-        for write in self.schedule_writes(user_id, Some(before), after, chrono::Utc::now())? {
+        for write in self.store.schedule().schedule_writes(user_id, Some(before), after, chrono::Utc::now())? {
             plan.push(write, None);
         }
-        match plan.run(self).await {
+        match plan.run(self.store).await {
             Ok(()) => Ok(true),
             Err((_, Some(Guard::Task))) => self.reread(user_id, before).await.map(|_| false),
             Err((_, Some(Guard::OpenLimit))) => Err(TaskWriteError::LimitReached(Limit::OpenTasks)),
@@ -550,7 +559,7 @@ impl Store {
     /// Completing a parent completes its open subtasks in the same transaction. The parent's
     /// write (`write`) is conditioned on the open count the subtasks were read at.
     async fn complete_subtasks(
-        &self,
+        self,
         user_id: &str,
         write: ItemUpdate,
         parent: &Task,
@@ -578,7 +587,7 @@ impl Store {
             done.version += 1;
             done.updated_at = now;
             let update = self.task_write(user_id, &subtask, &done)?.remove("completed_by_subtasks");
-            writes.push(update.into_action(&self.table, self.task_key(user_id, &subtask.id))?);
+            writes.push(update.into_action(&self.store.table, self.task_key(user_id, &subtask.id))?);
             ids.push(subtask.id);
         }
         Ok((write, writes, ids))
@@ -588,7 +597,7 @@ impl Store {
     /// subtask completes the parent, and reopening a subtask of a parent completed that way
     /// reopens it. The parent's write holds only while its open count is the one read here.
     async fn parent_follows(
-        &self,
+        self,
         user_id: &str,
         before: &Task,
         after: &Task,
@@ -624,7 +633,8 @@ impl Store {
             parent_after.updated_at = after.updated_at;
             let action = if completes_parent { "completed_with_subtasks" } else { "reopened_with_subtask" };
             let changes = crate::domain::task::changes_between(&parent.task, &parent_after);
-            follow_ups.push((self.record_activity(user_id, "task", parent_id, action, &changes)?, None));
+            follow_ups
+                .push((self.store.activity().record_activity(user_id, "task", parent_id, action, &changes)?, None));
             let delta = open_count(&parent_after) - open_count(&parent.task);
             if delta != 0 {
                 follow_ups.push((self.count_open(user_id, delta, limits.open_tasks)?, Some(Guard::OpenLimit)));
@@ -645,7 +655,7 @@ impl Store {
             [(":seen_open", seen)],
         );
         let mut actions =
-            vec![(write.into_action(&self.table, self.task_key(user_id, parent_id))?, Some(Guard::Raced))];
+            vec![(write.into_action(&self.store.table, self.task_key(user_id, parent_id))?, Some(Guard::Raced))];
         actions.extend(follow_ups);
         Ok(actions)
     }
@@ -658,12 +668,12 @@ pub fn may_raise_open_count(before: &Task, after: &Task) -> bool {
         || (after.parent_id.is_some() && before.status == Status::Done && after.status != Status::Done)
 }
 
-impl Store {
+impl Tasks<'_> {
     /// Tasks in `sort` order, filtered, `limit` per page after the position `after` (a task id, or
     /// the index sort key of the last task seen). One Query per 200 items read; filters apply on
     /// the Query, which reads on until the page is full. Index orders are eventually consistent.
     pub async fn list_tasks(
-        &self,
+        self,
         user_id: &str,
         filter: &TaskFilter,
         sort: TaskSort,
@@ -674,7 +684,8 @@ impl Store {
         let mut items: Vec<TaskItem> = Vec::new();
         let mut start = after.map(|position| start_key(user_id, sort, position));
         loop {
-            let mut query = self.client.query().table_name(&self.table).filter_expression(&expression).limit(200);
+            let mut query =
+                self.store.client.query().table_name(&self.store.table).filter_expression(&expression).limit(200);
             query = match sort.index() {
                 None => query
                     .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")

@@ -42,12 +42,18 @@ pub struct TemplatePage {
     pub next: Option<String>,
 }
 
-impl Store {
+/// Task templates. Reached as `store.templates()`.
+#[derive(Clone, Copy)]
+pub struct Templates<'a> {
+    pub(crate) store: &'a Store,
+}
+
+impl Templates<'_> {
     /// The update (for a transaction) that moves the user's template count by `delta`; going up,
     /// only while under the limit.
-    fn count_templates(&self, user_id: &str, delta: i64) -> Result<TransactWriteItem, StoreError> {
+    fn count_templates(self, user_id: &str, delta: i64) -> Result<TransactWriteItem, StoreError> {
         let mut update = Update::builder()
-            .table_name(&self.table)
+            .table_name(&self.store.table)
             .set_key(Some(key(keys::user(user_id), keys::TEMPLATE_COUNTS)))
             .update_expression("ADD templates :delta")
             .expression_attribute_values(":delta", n(delta));
@@ -61,7 +67,7 @@ impl Store {
     }
 
     /// Saves a new template, counted against the limit, with its activity entry: one transaction.
-    pub async fn create_template(&self, user_id: &str, template: &Template) -> Result<(), TemplateWriteError> {
+    pub async fn create_template(self, user_id: &str, template: &Template) -> Result<(), TemplateWriteError> {
         let item = TemplateItem {
             pk: keys::user(user_id),
             sk: keys::template(&template.id),
@@ -74,31 +80,31 @@ impl Store {
             new: serde_json::Value::String(template.name.clone()),
         };
         let actions = vec![
-            self.put_new(to_item(&item)?)?,
+            self.store.put_new(to_item(&item)?)?,
             self.count_templates(user_id, 1)?,
-            self.record_activity(user_id, "template", &template.id, "created", &[change])?,
+            self.store.activity().record_activity(user_id, "template", &template.id, "created", &[change])?,
         ];
-        match self.transact(actions).await {
+        match self.store.transact(actions).await {
             Ok(()) => Ok(()),
             Err(error) if error.failed_condition_at(1) => Err(TemplateWriteError::LimitReached),
             Err(error) => Err(error.into()),
         }
     }
 
-    pub async fn get_template(&self, user_id: &str, template_id: &str) -> Result<Option<Template>, StoreError> {
-        let item: Option<TemplateItem> = self.get(keys::user(user_id), &keys::template(template_id)).await?;
+    pub async fn get_template(self, user_id: &str, template_id: &str) -> Result<Option<Template>, StoreError> {
+        let item: Option<TemplateItem> = self.store.get(keys::user(user_id), &keys::template(template_id)).await?;
         Ok(item.map(|item| item.template))
     }
 
     /// A template and its owner's profile (for the tier) in one BatchGetItem.
     pub async fn get_template_and_user(
-        &self,
+        self,
         user_id: &str,
         template_id: &str,
     ) -> Result<(Option<Template>, Option<UserItem>), StoreError> {
         let keys = vec![key(keys::user(user_id), keys::template(template_id)), key(keys::user(user_id), keys::PROFILE)];
         let (mut template, mut user) = (None, None);
-        for item in self.get_many(keys).await? {
+        for item in self.store.get_many(keys).await? {
             match item.get(keys::SK).and_then(|sk| sk.as_s().ok()).map(String::as_str) {
                 Some(keys::PROFILE) => user = Some(from_item::<UserItem>(item)?),
                 Some(_) => template = Some(from_item::<TemplateItem>(item)?.template),
@@ -110,14 +116,14 @@ impl Store {
 
     /// Newest first, `limit` per page, after the template `after`: one Query (`Store::query_page`).
     pub async fn list_templates(
-        &self,
+        self,
         user_id: &str,
         after: Option<&str>,
         limit: usize,
     ) -> Result<TemplatePage, StoreError> {
         let after = after.map(keys::template);
         let (returned, more) =
-            self.query_page(keys::user(user_id), keys::TEMPLATE_PREFIX, after.as_deref(), limit, false).await?;
+            self.store.query_page(keys::user(user_id), keys::TEMPLATE_PREFIX, after.as_deref(), limit, false).await?;
         let items = returned
             .into_iter()
             .map(|item| from_item::<TemplateItem>(item).map(|item| item.template))
@@ -129,13 +135,13 @@ impl Store {
     /// Deletes a template if it exists (and, with `expected_version`, is at that version), with
     /// the count and its activity entry in the same transaction.
     pub async fn delete_template(
-        &self,
+        self,
         user_id: &str,
         template_id: &str,
         expected_version: Option<u64>,
     ) -> Result<(), TemplateWriteError> {
         let mut delete = Delete::builder()
-            .table_name(&self.table)
+            .table_name(&self.store.table)
             .set_key(Some(key(keys::user(user_id), keys::template(template_id))))
             .expression_attribute_names("#pk", keys::PK);
         delete = match expected_version {
@@ -149,9 +155,9 @@ impl Store {
         let actions = vec![
             TransactWriteItem::builder().delete(delete).build(),
             self.count_templates(user_id, -1)?,
-            self.record_activity(user_id, "template", template_id, "deleted", &[])?,
+            self.store.activity().record_activity(user_id, "template", template_id, "deleted", &[])?,
         ];
-        match self.transact(actions).await {
+        match self.store.transact(actions).await {
             Ok(()) => Ok(()),
             Err(error) if error.failed_condition_at(0) && expected_version.is_some() => {
                 match self.get_template(user_id, template_id).await? {

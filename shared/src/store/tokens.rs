@@ -41,10 +41,28 @@ struct OneTimeTokenItem {
     ttl: i64,
 }
 
-impl Store {
+/// Single-use tokens: email verification and password reset. Reached as `store.tokens()`.
+#[derive(Clone, Copy)]
+pub struct OneTimeTokens<'a> {
+    pub(crate) store: &'a Store,
+}
+
+impl OneTimeTokens<'_> {
+    /// Issues a new token for `user_id` (its hash is stored) and answers it, to send by email.
+    pub async fn issue(self, user_id: &str, kind: OneTimeKind) -> Result<String, StoreError> {
+        let (token, put) = self.issue_one_time_token(user_id, kind)?;
+        self.store.transact(vec![put]).await?;
+        Ok(token)
+    }
+
+    /// Whether `token` has the form of one this API issues (checked before any costly work).
+    pub fn well_formed(self, token: &str) -> bool {
+        opaque::user_of_token(token).is_some()
+    }
+
     /// A new token for `user_id`, and the Put that stores its hash.
-    pub fn issue_one_time_token(
-        &self,
+    pub(crate) fn issue_one_time_token(
+        self,
         user_id: &str,
         kind: OneTimeKind,
     ) -> Result<(String, TransactWriteItem), StoreError> {
@@ -55,13 +73,13 @@ impl Store {
             entity: "one_time_token".into(),
             ttl: super::ttl_in(kind.lifetime_seconds()),
         };
-        Ok((token, self.put_new(to_item(&item)?)?))
+        Ok((token, self.store.put_new(to_item(&item)?)?))
     }
 
     /// The delete that consumes a token: it fails (cancelling its transaction) unless the token
     /// exists and has not expired. Returns the token's user id too.
-    pub fn consume_one_time_token(
-        &self,
+    pub(crate) fn consume_one_time_token(
+        self,
         token: &str,
         kind: OneTimeKind,
     ) -> Result<Option<(String, TransactWriteItem)>, StoreError> {
@@ -70,7 +88,7 @@ impl Store {
         };
         let now = chrono::Utc::now().timestamp();
         let action =
-            self.delete_existing(keys::user(user_id), &kind.sort_key(&opaque::sha256_hex(token)), Some(now))?;
+            self.store.delete_existing(keys::user(user_id), &kind.sort_key(&opaque::sha256_hex(token)), Some(now))?;
         Ok(Some((user_id.to_string(), action)))
     }
 }

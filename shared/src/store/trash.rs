@@ -78,13 +78,19 @@ pub enum RestoreError {
     Store(#[from] StoreError),
 }
 
-impl Store {
+/// The trash: trashed tasks, restore, and the purge's reads. Reached as `store.trash()`.
+#[derive(Clone, Copy)]
+pub struct Trash<'a> {
+    pub(crate) store: &'a Store,
+}
+
+impl Trash<'_> {
     /// Moves a task to the trash with its live subtasks.
-    pub async fn trash_task(&self, user_id: &str, task: &Task) -> Result<(), TaskWriteError> {
+    pub async fn trash_task(self, user_id: &str, task: &Task) -> Result<(), TaskWriteError> {
         let mut task = task.clone();
         for attempt in 0..PARENT_RACE_ATTEMPTS {
             if attempt > 0 {
-                task = self.reread(user_id, &task).await?;
+                task = self.store.tasks().reread(user_id, &task).await?;
             }
             if self.try_trash(user_id, &task).await? {
                 return Ok(());
@@ -93,12 +99,12 @@ impl Store {
         Err(StoreError::Dynamo("the task's subtasks kept changing while it was trashed".into()).into())
     }
 
-    async fn try_trash(&self, user_id: &str, task: &Task) -> Result<bool, TaskWriteError> {
+    async fn try_trash(self, user_id: &str, task: &Task) -> Result<bool, TaskWriteError> {
         let now = super::now_rfc3339();
         let expires = super::ttl_in(TRASH_SECONDS);
         let subtask_ids = task.subtasks.as_ref().map(|counts| counts.ids.clone()).unwrap_or_default();
         let subtasks: Vec<TaskItem> =
-            self.task_items(user_id, &subtask_ids).await?.into_iter().filter(TaskItem::is_live).collect();
+            self.store.tasks().task_items(user_id, &subtask_ids).await?.into_iter().filter(TaskItem::is_live).collect();
         let mark = ItemUpdate::new().set("trashed_at", s(now.clone())).set(keys::TTL, n(expires));
         let mut plan = Plan::default();
         let task_mark = mark
@@ -109,7 +115,10 @@ impl Store {
                 [(":expected_version", n(task.version))],
             )
             .condition(&set_size_is("subtask_ids", subtask_ids.len()), &[], [(":set_size", n(subtask_ids.len()))]);
-        plan.push(task_mark.into_action(&self.table, self.task_key(user_id, &task.id))?, Some(Guard::Task));
+        plan.push(
+            task_mark.into_action(&self.store.table, self.store.tasks().task_key(user_id, &task.id))?,
+            Some(Guard::Task),
+        );
         for subtask in &subtasks {
             let subtask_mark = mark.clone().set("trashed_with", s(task.id.clone())).condition(
                 "#version = :expected_version AND attribute_not_exists(trashed_at)",
@@ -117,23 +126,23 @@ impl Store {
                 [(":expected_version", n(subtask.task.version))],
             );
             plan.push(
-                subtask_mark.into_action(&self.table, self.task_key(user_id, &subtask.task.id))?,
+                subtask_mark.into_action(&self.store.table, self.store.tasks().task_key(user_id, &subtask.task.id))?,
                 Some(Guard::Raced),
             );
         }
         let moved = subtasks.iter().map(|item| item.task.id.clone()).collect();
         let entry = TrashItem::new(user_id, task, moved, now, expires);
-        plan.push(self.put(to_item(&entry)?)?, None);
-        plan.push(self.record_activity(user_id, "task", &task.id, "trashed", &[])?, None);
+        plan.push(self.store.put(to_item(&entry)?)?, None);
+        plan.push(self.store.activity().record_activity(user_id, "task", &task.id, "trashed", &[])?, None);
         if open_count(task) != 0 {
-            plan.push(self.count_open(user_id, -1, 0)?, None);
+            plan.push(self.store.tasks().count_open(user_id, -1, 0)?, None);
         }
         if let Some(parent_id) = &task.parent_id {
             plan.push(self.leave_parent(user_id, parent_id, task)?, None);
         }
-        match plan.run(self).await {
+        match plan.run(self.store).await {
             Ok(()) => Ok(true),
-            Err((_, Some(Guard::Task))) => self.reread(user_id, task).await.map(|_| false),
+            Err((_, Some(Guard::Task))) => self.store.tasks().reread(user_id, task).await.map(|_| false),
             Err((_, Some(_))) => Ok(false),
             Err((error, None)) => Err(error.into()),
         }
@@ -141,7 +150,7 @@ impl Store {
 
     /// Takes a subtask out of its parent's set and counts.
     fn leave_parent(
-        &self,
+        self,
         user_id: &str,
         parent_id: &str,
         subtask: &Task,
@@ -152,12 +161,12 @@ impl Store {
             .add("open_subtasks", n(-open))
             .add("done_subtasks", n(-done))
             .condition("attribute_exists(#pk)", &[("#pk", keys::PK)], [])
-            .into_action(&self.table, self.task_key(user_id, parent_id))
+            .into_action(&self.store.table, self.store.tasks().task_key(user_id, parent_id))
     }
 
     /// The trash, newest first; entries past their 7 days are left out.
-    pub async fn list_trash(&self, user_id: &str) -> Result<Vec<TrashItem>, StoreError> {
-        let items = self.query_prefix(keys::user(user_id), keys::TRASH_PREFIX).await?;
+    pub async fn list_trash(self, user_id: &str) -> Result<Vec<TrashItem>, StoreError> {
+        let items = self.store.query_prefix(keys::user(user_id), keys::TRASH_PREFIX).await?;
         let mut entries: Vec<TrashItem> = items.into_iter().map(from_item).collect::<Result<_, _>>()?;
         let now = chrono::Utc::now().timestamp();
         entries.retain(|entry| entry.expires_at > now);
@@ -168,7 +177,7 @@ impl Store {
     /// Brings a trashed task back with its id and the subtasks trashed with it, if its 7 days
     /// have not passed. A subtask trashed on its own comes back under its parent, if the parent
     /// is live and has room.
-    pub async fn restore_task(&self, user_id: &str, task_id: &str, limits: TierLimits) -> Result<Task, RestoreError> {
+    pub async fn restore_task(self, user_id: &str, task_id: &str, limits: TierLimits) -> Result<Task, RestoreError> {
         for _ in 0..PARENT_RACE_ATTEMPTS {
             if let Some(task) = self.try_restore(user_id, task_id, limits).await? {
                 return Ok(task);
@@ -177,17 +186,13 @@ impl Store {
         Err(StoreError::Dynamo("the task's parent kept changing while it was restored".into()).into())
     }
 
-    async fn try_restore(
-        &self,
-        user_id: &str,
-        task_id: &str,
-        limits: TierLimits,
-    ) -> Result<Option<Task>, RestoreError> {
+    async fn try_restore(self, user_id: &str, task_id: &str, limits: TierLimits) -> Result<Option<Task>, RestoreError> {
         let item: Option<TaskItem> = self
+            .store
             .client
             .get_item()
-            .table_name(&self.table)
-            .set_key(Some(self.task_key(user_id, task_id)))
+            .table_name(&self.store.table)
+            .set_key(Some(self.store.tasks().task_key(user_id, task_id)))
             .consistent_read(true)
             .send()
             .await
@@ -215,32 +220,35 @@ impl Store {
             &[("#ttl", keys::TTL)],
             [(":now", n(now))],
         );
-        plan.push(task_unmark.into_action(&self.table, self.task_key(user_id, task_id))?, Some(Guard::Task));
-        for subtask in self.task_items(user_id, &item.subtask_ids).await? {
+        plan.push(
+            task_unmark.into_action(&self.store.table, self.store.tasks().task_key(user_id, task_id))?,
+            Some(Guard::Task),
+        );
+        for subtask in self.store.tasks().task_items(user_id, &item.subtask_ids).await? {
             if subtask.trashed_with.as_deref() == Some(task_id) {
                 let subtask_unmark = unmark.clone().condition("trashed_with = :parent", &[], [(":parent", s(task_id))]);
-                let key = self.task_key(user_id, &subtask.task.id);
-                plan.push(subtask_unmark.into_action(&self.table, key)?, Some(Guard::Raced));
+                let key = self.store.tasks().task_key(user_id, &subtask.task.id);
+                plan.push(subtask_unmark.into_action(&self.store.table, key)?, Some(Guard::Raced));
             }
         }
-        plan.push(self.delete(keys::user(user_id), &keys::trash(task_id))?, None);
-        plan.push(self.record_activity(user_id, "task", task_id, "restored", &[])?, None);
+        plan.push(self.store.delete(keys::user(user_id), &keys::trash(task_id))?, None);
+        plan.push(self.store.activity().record_activity(user_id, "task", task_id, "restored", &[])?, None);
         if open_count(&item.task) != 0 {
-            plan.push(self.count_open(user_id, 1, limits.open_tasks)?, Some(Guard::OpenLimit));
+            plan.push(self.store.tasks().count_open(user_id, 1, limits.open_tasks)?, Some(Guard::OpenLimit));
         }
         if let Some(parent_id) = &item.task.parent_id {
-            if self.get_task_item(user_id, parent_id).await?.is_none() {
+            if self.store.tasks().get_task_item(user_id, parent_id).await?.is_none() {
                 return Err(RestoreError::ParentInTrash);
             }
-            plan.push(self.join_parent(user_id, parent_id, &item.task, limits)?, Some(Guard::Parent));
+            plan.push(self.store.tasks().join_parent(user_id, parent_id, &item.task, limits)?, Some(Guard::Parent));
         }
-        match plan.run(self).await {
+        match plan.run(self.store).await {
             Ok(()) => Ok(Some(item.into_task())),
             Err((_, Some(Guard::Task))) => Err(RestoreError::NotInTrash),
             Err((_, Some(Guard::OpenLimit))) => Err(RestoreError::LimitReached(Limit::OpenTasks)),
             Err((_, Some(Guard::Parent))) => {
                 let parent_id = item.task.parent_id.as_deref().unwrap_or_default();
-                match self.get_task_item(user_id, parent_id).await? {
+                match self.store.tasks().get_task_item(user_id, parent_id).await? {
                     Some(_) => Err(RestoreError::LimitReached(Limit::SubtasksPerTask)),
                     None => Err(RestoreError::ParentInTrash),
                 }
@@ -264,16 +272,16 @@ pub struct PurgeWork {
     pub object_keys: Vec<String>,
 }
 
-impl Store {
+impl Trash<'_> {
     /// Trash entries whose 7 days ended at or before `now`, from the purge index's day buckets of
     /// the last `days_back` days (an entry is deleted when purged, so older buckets are empty
     /// unless the purge was down longer than that).
-    pub async fn expired_trash(&self, now: i64, days_back: i64) -> Result<Vec<TrashItem>, StoreError> {
+    pub async fn expired_trash(self, now: i64, days_back: i64) -> Result<Vec<TrashItem>, StoreError> {
         let mut entries = Vec::new();
         for days_ago in (0..=days_back).rev() {
             let bucket = keys::purge_bucket(now - days_ago * 24 * 3600);
             let range = IndexRange::Below(format!("{:012}", now + 1));
-            for item in self.index_items(bucket, range).await? {
+            for item in self.store.index_items(bucket, range).await? {
                 entries.push(from_item::<TrashItem>(item)?);
             }
         }
@@ -282,17 +290,17 @@ impl Store {
 
     /// Everything an expired trash entry's tasks left: the task items, their notes, occurrence
     /// records, schedule entries and attachment records, and the attachments' S3 keys.
-    pub async fn purge_work(&self, entry: &TrashItem) -> Result<PurgeWork, StoreError> {
+    pub async fn purge_work(self, entry: &TrashItem) -> Result<PurgeWork, StoreError> {
         let user = keys::user(entry.user_id());
         let mut work = PurgeWork::default();
         for task_id in &entry.task_ids {
-            work.items.push(self.task_key(entry.user_id(), task_id));
+            work.items.push(self.store.tasks().task_key(entry.user_id(), task_id));
             for prefix in [keys::notes_of(task_id), keys::occurrences_of(task_id), keys::reminder_entries_of(task_id)] {
-                for record in self.query_prefix(user.clone(), &prefix).await? {
+                for record in self.store.query_prefix(user.clone(), &prefix).await? {
                     work.items.push(key_of(&record));
                 }
             }
-            for record in self.query_prefix(user.clone(), &keys::attachments_of(task_id)).await? {
+            for record in self.store.query_prefix(user.clone(), &keys::attachments_of(task_id)).await? {
                 if let Some(aws_sdk_dynamodb::types::AttributeValue::S(object_key)) = record.get("object_key") {
                     work.object_keys.push(object_key.clone());
                 }
@@ -303,7 +311,7 @@ impl Store {
     }
 
     /// Deletes items by key, 25 per BatchWriteItem, retrying what DynamoDB leaves unprocessed.
-    pub async fn delete_items(&self, keys: Vec<super::Item>) -> Result<(), StoreError> {
+    pub async fn delete_items(self, keys: Vec<super::Item>) -> Result<(), StoreError> {
         use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
         for chunk in keys.chunks(25) {
             let mut requests: Vec<WriteRequest> = chunk
@@ -316,13 +324,15 @@ impl Store {
                 .map_err(|error| StoreError::Dynamo(error.to_string()))?;
             for attempt in 0..5u32 {
                 let output = self
+                    .store
                     .client
                     .batch_write_item()
-                    .request_items(&self.table, requests)
+                    .request_items(&self.store.table, requests)
                     .send()
                     .await
                     .map_err(dynamo_error)?;
-                requests = output.unprocessed_items.and_then(|mut left| left.remove(&self.table)).unwrap_or_default();
+                requests =
+                    output.unprocessed_items.and_then(|mut left| left.remove(&self.store.table)).unwrap_or_default();
                 if requests.is_empty() {
                     break;
                 }
@@ -336,7 +346,7 @@ impl Store {
     }
 
     /// Deletes a trash entry: the purge's last step, so an interrupted purge is found again.
-    pub async fn delete_trash_entry(&self, entry: &TrashItem) -> Result<(), StoreError> {
+    pub async fn delete_trash_entry(self, entry: &TrashItem) -> Result<(), StoreError> {
         self.delete_items(vec![super::key(entry.pk.clone(), entry.sk.clone())]).await
     }
 }

@@ -51,7 +51,8 @@ pub async fn list(
         position.starts_with(keys::ACTIVITY_PREFIX)
     })?;
     let entity = query.entity_id.as_deref();
-    let page = app.store.list_activity(&caller.user_id, entity, request.after.as_deref(), request.limit).await?;
+    let page =
+        app.store.activity().list_activity(&caller.user_id, entity, request.after.as_deref(), request.limit).await?;
     let items = page
         .items
         .into_iter()

@@ -68,7 +68,7 @@ fn with_etag(user: &UserItem) -> Response {
     security(("bearer" = []))
 )]
 pub async fn get_me(State(app): State<Base>, caller: CurrentUser) -> Result<Response, ApiError> {
-    let user = app.store.get_user(&caller.user_id).await?.ok_or_else(ApiError::not_found)?;
+    let user = app.store.accounts().get_user(&caller.user_id).await?.ok_or_else(ApiError::not_found)?;
     Ok(with_etag(&user))
 }
 
@@ -128,7 +128,7 @@ pub async fn patch_me(
 ) -> Result<Response, ApiError> {
     let expected_version = if_match_version(&headers)?;
     let changes = validate(patch)?;
-    match app.store.update_profile(&caller.user_id, &changes, expected_version, &now_rfc3339()).await {
+    match app.store.accounts().update_profile(&caller.user_id, &changes, expected_version, &now_rfc3339()).await {
         Ok(user) => Ok(with_etag(&user)),
         Err(UpdateProfileError::NotFound) => Err(ApiError::not_found()),
         Err(UpdateProfileError::VersionConflict(current)) => Err(ApiError::new(

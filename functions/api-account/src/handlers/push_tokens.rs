@@ -94,7 +94,7 @@ pub async fn register(
         return Err(platform_unavailable(platform));
     }
     let token_hash = sha256_hex(&token);
-    let devices = app.store.push_tokens(&caller.user_id).await?;
+    let devices = app.store.devices().push_tokens(&caller.user_id).await?;
     if let Some(known) = devices.iter().find(|device| device.token_hash == token_hash && device.platform == platform) {
         return Ok((StatusCode::OK, Json(Device { platform, registered_at: known.registered_at.clone() })));
     }
@@ -106,7 +106,7 @@ pub async fn register(
         }
         Err(error) => return Err(ApiError::internal(error)),
     };
-    let previous_owner = app.store.push_token_owner(&token_hash).await?;
+    let previous_owner = app.store.devices().push_token_owner(&token_hash).await?;
     let known = devices.iter().any(|device| device.token_hash == token_hash);
     let evict = if known || devices.len() < MAX_PUSH_TOKENS {
         None
@@ -115,7 +115,7 @@ pub async fn register(
     };
     let now = now_rfc3339();
     let item = PushTokenItem::new(&caller.user_id, &token_hash, platform, &endpoint, &now);
-    match app.store.save_push_token(&item, previous_owner.as_deref(), evict).await {
+    match app.store.devices().save_push_token(&item, previous_owner.as_deref(), evict).await {
         Ok(()) => {}
         // Registered concurrently (the same device twice, or another user): the client retries.
         Err(error) if error.is_condition_failure() => {
@@ -166,8 +166,8 @@ pub async fn remove(
     let token = validate_token(request.token.as_deref(), &mut violations);
     violations.finish(()).map_err(ApiError::from)?;
     let token_hash = sha256_hex(&token);
-    let device = app.store.push_token(&caller.user_id, &token_hash).await?.ok_or_else(ApiError::not_found)?;
-    if app.store.remove_push_token(&device).await?
+    let device = app.store.devices().push_token(&caller.user_id, &token_hash).await?.ok_or_else(ApiError::not_found)?;
+    if app.store.devices().remove_push_token(&device).await?
         && let Err(error) = push.delete_endpoint(&device.endpoint).await
     {
         // The token is forgotten: no push goes to it. The endpoint stays in SNS until removed by hand.

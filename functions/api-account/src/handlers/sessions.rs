@@ -30,7 +30,7 @@ pub struct SessionView {
     security(("bearer" = []))
 )]
 pub async fn list(State(app): State<Base>, caller: CurrentUser) -> Result<Json<Page<SessionView>>, ApiError> {
-    let mut sessions = app.store.list_sessions(&caller.user_id).await?;
+    let mut sessions = app.store.sessions().list_sessions(&caller.user_id).await?;
     sessions.sort_by(|a, b| b.last_used_at.cmp(&a.last_used_at));
     let items = sessions
         .into_iter()
@@ -63,7 +63,7 @@ pub async fn revoke(
     if ulid::Ulid::from_string(&session_id).is_err() {
         return Err(ApiError::not_found());
     }
-    if app.store.revoke_session(&caller.user_id, &session_id).await? {
+    if app.store.sessions().revoke_session(&caller.user_id, &session_id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found())

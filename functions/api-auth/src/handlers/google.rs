@@ -81,21 +81,21 @@ pub async fn sign_in(
         Some(user) => (user, StatusCode::OK),
         None => (create(&app, &identity, email, timezone).await?, StatusCode::CREATED),
     };
-    let session = app.store.open_session(&user.id, user_agent(&headers), "google", vec![]).await?;
+    let session = app.store.sessions().open(&user.id, user_agent(&headers), "google", false).await?;
     Ok((status, Json(auth_result(&app, &user, &session.session_id, session.refresh_token))))
 }
 
 /// The user already linked to this Google account, or the one with its email (then linked).
 async fn find_or_link(app: &Base, identity: &GoogleIdentity, email: &str) -> Result<Option<UserItem>, ApiError> {
-    if let Some(user_id) = app.store.user_id_by_google(&identity.subject).await? {
-        return Ok(app.store.get_user(&user_id).await?);
+    if let Some(user_id) = app.store.accounts().user_id_by_google(&identity.subject).await? {
+        return Ok(app.store.accounts().get_user(&user_id).await?);
     }
-    let Some(user_id) = app.store.user_id_by_email(email).await? else {
+    let Some(user_id) = app.store.accounts().user_id_by_email(email).await? else {
         return Ok(None);
     };
-    match app.store.link_google(&user_id, &identity.subject).await {
+    match app.store.accounts().link_google(&user_id, &identity.subject).await {
         // A concurrent sign-in linked it first: same outcome.
-        Ok(()) | Err(CreateAccountError::GoogleTaken) => Ok(app.store.get_user(&user_id).await?),
+        Ok(()) | Err(CreateAccountError::GoogleTaken) => Ok(app.store.accounts().get_user(&user_id).await?),
         Err(CreateAccountError::EmailTaken) => unreachable!("linking writes no email item"),
         Err(CreateAccountError::Store(error)) => Err(error.into()),
     }
@@ -111,7 +111,7 @@ async fn create(app: &Base, identity: &GoogleIdentity, email: String, timezone: 
     let mut user = UserItem::new(ulid::Ulid::new().to_string(), email, name, timezone, "en".into(), &now);
     user.email_verified = true;
     user.google_sub = Some(identity.subject.clone());
-    match app.store.create_account(&user, Some(&identity.subject), vec![]).await {
+    match app.store.accounts().create_with_google(&user, &identity.subject).await {
         Ok(()) => Ok(user),
         // Raced with a signup or another Google sign-in for the same person: use what won.
         Err(CreateAccountError::EmailTaken | CreateAccountError::GoogleTaken) => {

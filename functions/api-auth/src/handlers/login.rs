@@ -51,8 +51,8 @@ pub async fn login(
         return Err(ApiError::from(violations));
     }
     let user = match normalize_email(&email) {
-        Ok(email) => match app.store.user_id_by_email(&email).await? {
-            Some(user_id) => app.store.get_user(&user_id).await?,
+        Ok(email) => match app.store.accounts().user_id_by_email(&email).await? {
+            Some(user_id) => app.store.accounts().get_user(&user_id).await?,
             None => None,
         },
         Err(_) => None,
@@ -66,13 +66,12 @@ pub async fn login(
     let user = match user {
         Some(user) if password_ok => user,
         Some(user) => {
-            let failures = app.store.record_login_failure(&user, now).await?;
+            let failures = app.store.accounts().record_login_failure(&user, now).await?;
             tracing::warn!(user_id = %user.id, failures = failures.count, "failed login");
             return Err(invalid_credentials());
         }
         None => return Err(invalid_credentials()),
     };
-    let extra = if user.failed_logins > 0 { vec![app.store.clear_login_failures(&user.id)?] } else { vec![] };
-    let session = app.store.open_session(&user.id, user_agent(&headers), "password", extra).await?;
+    let session = app.store.sessions().open(&user.id, user_agent(&headers), "password", user.failed_logins > 0).await?;
     Ok(Json(auth_result(&app, &user, &session.session_id, session.refresh_token)))
 }

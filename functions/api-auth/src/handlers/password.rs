@@ -13,7 +13,6 @@ use shared::http::openapi::{CallerProblems, Problem, RequestProblems};
 use shared::http::{ApiError, ApiJson, CurrentUser};
 use shared::integrations::email::Mailer;
 use shared::integrations::email::templates;
-use shared::store::now_rfc3339;
 use shared::store::tokens::OneTimeKind;
 
 use super::{required, send_email};
@@ -43,7 +42,7 @@ pub async fn change_password(
     let mut violations = Violations::new();
     let current = required(&mut violations, "current_password", &request.current_password).to_string();
     let new = required(&mut violations, "new_password", &request.new_password).to_string();
-    let user = app.store.get_user(&caller.user_id).await?.ok_or_else(ApiError::not_found)?;
+    let user = app.store.accounts().get_user(&caller.user_id).await?.ok_or_else(ApiError::not_found)?;
     if !new.is_empty() {
         violations.check("new_password", validate_password(&new, Some(&user.email)));
     }
@@ -54,9 +53,7 @@ pub async fn change_password(
         return Err(ApiError::new(StatusCode::FORBIDDEN, "wrong_password", "the current password is wrong"));
     }
     let hash = password::hash(new).await;
-    let mut actions = vec![app.store.set_password(&user.id, &hash, &now_rfc3339())?];
-    actions.extend(app.store.revoke_sessions_actions(&user.id, Some(&caller.session_id)).await?);
-    app.store.transact(actions).await?;
+    app.store.accounts().change_password(&user.id, &hash, &caller.session_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -84,10 +81,9 @@ pub async fn request_reset(
         return Err(ApiError::from(violations));
     }
     if let Ok(email) = normalize_email(&email)
-        && let Some(user_id) = app.store.user_id_by_email(&email).await?
+        && let Some(user_id) = app.store.accounts().user_id_by_email(&email).await?
     {
-        let (token, store_token) = app.store.issue_one_time_token(&user_id, OneTimeKind::PasswordReset)?;
-        app.store.transact(vec![store_token]).await?;
+        let token = app.store.tokens().issue(&user_id, OneTimeKind::PasswordReset).await?;
         send_email(&mailer, templates::password_reset(&email, &mailer.app_base_url, &token)).await;
     }
     let detail = "if an account has this email, a reset link is on its way";
@@ -129,14 +125,13 @@ pub async fn confirm_reset(
         return Err(ApiError::from(violations));
     }
     let bad_token = || ApiError::bad_request("invalid_token", "the reset link is invalid, used or expired");
-    let (user_id, consume) =
-        app.store.consume_one_time_token(&token, OneTimeKind::PasswordReset)?.ok_or_else(bad_token)?;
+    // A token that cannot be one of ours costs no password hash.
+    if !app.store.tokens().well_formed(&token) {
+        return Err(bad_token());
+    }
     let hash = password::hash(new).await;
-    let mut actions = vec![consume, app.store.set_password(&user_id, &hash, &now_rfc3339())?];
-    actions.extend(app.store.revoke_sessions_actions(&user_id, None).await?);
-    match app.store.transact(actions).await {
-        Ok(()) => Ok(StatusCode::NO_CONTENT),
-        Err(error) if error.is_condition_failure() => Err(bad_token()),
-        Err(error) => Err(error.into()),
+    match app.store.accounts().reset_password(&token, &hash).await? {
+        true => Ok(StatusCode::NO_CONTENT),
+        false => Err(bad_token()),
     }
 }

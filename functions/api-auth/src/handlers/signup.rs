@@ -14,9 +14,8 @@ use shared::http::openapi::{Problem, RequestProblems};
 use shared::http::{ApiError, ApiJson, user_agent};
 use shared::integrations::email::Mailer;
 use shared::integrations::email::templates;
-use shared::store::accounts::{CreateAccountError, UserItem};
+use shared::store::accounts::{CreateAccountError, SignedUp, UserItem};
 use shared::store::now_rfc3339;
-use shared::store::tokens::OneTimeKind;
 
 use super::{required, send_email};
 use crate::auth_result::{AuthResult, auth_result};
@@ -94,13 +93,8 @@ pub async fn signup(
     let mut user = UserItem::new(user_id.clone(), input.email, input.name, input.timezone, input.language, &now);
     user.password_hash = Some(password_hash);
 
-    let session = app.store.new_session(&user_id, user_agent(&headers), "signup", &now)?;
-    let (verify_token, store_verify_token) =
-        app.store.issue_one_time_token(&user_id, OneTimeKind::EmailVerification)?;
-    let mut extra = vec![session.put.clone()];
-    extra.push(store_verify_token);
-    match app.store.create_account(&user, None, extra).await {
-        Ok(()) => {}
+    let SignedUp { session, verify_token } = match app.store.accounts().signup(&user, user_agent(&headers)).await {
+        Ok(signed_up) => signed_up,
         Err(CreateAccountError::EmailTaken) => {
             return Err(ApiError::conflict("email_taken", "an account with this email exists"));
         }
@@ -108,7 +102,7 @@ pub async fn signup(
             unreachable!("no Google account is linked at signup")
         }
         Err(CreateAccountError::Store(error)) => return Err(error.into()),
-    }
+    };
     send_email(&mailer, templates::verify_email(&user.email, &mailer.app_base_url, &verify_token)).await;
     Ok((StatusCode::CREATED, Json(auth_result(&app, &user, &session.session_id, session.refresh_token))))
 }

@@ -37,7 +37,7 @@ pub async fn refresh(
     if !violations.is_empty() {
         return Err(ApiError::from(violations));
     }
-    match app.store.rotate_refresh_token(&token).await? {
+    match app.store.sessions().rotate_refresh_token(&token).await? {
         RefreshOutcome::Rotated { user, session_id, refresh_token } => {
             Ok(Json(auth_result(&app, &user, &session_id, refresh_token)))
         }
@@ -76,9 +76,9 @@ pub async fn logout(
     OptionalJson(request): OptionalJson<LogoutRequest>,
 ) -> Result<StatusCode, ApiError> {
     if request.all {
-        app.store.revoke_sessions(&caller.user_id, None).await?;
+        app.store.sessions().revoke_sessions(&caller.user_id, None).await?;
     } else {
-        app.store.revoke_session(&caller.user_id, &caller.session_id).await?;
+        app.store.sessions().revoke_session(&caller.user_id, &caller.session_id).await?;
     }
     Ok(StatusCode::NO_CONTENT)
 }

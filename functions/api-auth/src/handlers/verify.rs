@@ -57,12 +57,9 @@ const VERIFIED: Verification = Verification { email_verified: true, status: None
 
 async fn confirm(app: &Base, token: &str) -> Result<(StatusCode, Json<Verification>), ApiError> {
     let bad_token = || ApiError::bad_request("invalid_token", "the verification link is invalid, used or expired");
-    let (user_id, consume) =
-        app.store.consume_one_time_token(token, OneTimeKind::EmailVerification)?.ok_or_else(bad_token)?;
-    match app.store.transact(vec![consume, app.store.mark_email_verified(&user_id)?]).await {
-        Ok(()) => Ok((StatusCode::OK, Json(VERIFIED))),
-        Err(error) if error.is_condition_failure() => Err(bad_token()),
-        Err(error) => Err(error.into()),
+    match app.store.accounts().verify_email(token).await? {
+        true => Ok((StatusCode::OK, Json(VERIFIED))),
+        false => Err(bad_token()),
     }
 }
 
@@ -71,12 +68,11 @@ async fn resend(
     mailer: &Mailer,
     caller: &CurrentUser,
 ) -> Result<(StatusCode, Json<Verification>), ApiError> {
-    let user = app.store.get_user(&caller.user_id).await?.ok_or_else(ApiError::not_found)?;
+    let user = app.store.accounts().get_user(&caller.user_id).await?.ok_or_else(ApiError::not_found)?;
     if user.email_verified {
         return Ok((StatusCode::OK, Json(VERIFIED)));
     }
-    let (token, store_token) = app.store.issue_one_time_token(&user.id, OneTimeKind::EmailVerification)?;
-    app.store.transact(vec![store_token]).await?;
+    let token = app.store.tokens().issue(&user.id, OneTimeKind::EmailVerification).await?;
     send_email(mailer, templates::verify_email(&user.email, &mailer.app_base_url, &token)).await;
     Ok((StatusCode::ACCEPTED, Json(Verification { email_verified: false, status: Some("sent") })))
 }

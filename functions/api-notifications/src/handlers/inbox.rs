@@ -82,7 +82,7 @@ pub async fn list(
     let request = PageRequest::read(&mut violations, query.limit.as_deref(), query.cursor.as_deref(), list, is_id);
     let request = violations.finish(request).map_err(ApiError::from)??;
     let (after, limit) = (request.after, request.limit);
-    let page = app.store.list_inbox(&caller.user_id, unread, after.as_deref(), limit).await?;
+    let page = app.store.notifications().list_inbox(&caller.user_id, unread, after.as_deref(), limit).await?;
     let items = page.items.into_iter().map(NotificationView::from).collect();
     Ok(Json(Page::new(items, list, page.next.as_deref())))
 }
@@ -104,7 +104,8 @@ pub async fn read(
     if ulid::Ulid::from_string(&id).is_err() {
         return Err(ApiError::not_found());
     }
-    let item = app.store.mark_inbox_read(&caller.user_id, &id).await?.ok_or_else(ApiError::not_found)?;
+    let item =
+        app.store.notifications().mark_inbox_read(&caller.user_id, &id).await?.ok_or_else(ApiError::not_found)?;
     Ok(Json(item.into()))
 }
 
@@ -123,7 +124,7 @@ pub struct ReadAll {
     ),
     security(("bearer" = [])))]
 pub async fn read_all(State(app): State<Base>, caller: CurrentUser) -> Result<Json<ReadAll>, ApiError> {
-    let marked_read = app.store.mark_all_inbox_read(&caller.user_id).await?;
+    let marked_read = app.store.notifications().mark_all_inbox_read(&caller.user_id).await?;
     Ok(Json(ReadAll { marked_read }))
 }
 
@@ -144,7 +145,7 @@ pub async fn delete(
     if ulid::Ulid::from_string(&id).is_err() {
         return Err(ApiError::not_found());
     }
-    if app.store.delete_inbox_item(&caller.user_id, &id).await? {
+    if app.store.notifications().delete_inbox_item(&caller.user_id, &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found())

@@ -49,7 +49,7 @@ fn with_etag(stored: &StoredPreferences) -> Response {
     security(("bearer" = []))
 )]
 pub async fn get(State(app): State<Base>, caller: CurrentUser) -> Result<Response, ApiError> {
-    let stored = app.store.notification_preferences(&caller.user_id).await?;
+    let stored = app.store.notifications().notification_preferences(&caller.user_id).await?;
     Ok(with_etag(&stored))
 }
 
@@ -78,7 +78,11 @@ pub async fn put(
         fields.remove("updated_at");
     }
     let preferences = NotificationPreferences::from_request(&body)?;
-    match app.store.put_notification_preferences(&caller.user_id, &preferences, expected_version, &now_rfc3339()).await
+    match app
+        .store
+        .notifications()
+        .put_notification_preferences(&caller.user_id, &preferences, expected_version, &now_rfc3339())
+        .await
     {
         Ok(stored) => Ok(with_etag(&stored)),
         Err(PutPreferencesError::NotFound) => Err(ApiError::not_found()),

@@ -120,7 +120,7 @@ pub async fn create(
         .upload(&attachment.object_key, &attachment.content_type, attachment.size_bytes, UPLOAD)
         .await
         .map_err(ApiError::internal)?;
-    if !app.store.add_attachment(&caller.user_id, &attachment).await? {
+    if !app.store.attachments().add_attachment(&caller.user_id, &attachment).await? {
         return Err(ApiError::not_found());
     }
     let headers = presigned.headers.into_iter().map(|(name, value)| (name, value.into())).collect();
@@ -145,7 +145,7 @@ pub async fn list(
 ) -> Result<Json<Page<AttachmentView>>, ApiError> {
     let task = load_task(&app, &caller.user_id, &id).await?;
     let mut items = Vec::new();
-    for attachment in app.store.list_attachments(&caller.user_id, &task.id).await? {
+    for attachment in app.store.attachments().list_attachments(&caller.user_id, &task.id).await? {
         let download_url =
             files.download(&attachment.object_key, &attachment.filename, DOWNLOAD).await.map_err(ApiError::internal)?;
         items.push(AttachmentView { attachment, download_url, download_expires_at: expires_in(DOWNLOAD) });
@@ -175,10 +175,14 @@ pub async fn delete(
     Path((id, attachment_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let task = load_task(&app, &caller.user_id, &id).await?;
-    let attachment =
-        app.store.get_attachment(&caller.user_id, &task.id, &attachment_id).await?.ok_or_else(ApiError::not_found)?;
+    let attachment = app
+        .store
+        .attachments()
+        .get_attachment(&caller.user_id, &task.id, &attachment_id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     files.delete(&attachment.object_key).await.map_err(ApiError::internal)?;
-    if !app.store.delete_attachment(&caller.user_id, &attachment).await? {
+    if !app.store.attachments().delete_attachment(&caller.user_id, &attachment).await? {
         return Err(ApiError::not_found());
     }
     Ok(StatusCode::NO_CONTENT)

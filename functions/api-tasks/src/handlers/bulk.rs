@@ -117,7 +117,7 @@ pub async fn bulk(
 async fn trash(app: &Base, user_id: &str, id: &str) -> Result<(), ApiError> {
     let task = load_task(app, user_id, id).await?;
     let no_limit_applies = shared::store::tasks::limits(Default::default());
-    app.store.trash_task(user_id, &task).await.map_err(|error| write_failed(error, no_limit_applies))
+    app.store.trash().trash_task(user_id, &task).await.map_err(|error| write_failed(error, no_limit_applies))
 }
 
 async fn result_of(id: &str, outcome: Result<Option<axum::response::Response>, ApiError>) -> BulkResult {

@@ -63,7 +63,7 @@ pub fn write_failed(error: TaskWriteError, limits: TierLimits) -> ApiError {
 
 /// The caller's tier limits (from the profile).
 pub async fn caller_limits(app: &Base, user_id: &str) -> Result<TierLimits, ApiError> {
-    let user = app.store.get_user(user_id).await?.ok_or_else(ApiError::not_found)?;
+    let user = app.store.accounts().get_user(user_id).await?.ok_or_else(ApiError::not_found)?;
     Ok(limits(user.tier))
 }
 
@@ -77,7 +77,7 @@ pub async fn load_task_item(app: &Base, user_id: &str, task_id: &str) -> Result<
     if ulid::Ulid::from_string(task_id).is_err() {
         return Err(ApiError::not_found());
     }
-    app.store.get_task_item(user_id, task_id).await?.ok_or_else(ApiError::not_found)
+    app.store.tasks().get_task_item(user_id, task_id).await?.ok_or_else(ApiError::not_found)
 }
 
 /// The caller's live task as stored, for a change: checked against `If-Match` (412 with the
@@ -120,7 +120,7 @@ pub async fn change_task(
     save(app, user_id, &before, &after, action, &changes).await?;
     // Completing a parent completed its open subtasks too: answer with the counts as they are now.
     let cascaded = after.status == Status::Done && before.subtasks.as_ref().is_some_and(|counts| counts.open > 0);
-    let after = if cascaded { app.store.get_task(user_id, task_id).await?.unwrap_or(after) } else { after };
+    let after = if cascaded { app.store.tasks().get_task(user_id, task_id).await?.unwrap_or(after) } else { after };
     Ok(task_response(StatusCode::OK, &after))
 }
 
@@ -139,6 +139,7 @@ async fn save(
         limits(Default::default())
     };
     app.store
+        .tasks()
         .update_task(user_id, before, after, action, changes, limits)
         .await
         .map_err(|error| write_failed(error, limits))

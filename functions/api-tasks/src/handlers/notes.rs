@@ -53,7 +53,7 @@ fn note_error(error: NoteError) -> ApiError {
 
 async fn load_note(app: &Base, user_id: &str, task_id: &str, note_id: &str) -> Result<Note, ApiError> {
     load_task(app, user_id, task_id).await?;
-    app.store.get_note(user_id, task_id, note_id).await?.ok_or_else(ApiError::not_found)
+    app.store.notes().get_note(user_id, task_id, note_id).await?.ok_or_else(ApiError::not_found)
 }
 
 /// The task's notes.
@@ -71,7 +71,7 @@ pub async fn list(
     Path(id): Path<String>,
 ) -> Result<Json<Page<Note>>, ApiError> {
     let task = load_task(&app, &caller.user_id, &id).await?;
-    let items = app.store.list_notes(&caller.user_id, &task.id).await?;
+    let items = app.store.notes().list_notes(&caller.user_id, &task.id).await?;
     Ok(Json(Page::whole(items)))
 }
 
@@ -104,7 +104,7 @@ pub async fn create(
         created_at: now.clone(),
         updated_at: now,
     };
-    app.store.add_note(&caller.user_id, &note).await.map_err(note_error)?;
+    app.store.notes().add_note(&caller.user_id, &note).await.map_err(note_error)?;
     Ok(note_response(StatusCode::CREATED, &note))
 }
 
@@ -137,7 +137,7 @@ pub async fn edit(
     if expected.is_some_and(|version| version != note.version) {
         return Err(note_error(NoteError::VersionConflict(Box::new(note))));
     }
-    let edited = app.store.edit_note(&caller.user_id, &note, &body).await.map_err(note_error)?;
+    let edited = app.store.notes().edit_note(&caller.user_id, &note, &body).await.map_err(note_error)?;
     Ok(note_response(StatusCode::OK, &edited))
 }
 
@@ -166,6 +166,6 @@ pub async fn delete(
     if expected.is_some_and(|version| version != note.version) {
         return Err(note_error(NoteError::VersionConflict(Box::new(note))));
     }
-    app.store.delete_note(&caller.user_id, &note).await.map_err(note_error)?;
+    app.store.notes().delete_note(&caller.user_id, &note).await.map_err(note_error)?;
     Ok(StatusCode::NO_CONTENT)
 }

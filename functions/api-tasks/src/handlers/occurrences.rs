@@ -49,7 +49,8 @@ pub async fn list(
     let page = PageRequest::only(query.limit.as_deref(), query.cursor.as_deref(), "occurrences", |position| {
         position.starts_with(&prefix)
     })?;
-    let found = app.store.list_occurrences(&caller.user_id, &task.id, page.after.as_deref(), page.limit).await?;
+    let found =
+        app.store.occurrences().list_occurrences(&caller.user_id, &task.id, page.after.as_deref(), page.limit).await?;
     Ok(Json(Page::new(found.items, "occurrences", found.next.as_deref())))
 }
 
@@ -106,11 +107,13 @@ pub async fn close(
         limits(Tier::default())
     };
     app.store
+        .occurrences()
         .close_occurrence(user_id, before, &step, action, limits)
         .await
         .map_err(|error| write_failed(error, limits))?;
     // Reopened subtasks changed the counts: answer with the task as stored.
     let reopened = !step.ended && before.subtasks.as_ref().is_some_and(|counts| counts.done > 0);
-    let next = if reopened { app.store.get_task(user_id, &before.id).await?.unwrap_or(step.next) } else { step.next };
+    let next =
+        if reopened { app.store.tasks().get_task(user_id, &before.id).await?.unwrap_or(step.next) } else { step.next };
     Ok(task_response(StatusCode::OK, &next))
 }

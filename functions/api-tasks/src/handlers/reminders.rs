@@ -166,6 +166,7 @@ async fn save(
     // The open-task count does not move: no tier limit applies.
     let no_limit_applies = limits(Default::default());
     app.store
+        .tasks()
         .update_task(user_id, before, after, action, &[change], no_limit_applies)
         .await
         .map_err(|error| write_failed(error, no_limit_applies))

@@ -28,7 +28,7 @@ pub async fn list(
     Path(id): Path<String>,
 ) -> Result<Json<Page<Task>>, ApiError> {
     let parent = load_task(&app, &caller.user_id, &id).await?;
-    let items = app.store.list_subtasks(&caller.user_id, &parent).await?;
+    let items = app.store.tasks().list_subtasks(&caller.user_id, &parent).await?;
     Ok(Json(Page::whole(items)))
 }
 

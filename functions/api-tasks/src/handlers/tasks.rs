@@ -85,7 +85,7 @@ pub async fn create_task(
         None => task.subtasks = Some(SubtaskCounts::default()),
     }
     let limits = caller_limits(app, user_id).await?;
-    match app.store.create_task(user_id, &task, &[], limits, vec![]).await {
+    match app.store.tasks().create_task(user_id, &task, &[], limits, vec![]).await {
         Ok(()) => {}
         Err(TaskWriteError::NotFound) => return Err(parent_not_found()),
         Err(error) => return Err(write_failed(error, limits)),
@@ -158,7 +158,11 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let task = load_for_change(&app, &caller.user_id, &id, &headers).await?.into_task();
     let no_limit_applies = limits(Default::default());
-    app.store.trash_task(&caller.user_id, &task).await.map_err(|error| write_failed(error, no_limit_applies))?;
+    app.store
+        .trash()
+        .trash_task(&caller.user_id, &task)
+        .await
+        .map_err(|error| write_failed(error, no_limit_applies))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -193,8 +197,8 @@ pub async fn duplicate(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let original = load_task(&app, &caller.user_id, &id).await?;
-    let notes = app.store.list_notes(&caller.user_id, &original.id).await?;
-    let subtasks = app.store.list_subtasks(&caller.user_id, &original).await?;
+    let notes = app.store.notes().list_notes(&caller.user_id, &original.id).await?;
+    let subtasks = app.store.tasks().list_subtasks(&caller.user_id, &original).await?;
     if 3 + subtasks.len() + notes.len() > MAX_DUPLICATE_ACTIONS {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -229,10 +233,11 @@ pub async fn duplicate(
             updated_at: stamp.clone(),
             ..note
         };
-        note_puts.push(app.store.note_put(&caller.user_id, &copied)?);
+        note_puts.push(app.store.notes().note_put(&caller.user_id, &copied)?);
     }
     let limits = caller_limits(&app, &caller.user_id).await?;
     app.store
+        .tasks()
         .create_task(&caller.user_id, &copy, &subtask_copies, limits, note_puts)
         .await
         .map_err(|error| write_failed(error, limits))?;

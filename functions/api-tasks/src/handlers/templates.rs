@@ -81,7 +81,7 @@ pub async fn create(
             let task = load_task(&app, &caller.user_id, &task_id)
                 .await
                 .map_err(|_| ApiError::from(Violations::one("task_id", "no such task")))?;
-            let subtasks = app.store.list_subtasks(&caller.user_id, &task).await?;
+            let subtasks = app.store.tasks().list_subtasks(&caller.user_id, &task).await?;
             let subtasks: Vec<TaskFields> =
                 subtasks.iter().map(|subtask| TemplateSubtask::from_task(subtask).fields()).collect();
             (TemplateTask::from_task(&task).fields(), subtasks)
@@ -92,7 +92,7 @@ pub async fn create(
         }
     };
     let template = template::build(id, body.name.as_deref(), &task, &subtasks, now).map_err(ApiError::from)?;
-    app.store.create_template(&caller.user_id, &template).await.map_err(write_error)?;
+    app.store.templates().create_template(&caller.user_id, &template).await.map_err(write_error)?;
     Ok(template_response(StatusCode::CREATED, &template))
 }
 
@@ -138,7 +138,7 @@ pub async fn list(
     ApiQuery(query): ApiQuery<TemplateQuery>,
 ) -> Result<Json<Page<Template>>, ApiError> {
     let request = PageRequest::only(query.limit.as_deref(), query.cursor.as_deref(), "templates", is_id)?;
-    let page = app.store.list_templates(&caller.user_id, request.after.as_deref(), request.limit).await?;
+    let page = app.store.templates().list_templates(&caller.user_id, request.after.as_deref(), request.limit).await?;
     Ok(Json(Page::new(page.items, "templates", page.next.as_deref())))
 }
 
@@ -165,7 +165,7 @@ pub async fn delete(
     if ulid::Ulid::from_string(&id).is_err() {
         return Err(ApiError::not_found());
     }
-    app.store.delete_template(&caller.user_id, &id, expected).await.map_err(write_error)?;
+    app.store.templates().delete_template(&caller.user_id, &id, expected).await.map_err(write_error)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -211,7 +211,7 @@ pub async fn create_from_template(
         return Err(unknown_template());
     }
     if let Some(parent) = parent {
-        let template = app.store.get_template(user_id, template_id).await?.ok_or_else(unknown_template)?;
+        let template = app.store.templates().get_template(user_id, template_id).await?.ok_or_else(unknown_template)?;
         if !template.subtasks.is_empty() {
             return Err(ApiError::from(Violations::one(
                 "parent_id",
@@ -220,7 +220,7 @@ pub async fn create_from_template(
         }
         return create_task(app, user_id, overlay(template.task.fields(), overrides), Some(parent)).await;
     }
-    let (template, user) = app.store.get_template_and_user(user_id, template_id).await?;
+    let (template, user) = app.store.templates().get_template_and_user(user_id, template_id).await?;
     let template = template.ok_or_else(unknown_template)?;
     let limits = limits(user.ok_or_else(ApiError::not_found)?.tier);
     if template.subtasks.len() as u64 > limits.subtasks_per_task {
@@ -251,6 +251,7 @@ pub async fn create_from_template(
     let ids = subtasks.iter().map(|subtask| subtask.id.clone()).collect();
     task.subtasks = Some(SubtaskCounts { open: subtasks.len() as u64, done: 0, ids });
     app.store
+        .tasks()
         .create_task(user_id, &task, &subtasks, limits, vec![])
         .await
         .map_err(|error| write_failed(error, limits))?;

@@ -34,7 +34,7 @@ pub struct TrashEntry {
     ),
     security(("bearer" = [])))]
 pub async fn list(State(app): State<Base>, caller: CurrentUser) -> Result<Json<Page<TrashEntry>>, ApiError> {
-    let entries = app.store.list_trash(&caller.user_id).await?;
+    let entries = app.store.trash().list_trash(&caller.user_id).await?;
     let items = entries
         .into_iter()
         .map(|entry| TrashEntry {
@@ -70,7 +70,7 @@ pub async fn restore(
         return Err(ApiError::not_found());
     }
     let limits = caller_limits(&app, &caller.user_id).await?;
-    match app.store.restore_task(&caller.user_id, &id, limits).await {
+    match app.store.trash().restore_task(&caller.user_id, &id, limits).await {
         Ok(task) => Ok(task_response(StatusCode::OK, &task)),
         Err(RestoreError::NotFound) => Err(ApiError::not_found()),
         Err(RestoreError::NotInTrash) => Err(ApiError::conflict("not_in_trash", "this task is not in the trash")),
