@@ -7,9 +7,9 @@ use chrono::{DateTime, Utc};
 use flowday_tests::TestStack;
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
+use shared::domain::messages::Notification;
 use shared::domain::notifications::{Channel, NotificationType};
 use shared::jobs::deliver::{DeliveryReport, deliver};
-use shared::jobs::notifications::Notification;
 
 pub(crate) fn bearer(signup: &Value) -> Option<&str> {
     signup["access_token"].as_str()

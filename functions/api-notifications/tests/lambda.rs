@@ -1,8 +1,8 @@
 //! The api-notifications binary, run as Lambda runs it, on every event of events/api-notifications.
 
 use flowday_tests::{TestStack, event, invoke};
+use shared::domain::messages::Notification;
 use shared::domain::notifications::NotificationType;
-use shared::jobs::notifications::Notification;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_api-notifications");
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
-use shared::jobs::notifications::{NotificationJob, NotificationMessage};
+use shared::domain::messages::{NotificationJob, NotificationMessage};
 use shared::jobs::queue::{NotificationQueue, QueueError};
 use shared::settings::Env;
 use shared::state::{InitError, SdkConfig};

@@ -10,8 +10,8 @@ use std::time::Instant;
 
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use chrono::{TimeDelta, Utc};
+use shared::domain::messages::{NotificationJob, NotificationMessage};
 use shared::domain::notifications::NotificationType;
-use shared::jobs::notifications::{NotificationJob, NotificationMessage};
 use shared::store::schedule::ScheduleEntry;
 
 use crate::LocalStack;

@@ -1,6 +1,7 @@
 //! Types and rules. Pure: no I/O, no AWS or HTTP types.
 
 pub mod account;
+pub mod messages;
 pub mod notifications;
 pub mod occurrence;
 pub mod recurrence;

@@ -8,30 +8,9 @@
 use aws_sdk_sns::operation::create_platform_endpoint::CreatePlatformEndpointError;
 use aws_sdk_sns::operation::publish::PublishError;
 use aws_smithy_types::error::display::DisplayErrorContext;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-/// The platform a device token belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Platform {
-    Ios,
-    Android,
-}
-
-impl Platform {
-    pub const ALL: [Platform; 2] = [Platform::Ios, Platform::Android];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Platform::Ios => "ios",
-            Platform::Android => "android",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|platform| platform.name() == name)
-    }
-}
+pub use crate::domain::notifications::Platform;
 
 /// What a device shows. The payload the app receives carries the same fields.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

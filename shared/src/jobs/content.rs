@@ -5,7 +5,7 @@
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use chrono_tz::Tz;
 
-use super::notifications::Notification;
+use crate::domain::messages::Notification;
 use crate::domain::notifications::NotificationType;
 use crate::domain::task::Task;
 

@@ -22,10 +22,10 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
+use crate::domain::messages::Notification;
 use crate::domain::notifications::Channel;
 use crate::integrations::email::{Email, EmailError, EmailSender};
 use crate::integrations::push::{PushError, PushMessage, PushSender};
-use crate::jobs::notifications::Notification;
 use crate::store::push_tokens::PushTokenItem;
 use crate::store::{Store, StoreError};
 

@@ -11,8 +11,8 @@ use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
 use super::content::digest_notification;
-use super::notifications::{Notification, NotificationJob, NotificationMessage};
 use super::queue::{NotificationQueue, QueueError};
+use crate::domain::messages::{Notification, NotificationJob, NotificationMessage};
 use crate::domain::task::Task;
 use crate::store::tasks::{TaskFilter, TaskSort};
 use crate::store::{Store, StoreError};

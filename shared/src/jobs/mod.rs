@@ -5,7 +5,6 @@
 pub mod content;
 pub mod deliver;
 pub mod digests;
-pub mod notifications;
 pub mod purge;
 pub mod queue;
 pub mod runtime;

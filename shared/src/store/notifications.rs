@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 
 use super::accounts::UserItem;
 use super::{IndexRange, Item, Store, StoreError, dynamo_error, expired, from_item, key, keys, n, s, to_item};
+use crate::domain::messages::Notification;
 use crate::domain::notifications::{Channel, NotificationPreferences, NotificationType};
-use crate::jobs::notifications::Notification;
 
 /// Inbox items live 90 days.
 pub const INBOX_TTL_SECONDS: i64 = 90 * 24 * 3600;

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError, key, keys, s, to_item};
-use crate::integrations::push::Platform;
+use crate::domain::notifications::Platform;
 
 /// A user keeps at most this many devices; registering one more forgets the oldest.
 pub const MAX_PUSH_TOKENS: usize = 20;

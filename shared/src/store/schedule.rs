@@ -15,9 +15,9 @@ use chrono::{DateTime, TimeDelta, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{IndexRange, Store, StoreError, dynamo_error, from_item, keys, s, to_item};
+use crate::domain::messages::{NotificationJob, NotificationMessage};
 use crate::domain::reminders::{Scheduled, schedule};
 use crate::domain::task::Task;
-use crate::jobs::notifications::{NotificationJob, NotificationMessage};
 
 /// Partitions per hour bucket.
 pub const SHARDS: u32 = 8;

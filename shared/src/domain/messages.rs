@@ -1,4 +1,5 @@
-//! The `notifications` queue: what the reminder scheduler and maintenance ask the notification
+//! The messages of the `notifications` queue (a domain type: the store keeps them in the
+//! schedule, the scheduler and maintenance send them, the worker reads them): what the reminder scheduler and maintenance ask the notification
 //! worker to deliver. One message is one notification for one user; the worker reads the user's
 //! preferences and delivers it on each allowed channel, at most once per channel (a conditional
 //! delivery record keyed by the notification's id and the channel).
