@@ -147,3 +147,21 @@ async fn a_cursor_of_one_list_is_refused_by_another() {
         response.assert_problem(StatusCode::BAD_REQUEST, "invalid_cursor");
     }
 }
+
+#[tokio::test]
+async fn an_id_that_is_not_one_of_ours_is_not_found_before_any_read() {
+    let stack = TestStack::new().await;
+    let user = stack.signup("Ids").await;
+    let token = user["access_token"].as_str();
+    let task = stack.call(Method::POST, "/v1/tasks", token, Some(json!({"title": "Typed"}))).await.body;
+    let before = stack.round_trips("api-tasks");
+    for path in ["/v1/tasks/not-an-id", "/v1/tasks/42/notes", "/v1/tasks/..%2F..%2Fetc/reminders", "/v1/templates/x"] {
+        let method = if path.starts_with("/v1/templates") { Method::DELETE } else { Method::GET };
+        stack.call(method, path, token, None).await.assert_problem(StatusCode::NOT_FOUND, "not_found");
+    }
+    assert_eq!(stack.round_trips("api-tasks"), before, "a malformed id costs no read");
+    let lower = format!("/v1/tasks/{}", task["id"].as_str().unwrap().to_lowercase());
+    assert_eq!(stack.call(Method::GET, &lower, token, None).await.status, StatusCode::OK, "ids are read in any case");
+    let notification = stack.call(Method::DELETE, "/v1/notifications/nope", token, None).await;
+    notification.assert_problem(StatusCode::NOT_FOUND, "not_found");
+}

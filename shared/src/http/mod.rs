@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod concurrency;
 pub mod idempotency;
+pub mod ids;
 pub mod json;
 pub mod known_fields;
 pub mod layers;
@@ -13,6 +14,7 @@ pub mod query;
 pub mod routes;
 
 pub use auth::CurrentUser;
+pub use ids::{ApiPath, Id};
 pub use json::{ApiJson, OptionalJson};
 pub use problem::{ApiError, FieldError};
 pub use query::ApiQuery;

@@ -1,13 +1,14 @@
 //! `GET /v1/me/sessions` and `DELETE /v1/me/sessions/{id}`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use http::StatusCode;
 use serde::Serialize;
 use shared::Base;
 use shared::http::openapi::{CallerProblems, RequestProblems};
 use shared::http::pagination::Page;
 use shared::http::{ApiError, CurrentUser};
+use shared::http::{ApiPath, Id};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SessionView {
@@ -58,11 +59,8 @@ pub async fn list(State(app): State<Base>, caller: CurrentUser) -> Result<Json<P
 pub async fn revoke(
     State(app): State<Base>,
     caller: CurrentUser,
-    Path(session_id): Path<String>,
+    ApiPath(session_id): ApiPath<Id>,
 ) -> Result<StatusCode, ApiError> {
-    if ulid::Ulid::from_string(&session_id).is_err() {
-        return Err(ApiError::not_found());
-    }
     if app.store.sessions().revoke_session(&caller.user_id, &session_id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {

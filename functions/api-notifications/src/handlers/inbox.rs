@@ -4,7 +4,7 @@
 //! lookup is under the caller's partition.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use shared::Base;
@@ -13,6 +13,7 @@ use shared::domain::notifications::NotificationType;
 use shared::http::openapi::{CallerProblems, RequestProblems};
 use shared::http::pagination::{Page, PageRequest, is_id};
 use shared::http::{ApiError, ApiQuery, CurrentUser};
+use shared::http::{ApiPath, Id};
 use shared::store::notifications::InboxItem;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -99,11 +100,8 @@ pub async fn list(
 pub async fn read(
     State(app): State<Base>,
     caller: CurrentUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<Id>,
 ) -> Result<Json<NotificationView>, ApiError> {
-    if ulid::Ulid::from_string(&id).is_err() {
-        return Err(ApiError::not_found());
-    }
     let item =
         app.store.notifications().mark_inbox_read(&caller.user_id, &id).await?.ok_or_else(ApiError::not_found)?;
     Ok(Json(item.into()))
@@ -140,11 +138,8 @@ pub async fn read_all(State(app): State<Base>, caller: CurrentUser) -> Result<Js
 pub async fn delete(
     State(app): State<Base>,
     caller: CurrentUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<Id>,
 ) -> Result<StatusCode, ApiError> {
-    if ulid::Ulid::from_string(&id).is_err() {
-        return Err(ApiError::not_found());
-    }
     if app.store.notifications().delete_inbox_item(&caller.user_id, &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {

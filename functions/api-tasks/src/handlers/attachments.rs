@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use shared::Base;
@@ -13,6 +13,7 @@ use shared::domain::Violations;
 use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
 use shared::http::pagination::Page;
 use shared::http::{ApiError, ApiJson, CurrentUser};
+use shared::http::{ApiPath, Id};
 use shared::integrations::files::Files;
 use shared::store::attachments::{
     Attachment, MAX_ATTACHMENT_BYTES, object_key, validate_content_type, validate_filename,
@@ -101,7 +102,7 @@ pub async fn create(
     State(app): State<Base>,
     State(files): State<Files>,
     caller: CurrentUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<Id>,
     ApiJson(request): ApiJson<NewAttachment>,
 ) -> Result<(StatusCode, Json<CreatedAttachment>), ApiError> {
     let (filename, content_type, size_bytes) = validate(&request)?;
@@ -141,7 +142,7 @@ pub async fn list(
     State(app): State<Base>,
     State(files): State<Files>,
     caller: CurrentUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<Id>,
 ) -> Result<Json<Page<AttachmentView>>, ApiError> {
     let task = load_task(&app, &caller.user_id, &id).await?;
     let mut items = Vec::new();
@@ -172,7 +173,7 @@ pub async fn delete(
     State(app): State<Base>,
     State(files): State<Files>,
     caller: CurrentUser,
-    Path((id, attachment_id)): Path<(String, String)>,
+    ApiPath((id, attachment_id)): ApiPath<(Id, Id)>,
 ) -> Result<StatusCode, ApiError> {
     let task = load_task(&app, &caller.user_id, &id).await?;
     let attachment = app

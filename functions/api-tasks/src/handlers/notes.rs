@@ -1,7 +1,7 @@
 //! `GET/POST /v1/tasks/{id}/notes`, `PATCH/DELETE /v1/tasks/{id}/notes/{note_id}`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode, header};
 use serde::Deserialize;
@@ -11,6 +11,7 @@ use shared::http::concurrency::{etag, if_match_version};
 use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
 use shared::http::pagination::Page;
 use shared::http::{ApiError, ApiJson, CurrentUser};
+use shared::http::{ApiPath, Id};
 use shared::store::notes::{Note, NoteError, validate_body};
 
 use super::load_task;
@@ -68,7 +69,7 @@ async fn load_note(app: &Base, user_id: &str, task_id: &str, note_id: &str) -> R
 pub async fn list(
     State(app): State<Base>,
     caller: CurrentUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<Id>,
 ) -> Result<Json<Page<Note>>, ApiError> {
     let task = load_task(&app, &caller.user_id, &id).await?;
     let items = app.store.notes().list_notes(&caller.user_id, &task.id).await?;
@@ -90,7 +91,7 @@ pub async fn list(
 pub async fn create(
     State(app): State<Base>,
     caller: CurrentUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<Id>,
     ApiJson(request): ApiJson<NoteBody>,
 ) -> Result<Response, ApiError> {
     let body = valid_body(&request)?;
@@ -127,7 +128,7 @@ pub async fn create(
 pub async fn edit(
     State(app): State<Base>,
     caller: CurrentUser,
-    Path((id, note_id)): Path<(String, String)>,
+    ApiPath((id, note_id)): ApiPath<(Id, Id)>,
     headers: HeaderMap,
     ApiJson(request): ApiJson<NoteBody>,
 ) -> Result<Response, ApiError> {
@@ -158,7 +159,7 @@ pub async fn edit(
 pub async fn delete(
     State(app): State<Base>,
     caller: CurrentUser,
-    Path((id, note_id)): Path<(String, String)>,
+    ApiPath((id, note_id)): ApiPath<(Id, Id)>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let expected = if_match_version(&headers)?;

@@ -3,7 +3,7 @@
 //! repeating task (`.../complete`, PATCH, bulk) comes through `close` too.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
@@ -14,6 +14,7 @@ use shared::domain::task::Task;
 use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
 use shared::http::pagination::{Page, PageRequest};
 use shared::http::{ApiError, ApiQuery, CurrentUser};
+use shared::http::{ApiPath, Id};
 use shared::store::keys;
 use shared::store::tasks::{limits, may_raise_open_count};
 
@@ -41,7 +42,7 @@ pub struct OccurrenceQuery {
 pub async fn list(
     State(app): State<Base>,
     caller: CurrentUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<Id>,
     ApiQuery(query): ApiQuery<OccurrenceQuery>,
 ) -> Result<Json<Page<Occurrence>>, ApiError> {
     let task = load_task(&app, &caller.user_id, &id).await?;
@@ -73,7 +74,7 @@ pub async fn list(
 pub async fn skip(
     State(app): State<Base>,
     caller: CurrentUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<Id>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let item = load_for_change(&app, &caller.user_id, &id, &headers).await?;

@@ -3,7 +3,7 @@
 //! schedule entry is written in the same transaction.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use http::{HeaderMap, StatusCode};
@@ -14,6 +14,7 @@ use shared::domain::task::{FieldChange, Task};
 use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
 use shared::http::pagination::Page;
 use shared::http::{ApiError, ApiJson, CurrentUser};
+use shared::http::{ApiPath, Id};
 use shared::store::tasks::limits;
 
 use super::{load_for_change, load_task, write_failed};
@@ -65,7 +66,7 @@ fn view(reminder: &Reminder, task: &Task) -> ReminderView {
 pub async fn list(
     State(app): State<Base>,
     caller: CurrentUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<Id>,
 ) -> Result<Json<Page<ReminderView>>, ApiError> {
     let task = load_task(&app, &caller.user_id, &id).await?;
     let items = task.reminders.iter().map(|reminder| view(reminder, &task)).collect();
@@ -89,7 +90,7 @@ pub async fn list(
 pub async fn create(
     State(app): State<Base>,
     caller: CurrentUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<Id>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<Response, ApiError> {
@@ -129,7 +130,7 @@ pub async fn create(
 pub async fn delete(
     State(app): State<Base>,
     caller: CurrentUser,
-    Path((id, reminder_id)): Path<(String, String)>,
+    ApiPath((id, reminder_id)): ApiPath<(Id, Id)>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let before = current(&app, &caller.user_id, &id, &headers).await?;

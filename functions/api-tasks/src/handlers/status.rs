@@ -1,12 +1,13 @@
 //! `POST /v1/tasks/{id}/complete`, `.../uncomplete`, `.../archive`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use http::HeaderMap;
 use shared::Base;
 use shared::domain::task::{Status, Task, TaskFields};
 use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
 use shared::http::{ApiError, CurrentUser};
+use shared::http::{ApiPath, Id};
 
 use super::change_task;
 
@@ -27,7 +28,7 @@ use super::change_task;
 pub async fn complete(
     State(app): State<Base>,
     caller: CurrentUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<Id>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let done = |_: &Task| TaskFields { status: Some(Some(Status::Done)), ..TaskFields::default() };
@@ -51,7 +52,7 @@ pub async fn complete(
 pub async fn uncomplete(
     State(app): State<Base>,
     caller: CurrentUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<Id>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     // Only a done task goes back to todo; an open one stays as it is.
@@ -79,7 +80,7 @@ pub async fn uncomplete(
 pub async fn archive(
     State(app): State<Base>,
     caller: CurrentUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<Id>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let archived = |_: &Task| TaskFields { archived: Some(Some(true)), ..TaskFields::default() };

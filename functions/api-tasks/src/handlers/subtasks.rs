@@ -1,7 +1,7 @@
 //! `GET/POST /v1/tasks/{id}/subtasks`: a task's subtasks, one level deep.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use shared::Base;
 use shared::domain::task::{Task, TaskFields};
@@ -10,6 +10,7 @@ use shared::http::{ApiError, ApiJson, CurrentUser};
 
 use super::load_task;
 use shared::http::pagination::Page;
+use shared::http::{ApiPath, Id};
 
 use super::tasks::create_task;
 
@@ -25,7 +26,7 @@ use super::tasks::create_task;
 pub async fn list(
     State(app): State<Base>,
     caller: CurrentUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<Id>,
 ) -> Result<Json<Page<Task>>, ApiError> {
     let parent = load_task(&app, &caller.user_id, &id).await?;
     let items = app.store.tasks().list_subtasks(&caller.user_id, &parent).await?;
@@ -50,7 +51,7 @@ pub async fn list(
 pub async fn create(
     State(app): State<Base>,
     caller: CurrentUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<Id>,
     ApiJson(mut fields): ApiJson<TaskFields>,
 ) -> Result<Response, ApiError> {
     let parent = load_task(&app, &caller.user_id, &id).await?;

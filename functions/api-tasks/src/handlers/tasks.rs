@@ -1,6 +1,6 @@
 //! `POST /v1/tasks`, `GET/PATCH/DELETE /v1/tasks/{id}`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Deserialize;
@@ -9,6 +9,7 @@ use shared::domain::Violations;
 use shared::domain::task::{Status, SubtaskCounts, Task, TaskFields};
 use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
 use shared::http::{ApiError, ApiJson, CurrentUser};
+use shared::http::{ApiPath, Id};
 use shared::store::notes::Note;
 use shared::store::tasks::TaskWriteError;
 use shared::store::tasks::limits;
@@ -107,7 +108,7 @@ pub async fn create_task(
         CallerProblems
     ),
     security(("bearer" = [])))]
-pub async fn get(State(app): State<Base>, caller: CurrentUser, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn get(State(app): State<Base>, caller: CurrentUser, ApiPath(id): ApiPath<Id>) -> Result<Response, ApiError> {
     let task = load_task(&app, &caller.user_id, &id).await?;
     Ok(task_response(StatusCode::OK, &task))
 }
@@ -130,7 +131,7 @@ pub async fn get(State(app): State<Base>, caller: CurrentUser, Path(id): Path<St
 pub async fn patch(
     State(app): State<Base>,
     caller: CurrentUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<Id>,
     headers: HeaderMap,
     ApiJson(fields): ApiJson<TaskFields>,
 ) -> Result<Response, ApiError> {
@@ -153,7 +154,7 @@ pub async fn patch(
 pub async fn delete(
     State(app): State<Base>,
     caller: CurrentUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<Id>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let task = load_for_change(&app, &caller.user_id, &id, &headers).await?.into_task();
@@ -194,7 +195,7 @@ const MAX_DUPLICATE_ACTIONS: usize = 100;
 pub async fn duplicate(
     State(app): State<Base>,
     caller: CurrentUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<Id>,
 ) -> Result<Response, ApiError> {
     let original = load_task(&app, &caller.user_id, &id).await?;
     let notes = app.store.notes().list_notes(&caller.user_id, &original.id).await?;

@@ -2,7 +2,7 @@
 //! (a task with its subtasks from a template, in one transaction).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Deserialize;
@@ -18,6 +18,7 @@ use shared::http::json::from_value;
 use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
 use shared::http::pagination::{Page, PageRequest, is_id};
 use shared::http::{ApiError, ApiJson, ApiQuery, CurrentUser};
+use shared::http::{ApiPath, Id};
 use shared::store::tasks::{Limit, limits};
 use shared::store::templates::TemplateWriteError;
 
@@ -158,13 +159,10 @@ pub async fn list(
 pub async fn delete(
     State(app): State<Base>,
     caller: CurrentUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<Id>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let expected = if_match_version(&headers)?;
-    if ulid::Ulid::from_string(&id).is_err() {
-        return Err(ApiError::not_found());
-    }
     app.store.templates().delete_template(&caller.user_id, &id, expected).await.map_err(write_error)?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,7 +1,7 @@
 //! `GET /v1/trash` and `POST /v1/trash/{id}/restore`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use http::StatusCode;
 use serde::Serialize;
@@ -10,6 +10,7 @@ use shared::domain::task::Task;
 use shared::http::openapi::{CallerProblems, Problem, RequestProblems, WriteProblems};
 use shared::http::pagination::Page;
 use shared::http::{ApiError, CurrentUser};
+use shared::http::{ApiPath, Id};
 use shared::store::trash::RestoreError;
 
 use super::{caller_limits, limit_reached, task_response};
@@ -64,11 +65,8 @@ pub async fn list(State(app): State<Base>, caller: CurrentUser) -> Result<Json<P
 pub async fn restore(
     State(app): State<Base>,
     caller: CurrentUser,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<Id>,
 ) -> Result<Response, ApiError> {
-    if ulid::Ulid::from_string(&id).is_err() {
-        return Err(ApiError::not_found());
-    }
     let limits = caller_limits(&app, &caller.user_id).await?;
     match app.store.trash().restore_task(&caller.user_id, &id, limits).await {
         Ok(task) => Ok(task_response(StatusCode::OK, &task)),
