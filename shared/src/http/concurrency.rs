@@ -1,8 +1,26 @@
 //! Optimistic concurrency on the wire: `ETag: "<version>"` out, `If-Match` in.
 
-use http::{HeaderMap, HeaderValue, header};
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde::Serialize;
 
 use super::problem::ApiError;
+
+/// An object with `version`, answered with its `ETag`.
+pub fn with_etag(status: StatusCode, body: &impl Serialize, version: u64) -> Response {
+    let mut response = (status, Json(body)).into_response();
+    response.headers_mut().insert(header::ETAG, etag(version));
+    response
+}
+
+/// 412 `version_conflict`: the `If-Match` was stale; `current` is the object as it is now, so the
+/// client can merge and retry without another read.
+pub fn version_conflict(what: &str, version: u64, current: &impl Serialize) -> ApiError {
+    let detail = format!("the {what} changed: it is at version {version}");
+    ApiError::new(StatusCode::PRECONDITION_FAILED, "version_conflict", detail)
+        .with_extra("current", serde_json::to_value(current).unwrap_or_default())
+}
 
 pub fn etag(version: u64) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{version}\"")).expect("digits and quotes are a valid header value")

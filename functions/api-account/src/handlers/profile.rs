@@ -1,14 +1,13 @@
 //! `GET /v1/me` and `PATCH /v1/me`.
 
-use axum::Json;
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use shared::Base;
 use shared::domain::Violations;
 use shared::domain::account::{Tier, validate_language, validate_name, validate_preferences, validate_timezone};
-use shared::http::concurrency::{etag, if_match_version};
+use shared::http::concurrency::{self, if_match_version, version_conflict};
 use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
 use shared::http::{ApiError, ApiJson, CurrentUser};
 use shared::store::accounts::{ProfileChanges, UpdateProfileError, UserItem};
@@ -54,9 +53,7 @@ impl From<&UserItem> for Profile {
 }
 
 fn with_etag(user: &UserItem) -> Response {
-    let mut response = Json(Profile::from(user)).into_response();
-    response.headers_mut().insert(header::ETAG, etag(user.version));
-    response
+    concurrency::with_etag(StatusCode::OK, &Profile::from(user), user.version)
 }
 
 #[utoipa::path(get, path = "/v1/me", tag = "account",
@@ -131,12 +128,9 @@ pub async fn patch_me(
     match app.store.accounts().update_profile(&caller.user_id, &changes, expected_version, &now_rfc3339()).await {
         Ok(user) => Ok(with_etag(&user)),
         Err(UpdateProfileError::NotFound) => Err(ApiError::not_found()),
-        Err(UpdateProfileError::VersionConflict(current)) => Err(ApiError::new(
-            StatusCode::PRECONDITION_FAILED,
-            "version_conflict",
-            format!("the profile changed: it is at version {}", current.version),
-        )
-        .with_extra("current", serde_json::to_value(Profile::from(current.as_ref())).unwrap_or_default())),
+        Err(UpdateProfileError::VersionConflict(current)) => {
+            Err(version_conflict("profile", current.version, &Profile::from(current.as_ref())))
+        }
         Err(UpdateProfileError::Store(error)) => Err(error.into()),
     }
 }

@@ -1,15 +1,14 @@
 //! `GET /v1/notifications/preferences` and `PUT /v1/notifications/preferences`: the whole matrix
 //! of notification types and channels, quiet hours and the digest hour, with `version` / ETag.
 
-use axum::Json;
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use http::{HeaderMap, StatusCode};
 use serde::Serialize;
 use serde_json::Value;
 use shared::Base;
 use shared::domain::notifications::NotificationPreferences;
-use shared::http::concurrency::{etag, if_match_version};
+use shared::http::concurrency::{self, if_match_version, version_conflict};
 use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
 use shared::http::{ApiError, ApiJson, CurrentUser};
 use shared::store::notifications::{PutPreferencesError, StoredPreferences};
@@ -34,9 +33,7 @@ fn view(stored: &StoredPreferences) -> PreferencesView {
 }
 
 fn with_etag(stored: &StoredPreferences) -> Response {
-    let mut response = Json(view(stored)).into_response();
-    response.headers_mut().insert(header::ETAG, etag(stored.version));
-    response
+    concurrency::with_etag(StatusCode::OK, &view(stored), stored.version)
 }
 
 /// The caller's notification preferences (the defaults until first written).
@@ -86,12 +83,9 @@ pub async fn put(
     {
         Ok(stored) => Ok(with_etag(&stored)),
         Err(PutPreferencesError::NotFound) => Err(ApiError::not_found()),
-        Err(PutPreferencesError::VersionConflict(current)) => Err(ApiError::new(
-            StatusCode::PRECONDITION_FAILED,
-            "version_conflict",
-            format!("the preferences changed: they are at version {}", current.version),
-        )
-        .with_extra("current", serde_json::to_value(view(&current)).unwrap_or_default())),
+        Err(PutPreferencesError::VersionConflict(current)) => {
+            Err(version_conflict("preferences", current.version, &view(&current)))
+        }
         Err(PutPreferencesError::Store(error)) => Err(error.into()),
     }
 }

@@ -10,30 +10,22 @@ pub mod tasks;
 pub mod templates;
 pub mod trash;
 
-use axum::Json;
-use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use http::{HeaderMap, StatusCode};
 use shared::Base;
 use shared::domain::occurrence::Outcome;
 use shared::domain::task::{FieldChange, Status, Task, TaskFields};
 use shared::http::ApiError;
-use shared::http::concurrency::{etag, if_match_version};
+use shared::http::concurrency::{self, if_match_version, with_etag};
 use shared::store::tasks::{Limit, TaskItem, TaskWriteError, TierLimits, limits, may_raise_open_count};
 
 /// A task with its `ETag`.
 pub fn task_response(status: StatusCode, task: &Task) -> Response {
-    let mut response = (status, Json(task)).into_response();
-    response.headers_mut().insert(header::ETAG, etag(task.version));
-    response
+    with_etag(status, task, task.version)
 }
 
 pub fn version_conflict(current: &Task) -> ApiError {
-    ApiError::new(
-        StatusCode::PRECONDITION_FAILED,
-        "version_conflict",
-        format!("the task changed: it is at version {}", current.version),
-    )
-    .with_extra("current", serde_json::to_value(current).unwrap_or_default())
+    concurrency::version_conflict("task", current.version, current)
 }
 
 /// 403 naming the limit that was reached.

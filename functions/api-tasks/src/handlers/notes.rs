@@ -2,12 +2,12 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use shared::Base;
 use shared::domain::Violations;
-use shared::http::concurrency::{etag, if_match_version};
+use shared::http::concurrency::{if_match_version, version_conflict, with_etag};
 use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
 use shared::http::pagination::Page;
 use shared::http::{ApiError, ApiJson, CurrentUser};
@@ -34,20 +34,13 @@ fn valid_body(request: &NoteBody) -> Result<String, ApiError> {
 }
 
 fn note_response(status: StatusCode, note: &Note) -> Response {
-    let mut response = (status, Json(note)).into_response();
-    response.headers_mut().insert(header::ETAG, etag(note.version));
-    response
+    with_etag(status, note, note.version)
 }
 
 fn note_error(error: NoteError) -> ApiError {
     match error {
         NoteError::NotFound => ApiError::not_found(),
-        NoteError::VersionConflict(current) => ApiError::new(
-            StatusCode::PRECONDITION_FAILED,
-            "version_conflict",
-            format!("the note changed: it is at version {}", current.version),
-        )
-        .with_extra("current", serde_json::to_value(current.as_ref()).unwrap_or_default()),
+        NoteError::VersionConflict(current) => version_conflict("note", current.version, current.as_ref()),
         NoteError::Store(error) => error.into(),
     }
 }

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Deserialize;
 use serde_json::Value;
@@ -13,7 +13,7 @@ use shared::domain::task::{SubtaskCounts, Task, TaskFields};
 use shared::domain::template::{
     self, TEMPLATES_MAX, Template, TemplateSubtask, TemplateSubtaskInput, TemplateTask, TemplateTaskInput,
 };
-use shared::http::concurrency::{etag, if_match_version};
+use shared::http::concurrency::{if_match_version, version_conflict, with_etag};
 use shared::http::json::from_value;
 use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
 use shared::http::pagination::{Page, PageRequest, is_id};
@@ -43,9 +43,7 @@ pub struct NewTemplate {
 }
 
 fn template_response(status: StatusCode, template: &Template) -> Response {
-    let mut response = (status, Json(template)).into_response();
-    response.headers_mut().insert(header::ETAG, etag(template.version));
-    response
+    with_etag(status, template, template.version)
 }
 
 /// Saves a template: a live task of the caller (`task_id`), or one written out (`task`, `subtasks`).
@@ -100,12 +98,7 @@ pub async fn create(
 fn write_error(error: TemplateWriteError) -> ApiError {
     match error {
         TemplateWriteError::NotFound => ApiError::not_found(),
-        TemplateWriteError::VersionConflict(current) => ApiError::new(
-            StatusCode::PRECONDITION_FAILED,
-            "version_conflict",
-            format!("the template changed: it is at version {}", current.version),
-        )
-        .with_extra("current", serde_json::to_value(&current).unwrap_or_default()),
+        TemplateWriteError::VersionConflict(current) => version_conflict("template", current.version, &current),
         TemplateWriteError::LimitReached => {
             let detail = format!("templates: you can keep at most {TEMPLATES_MAX}; delete some first");
             ApiError::new(StatusCode::FORBIDDEN, "limit_reached", detail)
