@@ -32,10 +32,34 @@ pub enum InitError {
     Aws(&'static str),
 }
 
-/// In Lambda: settings from the process environment, AWS settings from the default chain (which
-/// also honours `AWS_ENDPOINT_URL`, so the same binary talks to the local emulator).
+/// In Lambda: settings from the process environment, and the AWS settings Lambda gives every
+/// function there: region and credentials from the environment, and `AWS_ENDPOINT_URL` when set
+/// (the local emulator). Not `aws_config::load_defaults`: its chain (profiles, SSO, web identity,
+/// STS, IMDS) never applies in Lambda, and linking it cost every binary over a megabyte.
 pub async fn load() -> (Env, SdkConfig) {
-    (Env::from_process(), aws_config::load_defaults(BehaviorVersion::latest()).await)
+    let env = Env::from_process();
+    let sdk = lambda_sdk_config(&env);
+    (env, sdk)
+}
+
+fn lambda_sdk_config(env: &Env) -> SdkConfig {
+    use aws_config::environment::EnvironmentVariableCredentialsProvider;
+    use aws_config::retry::RetryConfig;
+    use aws_config::timeout::TimeoutConfig;
+    use aws_credential_types::provider::SharedCredentialsProvider;
+    let region = env.optional("AWS_REGION").or_else(|| env.optional("AWS_DEFAULT_REGION"));
+    let mut builder = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(region.map(aws_config::Region::new))
+        .credentials_provider(SharedCredentialsProvider::new(EnvironmentVariableCredentialsProvider::new()))
+        .retry_config(RetryConfig::standard())
+        .timeout_config(TimeoutConfig::builder().connect_timeout(std::time::Duration::from_millis(3100)).build())
+        .sleep_impl(aws_smithy_async::rt::sleep::default_async_sleep().expect("the tokio sleep"))
+        .time_source(aws_smithy_async::time::SharedTimeSource::default());
+    if let Some(endpoint) = env.optional("AWS_ENDPOINT_URL") {
+        builder = builder.endpoint_url(endpoint);
+    }
+    builder.build()
 }
 
 /// What every HTTP function needs: the store, the keys that sign and check access tokens, and

@@ -1,7 +1,7 @@
 //! The private files bucket (attachments, later exports and avatars), reached through SigV4
 //! presigned URLs instead of the S3 SDK: clients upload and download with them directly, and
-//! deletes send a presigned DELETE. The signer is the one the AWS SDK already links, so no
-//! function carries the S3 client (it alone added megabytes to a binary).
+//! deletes send a presigned DELETE. The signer and the HTTPS client are the ones the AWS SDK
+//! already links, so no function carries the S3 client (it alone added megabytes to a binary).
 //!
 //! Uploads sign their content type and length: S3 refuses a PUT of another type or size.
 
@@ -14,6 +14,11 @@ use aws_sigv4::http_request::{
 };
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
+use axum::body::Bytes;
+use http_body_util::Empty;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 
 use crate::settings::{Env, FileSettings};
 use crate::state::{InitError, SdkConfig};
@@ -29,6 +34,20 @@ pub struct Presigned {
     pub headers: Vec<(String, String)>,
 }
 
+/// The HTTPS client of presigned requests: the stack the AWS SDK links (hyper-util, hyper-rustls
+/// with the platform's roots), plain HTTP allowed for a local endpoint.
+type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>;
+
+fn https_client() -> Result<HttpsClient, InitError> {
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
+        .map_err(|error| InitError::Http(format!("the platform's root certificates: {error}")))?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Ok(Client::builder(TokioExecutor::new()).build(connector))
+}
+
 /// The bucket, its endpoint, and the credentials that sign for it.
 #[derive(Clone)]
 pub struct Files {
@@ -38,7 +57,7 @@ pub struct Files {
     base_url: String,
     region: String,
     credentials: SharedCredentialsProvider,
-    http: reqwest::Client,
+    http: HttpsClient,
 }
 
 impl Files {
@@ -51,7 +70,7 @@ impl Files {
             Some(endpoint) => format!("{}/{}", endpoint.trim_end_matches('/'), settings.bucket),
             None => format!("https://{}.s3.{region}.amazonaws.com", settings.bucket),
         };
-        Ok(Files { bucket: settings.bucket, base_url, region, credentials, http: crate::integrations::http_client()? })
+        Ok(Files { bucket: settings.bucket, base_url, region, credentials, http: https_client()? })
     }
 
     pub fn bucket(&self) -> &str {
@@ -82,13 +101,13 @@ impl Files {
     /// Deletes `key`; a key already gone counts as deleted (S3 answers 204 either way).
     pub async fn delete(&self, key: &str) -> Result<(), FileError> {
         let url = self.presign("DELETE", &self.object_url(key), &[], Duration::from_secs(60)).await?;
-        let response = self.http.delete(&url).send().await.map_err(|error| FileError(error.to_string()))?;
-        if response.status().is_success() || response.status() == reqwest::StatusCode::NOT_FOUND {
+        let request = http::Request::delete(&url).body(Empty::new()).map_err(|error| FileError(error.to_string()))?;
+        let response = self.http.request(request).await.map_err(|error| FileError(error.to_string()))?;
+        let status = response.status();
+        if status.is_success() || status == http::StatusCode::NOT_FOUND {
             return Ok(());
         }
-        let status = response.status();
-        let body = response.text().await.unwrap_or_default();
-        Err(FileError(format!("DELETE {key}: {status} {}", body.chars().take(300).collect::<String>())))
+        Err(FileError(format!("DELETE {key}: {status}")))
     }
 
     /// Deletes every key, a few at a time; the first failure ends it (the caller retries later).
