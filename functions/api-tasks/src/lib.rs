@@ -11,7 +11,9 @@ use shared::integrations::files::Files;
 use shared::settings::Env;
 use shared::state::{InitError, SdkConfig};
 
-use handlers::{attachments, bulk, list, notes, occurrences, reminders, status, subtasks, tasks, templates, trash};
+use handlers::{
+    attachments, bulk, create, list, notes, occurrences, reminders, status, subtasks, tasks, templates, trash,
+};
 
 /// What api-tasks' handlers use: the base and the files bucket (attachments are presigned uploads
 /// and downloads).
@@ -25,7 +27,7 @@ pub struct TasksState {
 pub fn routes() -> Vec<Route<TasksState>> {
     vec![
         Route::get("/v1/tasks", list::list_tasks).with_query(),
-        Route::post("/v1/tasks", tasks::create),
+        Route::post("/v1/tasks", create::create),
         Route::get("/v1/tasks/{id}", tasks::get),
         Route::patch("/v1/tasks/{id}", tasks::patch),
         Route::delete("/v1/tasks/{id}", tasks::delete),
@@ -69,7 +71,7 @@ pub fn route_group(state: TasksState) -> RouteGroup {
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(
     list::list_tasks,
-    tasks::create,
+    create::create,
     tasks::get,
     tasks::patch,
     tasks::delete,

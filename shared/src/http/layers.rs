@@ -9,36 +9,7 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderName, HeaderValue, StatusCode, header};
 
 use super::problem::ApiError;
-
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
-
-tokio::task_local! {
-    static REQUEST_ID: String;
-}
-
-/// The id of the request being served, if called while serving one.
-pub fn current_request_id() -> Option<String> {
-    REQUEST_ID.try_with(Clone::clone).ok()
-}
-
-/// The request id: the client's own if it sent a sane one, else API Gateway's, else a new ULID.
-fn request_id_for(req: &Request) -> String {
-    let from_client = req
-        .headers()
-        .get(REQUEST_ID_HEADER)
-        .and_then(|value| value.to_str().ok())
-        .filter(|id| !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()));
-    if let Some(id) = from_client {
-        return id.to_string();
-    }
-    if let Some(lambda_http::request::RequestContext::ApiGatewayV2(context)) =
-        req.extensions().get::<lambda_http::request::RequestContext>()
-        && let Some(id) = &context.request_id
-    {
-        return id.clone();
-    }
-    ulid::Ulid::new().to_string()
-}
+use super::request_id::{REQUEST_ID, REQUEST_ID_HEADER, request_id_for};
 
 const SECURITY_HEADERS: [(&str, &str); 6] = [
     ("x-content-type-options", "nosniff"),

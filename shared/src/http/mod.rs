@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod pagination;
 pub mod problem;
 pub mod query;
+pub mod request_id;
 pub mod routes;
 
 pub use auth::CurrentUser;

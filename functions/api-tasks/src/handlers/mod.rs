@@ -1,5 +1,6 @@
 pub mod attachments;
 pub mod bulk;
+pub mod create;
 pub mod list;
 pub mod notes;
 pub mod occurrences;

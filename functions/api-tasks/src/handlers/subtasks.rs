@@ -12,7 +12,7 @@ use super::load_task;
 use shared::http::pagination::Page;
 use shared::http::{ApiPath, Id};
 
-use super::tasks::create_task;
+use super::create::create_task;
 
 /// The live subtasks, oldest first (at most 50: one page holds them all).
 #[utoipa::path(get, path = "/v1/tasks/{id}/subtasks", tag = "tasks",

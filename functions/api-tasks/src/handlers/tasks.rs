@@ -2,101 +2,16 @@
 
 use axum::extract::State;
 use axum::response::Response;
-use http::{HeaderMap, HeaderValue, StatusCode, header};
-use serde::Deserialize;
+use http::{HeaderMap, StatusCode};
 use shared::Base;
-use shared::domain::Violations;
 use shared::domain::task::{Status, SubtaskCounts, Task, TaskFields};
 use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
 use shared::http::{ApiError, ApiJson, CurrentUser};
 use shared::http::{ApiPath, Id};
 use shared::store::notes::Note;
-use shared::store::tasks::TaskWriteError;
 use shared::store::tasks::limits;
 
-use super::{caller_limits, change_task, load_for_change, load_task, task_response, templates, write_failed};
-
-/// A new task's fields, and optionally the template it starts from.
-// For the OpenAPI document only: `create` reads its body as a map (`templates::split_create_body`).
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[allow(dead_code, reason = "a schema for the OpenAPI document, never built")]
-pub struct NewTask {
-    // Inline: infra/local closes every schema a request body names (`additionalProperties: false`),
-    // and a closed TaskFields next to `template_id` would refuse `template_id`.
-    #[serde(flatten)]
-    #[schema(inline)]
-    fields: TaskFields,
-    /// A template of the caller: the new task (with the template's subtasks) starts from it, the
-    /// other fields sent overriding the template's.
-    template_id: Option<String>,
-}
-
-/// Creates a task, or a subtask when `parent_id` is sent.
-///
-/// `POST /v1/tasks`: a task, or a subtask when `parent_id` is sent; from a template (with its
-/// subtasks) when `template_id` is sent, the other fields overriding the template's.
-#[utoipa::path(post, path = "/v1/tasks", tag = "tasks",
-    request_body = NewTask,
-    responses(
-        (status = 201, description = "The task created", body = Task,
-            headers(
-                ("ETag" = String, description = "The task's version"),
-                ("Location" = String, description = "The task's URL: `/v1/tasks/{id}`")
-            )),
-        RequestProblems,
-        CallerProblems,
-        WriteProblems
-    ),
-    security(("bearer" = [])))]
-pub async fn create(
-    State(app): State<Base>,
-    caller: CurrentUser,
-    ApiJson(body): ApiJson<serde_json::Map<String, serde_json::Value>>,
-) -> Result<Response, ApiError> {
-    let (template_id, mut fields) = templates::split_create_body(body)?;
-    let parent = match fields.parent_id.take().flatten() {
-        Some(parent_id) => Some(load_task(&app, &caller.user_id, &parent_id).await.map_err(|_| parent_not_found())?),
-        None => None,
-    };
-    match template_id {
-        Some(template_id) => {
-            templates::create_from_template(&app, &caller.user_id, &template_id, fields, parent.as_ref()).await
-        }
-        None => create_task(&app, &caller.user_id, fields, parent.as_ref()).await,
-    }
-}
-
-/// Creates a task from `fields`, under `parent` if given (a live task of the caller).
-pub async fn create_task(
-    app: &Base,
-    user_id: &str,
-    fields: TaskFields,
-    parent: Option<&Task>,
-) -> Result<Response, ApiError> {
-    let now = chrono::Utc::now();
-    let (task, _) = Task::new(ulid::Ulid::new().to_string(), now).apply(&fields, now).map_err(ApiError::from)?;
-    let mut task = Task { version: 1, updated_at: now, ..task };
-    match parent {
-        Some(parent) if parent.parent_id.is_some() => {
-            let mut violations = Violations::new();
-            violations.add("parent_id", "is a subtask itself; subtasks are one level deep");
-            return Err(ApiError::from(violations));
-        }
-        Some(parent) => task.parent_id = Some(parent.id.clone()),
-        None => task.subtasks = Some(SubtaskCounts::default()),
-    }
-    let limits = caller_limits(app, user_id).await?;
-    match app.store.tasks().create_task(user_id, &task, &[], limits, vec![]).await {
-        Ok(()) => {}
-        Err(TaskWriteError::NotFound) => return Err(parent_not_found()),
-        Err(error) => return Err(write_failed(error, limits)),
-    }
-    let mut response = task_response(StatusCode::CREATED, &task);
-    if let Ok(location) = HeaderValue::from_str(&format!("/v1/tasks/{}", task.id)) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    Ok(response)
-}
+use super::{caller_limits, change_task, load_for_change, load_task, task_response, write_failed};
 
 /// One task of the caller.
 #[utoipa::path(get, path = "/v1/tasks/{id}", tag = "tasks",
@@ -165,13 +80,6 @@ pub async fn delete(
         .await
         .map_err(|error| write_failed(error, no_limit_applies))?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// A parent that is absent, trashed or someone else's is a problem of the request's `parent_id`.
-fn parent_not_found() -> ApiError {
-    let mut violations = Violations::new();
-    violations.add("parent_id", "no such task");
-    ApiError::from(violations)
 }
 
 /// A duplicate is one transaction (at most 100 actions): the task, its activity entry, the count,

@@ -4,26 +4,22 @@
 use axum::Json;
 use axum::extract::State;
 use axum::response::Response;
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
-use serde_json::Value;
 use shared::Base;
 use shared::domain::Violations;
-use shared::domain::task::{SubtaskCounts, Task, TaskFields};
+use shared::domain::task::TaskFields;
 use shared::domain::template::{
     self, TEMPLATES_MAX, Template, TemplateSubtask, TemplateSubtaskInput, TemplateTask, TemplateTaskInput,
 };
 use shared::http::concurrency::{if_match_version, version_conflict, with_etag};
-use shared::http::json::from_value;
 use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
 use shared::http::pagination::{Page, PageRequest, is_id};
 use shared::http::{ApiError, ApiJson, ApiQuery, CurrentUser};
 use shared::http::{ApiPath, Id};
-use shared::store::tasks::{Limit, limits};
 use shared::store::templates::TemplateWriteError;
 
-use super::tasks::create_task;
-use super::{limit_reached, load_task, task_response, write_failed};
+use super::load_task;
 
 /// `POST /v1/templates`: `{"name", "task_id"}` saves a live task of the caller with its live
 /// subtasks; `{"name", "task", "subtasks"}` is a template written out.
@@ -158,97 +154,4 @@ pub async fn delete(
     let expected = if_match_version(&headers)?;
     app.store.templates().delete_template(&caller.user_id, &id, expected).await.map_err(write_error)?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Splits a `POST /v1/tasks` body into its `template_id` and the task's fields.
-pub fn split_create_body(mut body: serde_json::Map<String, Value>) -> Result<(Option<String>, TaskFields), ApiError> {
-    let template_id = match body.remove("template_id") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(id)) => Some(id),
-        Some(_) => return Err(ApiError::from(Violations::one("template_id", "must be a template id"))),
-    };
-    Ok((template_id, from_value(Value::Object(body))?))
-}
-
-fn unknown_template() -> ApiError {
-    ApiError::from(Violations::one("template_id", "no such template"))
-}
-
-/// The template's fields, with every field the request sent taking their place.
-fn overlay(base: TaskFields, overrides: TaskFields) -> TaskFields {
-    TaskFields {
-        title: overrides.title.or(base.title),
-        description: overrides.description.or(base.description),
-        priority: overrides.priority.or(base.priority),
-        estimate_minutes: overrides.estimate_minutes.or(base.estimate_minutes),
-        labels: overrides.labels.or(base.labels),
-        category: overrides.category.or(base.category),
-        recurrence: overrides.recurrence.or(base.recurrence),
-        ..overrides
-    }
-}
-
-/// `POST /v1/tasks` with `template_id`: the template's task, overridden by the fields sent, with
-/// the template's subtasks, created in one transaction. Under a `parent` (a subtask), only a
-/// template without subtasks fits: subtasks are one level deep.
-pub async fn create_from_template(
-    app: &Base,
-    user_id: &str,
-    template_id: &str,
-    overrides: TaskFields,
-    parent: Option<&Task>,
-) -> Result<Response, ApiError> {
-    if ulid::Ulid::from_string(template_id).is_err() {
-        return Err(unknown_template());
-    }
-    if let Some(parent) = parent {
-        let template = app.store.templates().get_template(user_id, template_id).await?.ok_or_else(unknown_template)?;
-        if !template.subtasks.is_empty() {
-            return Err(ApiError::from(Violations::one(
-                "parent_id",
-                "this template has subtasks; subtasks are one level deep",
-            )));
-        }
-        return create_task(app, user_id, overlay(template.task.fields(), overrides), Some(parent)).await;
-    }
-    let (template, user) = app.store.templates().get_template_and_user(user_id, template_id).await?;
-    let template = template.ok_or_else(unknown_template)?;
-    let limits = limits(user.ok_or_else(ApiError::not_found)?.tier);
-    if template.subtasks.len() as u64 > limits.subtasks_per_task {
-        return Err(limit_reached(limits, Limit::SubtasksPerTask));
-    }
-    let now = chrono::Utc::now();
-    // One monotonic generator: the subtasks keep the template's order (lists sort by id).
-    let mut ids = ulid::Generator::new();
-    let mut new_id = || ids.generate().map(|id| id.to_string()).unwrap_or_else(|_| ulid::Ulid::new().to_string());
-    let fields = overlay(template.task.fields(), overrides);
-    let mut task = template::new_task(new_id(), &fields, now, "").map_err(ApiError::from)?;
-    let mut subtasks = Vec::with_capacity(template.subtasks.len());
-    let mut violations = Violations::new();
-    for (index, subtask) in template.subtasks.iter().enumerate() {
-        match template::new_task(new_id(), &subtask.fields(), now, &format!("subtasks[{index}].")) {
-            Ok(subtask) => subtasks.push(Task { parent_id: Some(task.id.clone()), ..subtask }),
-            Err(problems) => {
-                for (field, message) in problems.into_vec() {
-                    violations.add(field, message);
-                }
-            }
-        }
-    }
-    if !violations.is_empty() {
-        // Rules that changed since the template was saved: say which part of it no longer fits.
-        return Err(ApiError::from(violations));
-    }
-    let ids = subtasks.iter().map(|subtask| subtask.id.clone()).collect();
-    task.subtasks = Some(SubtaskCounts { open: subtasks.len() as u64, done: 0, ids });
-    app.store
-        .tasks()
-        .create_task(user_id, &task, &subtasks, limits, vec![])
-        .await
-        .map_err(|error| write_failed(error, limits))?;
-    let mut response = task_response(StatusCode::CREATED, &task);
-    if let Ok(location) = HeaderValue::from_str(&format!("/v1/tasks/{}", task.id)) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    Ok(response)
 }
