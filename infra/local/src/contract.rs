@@ -42,7 +42,9 @@ async fn test_against(endpoint: &str, max_seconds: u64) -> Result<(), String> {
         .arg(format!("Authorization: Bearer {token}"))
         .args(["--checks", CHECKS, "--max-time"])
         .arg(max_seconds.to_string())
-        .args(["--workers", "2", "--max-examples", "25", "--seed", "20261202", "--suppress-health-check", "all"])
+        // One worker: with two, CPython 3.11 at times fails compiling the generators' code in two
+        // threads at once ("AST constructor recursion depth mismatch"), an error of the tester's.
+        .args(["--workers", "1", "--max-examples", "25", "--seed", "20261202", "--suppress-health-check", "all"])
         .args(["--request-timeout", "30", "--no-color", "--output-truncate", "true"])
         // Google sign-in needs Google's keys: locally it is off (503 google_not_configured, as a
         // deploy without GoogleClientId answers); tests/suite/google.rs covers it against a fake.
