@@ -83,3 +83,29 @@ async fn keys_belong_to_their_caller_and_must_be_well_formed() {
         .await;
     bad.assert_problem(StatusCode::BAD_REQUEST, "invalid_idempotency_key");
 }
+
+/// The attack: a client (or someone replaying its request) sends a bearer token and an
+/// Idempotency-Key to a route that answers fresh tokens. Those answers must never be stored, so a
+/// replay hands out no tokens of the first answer.
+#[tokio::test]
+async fn routes_that_answer_fresh_tokens_never_store_or_replay_them() {
+    let stack = TestStack::new().await;
+    let user = stack.signup("Tokens").await;
+    let token = user["access_token"].as_str();
+    let email = user["user"]["email"].as_str().unwrap();
+    let key = [("idempotency-key", "login-1")];
+    let body = json!({"email": email, "password": flowday_tests::PASSWORD});
+    let first = stack.call_with(Method::POST, "/v1/auth/login", token, Some(body.clone()), &key).await;
+    let again = stack.call_with(Method::POST, "/v1/auth/login", token, Some(body), &key).await;
+    assert_eq!((first.status, again.status), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(again.header("idempotent-replayed"), None, "a login is never replayed");
+    assert_ne!(first.body["refresh_token"], again.body["refresh_token"], "each login opens its own session");
+
+    let refresh = json!({"refresh_token": again.body["refresh_token"]});
+    let key = [("idempotency-key", "refresh-1")];
+    let rotated = stack.call_with(Method::POST, "/v1/auth/refresh", token, Some(refresh.clone()), &key).await;
+    assert_eq!(rotated.status, StatusCode::OK);
+    let replayed = stack.call_with(Method::POST, "/v1/auth/refresh", token, Some(refresh), &key).await;
+    replayed.assert_problem(StatusCode::UNAUTHORIZED, "refresh_token_reused");
+    assert_eq!(replayed.header("idempotent-replayed"), None, "the used refresh token does not hand out its pair again");
+}

@@ -28,6 +28,10 @@ async fn every_api_auth_event_is_answered_by_the_lambda_binary() {
     assert_eq!(health.body["function"], "api-auth");
     assert_eq!(health.header("x-request-id"), Some("health-apigw-0001"), "API Gateway's request id is used");
 
+    let openapi = run("openapi", vec![]).await;
+    assert_eq!(openapi.status, 200);
+    assert_eq!(openapi.body["openapi"], "3.1.0", "the binary serves the document it was built with");
+
     let jwks = run("jwks", vec![]).await;
     assert_eq!(jwks.body["keys"][0]["alg"], "RS256");
 

@@ -48,10 +48,9 @@ fn https_client() -> Result<HttpsClient, InitError> {
     Ok(Client::builder(TokioExecutor::new()).build(connector))
 }
 
-/// The bucket, its endpoint, and the credentials that sign for it.
+/// The bucket's endpoint, and the credentials that sign for it.
 #[derive(Clone)]
 pub struct Files {
-    bucket: String,
     /// `https://{bucket}.s3.{region}.amazonaws.com` in AWS; `{endpoint}/{bucket}` (path style)
     /// when an endpoint is configured (the local emulator answers on one host).
     base_url: String,
@@ -70,11 +69,7 @@ impl Files {
             Some(endpoint) => format!("{}/{}", endpoint.trim_end_matches('/'), settings.bucket),
             None => format!("https://{}.s3.{region}.amazonaws.com", settings.bucket),
         };
-        Ok(Files { bucket: settings.bucket, base_url, region, credentials, http: https_client()? })
-    }
-
-    pub fn bucket(&self) -> &str {
-        &self.bucket
+        Ok(Files { base_url, region, credentials, http: https_client()? })
     }
 
     /// A PUT of exactly `length` bytes of `content_type` to `key`.
