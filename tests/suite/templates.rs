@@ -402,6 +402,6 @@ async fn template_routes_do_the_round_trips_the_data_model_states() {
     assert_eq!(
         json!({"save_written": save_written, "save_task": save_task, "list": list,
                "create_from_template": create_from, "delete": delete}),
-        json!({"save_written": 1, "save_task": 3, "list": 1, "create_from_template": 2, "delete": 1}),
+        json!({"save_written": 2, "save_task": 4, "list": 1, "create_from_template": 2, "delete": 1}),
     );
 }

@@ -18,6 +18,33 @@ pub const PREFERENCES_MAX_KEYS: usize = 50;
 pub const LOCKOUT_FAILURES: u32 = 5;
 pub const LOCKOUT_WINDOW_SECONDS: i64 = 15 * 60;
 
+/// The profile as the owner sees it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Profile {
+    pub id: String,
+    pub email: String,
+    pub email_verified: bool,
+    pub name: String,
+    pub timezone: String,
+    pub language: String,
+    #[schema(value_type = Object)]
+    pub preferences: serde_json::Value,
+    pub tier: Tier,
+    pub google_linked: bool,
+    pub has_password: bool,
+    pub version: u64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl super::Versioned for Profile {
+    const KIND: &'static str = "profile";
+
+    fn version(&self) -> u64 {
+        self.version
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Tier {

@@ -339,6 +339,14 @@ pub fn changes_between(old: &Task, new: &Task) -> Vec<FieldChange> {
         .collect()
 }
 
+impl super::Versioned for Task {
+    const KIND: &'static str = "task";
+
+    fn version(&self) -> u64 {
+        self.version
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

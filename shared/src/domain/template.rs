@@ -10,8 +10,6 @@ use super::task::{Priority, Task, TaskFields};
 
 pub const NAME_MAX: usize = 100;
 pub const SUBTASKS_MAX: usize = 50;
-/// Templates per user.
-pub const TEMPLATES_MAX: u64 = 100;
 /// A template is one DynamoDB item (at most 400 KB): its JSON form stays under this.
 pub const SIZE_MAX: usize = 300 * 1024;
 
@@ -221,6 +219,14 @@ pub fn build(
 fn collect(into: &mut Violations, problems: Violations) {
     for (field, message) in problems.into_vec() {
         into.add(field, message);
+    }
+}
+
+impl super::Versioned for Template {
+    const KIND: &'static str = "template";
+
+    fn version(&self) -> u64 {
+        self.version
     }
 }
 

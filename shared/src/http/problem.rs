@@ -4,7 +4,11 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
 
+use super::concurrency::version_conflict;
 use super::request_id::current_request_id;
+use crate::domain::Versioned;
+use crate::domain::plan::LimitReached;
+use crate::store::WriteError;
 
 /// One invalid field of a request: `{"field", "message"}`.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
@@ -66,6 +70,12 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "an internal error occurred")
     }
 
+    /// 403 `limit_reached`: which limit (`limit`) and how many the plan allows.
+    pub fn limit_reached(reached: LimitReached) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "limit_reached", reached.detail())
+            .with_extra("limit", serde_json::json!(reached.limit.name()))
+    }
+
     pub fn with_retry_after(mut self, seconds: u64) -> Self {
         self.retry_after_seconds = Some(seconds.max(1));
         self
@@ -74,6 +84,20 @@ impl ApiError {
     pub fn with_extra(mut self, name: &'static str, value: serde_json::Value) -> Self {
         self.extra = Some(Box::new((name, value)));
         self
+    }
+}
+
+/// The one mapping of a refused write: 404, 412 with the current object, 403 `limit_reached`
+/// naming the limit, or 409 with the conflict's code.
+impl<T: Versioned> From<WriteError<T>> for ApiError {
+    fn from(error: WriteError<T>) -> Self {
+        match error {
+            WriteError::NotFound => ApiError::not_found(),
+            WriteError::VersionConflict(current) => version_conflict(T::KIND, current.version(), current.as_ref()),
+            WriteError::LimitReached(reached) => ApiError::limit_reached(reached),
+            WriteError::Conflict { code, detail } => ApiError::conflict(code, detail),
+            WriteError::Store(error) => error.into(),
+        }
     }
 }
 

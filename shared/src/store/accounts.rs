@@ -6,8 +6,8 @@ use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure, 
 use serde::{Deserialize, Serialize};
 
 use super::tokens::OneTimeKind;
-use super::{Store, StoreError, dynamo_error, from_item, key, keys, n, s, to_item};
-use crate::domain::account::{LoginFailures, Tier};
+use super::{Store, StoreError, WriteError, dynamo_error, from_item, key, keys, n, s, to_item};
+use crate::domain::account::{LoginFailures, Profile, Tier};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UserItem {
@@ -72,6 +72,27 @@ impl UserItem {
     }
 }
 
+/// The profile as its owner sees it.
+impl From<&UserItem> for Profile {
+    fn from(user: &UserItem) -> Self {
+        Profile {
+            id: user.id.clone(),
+            email: user.email.clone(),
+            email_verified: user.email_verified,
+            name: user.name.clone(),
+            timezone: user.timezone.clone(),
+            language: user.language.clone(),
+            preferences: user.preferences_json(),
+            tier: user.tier,
+            google_linked: user.google_sub.is_some(),
+            has_password: user.password_hash.is_some(),
+            version: user.version,
+            created_at: user.created_at.clone(),
+            updated_at: user.updated_at.clone(),
+        }
+    }
+}
+
 /// `EMAIL#<email>` -> user id.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct EmailItem {
@@ -94,15 +115,15 @@ pub struct GoogleItem {
     pub user_id: String,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum CreateAccountError {
-    #[error("email taken")]
-    EmailTaken,
-    #[error("google account already linked")]
-    GoogleTaken,
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
+/// A refused account creation or profile change; a version conflict carries the profile as it is.
+pub type AccountWriteError = WriteError<Profile>;
+
+/// An account with this email exists.
+pub const EMAIL_TAKEN: AccountWriteError =
+    WriteError::Conflict { code: "email_taken", detail: "an account with this email exists" };
+/// This Google account is linked to another user.
+pub const GOOGLE_TAKEN: AccountWriteError =
+    WriteError::Conflict { code: "google_taken", detail: "this Google account is linked to another user" };
 
 /// Profile fields a user may change; `None` leaves a field as it is.
 #[derive(Debug, Default, Clone)]
@@ -111,16 +132,6 @@ pub struct ProfileChanges {
     pub timezone: Option<String>,
     pub language: Option<String>,
     pub preferences: Option<serde_json::Value>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum UpdateProfileError {
-    #[error("not found")]
-    NotFound,
-    #[error("version conflict")]
-    VersionConflict(Box<UserItem>),
-    #[error(transparent)]
-    Store(#[from] StoreError),
 }
 
 /// What signup made: the first session, and the email verification token to send.
@@ -138,7 +149,7 @@ pub struct Accounts<'a> {
 impl Accounts<'_> {
     /// Signup: the profile with its email item, the first session and an email verification token,
     /// in one transaction. Answers the session and the token to mail.
-    pub async fn signup(self, user: &UserItem, user_agent: Option<&str>) -> Result<SignedUp, CreateAccountError> {
+    pub async fn signup(self, user: &UserItem, user_agent: Option<&str>) -> Result<SignedUp, AccountWriteError> {
         let session = self.store.sessions().new_session(&user.id, user_agent, "signup", &user.created_at)?;
         let (verify_token, store_verify_token) =
             self.store.tokens().issue_one_time_token(&user.id, OneTimeKind::EmailVerification)?;
@@ -185,7 +196,7 @@ impl Accounts<'_> {
     }
 
     /// Creates an account signed in with Google: the profile, its email and its Google identity.
-    pub async fn create_with_google(self, user: &UserItem, google_sub: &str) -> Result<(), CreateAccountError> {
+    pub async fn create_with_google(self, user: &UserItem, google_sub: &str) -> Result<(), AccountWriteError> {
         self.create_account(user, Some(google_sub), Vec::new()).await
     }
 
@@ -196,7 +207,7 @@ impl Accounts<'_> {
         user: &UserItem,
         google_sub: Option<&str>,
         extra: Vec<TransactWriteItem>,
-    ) -> Result<(), CreateAccountError> {
+    ) -> Result<(), AccountWriteError> {
         let email_item = EmailItem {
             pk: keys::email(&user.email),
             sk: keys::EMAIL_SK.into(),
@@ -216,8 +227,8 @@ impl Accounts<'_> {
         actions.extend(extra);
         match self.store.transact(actions).await {
             Ok(()) => Ok(()),
-            Err(error) if error.failed_condition_at(0) => Err(CreateAccountError::EmailTaken),
-            Err(error) if google_sub.is_some() && error.failed_condition_at(2) => Err(CreateAccountError::GoogleTaken),
+            Err(error) if error.failed_condition_at(0) => Err(EMAIL_TAKEN),
+            Err(error) if google_sub.is_some() && error.failed_condition_at(2) => Err(GOOGLE_TAKEN),
             Err(error) => Err(error.into()),
         }
     }
@@ -271,7 +282,7 @@ impl Accounts<'_> {
             .expression_attribute_names("#pk", keys::PK)
             .expression_attribute_values(":zero", n(0))
             .build()
-            .map_err(|error| StoreError::Dynamo(error.to_string()))?;
+            .map_err(StoreError::from)?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
@@ -297,7 +308,7 @@ impl Accounts<'_> {
             // Whoever could read the reset email controls the address.
             .expression_attribute_values(":verified", aws_sdk_dynamodb::types::AttributeValue::Bool(true))
             .build()
-            .map_err(|error| StoreError::Dynamo(error.to_string()))?;
+            .map_err(StoreError::from)?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
@@ -311,12 +322,12 @@ impl Accounts<'_> {
             .expression_attribute_names("#pk", keys::PK)
             .expression_attribute_values(":verified", aws_sdk_dynamodb::types::AttributeValue::Bool(true))
             .build()
-            .map_err(|error| StoreError::Dynamo(error.to_string()))?;
+            .map_err(StoreError::from)?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
     /// Links a Google account to an existing user, the Google item guarding uniqueness.
-    pub async fn link_google(self, user_id: &str, subject: &str) -> Result<(), CreateAccountError> {
+    pub async fn link_google(self, user_id: &str, subject: &str) -> Result<(), AccountWriteError> {
         let google_item = GoogleItem {
             pk: keys::google(subject),
             sk: keys::GOOGLE_SK.into(),
@@ -332,12 +343,12 @@ impl Accounts<'_> {
             .expression_attribute_values(":sub", s(subject))
             .expression_attribute_values(":verified", aws_sdk_dynamodb::types::AttributeValue::Bool(true))
             .build()
-            .map_err(|error| StoreError::Dynamo(error.to_string()))?;
+            .map_err(StoreError::from)?;
         let actions =
             vec![self.store.put_new(to_item(&google_item)?)?, TransactWriteItem::builder().update(update).build()];
         match self.store.transact(actions).await {
             Ok(()) => Ok(()),
-            Err(error) if error.failed_condition_at(0) => Err(CreateAccountError::GoogleTaken),
+            Err(error) if error.failed_condition_at(0) => Err(GOOGLE_TAKEN),
             Err(error) => Err(error.into()),
         }
     }
@@ -351,7 +362,7 @@ impl Accounts<'_> {
         changes: &ProfileChanges,
         expected_version: Option<u64>,
         now: &str,
-    ) -> Result<UserItem, UpdateProfileError> {
+    ) -> Result<UserItem, AccountWriteError> {
         if let Some(timezone) = &changes.timezone {
             return self.update_profile_and_digest(user_id, changes, timezone, expected_version, now).await;
         }
@@ -398,11 +409,11 @@ impl Accounts<'_> {
                         _ => self.get_user(user_id).await?,
                     };
                     match current {
-                        Some(current) => Err(UpdateProfileError::VersionConflict(Box::new(current))),
-                        None => Err(UpdateProfileError::NotFound),
+                        Some(current) => Err(WriteError::VersionConflict(Box::new(Profile::from(&current)))),
+                        None => Err(AccountWriteError::NotFound),
                     }
                 }
-                other => Err(StoreError::Dynamo(other.to_string()).into()),
+                other => Err(StoreError::Dynamo(Box::new(other)).into()),
             },
         }
     }
@@ -420,7 +431,7 @@ impl Accounts<'_> {
         timezone: &str,
         expected_version: Option<u64>,
         now: &str,
-    ) -> Result<UserItem, UpdateProfileError> {
+    ) -> Result<UserItem, AccountWriteError> {
         for _ in 0..4 {
             let items = self
                 .store
@@ -439,9 +450,9 @@ impl Accounts<'_> {
                     _ => {}
                 }
             }
-            let current = user.ok_or(UpdateProfileError::NotFound)?;
+            let current = user.ok_or(AccountWriteError::NotFound)?;
             if expected_version.is_some_and(|expected| expected != current.version) {
-                return Err(UpdateProfileError::VersionConflict(Box::new(current)));
+                return Err(WriteError::VersionConflict(Box::new(Profile::from(&current))));
             }
             let mut updated = current.clone();
             let mut sets = vec!["updated_at = :now".to_string(), "version = :new_version".to_string()];
@@ -473,10 +484,8 @@ impl Accounts<'_> {
             }
             updated.version = current.version + 1;
             updated.updated_at = now.to_string();
-            let update = update
-                .update_expression(format!("SET {}", sets.join(", ")))
-                .build()
-                .map_err(|error| StoreError::Dynamo(error.to_string()))?;
+            let update =
+                update.update_expression(format!("SET {}", sets.join(", "))).build().map_err(StoreError::from)?;
             let actions = vec![
                 TransactWriteItem::builder().update(update).build(),
                 self.store.notifications().follow_timezone(user_id, digest.as_ref(), timezone)?,
@@ -489,6 +498,6 @@ impl Accounts<'_> {
                 Err(error) => return Err(error.into()),
             }
         }
-        Err(StoreError::Dynamo("the profile kept changing concurrently".into()).into())
+        Err(StoreError::Contended("the profile kept changing concurrently").into())
     }
 }

@@ -100,7 +100,7 @@ impl IdempotencyKeys<'_> {
                         None => Box::pin(self.claim_idempotency_key(user_id, key_hash, fingerprint)).await,
                     }
                 }
-                other => Err(StoreError::Dynamo(other.to_string())),
+                other => Err(StoreError::Dynamo(Box::new(other))),
             },
         }
     }

@@ -17,6 +17,9 @@ pub mod templates;
 pub mod tokens;
 pub mod trash;
 pub mod update;
+mod write_error;
+
+pub use write_error::WriteError;
 
 use std::collections::HashMap;
 
@@ -28,6 +31,9 @@ use serde::de::DeserializeOwned;
 
 pub type Item = HashMap<String, AttributeValue>;
 
+/// A failed request to DynamoDB, as the SDK reported it (its cause chain kept for the log).
+pub type SdkFailure = Box<dyn std::error::Error + Send + Sync>;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A conditional write's condition did not hold.
@@ -36,10 +42,22 @@ pub enum StoreError {
     /// A transaction was cancelled; one entry per action, `Some(code)` for the ones that failed.
     #[error("transaction cancelled: {0:?}")]
     TransactionCancelled(Vec<Option<String>>),
-    #[error("DynamoDB: {0}")]
-    Dynamo(String),
+    #[error("DynamoDB: {}", aws_smithy_types::error::display::DisplayErrorContext(.0.as_ref()))]
+    Dynamo(#[source] SdkFailure),
+    /// A request missing a required field: a bug of ours, caught by the SDK's builder.
+    #[error("building a DynamoDB request: {0}")]
+    Build(#[from] aws_sdk_dynamodb::error::BuildError),
+    /// A write lost its race this many times in a row and gave up rather than loop.
+    #[error("{0}")]
+    Contended(&'static str),
+    /// A batch request left items unprocessed after its retries.
+    #[error("{0}")]
+    Unprocessed(String),
     #[error("item mapping: {0}")]
     Mapping(#[from] serde_dynamo::Error),
+    /// An attribute stored as JSON text that could not be written.
+    #[error("JSON attribute: {0}")]
+    Json(#[source] serde_json::Error),
 }
 
 impl StoreError {
@@ -68,9 +86,9 @@ impl StoreError {
 pub(crate) fn dynamo_error<E, R>(error: SdkError<E, R>) -> StoreError
 where
     E: std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
-    StoreError::Dynamo(aws_smithy_types::error::display::DisplayErrorContext(&error).to_string())
+    StoreError::Dynamo(Box::new(error))
 }
 
 /// Which sort keys of a GSI1 partition a read wants.
@@ -220,7 +238,7 @@ impl Store {
                 .set_keys(Some(keys))
                 .consistent_read(true)
                 .build()
-                .map_err(|error| StoreError::Dynamo(error.to_string()))?,
+                .map_err(StoreError::from)?,
         );
         let mut items = Vec::new();
         for attempt in 0..5u32 {
@@ -234,7 +252,7 @@ impl Store {
             request = output.unprocessed_keys.and_then(|mut left| left.remove(&self.table));
         }
         if request.is_some() {
-            return Err(StoreError::Dynamo("BatchGetItem left keys unprocessed after 5 attempts".into()));
+            return Err(StoreError::Unprocessed("BatchGetItem left keys unprocessed after 5 attempts".into()));
         }
         let now = chrono::Utc::now().timestamp();
         Ok(items.into_iter().filter(|item| !expired(item, now)).collect())
@@ -354,7 +372,7 @@ impl Store {
                         .collect();
                     Err(StoreError::TransactionCancelled(reasons))
                 }
-                other => Err(StoreError::Dynamo(other.to_string())),
+                other => Err(StoreError::Dynamo(Box::new(other))),
             },
         }
     }
@@ -367,17 +385,13 @@ impl Store {
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", keys::PK)
             .build()
-            .map_err(|error| StoreError::Dynamo(error.to_string()))?;
+            .map_err(StoreError::from)?;
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
     /// A Put that replaces any item with the same key.
     pub(crate) fn put(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .build()
-            .map_err(|error| StoreError::Dynamo(error.to_string()))?;
+        let put = Put::builder().table_name(&self.table).set_item(Some(item)).build().map_err(StoreError::from)?;
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
@@ -399,17 +413,14 @@ impl Store {
                 .expression_attribute_values(":now", n(now)),
             None => delete.condition_expression("attribute_exists(#pk)"),
         };
-        let delete = delete.build().map_err(|error| StoreError::Dynamo(error.to_string()))?;
+        let delete = delete.build().map_err(StoreError::from)?;
         Ok(TransactWriteItem::builder().delete(delete).build())
     }
 
     /// A Delete with no condition.
     pub(crate) fn delete(&self, pk: String, sk: &str) -> Result<TransactWriteItem, StoreError> {
-        let delete = Delete::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(pk, sk)))
-            .build()
-            .map_err(|error| StoreError::Dynamo(error.to_string()))?;
+        let delete =
+            Delete::builder().table_name(&self.table).set_key(Some(key(pk, sk))).build().map_err(StoreError::from)?;
         Ok(TransactWriteItem::builder().delete(delete).build())
     }
 
@@ -429,7 +440,7 @@ impl Store {
             Ok(_) => Ok(true),
             Err(error) => match error.into_service_error() {
                 DeleteItemError::ConditionalCheckFailedException(_) => Ok(false),
-                other => Err(StoreError::Dynamo(other.to_string())),
+                other => Err(StoreError::Dynamo(Box::new(other))),
             },
         }
     }

@@ -4,20 +4,9 @@
 use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, from_item, key, keys, n, s, to_item};
+use super::{Store, StoreError, WriteError, from_item, key, keys, n, s, to_item};
+use crate::domain::note::Note;
 use crate::domain::task::FieldChange;
-
-pub const NOTE_MAX: usize = 10_000;
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
-pub struct Note {
-    pub id: String,
-    pub task_id: String,
-    pub body: String,
-    pub version: u64,
-    pub created_at: String,
-    pub updated_at: String,
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NoteItem {
@@ -28,29 +17,6 @@ pub struct NoteItem {
     pub entity: String,
     #[serde(flatten)]
     pub note: Note,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum NoteError {
-    /// The task or the note does not exist (or the task is in the trash).
-    #[error("not found")]
-    NotFound,
-    #[error("version conflict")]
-    VersionConflict(Box<Note>),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// A note's body: 1 to 10,000 characters.
-pub fn validate_body(body: &str) -> Result<(), String> {
-    let chars = body.trim().chars().count();
-    if chars == 0 {
-        Err("is required".into())
-    } else if chars > NOTE_MAX {
-        Err(format!("must be at most {NOTE_MAX} characters"))
-    } else {
-        Ok(())
-    }
 }
 
 /// Notes on a task. Reached as `store.notes()`.
@@ -68,7 +34,7 @@ impl Notes<'_> {
             .condition_expression("attribute_exists(#pk) AND attribute_not_exists(trashed_at)")
             .expression_attribute_names("#pk", keys::PK)
             .build()
-            .map_err(|error| StoreError::Dynamo(error.to_string()))?;
+            .map_err(StoreError::from)?;
         Ok(TransactWriteItem::builder().condition_check(check).build())
     }
 
@@ -82,7 +48,7 @@ impl Notes<'_> {
         self.store.put_new(to_item(&item)?)
     }
 
-    pub async fn add_note(self, user_id: &str, note: &Note) -> Result<(), NoteError> {
+    pub async fn add_note(self, user_id: &str, note: &Note) -> Result<(), WriteError<Note>> {
         let change = FieldChange { field: "body".into(), old: serde_json::Value::Null, new: note.body.clone().into() };
         let actions = vec![
             self.task_is_live(user_id, &note.task_id)?,
@@ -91,7 +57,7 @@ impl Notes<'_> {
         ];
         match self.store.transact(actions).await {
             Ok(()) => Ok(()),
-            Err(error) if error.failed_condition_at(0) => Err(NoteError::NotFound),
+            Err(error) if error.failed_condition_at(0) => Err(WriteError::NotFound),
             Err(error) => Err(error.into()),
         }
     }
@@ -108,7 +74,7 @@ impl Notes<'_> {
     }
 
     /// Replaces a note's body if it is still at `before.version` and its task is live.
-    pub async fn edit_note(self, user_id: &str, before: &Note, body: &str) -> Result<Note, NoteError> {
+    pub async fn edit_note(self, user_id: &str, before: &Note, body: &str) -> Result<Note, WriteError<Note>> {
         let now = super::now_rfc3339();
         let change = FieldChange { field: "body".into(), old: before.body.clone().into(), new: body.into() };
         let update = aws_sdk_dynamodb::types::Update::builder()
@@ -121,7 +87,7 @@ impl Notes<'_> {
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":version", n(before.version))
             .build()
-            .map_err(|error| StoreError::Dynamo(error.to_string()))?;
+            .map_err(StoreError::from)?;
         let actions = vec![
             self.task_is_live(user_id, &before.task_id)?,
             TransactWriteItem::builder().update(update).build(),
@@ -129,18 +95,18 @@ impl Notes<'_> {
         ];
         match self.store.transact(actions).await {
             Ok(()) => Ok(Note { body: body.into(), updated_at: now, version: before.version + 1, ..before.clone() }),
-            Err(error) if error.failed_condition_at(0) => Err(NoteError::NotFound),
+            Err(error) if error.failed_condition_at(0) => Err(WriteError::NotFound),
             Err(error) if error.failed_condition_at(1) => {
                 match self.get_note(user_id, &before.task_id, &before.id).await? {
-                    Some(current) => Err(NoteError::VersionConflict(Box::new(current))),
-                    None => Err(NoteError::NotFound),
+                    Some(current) => Err(WriteError::VersionConflict(Box::new(current))),
+                    None => Err(WriteError::NotFound),
                 }
             }
             Err(error) => Err(error.into()),
         }
     }
 
-    pub async fn delete_note(self, user_id: &str, note: &Note) -> Result<(), NoteError> {
+    pub async fn delete_note(self, user_id: &str, note: &Note) -> Result<(), WriteError<Note>> {
         let change = FieldChange { field: "body".into(), old: note.body.clone().into(), new: serde_json::Value::Null };
         let delete = aws_sdk_dynamodb::types::Delete::builder()
             .table_name(&self.store.table)
@@ -148,7 +114,7 @@ impl Notes<'_> {
             .condition_expression("version = :version")
             .expression_attribute_values(":version", n(note.version))
             .build()
-            .map_err(|error| StoreError::Dynamo(error.to_string()))?;
+            .map_err(StoreError::from)?;
         let actions = vec![
             self.task_is_live(user_id, &note.task_id)?,
             TransactWriteItem::builder().delete(delete).build(),
@@ -156,11 +122,11 @@ impl Notes<'_> {
         ];
         match self.store.transact(actions).await {
             Ok(()) => Ok(()),
-            Err(error) if error.failed_condition_at(0) => Err(NoteError::NotFound),
+            Err(error) if error.failed_condition_at(0) => Err(WriteError::NotFound),
             Err(error) if error.failed_condition_at(1) => {
                 match self.get_note(user_id, &note.task_id, &note.id).await? {
-                    Some(current) => Err(NoteError::VersionConflict(Box::new(current))),
-                    None => Err(NoteError::NotFound),
+                    Some(current) => Err(WriteError::VersionConflict(Box::new(current))),
+                    None => Err(WriteError::NotFound),
                 }
             }
             Err(error) => Err(error.into()),

@@ -18,7 +18,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, ReturnValue, Trans
 use serde::{Deserialize, Serialize};
 
 use super::accounts::UserItem;
-use super::{IndexRange, Item, Store, StoreError, dynamo_error, expired, from_item, key, keys, n, s, to_item};
+use super::{
+    IndexRange, Item, Store, StoreError, WriteError, dynamo_error, expired, from_item, key, keys, n, s, to_item,
+};
 use crate::domain::messages::Notification;
 use crate::domain::notifications::{Channel, NotificationPreferences, NotificationType};
 
@@ -98,15 +100,8 @@ impl DigestItem {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum PutPreferencesError {
-    #[error("no such user")]
-    NotFound,
-    #[error("version conflict")]
-    VersionConflict(Box<StoredPreferences>),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
+/// A refused preferences write.
+pub type PutPreferencesError = WriteError<StoredPreferences>;
 
 /// One item of the in-app inbox.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -195,10 +190,6 @@ impl DeliveryItem {
     }
 }
 
-fn build_error(error: impl std::fmt::Display) -> StoreError {
-    StoreError::Dynamo(error.to_string())
-}
-
 /// Notification preferences, the digest index, the inbox and delivery records. Reached as `store.notifications()`.
 #[derive(Clone, Copy)]
 pub struct Notifications<'a> {
@@ -257,7 +248,7 @@ impl Notifications<'_> {
                 pk: keys::user(user_id),
                 sk: keys::NOTIFICATION_PREFS.into(),
                 entity: "notification_preferences".into(),
-                preferences: serde_json::to_string(preferences).map_err(build_error)?,
+                preferences: serde_json::to_string(preferences).map_err(StoreError::Json)?,
                 version: stored.version,
                 updated_at: now.to_string(),
             };
@@ -284,9 +275,9 @@ impl Notifications<'_> {
                 .expression_attribute_names("#tz", "timezone")
                 .expression_attribute_values(":timezone", s(&user.timezone))
                 .build()
-                .map_err(build_error)?;
+                .map_err(StoreError::from)?;
             let actions = vec![
-                TransactWriteItem::builder().put(put.build().map_err(build_error)?).build(),
+                TransactWriteItem::builder().put(put.build().map_err(StoreError::from)?).build(),
                 digest,
                 TransactWriteItem::builder().condition_check(check).build(),
             ];
@@ -297,7 +288,7 @@ impl Notifications<'_> {
                 Err(error) => return Err(error.into()),
             }
         }
-        Err(StoreError::Dynamo("preferences kept changing concurrently".into()).into())
+        Err(StoreError::Contended("preferences kept changing concurrently").into())
     }
 
     /// The users whose digest is due at local `hour` (0-23) in `timezone`: one Query per page of
@@ -334,7 +325,7 @@ impl Notifications<'_> {
                 .condition_expression("attribute_not_exists(#pk)")
                 .expression_attribute_names("#pk", keys::PK)
                 .build()
-                .map_err(build_error)?;
+                .map_err(StoreError::from)?;
             return Ok(TransactWriteItem::builder().condition_check(check).build());
         };
         let update = Update::builder()
@@ -349,7 +340,7 @@ impl Notifications<'_> {
             .expression_attribute_values(":hour", n(entry.hour))
             .expression_attribute_values(":old", s(&entry.timezone))
             .build()
-            .map_err(build_error)?;
+            .map_err(StoreError::from)?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
@@ -428,7 +419,7 @@ impl Notifications<'_> {
             Ok(output) => Ok(Some(from_item(output.attributes.unwrap_or_default())?)),
             Err(error) => match error.into_service_error() {
                 UpdateItemError::ConditionalCheckFailedException(_) => Ok(None),
-                other => Err(StoreError::Dynamo(other.to_string())),
+                other => Err(StoreError::Dynamo(Box::new(other))),
             },
         }
     }
@@ -497,7 +488,7 @@ impl Notifications<'_> {
             .expression_attribute_names("#read", "read")
             .expression_attribute_values(":true", AttributeValue::Bool(true))
             .build()
-            .map_err(build_error)?;
+            .map_err(StoreError::from)?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
@@ -535,7 +526,7 @@ impl Notifications<'_> {
             .expression_attribute_names("#ttl", keys::TTL)
             .expression_attribute_values(":now", n(chrono::Utc::now().timestamp()))
             .build()
-            .map_err(build_error)?;
+            .map_err(StoreError::from)?;
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
@@ -565,7 +556,7 @@ impl Notifications<'_> {
             Ok(_) => Ok(true),
             Err(error) => match error.into_service_error() {
                 PutItemError::ConditionalCheckFailedException(_) => Ok(false),
-                other => Err(StoreError::Dynamo(other.to_string())),
+                other => Err(StoreError::Dynamo(Box::new(other))),
             },
         }
     }

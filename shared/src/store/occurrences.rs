@@ -4,9 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::tasks::{Guard, PARENT_RACE_ATTEMPTS, Plan, TaskItem, TaskWriteError, TierLimits, count_is, open_count};
+use super::tasks::{Guard, PARENT_RACE_ATTEMPTS, Plan, TaskItem, TaskWriteError, count_is};
 use super::{Store, StoreError, from_item, keys, n, to_item};
 use crate::domain::occurrence::{Advance, Occurrence};
+use crate::domain::plan::{Limit, LimitReached, PlanLimits, open_count};
 use crate::domain::task::{FieldChange, Status, Task, changes_between};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -57,7 +58,7 @@ impl Occurrences<'_> {
         before: &Task,
         step: &Advance,
         action: &str,
-        limits: TierLimits,
+        limits: PlanLimits,
     ) -> Result<(), TaskWriteError> {
         let mut before = before.clone();
         for attempt in 0..PARENT_RACE_ATTEMPTS {
@@ -68,7 +69,7 @@ impl Occurrences<'_> {
                 return Ok(());
             }
         }
-        Err(StoreError::Dynamo("the task's subtasks kept changing while its occurrence closed".into()).into())
+        Err(StoreError::Contended("the task's subtasks kept changing while its occurrence closed").into())
     }
 
     async fn try_close_occurrence(
@@ -77,7 +78,7 @@ impl Occurrences<'_> {
         before: &Task,
         step: &Advance,
         action: &str,
-        limits: TierLimits,
+        limits: PlanLimits,
     ) -> Result<bool, TaskWriteError> {
         let mut write = self.store.tasks().task_write(user_id, before, &step.next)?.remove("completed_by_subtasks");
         if before.recurrence == step.next.recurrence {
@@ -133,7 +134,9 @@ impl Occurrences<'_> {
         match plan.run(self.store).await {
             Ok(()) => Ok(true),
             Err((_, Some(Guard::Task))) => self.store.tasks().reread(user_id, before).await.map(|_| false),
-            Err((_, Some(Guard::OpenLimit))) => Err(TaskWriteError::LimitReached(super::tasks::Limit::OpenTasks)),
+            Err((_, Some(Guard::OpenLimit))) => {
+                Err(TaskWriteError::LimitReached(LimitReached::of(Limit::OpenTasks, limits)))
+            }
             Err((_, Some(Guard::Raced | Guard::Parent))) => Ok(false),
             Err((error, None)) => Err(error.into()),
         }

@@ -53,10 +53,6 @@ pub struct PushTokenClaim {
     pub user_id: String,
 }
 
-fn build_error(error: impl std::fmt::Display) -> StoreError {
-    StoreError::Dynamo(error.to_string())
-}
-
 /// Push devices: a token per device, one owner per token. Reached as `store.devices()`.
 #[derive(Clone, Copy)]
 pub struct PushDevices<'a> {
@@ -106,7 +102,7 @@ impl PushDevices<'_> {
             }
         };
         let mut actions = vec![
-            TransactWriteItem::builder().put(put_claim.build().map_err(build_error)?).build(),
+            TransactWriteItem::builder().put(put_claim.build().map_err(StoreError::from)?).build(),
             self.store.put(to_item(item)?)?,
         ];
         if let Some(owner) = previous_owner.filter(|owner| *owner != item.user_id) {
@@ -150,7 +146,7 @@ impl PushDevices<'_> {
             .expression_attribute_names("#pk", keys::PK)
             .expression_attribute_values(":user", s(user_id))
             .build()
-            .map_err(build_error)?;
+            .map_err(StoreError::from)?;
         Ok(TransactWriteItem::builder().delete(delete).build())
     }
 }

@@ -189,7 +189,7 @@ impl Schedule<'_> {
             Ok(_) => Ok(true),
             Err(error) => match error.into_service_error() {
                 UpdateItemError::ConditionalCheckFailedException(_) => Ok(false),
-                other => Err(StoreError::Dynamo(other.to_string())),
+                other => Err(StoreError::Dynamo(Box::new(other))),
             },
         }
     }

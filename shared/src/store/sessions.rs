@@ -211,7 +211,7 @@ impl Sessions<'_> {
                     self.revoke_session(user_id, session_id).await?;
                     Ok(RefreshOutcome::Reused)
                 }
-                other => Err(StoreError::Dynamo(other.to_string())),
+                other => Err(StoreError::Dynamo(Box::new(other))),
             },
         }
     }

@@ -10,32 +10,11 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
 use super::update::ItemUpdate;
-use super::{Item, Store, StoreError, dynamo_error, from_item, key, keys, n, s, to_item};
-use crate::domain::account::Tier;
+use super::{Item, Store, StoreError, WriteError, dynamo_error, from_item, key, keys, n, s, to_item};
 use crate::domain::occurrence::Series;
+use crate::domain::plan::{Limit, LimitReached, PlanLimits, open_count};
 use crate::domain::reminders::Reminder;
 use crate::domain::task::{FieldChange, Status, SubtaskCounts, Task, subtask_contribution};
-
-/// Tier limits, in one place.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TierLimits {
-    pub open_tasks: u64,
-    pub subtasks_per_task: u64,
-}
-
-pub fn limits(tier: Tier) -> TierLimits {
-    match tier {
-        Tier::Free => TierLimits { open_tasks: 50, subtasks_per_task: 10 },
-        Tier::Pro | Tier::Team => TierLimits { open_tasks: 10_000, subtasks_per_task: 50 },
-    }
-}
-
-/// Which tier limit a write ran into.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Limit {
-    OpenTasks,
-    SubtasksPerTask,
-}
 
 /// The attributes of a repeating task's series.
 const SERIES_FIELDS: [&str; 2] = ["series_start", "series_count"];
@@ -200,23 +179,8 @@ impl TaskSort {
     }
 }
 
-/// How much a task counts against the open-task limit. Subtasks have their own limit per parent.
-pub fn open_count(task: &Task) -> i64 {
-    i64::from(task.parent_id.is_none() && task.status.is_open() && !task.archived)
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum TaskWriteError {
-    #[error("not found")]
-    NotFound,
-    /// The task is at another version; here it is.
-    #[error("version conflict")]
-    VersionConflict(Box<Task>),
-    #[error("limit reached")]
-    LimitReached(Limit),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
+/// A refused task write.
+pub type TaskWriteError = WriteError<Task>;
 
 /// Filters of a task list.
 #[derive(Debug, Default, Clone)]
@@ -320,7 +284,7 @@ impl Tasks<'_> {
                 .condition_expression("attribute_not_exists(open_tasks) OR open_tasks < :limit")
                 .expression_attribute_values(":limit", n(limit));
         }
-        let update = update.build().map_err(|error| StoreError::Dynamo(error.to_string()))?;
+        let update = update.build().map_err(StoreError::from)?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
@@ -366,7 +330,7 @@ impl Tasks<'_> {
         user_id: &str,
         parent_id: &str,
         subtask: &Task,
-        limits: TierLimits,
+        limits: PlanLimits,
     ) -> Result<TransactWriteItem, StoreError> {
         let (open, done) = subtask_contribution(subtask);
         ItemUpdate::new()
@@ -390,7 +354,7 @@ impl Tasks<'_> {
         user_id: &str,
         task: &Task,
         subtasks: &[Task],
-        limits: TierLimits,
+        limits: PlanLimits,
         extra: Vec<TransactWriteItem>,
     ) -> Result<(), TaskWriteError> {
         let mut item = TaskItem::new(user_id, task.clone());
@@ -426,11 +390,13 @@ impl Tasks<'_> {
         }
         match plan.run(self.store).await {
             Ok(()) => Ok(()),
-            Err((_, Some(Guard::OpenLimit))) => Err(TaskWriteError::LimitReached(Limit::OpenTasks)),
+            Err((_, Some(Guard::OpenLimit))) => {
+                Err(TaskWriteError::LimitReached(LimitReached::of(Limit::OpenTasks, limits)))
+            }
             Err((_, Some(Guard::Parent))) => {
                 let parent_id = task.parent_id.as_deref().unwrap_or_default();
                 match self.get_task_item(user_id, parent_id).await? {
-                    Some(_) => Err(TaskWriteError::LimitReached(Limit::SubtasksPerTask)),
+                    Some(_) => Err(TaskWriteError::LimitReached(LimitReached::of(Limit::SubtasksPerTask, limits))),
                     None => Err(TaskWriteError::NotFound),
                 }
             }
@@ -480,7 +446,7 @@ impl Tasks<'_> {
         after: &Task,
         action: &str,
         changes: &[FieldChange],
-        limits: TierLimits,
+        limits: PlanLimits,
     ) -> Result<(), TaskWriteError> {
         let mut before = before.clone();
         for attempt in 0..PARENT_RACE_ATTEMPTS {
@@ -491,7 +457,7 @@ impl Tasks<'_> {
                 return Ok(());
             }
         }
-        Err(StoreError::Dynamo("the task's subtasks kept changing during the write".into()).into())
+        Err(StoreError::Contended("the task's subtasks kept changing during the write").into())
     }
 
     /// The task again, after a lost race: the same version, or a conflict.
@@ -511,7 +477,7 @@ impl Tasks<'_> {
         after: &Task,
         action: &str,
         changes: &[FieldChange],
-        limits: TierLimits,
+        limits: PlanLimits,
     ) -> Result<bool, TaskWriteError> {
         let mut write = self.task_write(user_id, before, after)?;
         if before.status != after.status {
@@ -550,7 +516,9 @@ impl Tasks<'_> {
         match plan.run(self.store).await {
             Ok(()) => Ok(true),
             Err((_, Some(Guard::Task))) => self.reread(user_id, before).await.map(|_| false),
-            Err((_, Some(Guard::OpenLimit))) => Err(TaskWriteError::LimitReached(Limit::OpenTasks)),
+            Err((_, Some(Guard::OpenLimit))) => {
+                Err(TaskWriteError::LimitReached(LimitReached::of(Limit::OpenTasks, limits)))
+            }
             Err((_, Some(Guard::Raced | Guard::Parent))) => Ok(false),
             Err((error, None)) => Err(error.into()),
         }
@@ -601,7 +569,7 @@ impl Tasks<'_> {
         user_id: &str,
         before: &Task,
         after: &Task,
-        limits: TierLimits,
+        limits: PlanLimits,
     ) -> Result<Vec<(TransactWriteItem, Option<Guard>)>, StoreError> {
         let Some(parent_id) = &after.parent_id else {
             return Ok(Vec::new());
@@ -659,13 +627,6 @@ impl Tasks<'_> {
         actions.extend(follow_ups);
         Ok(actions)
     }
-}
-
-/// Whether moving `before` to `after` can add to the open-task count (so the tier must be known):
-/// reopening a top-level task, or reopening a subtask whose parent was completed with it.
-pub fn may_raise_open_count(before: &Task, after: &Task) -> bool {
-    open_count(after) > open_count(before)
-        || (after.parent_id.is_some() && before.status == Status::Done && after.status != Status::Done)
 }
 
 impl Tasks<'_> {

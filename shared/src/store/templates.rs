@@ -7,9 +7,10 @@ use aws_sdk_dynamodb::types::{Delete, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
 use super::accounts::UserItem;
-use super::{Store, StoreError, from_item, key, keys, n, to_item};
+use super::{Store, StoreError, WriteError, from_item, key, keys, n, to_item};
+use crate::domain::plan::{Limit, LimitReached, PlanLimits};
 use crate::domain::task::FieldChange;
-use crate::domain::template::{TEMPLATES_MAX, Template};
+use crate::domain::template::Template;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TemplateItem {
@@ -22,18 +23,8 @@ pub struct TemplateItem {
     pub template: Template,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum TemplateWriteError {
-    #[error("not found")]
-    NotFound,
-    /// The template is at another version; here it is.
-    #[error("version conflict")]
-    VersionConflict(Box<Template>),
-    #[error("template limit reached")]
-    LimitReached,
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
+/// A refused template write.
+pub type TemplateWriteError = WriteError<Template>;
 
 /// One page of templates, newest first.
 pub struct TemplatePage {
@@ -49,25 +40,30 @@ pub struct Templates<'a> {
 }
 
 impl Templates<'_> {
-    /// The update (for a transaction) that moves the user's template count by `delta`; going up,
-    /// only while under the limit.
-    fn count_templates(self, user_id: &str, delta: i64) -> Result<TransactWriteItem, StoreError> {
+    /// The update (for a transaction) that moves the user's template count by `delta`; with
+    /// `allowed`, only while the count is under it.
+    fn count_templates(self, user_id: &str, delta: i64, allowed: Option<u64>) -> Result<TransactWriteItem, StoreError> {
         let mut update = Update::builder()
             .table_name(&self.store.table)
             .set_key(Some(key(keys::user(user_id), keys::TEMPLATE_COUNTS)))
             .update_expression("ADD templates :delta")
             .expression_attribute_values(":delta", n(delta));
-        if delta > 0 {
+        if let Some(allowed) = allowed {
             update = update
                 .condition_expression("attribute_not_exists(templates) OR templates < :limit")
-                .expression_attribute_values(":limit", n(TEMPLATES_MAX));
+                .expression_attribute_values(":limit", n(allowed));
         }
-        let update = update.build().map_err(|error| StoreError::Dynamo(error.to_string()))?;
+        let update = update.build().map_err(StoreError::from)?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
     /// Saves a new template, counted against the limit, with its activity entry: one transaction.
-    pub async fn create_template(self, user_id: &str, template: &Template) -> Result<(), TemplateWriteError> {
+    pub async fn create_template(
+        self,
+        user_id: &str,
+        template: &Template,
+        limits: PlanLimits,
+    ) -> Result<(), TemplateWriteError> {
         let item = TemplateItem {
             pk: keys::user(user_id),
             sk: keys::template(&template.id),
@@ -81,12 +77,14 @@ impl Templates<'_> {
         };
         let actions = vec![
             self.store.put_new(to_item(&item)?)?,
-            self.count_templates(user_id, 1)?,
+            self.count_templates(user_id, 1, Some(limits.templates))?,
             self.store.activity().record_activity(user_id, "template", &template.id, "created", &[change])?,
         ];
         match self.store.transact(actions).await {
             Ok(()) => Ok(()),
-            Err(error) if error.failed_condition_at(1) => Err(TemplateWriteError::LimitReached),
+            Err(error) if error.failed_condition_at(1) => {
+                Err(TemplateWriteError::LimitReached(LimitReached::of(Limit::Templates, limits)))
+            }
             Err(error) => Err(error.into()),
         }
     }
@@ -151,10 +149,10 @@ impl Templates<'_> {
                 .expression_attribute_values(":version", n(version)),
             None => delete.condition_expression("attribute_exists(#pk)"),
         };
-        let delete = delete.build().map_err(|error| StoreError::Dynamo(error.to_string()))?;
+        let delete = delete.build().map_err(StoreError::from)?;
         let actions = vec![
             TransactWriteItem::builder().delete(delete).build(),
-            self.count_templates(user_id, -1)?,
+            self.count_templates(user_id, -1, None)?,
             self.store.activity().record_activity(user_id, "template", template_id, "deleted", &[])?,
         ];
         match self.store.transact(actions).await {

@@ -5,11 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::tasks::{
-    Guard, Limit, PARENT_RACE_ATTEMPTS, Plan, TaskItem, TaskWriteError, TierLimits, id_set, open_count,
-};
+use super::tasks::{Guard, PARENT_RACE_ATTEMPTS, Plan, TaskItem, TaskWriteError, id_set};
 use super::update::ItemUpdate;
 use super::{IndexRange, Store, StoreError, dynamo_error, from_item, keys, n, s, to_item};
+use crate::domain::plan::{Limit, LimitReached, PlanLimits, open_count};
 use crate::domain::task::{Task, subtask_contribution};
 
 /// Deleted tasks can be restored for 7 days.
@@ -70,7 +69,7 @@ pub enum RestoreError {
     #[error("not found")]
     NotFound,
     #[error("limit reached")]
-    LimitReached(Limit),
+    LimitReached(LimitReached),
     /// A subtask whose parent is in the trash comes back only with its parent.
     #[error("the parent is in the trash")]
     ParentInTrash,
@@ -96,7 +95,7 @@ impl Trash<'_> {
                 return Ok(());
             }
         }
-        Err(StoreError::Dynamo("the task's subtasks kept changing while it was trashed".into()).into())
+        Err(StoreError::Contended("the task's subtasks kept changing while it was trashed").into())
     }
 
     async fn try_trash(self, user_id: &str, task: &Task) -> Result<bool, TaskWriteError> {
@@ -177,16 +176,16 @@ impl Trash<'_> {
     /// Brings a trashed task back with its id and the subtasks trashed with it, if its 7 days
     /// have not passed. A subtask trashed on its own comes back under its parent, if the parent
     /// is live and has room.
-    pub async fn restore_task(self, user_id: &str, task_id: &str, limits: TierLimits) -> Result<Task, RestoreError> {
+    pub async fn restore_task(self, user_id: &str, task_id: &str, limits: PlanLimits) -> Result<Task, RestoreError> {
         for _ in 0..PARENT_RACE_ATTEMPTS {
             if let Some(task) = self.try_restore(user_id, task_id, limits).await? {
                 return Ok(task);
             }
         }
-        Err(StoreError::Dynamo("the task's parent kept changing while it was restored".into()).into())
+        Err(StoreError::Contended("the task's parent kept changing while it was restored").into())
     }
 
-    async fn try_restore(self, user_id: &str, task_id: &str, limits: TierLimits) -> Result<Option<Task>, RestoreError> {
+    async fn try_restore(self, user_id: &str, task_id: &str, limits: PlanLimits) -> Result<Option<Task>, RestoreError> {
         let item: Option<TaskItem> = self
             .store
             .client
@@ -245,11 +244,13 @@ impl Trash<'_> {
         match plan.run(self.store).await {
             Ok(()) => Ok(Some(item.into_task())),
             Err((_, Some(Guard::Task))) => Err(RestoreError::NotInTrash),
-            Err((_, Some(Guard::OpenLimit))) => Err(RestoreError::LimitReached(Limit::OpenTasks)),
+            Err((_, Some(Guard::OpenLimit))) => {
+                Err(RestoreError::LimitReached(LimitReached::of(Limit::OpenTasks, limits)))
+            }
             Err((_, Some(Guard::Parent))) => {
                 let parent_id = item.task.parent_id.as_deref().unwrap_or_default();
                 match self.store.tasks().get_task_item(user_id, parent_id).await? {
-                    Some(_) => Err(RestoreError::LimitReached(Limit::SubtasksPerTask)),
+                    Some(_) => Err(RestoreError::LimitReached(LimitReached::of(Limit::SubtasksPerTask, limits))),
                     None => Err(RestoreError::ParentInTrash),
                 }
             }
@@ -321,7 +322,7 @@ impl Trash<'_> {
                     delete.map(|delete| WriteRequest::builder().delete_request(delete).build())
                 })
                 .collect::<Result<_, _>>()
-                .map_err(|error| StoreError::Dynamo(error.to_string()))?;
+                .map_err(StoreError::from)?;
             for attempt in 0..5u32 {
                 let output = self
                     .store
@@ -339,7 +340,7 @@ impl Trash<'_> {
                 tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
             }
             if !requests.is_empty() {
-                return Err(StoreError::Dynamo(format!("{} deletes left unprocessed", requests.len())));
+                return Err(StoreError::Unprocessed(format!("{} deletes left unprocessed", requests.len())));
             }
         }
         Ok(())

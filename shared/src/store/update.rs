@@ -99,7 +99,7 @@ impl ItemUpdate {
         if !self.conditions.is_empty() {
             update = update.condition_expression(self.conditions.join(" AND "));
         }
-        let update = update.build().map_err(|error| StoreError::Dynamo(error.to_string()))?;
+        let update = update.build().map_err(StoreError::from)?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
 }

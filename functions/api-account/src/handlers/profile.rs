@@ -3,54 +3,15 @@
 use axum::extract::State;
 use axum::response::Response;
 use http::{HeaderMap, StatusCode};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use shared::Base;
 use shared::domain::Violations;
-use shared::domain::account::{Tier, validate_language, validate_name, validate_preferences, validate_timezone};
-use shared::http::concurrency::{self, if_match_version, version_conflict};
+use shared::domain::account::{Profile, validate_language, validate_name, validate_preferences, validate_timezone};
+use shared::http::concurrency::{self, if_match_version};
 use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
 use shared::http::{ApiError, ApiJson, CurrentUser};
-use shared::store::accounts::{ProfileChanges, UpdateProfileError, UserItem};
+use shared::store::accounts::{ProfileChanges, UserItem};
 use shared::store::now_rfc3339;
-
-/// The profile as the owner sees it.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Profile {
-    id: String,
-    email: String,
-    email_verified: bool,
-    name: String,
-    timezone: String,
-    language: String,
-    #[schema(value_type = Object)]
-    preferences: serde_json::Value,
-    tier: Tier,
-    google_linked: bool,
-    has_password: bool,
-    version: u64,
-    created_at: String,
-    updated_at: String,
-}
-
-impl From<&UserItem> for Profile {
-    fn from(user: &UserItem) -> Self {
-        Profile {
-            id: user.id.clone(),
-            email: user.email.clone(),
-            email_verified: user.email_verified,
-            name: user.name.clone(),
-            timezone: user.timezone.clone(),
-            language: user.language.clone(),
-            preferences: user.preferences_json(),
-            tier: user.tier,
-            google_linked: user.google_sub.is_some(),
-            has_password: user.password_hash.is_some(),
-            version: user.version,
-            created_at: user.created_at.clone(),
-            updated_at: user.updated_at.clone(),
-        }
-    }
-}
 
 fn with_etag(user: &UserItem) -> Response {
     concurrency::with_etag(StatusCode::OK, &Profile::from(user), user.version)
@@ -125,12 +86,6 @@ pub async fn patch_me(
 ) -> Result<Response, ApiError> {
     let expected_version = if_match_version(&headers)?;
     let changes = validate(patch)?;
-    match app.store.accounts().update_profile(&caller.user_id, &changes, expected_version, &now_rfc3339()).await {
-        Ok(user) => Ok(with_etag(&user)),
-        Err(UpdateProfileError::NotFound) => Err(ApiError::not_found()),
-        Err(UpdateProfileError::VersionConflict(current)) => {
-            Err(version_conflict("profile", current.version, &Profile::from(current.as_ref())))
-        }
-        Err(UpdateProfileError::Store(error)) => Err(error.into()),
-    }
+    let user = app.store.accounts().update_profile(&caller.user_id, &changes, expected_version, &now_rfc3339()).await?;
+    Ok(with_etag(&user))
 }

@@ -14,7 +14,8 @@ use shared::domain::account::{normalize_email, validate_timezone};
 use shared::http::{ApiError, ApiJson, user_agent};
 use shared::integrations::google::IdTokenVerifier;
 use shared::integrations::google::{GoogleError, GoogleIdentity};
-use shared::store::accounts::{CreateAccountError, UserItem};
+use shared::store::WriteError;
+use shared::store::accounts::UserItem;
 use shared::store::now_rfc3339;
 
 use super::required;
@@ -94,10 +95,10 @@ async fn find_or_link(app: &Base, identity: &GoogleIdentity, email: &str) -> Res
         return Ok(None);
     };
     match app.store.accounts().link_google(&user_id, &identity.subject).await {
+        Ok(()) => Ok(app.store.accounts().get_user(&user_id).await?),
         // A concurrent sign-in linked it first: same outcome.
-        Ok(()) | Err(CreateAccountError::GoogleTaken) => Ok(app.store.accounts().get_user(&user_id).await?),
-        Err(CreateAccountError::EmailTaken) => unreachable!("linking writes no email item"),
-        Err(CreateAccountError::Store(error)) => Err(error.into()),
+        Err(refused) if refused.is_conflict("google_taken") => Ok(app.store.accounts().get_user(&user_id).await?),
+        Err(refused) => Err(refused.into()),
     }
 }
 
@@ -114,9 +115,9 @@ async fn create(app: &Base, identity: &GoogleIdentity, email: String, timezone: 
     match app.store.accounts().create_with_google(&user, &identity.subject).await {
         Ok(()) => Ok(user),
         // Raced with a signup or another Google sign-in for the same person: use what won.
-        Err(CreateAccountError::EmailTaken | CreateAccountError::GoogleTaken) => {
+        Err(WriteError::Conflict { .. }) => {
             find_or_link(app, identity, &user.email).await?.ok_or_else(|| ApiError::internal("account vanished"))
         }
-        Err(CreateAccountError::Store(error)) => Err(error.into()),
+        Err(refused) => Err(refused.into()),
     }
 }

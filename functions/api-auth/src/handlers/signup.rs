@@ -14,7 +14,7 @@ use shared::http::openapi::{Problem, RequestProblems};
 use shared::http::{ApiError, ApiJson, user_agent};
 use shared::integrations::email::Mailer;
 use shared::integrations::email::templates;
-use shared::store::accounts::{CreateAccountError, SignedUp, UserItem};
+use shared::store::accounts::{SignedUp, UserItem};
 use shared::store::now_rfc3339;
 
 use super::{required, send_email};
@@ -93,16 +93,7 @@ pub async fn signup(
     let mut user = UserItem::new(user_id.clone(), input.email, input.name, input.timezone, input.language, &now);
     user.password_hash = Some(password_hash);
 
-    let SignedUp { session, verify_token } = match app.store.accounts().signup(&user, user_agent(&headers)).await {
-        Ok(signed_up) => signed_up,
-        Err(CreateAccountError::EmailTaken) => {
-            return Err(ApiError::conflict("email_taken", "an account with this email exists"));
-        }
-        Err(CreateAccountError::GoogleTaken) => {
-            unreachable!("no Google account is linked at signup")
-        }
-        Err(CreateAccountError::Store(error)) => return Err(error.into()),
-    };
+    let SignedUp { session, verify_token } = app.store.accounts().signup(&user, user_agent(&headers)).await?;
     send_email(&mailer, templates::verify_email(&user.email, &mailer.app_base_url, &verify_token)).await;
     Ok((StatusCode::CREATED, Json(auth_result(&app, &user, &session.session_id, session.refresh_token))))
 }

@@ -7,11 +7,12 @@ use http::{HeaderMap, StatusCode};
 use serde::Serialize;
 use serde_json::Value;
 use shared::Base;
+use shared::domain::Versioned;
 use shared::domain::notifications::NotificationPreferences;
-use shared::http::concurrency::{self, if_match_version, version_conflict};
+use shared::http::concurrency::{self, if_match_version};
 use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
 use shared::http::{ApiError, ApiJson, CurrentUser};
-use shared::store::notifications::{PutPreferencesError, StoredPreferences};
+use shared::store::notifications::StoredPreferences;
 use shared::store::now_rfc3339;
 
 /// The preferences as clients see them: every type and channel, plus `version` and `updated_at`
@@ -22,6 +23,14 @@ pub struct PreferencesView {
     preferences: NotificationPreferences,
     version: u64,
     updated_at: Option<String>,
+}
+
+impl Versioned for PreferencesView {
+    const KIND: &'static str = "preferences";
+
+    fn version(&self) -> u64 {
+        self.version
+    }
 }
 
 fn view(stored: &StoredPreferences) -> PreferencesView {
@@ -75,17 +84,11 @@ pub async fn put(
         fields.remove("updated_at");
     }
     let preferences = NotificationPreferences::from_request(&body)?;
-    match app
+    let stored = app
         .store
         .notifications()
         .put_notification_preferences(&caller.user_id, &preferences, expected_version, &now_rfc3339())
         .await
-    {
-        Ok(stored) => Ok(with_etag(&stored)),
-        Err(PutPreferencesError::NotFound) => Err(ApiError::not_found()),
-        Err(PutPreferencesError::VersionConflict(current)) => {
-            Err(version_conflict("preferences", current.version, &view(&current)))
-        }
-        Err(PutPreferencesError::Store(error)) => Err(error.into()),
-    }
+        .map_err(|refused| refused.map_current(|current| view(&current)))?;
+    Ok(with_etag(&stored))
 }

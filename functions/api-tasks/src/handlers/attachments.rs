@@ -10,14 +10,13 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use shared::Base;
 use shared::domain::Violations;
+use shared::domain::attachment::{Attachment, MAX_ATTACHMENT_BYTES, validate_content_type, validate_filename};
 use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
 use shared::http::pagination::Page;
 use shared::http::{ApiError, ApiJson, CurrentUser};
 use shared::http::{ApiPath, Id};
 use shared::integrations::files::Files;
-use shared::store::attachments::{
-    Attachment, MAX_ATTACHMENT_BYTES, object_key, validate_content_type, validate_filename,
-};
+use shared::store::attachments::object_key;
 
 use super::load_task;
 

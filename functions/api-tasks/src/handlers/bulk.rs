@@ -12,7 +12,7 @@ use shared::domain::task::{Status, Task, TaskFields};
 use shared::http::openapi::{CallerProblems, Problem, RequestProblems, WriteProblems};
 use shared::http::{ApiError, ApiJson, CurrentUser};
 
-use super::{change_task, load_task, write_failed};
+use super::{change_task, load_task};
 
 pub const MAX_BULK: usize = 100;
 
@@ -116,8 +116,7 @@ pub async fn bulk(
 
 async fn trash(app: &Base, user_id: &str, id: &str) -> Result<(), ApiError> {
     let task = load_task(app, user_id, id).await?;
-    let no_limit_applies = shared::store::tasks::limits(Default::default());
-    app.store.trash().trash_task(user_id, &task).await.map_err(|error| write_failed(error, no_limit_applies))
+    Ok(app.store.trash().trash_task(user_id, &task).await?)
 }
 
 async fn result_of(id: &str, outcome: Result<Option<axum::response::Response>, ApiError>) -> BulkResult {

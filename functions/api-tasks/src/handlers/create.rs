@@ -8,14 +8,15 @@ use serde::Deserialize;
 use serde_json::Value;
 use shared::Base;
 use shared::domain::Violations;
+use shared::domain::plan::{Limit, LimitReached, limits};
 use shared::domain::task::{SubtaskCounts, Task, TaskFields};
 use shared::domain::template;
 use shared::http::json::from_value;
 use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
 use shared::http::{ApiError, ApiJson, CurrentUser};
-use shared::store::tasks::{Limit, TaskWriteError, limits};
+use shared::store::tasks::TaskWriteError;
 
-use super::{caller_limits, limit_reached, load_task, task_response, write_failed};
+use super::{caller_limits, load_task, task_response};
 
 /// A new task's fields, and optionally the template it starts from.
 // For the OpenAPI document only: `create` reads its body as a map (`split_create_body`).
@@ -88,7 +89,7 @@ pub async fn create_task(
     match app.store.tasks().create_task(user_id, &task, &[], limits, vec![]).await {
         Ok(()) => {}
         Err(TaskWriteError::NotFound) => return Err(parent_not_found()),
-        Err(error) => return Err(write_failed(error, limits)),
+        Err(refused) => return Err(refused.into()),
     }
     let mut response = task_response(StatusCode::CREATED, &task);
     if let Ok(location) = HeaderValue::from_str(&format!("/v1/tasks/{}", task.id)) {
@@ -159,7 +160,7 @@ pub async fn create_from_template(
     let template = template.ok_or_else(unknown_template)?;
     let limits = limits(user.ok_or_else(ApiError::not_found)?.tier);
     if template.subtasks.len() as u64 > limits.subtasks_per_task {
-        return Err(limit_reached(limits, Limit::SubtasksPerTask));
+        return Err(ApiError::limit_reached(LimitReached::of(Limit::SubtasksPerTask, limits)));
     }
     let now = chrono::Utc::now();
     // One monotonic generator: the subtasks keep the template's order (lists sort by id).
@@ -185,11 +186,7 @@ pub async fn create_from_template(
     }
     let ids = subtasks.iter().map(|subtask| subtask.id.clone()).collect();
     task.subtasks = Some(SubtaskCounts { open: subtasks.len() as u64, done: 0, ids });
-    app.store
-        .tasks()
-        .create_task(user_id, &task, &subtasks, limits, vec![])
-        .await
-        .map_err(|error| write_failed(error, limits))?;
+    app.store.tasks().create_task(user_id, &task, &subtasks, limits, vec![]).await?;
     let mut response = task_response(StatusCode::CREATED, &task);
     if let Ok(location) = HeaderValue::from_str(&format!("/v1/tasks/{}", task.id)) {
         response.headers_mut().insert(header::LOCATION, location);

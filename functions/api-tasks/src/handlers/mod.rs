@@ -15,10 +15,11 @@ use axum::response::Response;
 use http::{HeaderMap, StatusCode};
 use shared::Base;
 use shared::domain::occurrence::Outcome;
+use shared::domain::plan::{PlanLimits, limits, may_raise_open_count};
 use shared::domain::task::{FieldChange, Status, Task, TaskFields};
 use shared::http::ApiError;
 use shared::http::concurrency::{self, if_match_version, with_etag};
-use shared::store::tasks::{Limit, TaskItem, TaskWriteError, TierLimits, limits, may_raise_open_count};
+use shared::store::tasks::TaskItem;
 
 /// A task with its `ETag`.
 pub fn task_response(status: StatusCode, task: &Task) -> Response {
@@ -29,33 +30,8 @@ pub fn version_conflict(current: &Task) -> ApiError {
     concurrency::version_conflict("task", current.version, current)
 }
 
-/// 403 naming the limit that was reached.
-pub fn limit_reached(limits: TierLimits, limit: Limit) -> ApiError {
-    let (name, detail) = match limit {
-        Limit::OpenTasks => (
-            "open_tasks",
-            format!("open tasks: your plan allows {}; complete, archive or delete some, or upgrade", limits.open_tasks),
-        ),
-        Limit::SubtasksPerTask => (
-            "subtasks_per_task",
-            format!("subtasks: your plan allows {} per task; delete some, or upgrade", limits.subtasks_per_task),
-        ),
-    };
-    ApiError::new(StatusCode::FORBIDDEN, "limit_reached", detail).with_extra("limit", serde_json::json!(name))
-}
-
-/// Maps a failed task write to its answer.
-pub fn write_failed(error: TaskWriteError, limits: TierLimits) -> ApiError {
-    match error {
-        TaskWriteError::VersionConflict(current) => version_conflict(&current),
-        TaskWriteError::NotFound => ApiError::not_found(),
-        TaskWriteError::LimitReached(limit) => limit_reached(limits, limit),
-        TaskWriteError::Store(error) => error.into(),
-    }
-}
-
 /// The caller's tier limits (from the profile).
-pub async fn caller_limits(app: &Base, user_id: &str) -> Result<TierLimits, ApiError> {
+pub async fn caller_limits(app: &Base, user_id: &str) -> Result<PlanLimits, ApiError> {
     let user = app.store.accounts().get_user(user_id).await?.ok_or_else(ApiError::not_found)?;
     Ok(limits(user.tier))
 }
@@ -131,9 +107,5 @@ async fn save(
     } else {
         limits(Default::default())
     };
-    app.store
-        .tasks()
-        .update_task(user_id, before, after, action, changes, limits)
-        .await
-        .map_err(|error| write_failed(error, limits))
+    app.store.tasks().update_task(user_id, before, after, action, changes, limits).await.map_err(ApiError::from)
 }

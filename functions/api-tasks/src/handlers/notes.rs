@@ -7,12 +7,12 @@ use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use shared::Base;
 use shared::domain::Violations;
+use shared::domain::note::{Note, validate_body};
 use shared::http::concurrency::{if_match_version, version_conflict, with_etag};
 use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
 use shared::http::pagination::Page;
 use shared::http::{ApiError, ApiJson, CurrentUser};
 use shared::http::{ApiPath, Id};
-use shared::store::notes::{Note, NoteError, validate_body};
 
 use super::load_task;
 
@@ -35,14 +35,6 @@ fn valid_body(request: &NoteBody) -> Result<String, ApiError> {
 
 fn note_response(status: StatusCode, note: &Note) -> Response {
     with_etag(status, note, note.version)
-}
-
-fn note_error(error: NoteError) -> ApiError {
-    match error {
-        NoteError::NotFound => ApiError::not_found(),
-        NoteError::VersionConflict(current) => version_conflict("note", current.version, current.as_ref()),
-        NoteError::Store(error) => error.into(),
-    }
 }
 
 async fn load_note(app: &Base, user_id: &str, task_id: &str, note_id: &str) -> Result<Note, ApiError> {
@@ -98,7 +90,7 @@ pub async fn create(
         created_at: now.clone(),
         updated_at: now,
     };
-    app.store.notes().add_note(&caller.user_id, &note).await.map_err(note_error)?;
+    app.store.notes().add_note(&caller.user_id, &note).await?;
     Ok(note_response(StatusCode::CREATED, &note))
 }
 
@@ -129,9 +121,9 @@ pub async fn edit(
     let body = valid_body(&request)?;
     let note = load_note(&app, &caller.user_id, &id, &note_id).await?;
     if expected.is_some_and(|version| version != note.version) {
-        return Err(note_error(NoteError::VersionConflict(Box::new(note))));
+        return Err(version_conflict("note", note.version, &note));
     }
-    let edited = app.store.notes().edit_note(&caller.user_id, &note, &body).await.map_err(note_error)?;
+    let edited = app.store.notes().edit_note(&caller.user_id, &note, &body).await?;
     Ok(note_response(StatusCode::OK, &edited))
 }
 
@@ -158,8 +150,8 @@ pub async fn delete(
     let expected = if_match_version(&headers)?;
     let note = load_note(&app, &caller.user_id, &id, &note_id).await?;
     if expected.is_some_and(|version| version != note.version) {
-        return Err(note_error(NoteError::VersionConflict(Box::new(note))));
+        return Err(version_conflict("note", note.version, &note));
     }
-    app.store.notes().delete_note(&caller.user_id, &note).await.map_err(note_error)?;
+    app.store.notes().delete_note(&caller.user_id, &note).await?;
     Ok(StatusCode::NO_CONTENT)
 }

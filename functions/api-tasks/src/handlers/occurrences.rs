@@ -10,15 +10,15 @@ use serde::Deserialize;
 use shared::Base;
 use shared::domain::account::Tier;
 use shared::domain::occurrence::{Occurrence, Outcome, Series, advance};
+use shared::domain::plan::{limits, may_raise_open_count};
 use shared::domain::task::Task;
 use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
 use shared::http::pagination::{Page, PageRequest};
 use shared::http::{ApiError, ApiQuery, CurrentUser};
 use shared::http::{ApiPath, Id};
 use shared::store::keys;
-use shared::store::tasks::{limits, may_raise_open_count};
 
-use super::{caller_limits, load_for_change, load_task, task_response, write_failed};
+use super::{caller_limits, load_for_change, load_task, task_response};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -107,11 +107,7 @@ pub async fn close(
     } else {
         limits(Tier::default())
     };
-    app.store
-        .occurrences()
-        .close_occurrence(user_id, before, &step, action, limits)
-        .await
-        .map_err(|error| write_failed(error, limits))?;
+    app.store.occurrences().close_occurrence(user_id, before, &step, action, limits).await?;
     // Reopened subtasks changed the counts: answer with the task as stored.
     let reopened = !step.ended && before.subtasks.as_ref().is_some_and(|counts| counts.done > 0);
     let next =

@@ -9,15 +9,16 @@ use chrono::{DateTime, Utc};
 use http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use shared::Base;
+use shared::domain::account::Tier;
+use shared::domain::plan::limits;
 use shared::domain::reminders::{MAX_PER_TASK, Reminder};
 use shared::domain::task::{FieldChange, Task};
 use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
 use shared::http::pagination::Page;
 use shared::http::{ApiError, ApiJson, CurrentUser};
 use shared::http::{ApiPath, Id};
-use shared::store::tasks::limits;
 
-use super::{load_for_change, load_task, write_failed};
+use super::{load_for_change, load_task};
 
 /// A reminder as clients see it: what was asked for and when it goes off for the task as it is.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -165,10 +166,6 @@ async fn save(
     change: FieldChange,
 ) -> Result<(), ApiError> {
     // The open-task count does not move: no tier limit applies.
-    let no_limit_applies = limits(Default::default());
-    app.store
-        .tasks()
-        .update_task(user_id, before, after, action, &[change], no_limit_applies)
-        .await
-        .map_err(|error| write_failed(error, no_limit_applies))
+    let no_limit_applies = limits(Tier::default());
+    Ok(app.store.tasks().update_task(user_id, before, after, action, &[change], no_limit_applies).await?)
 }

@@ -4,14 +4,13 @@ use axum::extract::State;
 use axum::response::Response;
 use http::{HeaderMap, StatusCode};
 use shared::Base;
+use shared::domain::note::Note;
 use shared::domain::task::{Status, SubtaskCounts, Task, TaskFields};
 use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
 use shared::http::{ApiError, ApiJson, CurrentUser};
 use shared::http::{ApiPath, Id};
-use shared::store::notes::Note;
-use shared::store::tasks::limits;
 
-use super::{caller_limits, change_task, load_for_change, load_task, task_response, write_failed};
+use super::{caller_limits, change_task, load_for_change, load_task, task_response};
 
 /// One task of the caller.
 #[utoipa::path(get, path = "/v1/tasks/{id}", tag = "tasks",
@@ -73,12 +72,7 @@ pub async fn delete(
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let task = load_for_change(&app, &caller.user_id, &id, &headers).await?.into_task();
-    let no_limit_applies = limits(Default::default());
-    app.store
-        .trash()
-        .trash_task(&caller.user_id, &task)
-        .await
-        .map_err(|error| write_failed(error, no_limit_applies))?;
+    app.store.trash().trash_task(&caller.user_id, &task).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -145,11 +139,7 @@ pub async fn duplicate(
         note_puts.push(app.store.notes().note_put(&caller.user_id, &copied)?);
     }
     let limits = caller_limits(&app, &caller.user_id).await?;
-    app.store
-        .tasks()
-        .create_task(&caller.user_id, &copy, &subtask_copies, limits, note_puts)
-        .await
-        .map_err(|error| write_failed(error, limits))?;
+    app.store.tasks().create_task(&caller.user_id, &copy, &subtask_copies, limits, note_puts).await?;
     Ok(task_response(StatusCode::CREATED, &copy))
 }
 

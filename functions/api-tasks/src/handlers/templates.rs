@@ -10,16 +10,15 @@ use shared::Base;
 use shared::domain::Violations;
 use shared::domain::task::TaskFields;
 use shared::domain::template::{
-    self, TEMPLATES_MAX, Template, TemplateSubtask, TemplateSubtaskInput, TemplateTask, TemplateTaskInput,
+    self, Template, TemplateSubtask, TemplateSubtaskInput, TemplateTask, TemplateTaskInput,
 };
-use shared::http::concurrency::{if_match_version, version_conflict, with_etag};
+use shared::http::concurrency::{if_match_version, with_etag};
 use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
 use shared::http::pagination::{Page, PageRequest, is_id};
 use shared::http::{ApiError, ApiJson, ApiQuery, CurrentUser};
 use shared::http::{ApiPath, Id};
-use shared::store::templates::TemplateWriteError;
 
-use super::load_task;
+use super::{caller_limits, load_task};
 
 /// `POST /v1/templates`: `{"name", "task_id"}` saves a live task of the caller with its live
 /// subtasks; `{"name", "task", "subtasks"}` is a template written out.
@@ -87,21 +86,9 @@ pub async fn create(
         }
     };
     let template = template::build(id, body.name.as_deref(), &task, &subtasks, now).map_err(ApiError::from)?;
-    app.store.templates().create_template(&caller.user_id, &template).await.map_err(write_error)?;
+    let limits = caller_limits(&app, &caller.user_id).await?;
+    app.store.templates().create_template(&caller.user_id, &template, limits).await?;
     Ok(template_response(StatusCode::CREATED, &template))
-}
-
-fn write_error(error: TemplateWriteError) -> ApiError {
-    match error {
-        TemplateWriteError::NotFound => ApiError::not_found(),
-        TemplateWriteError::VersionConflict(current) => version_conflict("template", current.version, &current),
-        TemplateWriteError::LimitReached => {
-            let detail = format!("templates: you can keep at most {TEMPLATES_MAX}; delete some first");
-            ApiError::new(StatusCode::FORBIDDEN, "limit_reached", detail)
-                .with_extra("limit", serde_json::json!("templates"))
-        }
-        TemplateWriteError::Store(error) => error.into(),
-    }
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -152,6 +139,6 @@ pub async fn delete(
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let expected = if_match_version(&headers)?;
-    app.store.templates().delete_template(&caller.user_id, &id, expected).await.map_err(write_error)?;
+    app.store.templates().delete_template(&caller.user_id, &id, expected).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -13,7 +13,7 @@ use shared::http::{ApiError, CurrentUser};
 use shared::http::{ApiPath, Id};
 use shared::store::trash::RestoreError;
 
-use super::{caller_limits, limit_reached, task_response};
+use super::{caller_limits, task_response};
 
 /// A task in the trash.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -77,7 +77,7 @@ pub async fn restore(
             "trash_expired",
             "this task was deleted more than 7 days ago and cannot be restored",
         )),
-        Err(RestoreError::LimitReached(limit)) => Err(limit_reached(limits, limit)),
+        Err(RestoreError::LimitReached(reached)) => Err(ApiError::limit_reached(reached)),
         Err(RestoreError::ParentInTrash) => Err(ApiError::conflict(
             "parent_in_trash",
             "this subtask's parent is in the trash: restore the parent, and its subtasks come back with it",

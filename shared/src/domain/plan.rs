@@ -1,0 +1,112 @@
+//! What each tier may hold: the one table of limits. Tasks, templates and, later, billing, AI and
+//! teams read their limits here and nowhere else.
+
+use super::account::Tier;
+use super::task::{Status, Task};
+
+/// The limits of one tier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanLimits {
+    /// Open top-level tasks (subtasks have their own limit per parent).
+    pub open_tasks: u64,
+    pub subtasks_per_task: u64,
+    pub templates: u64,
+}
+
+pub fn limits(tier: Tier) -> PlanLimits {
+    match tier {
+        Tier::Free => PlanLimits { open_tasks: 50, subtasks_per_task: 10, templates: 100 },
+        Tier::Pro | Tier::Team => PlanLimits { open_tasks: 10_000, subtasks_per_task: 50, templates: 100 },
+    }
+}
+
+/// One limit of a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    OpenTasks,
+    SubtasksPerTask,
+    Templates,
+}
+
+impl Limit {
+    /// The name clients see in a `limit_reached` problem.
+    pub fn name(self) -> &'static str {
+        match self {
+            Limit::OpenTasks => "open_tasks",
+            Limit::SubtasksPerTask => "subtasks_per_task",
+            Limit::Templates => "templates",
+        }
+    }
+
+    pub fn allowed(self, limits: PlanLimits) -> u64 {
+        match self {
+            Limit::OpenTasks => limits.open_tasks,
+            Limit::SubtasksPerTask => limits.subtasks_per_task,
+            Limit::Templates => limits.templates,
+        }
+    }
+
+    /// What the person can do about it.
+    pub fn advice(self) -> &'static str {
+        match self {
+            Limit::OpenTasks => "complete, archive or delete some, or upgrade",
+            Limit::SubtasksPerTask => "delete some, or upgrade",
+            Limit::Templates => "delete some first",
+        }
+    }
+}
+
+/// A write refused because it would go past a limit: which one, and how many the plan allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitReached {
+    pub limit: Limit,
+    pub allowed: u64,
+}
+
+impl LimitReached {
+    pub fn of(limit: Limit, limits: PlanLimits) -> Self {
+        LimitReached { limit, allowed: limit.allowed(limits) }
+    }
+
+    pub fn detail(self) -> String {
+        let what = match self.limit {
+            Limit::OpenTasks => format!("open tasks: your plan allows {}", self.allowed),
+            Limit::SubtasksPerTask => format!("subtasks: your plan allows {} per task", self.allowed),
+            Limit::Templates => format!("templates: you can keep at most {}", self.allowed),
+        };
+        format!("{what}; {}", self.limit.advice())
+    }
+}
+
+/// How much a task counts against the open-task limit: top-level, open and not archived.
+pub fn open_count(task: &Task) -> i64 {
+    i64::from(task.parent_id.is_none() && task.status.is_open() && !task.archived)
+}
+
+/// Whether moving `before` to `after` can add to the open-task count (so the tier must be known):
+/// reopening a top-level task, or reopening a subtask whose parent was completed with it.
+pub fn may_raise_open_count(before: &Task, after: &Task) -> bool {
+    open_count(after) > open_count(before)
+        || (after.parent_id.is_some() && before.status == Status::Done && after.status != Status::Done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paid_tiers_lift_the_task_limits() {
+        let free = limits(Tier::Free);
+        for tier in [Tier::Pro, Tier::Team] {
+            assert!(limits(tier).open_tasks > free.open_tasks);
+            assert!(limits(tier).subtasks_per_task > free.subtasks_per_task);
+        }
+    }
+
+    #[test]
+    fn a_reached_limit_says_how_many_the_plan_allows() {
+        let reached = LimitReached::of(Limit::OpenTasks, limits(Tier::Free));
+        assert_eq!(reached.allowed, 50);
+        assert!(reached.detail().contains("50"), "{}", reached.detail());
+    }
+}
