@@ -15,6 +15,7 @@ mod recurrence;
 mod reminders;
 mod round_trips;
 mod subtasks;
+mod takeover;
 mod tasks;
 mod templates;
 mod tokens;

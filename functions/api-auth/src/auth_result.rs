@@ -3,6 +3,7 @@
 use serde::Serialize;
 use shared::Base;
 use shared::domain::account::Tier;
+use shared::http::live_sessions;
 use shared::store::accounts::UserItem;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -26,6 +27,8 @@ pub struct AuthResult {
 
 pub fn auth_result(app: &Base, user: &UserItem, session_id: &str, refresh_token: String) -> AuthResult {
     let (access_token, expires_in) = app.keys.issue(&user.id, session_id, chrono::Utc::now().timestamp());
+    // The session was opened or refreshed just now: it is live.
+    live_sessions::remember_live(&user.id, session_id);
     AuthResult {
         user: AuthUser {
             id: user.id.clone(),

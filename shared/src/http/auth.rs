@@ -1,9 +1,12 @@
-//! The caller, from `Authorization: Bearer <access token>`.
+//! The caller, from `Authorization: Bearer <access token>`, whose session must still be live:
+//! `CurrentUser` trusts a session found live in the last minute (`live_sessions`), `CheckedUser`
+//! (account routes: password, sessions, identities, push tokens) asks the table on every call.
 
 use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
 use http::request::Parts;
 use http::{HeaderValue, header};
 
+use super::live_sessions;
 use super::problem::ApiError;
 use crate::state::Base;
 
@@ -20,6 +23,42 @@ fn bearer_token(value: &HeaderValue) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|token| !token.is_empty())
 }
 
+/// The caller whose session was found live in the table during this very request.
+#[derive(Debug, Clone)]
+pub struct CheckedUser(pub CurrentUser);
+
+impl std::ops::Deref for CheckedUser {
+    type Target = CurrentUser;
+
+    fn deref(&self) -> &CurrentUser {
+        &self.0
+    }
+}
+
+/// The caller of a signed, unexpired access token (no table read).
+fn token_caller(parts: &Parts, base: &Base) -> Result<CurrentUser, ApiError> {
+    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+        return Err(ApiError::unauthorized("unauthenticated", "send Authorization: Bearer <access token>"));
+    };
+    let token = bearer_token(value)
+        .ok_or_else(|| ApiError::unauthorized("invalid_token", "the Authorization header is not a bearer token"))?;
+    let claims = base
+        .keys
+        .verify(token)
+        .ok_or_else(|| ApiError::unauthorized("invalid_token", "the access token is invalid or expired"))?;
+    Ok(CurrentUser { user_id: claims.sub, session_id: claims.sid })
+}
+
+/// 401 unless the caller's session is live now (and then remembered as such).
+async fn check_live(base: &Base, caller: &CurrentUser) -> Result<(), ApiError> {
+    if !base.store.sessions().is_live(&caller.user_id, &caller.session_id).await? {
+        live_sessions::forget(&[&caller.session_id]);
+        return Err(ApiError::unauthorized("session_ended", "this session was ended; sign in again"));
+    }
+    live_sessions::remember_live(&caller.user_id, &caller.session_id);
+    Ok(())
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for CurrentUser
 where
     Base: FromRef<S>,
@@ -27,16 +66,26 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-            return Err(ApiError::unauthorized("unauthenticated", "send Authorization: Bearer <access token>"));
-        };
-        let token = bearer_token(value)
-            .ok_or_else(|| ApiError::unauthorized("invalid_token", "the Authorization header is not a bearer token"))?;
-        let claims = Base::from_ref(state)
-            .keys
-            .verify(token)
-            .ok_or_else(|| ApiError::unauthorized("invalid_token", "the access token is invalid or expired"))?;
-        Ok(CurrentUser { user_id: claims.sub, session_id: claims.sid })
+        let base = Base::from_ref(state);
+        let caller = token_caller(parts, &base)?;
+        if !live_sessions::recently_live(&caller.session_id) {
+            check_live(&base, &caller).await?;
+        }
+        Ok(caller)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for CheckedUser
+where
+    Base: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let base = Base::from_ref(state);
+        let caller = token_caller(parts, &base)?;
+        check_live(&base, &caller).await?;
+        Ok(CheckedUser(caller))
     }
 }
 

@@ -13,37 +13,50 @@ pub const TRUST_SECONDS: u64 = 60;
 /// Past this many remembered sessions the stale ones are dropped (a Lambda serves few users).
 const REMEMBERED_MAX: usize = 10_000;
 
-static CHECKED: LazyLock<Mutex<HashMap<String, Instant>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+/// A session found live: its user, and when.
+struct Checked {
+    user_id: String,
+    at: Instant,
+}
+
+static CHECKED: LazyLock<Mutex<HashMap<String, Checked>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+
+fn checked() -> std::sync::MutexGuard<'static, HashMap<String, Checked>> {
+    CHECKED.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn fresh(checked: &Checked) -> bool {
+    checked.at.elapsed() < Duration::from_secs(TRUST_SECONDS)
+}
 
 /// Whether `session_id` was found live less than `TRUST_SECONDS` ago in this process.
 pub fn recently_live(session_id: &str) -> bool {
-    let checked = CHECKED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    checked.get(session_id).is_some_and(|at| at.elapsed() < Duration::from_secs(TRUST_SECONDS))
+    checked().get(session_id).is_some_and(fresh)
 }
 
-/// Remembers that `session_id` was found live now.
-pub fn remember_live(session_id: &str) {
-    let mut checked = CHECKED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+/// Remembers that the user's session was found live (or opened) now.
+pub fn remember_live(user_id: &str, session_id: &str) {
+    let mut checked = checked();
     if checked.len() >= REMEMBERED_MAX {
-        checked.retain(|_, at| at.elapsed() < Duration::from_secs(TRUST_SECONDS));
+        checked.retain(|_, entry| fresh(entry));
         if checked.len() >= REMEMBERED_MAX {
             checked.clear();
         }
     }
-    checked.insert(session_id.to_string(), Instant::now());
+    checked.insert(session_id.to_string(), Checked { user_id: user_id.to_string(), at: Instant::now() });
 }
 
 /// Forgets sessions this process just ended, so it refuses their tokens at once.
 pub fn forget(session_ids: &[&str]) {
-    let mut checked = CHECKED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut checked = checked();
     for id in session_ids {
         checked.remove(*id);
     }
 }
 
-/// Forgets every session (an "end all" whose session ids this process does not know).
-pub fn forget_all() {
-    CHECKED.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clear();
+/// Forgets every session of a user (after ending all or all but one of them).
+pub fn forget_user(user_id: &str) {
+    checked().retain(|_, entry| entry.user_id != user_id);
 }
 
 #[cfg(test)]
@@ -52,11 +65,16 @@ mod tests {
 
     #[test]
     fn a_remembered_session_is_trusted_until_forgotten() {
-        let id = ulid::Ulid::new().to_string();
+        let (user, id, other) =
+            (ulid::Ulid::new().to_string(), ulid::Ulid::new().to_string(), ulid::Ulid::new().to_string());
         assert!(!recently_live(&id));
-        remember_live(&id);
+        remember_live(&user, &id);
+        remember_live(&user, &other);
         assert!(recently_live(&id));
         forget(&[&id]);
         assert!(!recently_live(&id));
+        assert!(recently_live(&other));
+        forget_user(&user);
+        assert!(!recently_live(&other));
     }
 }

@@ -7,6 +7,7 @@ pub mod ids;
 pub mod json;
 pub mod known_fields;
 pub mod layers;
+pub mod live_sessions;
 pub mod openapi;
 pub mod pagination;
 pub mod problem;
@@ -14,7 +15,7 @@ pub mod query;
 pub mod request_id;
 pub mod routes;
 
-pub use auth::CurrentUser;
+pub use auth::{CheckedUser, CurrentUser};
 pub use ids::{ApiPath, Id};
 pub use json::{ApiJson, OptionalJson};
 pub use problem::{ApiError, FieldError};

@@ -8,6 +8,7 @@ use super::concurrency::version_conflict;
 use super::request_id::current_request_id;
 use crate::domain::Versioned;
 use crate::domain::plan::LimitReached;
+use crate::integrations::google::GoogleError;
 use crate::store::WriteError;
 
 /// One invalid field of a request: `{"field", "message"}`.
@@ -97,6 +98,32 @@ impl<T: Versioned> From<WriteError<T>> for ApiError {
             WriteError::LimitReached(reached) => ApiError::limit_reached(reached),
             WriteError::Conflict { code, detail } => ApiError::conflict(code, detail),
             WriteError::Store(error) => error.into(),
+        }
+    }
+}
+
+/// A Google ID token refused, or Google not reachable.
+impl From<GoogleError> for ApiError {
+    fn from(error: GoogleError) -> Self {
+        match error {
+            GoogleError::InvalidToken(reason) => {
+                ApiError::unauthorized("invalid_google_token", format!("the Google ID token is not valid: {reason}"))
+            }
+            GoogleError::EmailNotVerified => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "google_email_unverified",
+                "the Google account's email is not verified",
+            ),
+            GoogleError::NotConfigured => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "google_sign_in_disabled",
+                "Google sign-in is not configured on this server",
+            ),
+            GoogleError::KeysUnavailable(reason) => {
+                tracing::error!(reason, "Google keys unavailable");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "google_unavailable", "Google could not be reached")
+                    .with_retry_after(30)
+            }
         }
     }
 }

@@ -6,8 +6,8 @@ use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure, 
 use serde::{Deserialize, Serialize};
 
 use super::tokens::OneTimeKind;
-use super::{Store, StoreError, WriteError, dynamo_error, from_item, key, keys, n, s, to_item};
-use crate::domain::account::{LoginFailures, Profile, Tier};
+use super::{Store, StoreError, WriteError, from_item, key, keys, n, s, to_item};
+use crate::domain::account::{Profile, Tier};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UserItem {
@@ -32,10 +32,9 @@ pub struct UserItem {
     pub created_at: String,
     pub updated_at: String,
     pub version: u64,
+    /// Sessions opened under an older epoch are over: ending every session is one write here.
     #[serde(default)]
-    pub failed_logins: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failed_window_start: Option<i64>,
+    pub session_epoch: u64,
 }
 
 impl UserItem {
@@ -58,13 +57,8 @@ impl UserItem {
             created_at: now.into(),
             updated_at: now.into(),
             version: 1,
-            failed_logins: 0,
-            failed_window_start: None,
+            session_epoch: 0,
         }
-    }
-
-    pub fn login_failures(&self) -> LoginFailures {
-        LoginFailures { count: self.failed_logins, window_start: self.failed_window_start }
     }
 
     pub fn preferences_json(&self) -> serde_json::Value {
@@ -150,7 +144,7 @@ impl Accounts<'_> {
     /// Signup: the profile with its email item, the first session and an email verification token,
     /// in one transaction. Answers the session and the token to mail.
     pub async fn signup(self, user: &UserItem, user_agent: Option<&str>) -> Result<SignedUp, AccountWriteError> {
-        let session = self.store.sessions().new_session(&user.id, user_agent, "signup", &user.created_at)?;
+        let session = self.store.sessions().new_session(&user.id, 0, user_agent, "signup", &user.created_at)?;
         let (verify_token, store_verify_token) =
             self.store.tokens().issue_one_time_token(&user.id, OneTimeKind::EmailVerification)?;
         self.create_account(user, None, vec![session.put.clone(), store_verify_token]).await?;
@@ -166,29 +160,6 @@ impl Accounts<'_> {
             return Ok(false);
         };
         match self.store.transact(vec![consume, self.mark_email_verified(&user_id)?]).await {
-            Ok(()) => Ok(true),
-            Err(error) if error.is_condition_failure() => Ok(false),
-            Err(error) => Err(error),
-        }
-    }
-
-    /// A new password, and every session but `keep` ended, in one transaction.
-    pub async fn change_password(self, user_id: &str, password_hash: &str, keep: &str) -> Result<(), StoreError> {
-        let mut actions = vec![self.set_password(user_id, password_hash, &super::now_rfc3339())?];
-        actions.extend(self.store.sessions().revoke_sessions_actions(user_id, Some(keep)).await?);
-        self.store.transact(actions).await
-    }
-
-    /// A password reset: the token consumed, the new password set and every session ended, in one
-    /// transaction; false when the token is invalid, used or expired.
-    pub async fn reset_password(self, token: &str, password_hash: &str) -> Result<bool, StoreError> {
-        let Some((user_id, consume)) = self.store.tokens().consume_one_time_token(token, OneTimeKind::PasswordReset)?
-        else {
-            return Ok(false);
-        };
-        let mut actions = vec![consume, self.set_password(&user_id, password_hash, &super::now_rfc3339())?];
-        actions.extend(self.store.sessions().revoke_sessions_actions(&user_id, None).await?);
-        match self.store.transact(actions).await {
             Ok(()) => Ok(true),
             Err(error) if error.is_condition_failure() => Ok(false),
             Err(error) => Err(error),
@@ -247,71 +218,6 @@ impl Accounts<'_> {
         self.store.get(keys::user(user_id), keys::PROFILE).await
     }
 
-    /// Counts a failed login: in the open window, or opening a new one. Returns the new state.
-    pub async fn record_login_failure(self, user: &UserItem, now: i64) -> Result<LoginFailures, StoreError> {
-        let update = self
-            .store
-            .client
-            .update_item()
-            .table_name(&self.store.table)
-            .set_key(Some(key(keys::user(&user.id), keys::PROFILE)))
-            .condition_expression("attribute_exists(#pk)")
-            .expression_attribute_names("#pk", keys::PK)
-            .return_values(ReturnValue::AllNew);
-        let update = if user.login_failures().window_open(now) {
-            // ADD keeps concurrent failures from overwriting each other's count.
-            update.update_expression("ADD failed_logins :one").expression_attribute_values(":one", n(1))
-        } else {
-            update
-                .update_expression("SET failed_logins = :one, failed_window_start = :now")
-                .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":now", n(now))
-        };
-        let output = update.send().await.map_err(dynamo_error)?;
-        let user: UserItem = from_item(output.attributes.unwrap_or_default())?;
-        Ok(user.login_failures())
-    }
-
-    /// An update (for a transaction) that clears the failed-login count after a good login.
-    pub(crate) fn clear_login_failures(self, user_id: &str) -> Result<TransactWriteItem, StoreError> {
-        let update = Update::builder()
-            .table_name(&self.store.table)
-            .set_key(Some(key(keys::user(user_id), keys::PROFILE)))
-            .update_expression("SET failed_logins = :zero REMOVE failed_window_start")
-            .condition_expression("attribute_exists(#pk)")
-            .expression_attribute_names("#pk", keys::PK)
-            .expression_attribute_values(":zero", n(0))
-            .build()
-            .map_err(StoreError::from)?;
-        Ok(TransactWriteItem::builder().update(update).build())
-    }
-
-    /// An update (for a transaction) that sets a new password hash and clears failed logins.
-    pub(crate) fn set_password(
-        self,
-        user_id: &str,
-        password_hash: &str,
-        now: &str,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let update = Update::builder()
-            .table_name(&self.store.table)
-            .set_key(Some(key(keys::user(user_id), keys::PROFILE)))
-            .update_expression(
-                "SET password_hash = :hash, updated_at = :now, failed_logins = :zero, email_verified = :verified \
-                 REMOVE failed_window_start",
-            )
-            .condition_expression("attribute_exists(#pk)")
-            .expression_attribute_names("#pk", keys::PK)
-            .expression_attribute_values(":hash", s(password_hash))
-            .expression_attribute_values(":now", s(now))
-            .expression_attribute_values(":zero", n(0))
-            // Whoever could read the reset email controls the address.
-            .expression_attribute_values(":verified", aws_sdk_dynamodb::types::AttributeValue::Bool(true))
-            .build()
-            .map_err(StoreError::from)?;
-        Ok(TransactWriteItem::builder().update(update).build())
-    }
-
     /// An update (for a transaction) that marks the email verified.
     pub(crate) fn mark_email_verified(self, user_id: &str) -> Result<TransactWriteItem, StoreError> {
         let update = Update::builder()
@@ -324,33 +230,6 @@ impl Accounts<'_> {
             .build()
             .map_err(StoreError::from)?;
         Ok(TransactWriteItem::builder().update(update).build())
-    }
-
-    /// Links a Google account to an existing user, the Google item guarding uniqueness.
-    pub async fn link_google(self, user_id: &str, subject: &str) -> Result<(), AccountWriteError> {
-        let google_item = GoogleItem {
-            pk: keys::google(subject),
-            sk: keys::GOOGLE_SK.into(),
-            entity: "google".into(),
-            user_id: user_id.to_string(),
-        };
-        let update = Update::builder()
-            .table_name(&self.store.table)
-            .set_key(Some(key(keys::user(user_id), keys::PROFILE)))
-            .update_expression("SET google_sub = :sub, email_verified = :verified")
-            .condition_expression("attribute_exists(#pk)")
-            .expression_attribute_names("#pk", keys::PK)
-            .expression_attribute_values(":sub", s(subject))
-            .expression_attribute_values(":verified", aws_sdk_dynamodb::types::AttributeValue::Bool(true))
-            .build()
-            .map_err(StoreError::from)?;
-        let actions =
-            vec![self.store.put_new(to_item(&google_item)?)?, TransactWriteItem::builder().update(update).build()];
-        match self.store.transact(actions).await {
-            Ok(()) => Ok(()),
-            Err(error) if error.failed_condition_at(0) => Err(GOOGLE_TAKEN),
-            Err(error) => Err(error.into()),
-        }
     }
 
     /// Applies profile changes, bumping `version`. With `expected_version`, only if it still holds.

@@ -21,6 +21,13 @@ pub fn email(normalized_email: &str) -> String {
 pub const EMAIL_SK: &str = "EMAIL";
 
 /// The uniqueness and lookup item of a Google account (`sub` of its ID tokens).
+/// Password attempts of a normalised email (whether or not an account has it).
+pub fn login_attempts(normalized_email: &str) -> String {
+    format!("LOGIN#{normalized_email}")
+}
+
+pub const ATTEMPTS_SK: &str = "ATTEMPTS";
+
 pub fn google(subject: &str) -> String {
     format!("GOOGLE#{subject}")
 }

@@ -3,8 +3,10 @@
 pub mod accounts;
 pub mod activity;
 pub mod attachments;
+pub mod credentials;
 pub mod idempotency;
 pub mod keys;
+pub mod login_attempts;
 pub mod notes;
 pub mod notifications;
 pub mod occurrences;
@@ -174,6 +176,10 @@ impl Store {
 
     pub fn schedule(&self) -> schedule::Schedule<'_> {
         schedule::Schedule { store: self }
+    }
+
+    pub fn login_attempts(&self) -> login_attempts::LoginAttempts<'_> {
+        login_attempts::LoginAttempts { store: self }
     }
 
     pub fn sessions(&self) -> sessions::Sessions<'_> {

@@ -1,7 +1,9 @@
 //! Sessions. A session is one login on one device: a refresh-token family. The session item holds
 //! the hash of its one live refresh token and the hashes of the last ones it replaced, so rotation is
 //! one conditional write to one item and reuse of an old token is recognised. Revoking a session
-//! deletes its item, which ends the family: no token of it refreshes again.
+//! deletes its item, which ends the family: no token of it refreshes again. A session belongs to
+//! the profile's `session_epoch` it was opened in; moving the epoch on ends them all at once
+//! (`accounts().end_sessions`). A user keeps at most `MAX_SESSIONS`: opening one more ends the oldest.
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
@@ -16,6 +18,8 @@ pub const SESSION_IDLE_SECONDS: i64 = 30 * 24 * 3600;
 /// How many replaced refresh tokens a session remembers to recognise their reuse. Refreshing every
 /// 15 minutes, that covers the last 5 hours; an older token is simply invalid.
 pub const REMEMBERED_TOKENS: usize = 20;
+/// Live sessions per user; a login past it ends the oldest.
+pub const MAX_SESSIONS: usize = 20;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SessionItem {
@@ -37,6 +41,16 @@ pub struct SessionItem {
     #[serde(default)]
     pub used_token_hashes: Vec<String>,
     pub ttl: i64,
+    /// The profile's `session_epoch` this session belongs to.
+    #[serde(default)]
+    pub epoch: u64,
+}
+
+impl SessionItem {
+    /// Live for `user`: of its current epoch and not expired.
+    fn is_live_for(&self, user: &UserItem, now: i64) -> bool {
+        self.epoch == user.session_epoch && self.ttl > now
+    }
 }
 
 /// A session about to be created: the Put that writes it, and the refresh token to hand out.
@@ -71,6 +85,7 @@ impl Sessions<'_> {
     pub(crate) fn new_session(
         self,
         user_id: &str,
+        epoch: u64,
         user_agent: Option<&str>,
         method: &str,
         now: &str,
@@ -89,34 +104,50 @@ impl Sessions<'_> {
             token_hash: opaque::sha256_hex(&refresh_token),
             used_token_hashes: Vec::new(),
             ttl: super::ttl_in(SESSION_IDLE_SECONDS),
+            epoch,
         };
         let put = self.store.put_new(to_item(&session)?)?;
         Ok(NewSession { session_id, refresh_token, put })
     }
 
-    /// Opens a session (a login by `method`), clearing the account's failed-login count in the same
-    /// transaction when it has one. Sessions are not capped per user: an idle one expires after 30
-    /// days, and ending them all works for any number.
-    pub async fn open(
-        self,
-        user_id: &str,
-        user_agent: Option<&str>,
-        method: &str,
-        clear_login_failures: bool,
-    ) -> Result<NewSession, StoreError> {
-        let now = super::now_rfc3339();
-        let session = self.new_session(user_id, user_agent, method, &now)?;
-        let mut actions = vec![session.put.clone()];
-        if clear_login_failures {
-            actions.push(self.store.accounts().clear_login_failures(user_id)?);
-        }
-        self.store.transact(actions).await?;
+    /// Opens a session (a login by `method`) in the user's current epoch, then ends the oldest
+    /// beyond `MAX_SESSIONS` and any of an older epoch.
+    pub async fn open(self, user: &UserItem, user_agent: Option<&str>, method: &str) -> Result<NewSession, StoreError> {
+        let session = self.new_session(&user.id, user.session_epoch, user_agent, method, &super::now_rfc3339())?;
+        self.store.transact(vec![session.put.clone()]).await?;
+        self.trim(user).await?;
         Ok(session)
     }
 
-    pub async fn list_sessions(self, user_id: &str) -> Result<Vec<SessionItem>, StoreError> {
+    /// Deletes the sessions past the cap (oldest first: ids are ULIDs) and the dead ones.
+    async fn trim(self, user: &UserItem) -> Result<(), StoreError> {
+        let sessions = self.all_sessions(&user.id).await?;
+        let now = chrono::Utc::now().timestamp();
+        let (live, dead): (Vec<_>, Vec<_>) = sessions.into_iter().partition(|session| session.is_live_for(user, now));
+        let surplus = live.len().saturating_sub(MAX_SESSIONS);
+        for session in dead.iter().chain(live.iter().take(surplus)) {
+            self.revoke_session(&user.id, &session.id).await?;
+        }
+        Ok(())
+    }
+
+    /// Every session item of a user, oldest first, dead ones included.
+    async fn all_sessions(self, user_id: &str) -> Result<Vec<SessionItem>, StoreError> {
         let items = self.store.query_prefix(keys::user(user_id), keys::SESSION_PREFIX).await?;
         items.into_iter().map(from_item).collect()
+    }
+
+    /// The user's live sessions (at most `MAX_SESSIONS`, give or take concurrent logins).
+    pub async fn live_sessions(self, user: &UserItem) -> Result<Vec<SessionItem>, StoreError> {
+        let now = chrono::Utc::now().timestamp();
+        Ok(self.all_sessions(&user.id).await?.into_iter().filter(|session| session.is_live_for(user, now)).collect())
+    }
+
+    /// Whether `session_id` is a live session of the user: one BatchGetItem of it and the profile.
+    pub async fn is_live(self, user_id: &str, session_id: &str) -> Result<bool, StoreError> {
+        let (session, user) = self.session_and_user(user_id, session_id).await?;
+        let now = chrono::Utc::now().timestamp();
+        Ok(matches!((session, user), (Some(session), Some(user)) if session.is_live_for(&user, now)))
     }
 
     /// Ends one session; false if the user has no such session.
@@ -124,37 +155,29 @@ impl Sessions<'_> {
         self.store.delete_if_exists(keys::user(user_id), &keys::session(session_id)).await
     }
 
-    /// The delete actions that end every session of a user except `keep`.
-    pub(crate) async fn revoke_sessions_actions(
+    /// The update (for a transaction) that moves a kept session to the epoch its profile moves to.
+    pub(crate) fn move_to_epoch(
         self,
         user_id: &str,
-        keep: Option<&str>,
-    ) -> Result<Vec<TransactWriteItem>, StoreError> {
-        let sessions = self.list_sessions(user_id).await?;
-        sessions
-            .iter()
-            .filter(|session| Some(session.id.as_str()) != keep)
-            .map(|session| self.store.delete(keys::user(user_id), &keys::session(&session.id)))
-            .collect()
+        session_id: &str,
+        epoch: u64,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = aws_sdk_dynamodb::types::Update::builder()
+            .table_name(&self.store.table)
+            .set_key(Some(key(keys::user(user_id), keys::session(session_id))))
+            .update_expression("SET epoch = :epoch")
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_values(":epoch", n(epoch))
+            .build()?;
+        Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    /// Ends every session of a user except `keep`; returns how many ended.
-    pub async fn revoke_sessions(self, user_id: &str, keep: Option<&str>) -> Result<usize, StoreError> {
-        let actions = self.revoke_sessions_actions(user_id, keep).await?;
-        let count = actions.len();
-        for chunk in actions.chunks(100) {
-            self.store.transact(chunk.to_vec()).await?;
-        }
-        Ok(count)
-    }
-
-    /// Exchanges a refresh token for a new one with one write conditioned on the presented token
-    /// still being the live one: of two concurrent refreshes with one token, one wins and the
-    /// other counts as reuse.
-    pub async fn rotate_refresh_token(self, token: &str) -> Result<RefreshOutcome, StoreError> {
-        let Some((user_id, session_id)) = opaque::parse_refresh_token(token) else {
-            return Ok(RefreshOutcome::Invalid);
-        };
+    async fn session_and_user(
+        self,
+        user_id: &str,
+        session_id: &str,
+    ) -> Result<(Option<SessionItem>, Option<UserItem>), StoreError> {
         let session_sk = keys::session(session_id);
         let items = self
             .store
@@ -168,9 +191,24 @@ impl Sessions<'_> {
                 _ => {}
             }
         }
-        let (Some(session), Some(user)) = (session, user) else {
+        Ok((session, user))
+    }
+
+    /// Exchanges a refresh token for a new one with one write conditioned on the presented token
+    /// still being the live one: of two concurrent refreshes with one token, one wins and the
+    /// other counts as reuse.
+    pub async fn rotate_refresh_token(self, token: &str) -> Result<RefreshOutcome, StoreError> {
+        let Some((user_id, session_id)) = opaque::parse_refresh_token(token) else {
             return Ok(RefreshOutcome::Invalid);
         };
+        let session_sk = keys::session(session_id);
+        let (Some(session), Some(user)) = self.session_and_user(user_id, session_id).await? else {
+            return Ok(RefreshOutcome::Invalid);
+        };
+        // A session of an older epoch was ended with all the others.
+        if !session.is_live_for(&user, chrono::Utc::now().timestamp()) {
+            return Ok(RefreshOutcome::Invalid);
+        }
         let presented = opaque::sha256_hex(token);
         if session.used_token_hashes.contains(&presented) {
             self.revoke_session(user_id, session_id).await?;

@@ -1,4 +1,5 @@
 pub mod activity;
+pub mod identities;
 pub mod profile;
 pub mod push_tokens;
 pub mod sessions;

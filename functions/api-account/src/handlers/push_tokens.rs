@@ -12,7 +12,7 @@ use shared::Base;
 use shared::auth::opaque::sha256_hex;
 use shared::domain::Violations;
 use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
-use shared::http::{ApiError, ApiJson, CurrentUser, FieldError};
+use shared::http::{ApiError, ApiJson, CheckedUser, FieldError};
 use shared::integrations::push::PushSender;
 use shared::integrations::push::{Platform, PushError};
 use shared::store::now_rfc3339;
@@ -70,7 +70,7 @@ fn validate_token(token: Option<&str>, violations: &mut Violations) -> String {
 pub async fn register(
     State(app): State<Base>,
     State(push): State<Arc<dyn PushSender>>,
-    caller: CurrentUser,
+    caller: CheckedUser,
     ApiJson(request): ApiJson<RegisterToken>,
 ) -> Result<(StatusCode, Json<Device>), ApiError> {
     let mut violations = Violations::new();
@@ -159,7 +159,7 @@ fn platform_unavailable(platform: Platform) -> ApiError {
 pub async fn remove(
     State(app): State<Base>,
     State(push): State<Arc<dyn PushSender>>,
-    caller: CurrentUser,
+    caller: CheckedUser,
     ApiJson(request): ApiJson<RemoveToken>,
 ) -> Result<StatusCode, ApiError> {
     let mut violations = Violations::new();

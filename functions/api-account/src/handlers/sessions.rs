@@ -7,7 +7,7 @@ use serde::Serialize;
 use shared::Base;
 use shared::http::openapi::{CallerProblems, RequestProblems};
 use shared::http::pagination::Page;
-use shared::http::{ApiError, CurrentUser};
+use shared::http::{ApiError, CheckedUser, live_sessions};
 use shared::http::{ApiPath, Id};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -30,8 +30,9 @@ pub struct SessionView {
     ),
     security(("bearer" = []))
 )]
-pub async fn list(State(app): State<Base>, caller: CurrentUser) -> Result<Json<Page<SessionView>>, ApiError> {
-    let mut sessions = app.store.sessions().list_sessions(&caller.user_id).await?;
+pub async fn list(State(app): State<Base>, caller: CheckedUser) -> Result<Json<Page<SessionView>>, ApiError> {
+    let user = app.store.accounts().get_user(&caller.user_id).await?.ok_or_else(ApiError::not_found)?;
+    let mut sessions = app.store.sessions().live_sessions(&user).await?;
     sessions.sort_by(|a, b| b.last_used_at.cmp(&a.last_used_at));
     let items = sessions
         .into_iter()
@@ -58,10 +59,11 @@ pub async fn list(State(app): State<Base>, caller: CurrentUser) -> Result<Json<P
 )]
 pub async fn revoke(
     State(app): State<Base>,
-    caller: CurrentUser,
+    caller: CheckedUser,
     ApiPath(session_id): ApiPath<Id>,
 ) -> Result<StatusCode, ApiError> {
     if app.store.sessions().revoke_session(&caller.user_id, &session_id).await? {
+        live_sessions::forget(&[&session_id]);
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found())

@@ -1,5 +1,8 @@
-//! `POST /v1/auth/google`: sign in with a Google ID token. Finds the account linked to the Google
-//! subject, or links the account with the same (verified) email, or creates one.
+//! `POST /v1/auth/google`: sign in with a Google ID token (whose email Google verified). Signs in
+//! to the account linked to the Google subject; or claims the account with that email when nobody
+//! ever verified it (its password and sessions end: whoever set them could not prove the address);
+//! or creates one. An account whose email is verified is linked only by its signed-in owner
+//! (`POST /v1/me/identities/google`): meeting one here answers 409 `account_link_required`.
 
 use axum::Json;
 use axum::extract::State;
@@ -12,8 +15,8 @@ use shared::Base;
 use shared::domain::Violations;
 use shared::domain::account::{normalize_email, validate_timezone};
 use shared::http::{ApiError, ApiJson, user_agent};
+use shared::integrations::google::GoogleIdentity;
 use shared::integrations::google::IdTokenVerifier;
-use shared::integrations::google::{GoogleError, GoogleIdentity};
 use shared::store::WriteError;
 use shared::store::accounts::UserItem;
 use shared::store::now_rfc3339;
@@ -28,35 +31,13 @@ pub struct GoogleRequest {
     timezone: Option<String>,
 }
 
-fn google_error(error: GoogleError) -> ApiError {
-    match error {
-        GoogleError::InvalidToken(reason) => {
-            ApiError::unauthorized("invalid_google_token", format!("the Google ID token is not valid: {reason}"))
-        }
-        GoogleError::EmailNotVerified => ApiError::new(
-            StatusCode::FORBIDDEN,
-            "google_email_unverified",
-            "the Google account's email is not verified",
-        ),
-        GoogleError::NotConfigured => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "google_sign_in_disabled",
-            "Google sign-in is not configured on this server",
-        ),
-        GoogleError::KeysUnavailable(reason) => {
-            tracing::error!(reason, "Google keys unavailable");
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "google_unavailable", "Google could not be reached")
-                .with_retry_after(30)
-        }
-    }
-}
-
 #[utoipa::path(post, path = "/v1/auth/google", tag = "auth",
     request_body = GoogleRequest,
     responses(
         (status = 200, description = "Signed in to the linked account", body = AuthResult),
         (status = 201, description = "A new account, signed in", body = AuthResult),
         (status = 401, description = "invalid_google_token", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "account_link_required: an account with this verified email exists; its owner links Google while signed in", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "google_not_configured or google_unavailable", body = Problem, content_type = "application/problem+json"),
         RequestProblems
     )
@@ -74,30 +55,52 @@ pub async fn sign_in(
     if !violations.is_empty() {
         return Err(ApiError::from(violations));
     }
-    let identity = google.verify(&id_token).await.map_err(google_error)?;
+    let identity = google.verify(&id_token).await?;
     let email = normalize_email(&identity.email)
         .map_err(|_| ApiError::unauthorized("invalid_google_token", "the Google account has no usable email"))?;
 
-    let (user, status) = match find_or_link(&app, &identity, &email).await? {
+    let (user, status) = match find_or_claim(&app, &identity, &email).await? {
         Some(user) => (user, StatusCode::OK),
         None => (create(&app, &identity, email, timezone).await?, StatusCode::CREATED),
     };
-    let session = app.store.sessions().open(&user.id, user_agent(&headers), "google", false).await?;
+    let session = app.store.sessions().open(&user, user_agent(&headers), "google").await?;
     Ok((status, Json(auth_result(&app, &user, &session.session_id, session.refresh_token))))
 }
 
-/// The user already linked to this Google account, or the one with its email (then linked).
-async fn find_or_link(app: &Base, identity: &GoogleIdentity, email: &str) -> Result<Option<UserItem>, ApiError> {
+fn link_required() -> ApiError {
+    ApiError::conflict(
+        "account_link_required",
+        "an account with this email exists: sign in to it and link Google from the account's settings",
+    )
+}
+
+/// The account linked to this Google identity; or the unverified account with its email, claimed;
+/// or none.
+async fn find_or_claim(app: &Base, identity: &GoogleIdentity, email: &str) -> Result<Option<UserItem>, ApiError> {
     if let Some(user_id) = app.store.accounts().user_id_by_google(&identity.subject).await? {
         return Ok(app.store.accounts().get_user(&user_id).await?);
     }
     let Some(user_id) = app.store.accounts().user_id_by_email(email).await? else {
         return Ok(None);
     };
-    match app.store.accounts().link_google(&user_id, &identity.subject).await {
+    let user = app
+        .store
+        .accounts()
+        .get_user(&user_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("email item without profile"))?;
+    // A verified address is its owner's; an account linked to one Google identity takes no other.
+    if user.email_verified || user.google_sub.is_some() {
+        return Err(link_required());
+    }
+    match app.store.accounts().claim_with_google(&user, &identity.subject).await {
         Ok(()) => Ok(app.store.accounts().get_user(&user_id).await?),
-        // A concurrent sign-in linked it first: same outcome.
-        Err(refused) if refused.is_conflict("google_taken") => Ok(app.store.accounts().get_user(&user_id).await?),
+        // A concurrent sign-in with this identity claimed it first: sign in where it went.
+        Err(refused) if refused.is_conflict("google_taken") => {
+            let owner = app.store.accounts().user_id_by_google(&identity.subject).await?;
+            let owner = owner.ok_or_else(|| ApiError::internal("Google item vanished"))?;
+            Ok(app.store.accounts().get_user(&owner).await?)
+        }
         Err(refused) => Err(refused.into()),
     }
 }
@@ -114,9 +117,9 @@ async fn create(app: &Base, identity: &GoogleIdentity, email: String, timezone: 
     user.google_sub = Some(identity.subject.clone());
     match app.store.accounts().create_with_google(&user, &identity.subject).await {
         Ok(()) => Ok(user),
-        // Raced with a signup or another Google sign-in for the same person: use what won.
+        // Raced with a signup or another Google sign-in for the same person: go by what won.
         Err(WriteError::Conflict { .. }) => {
-            find_or_link(app, identity, &user.email).await?.ok_or_else(|| ApiError::internal("account vanished"))
+            find_or_claim(app, identity, &user.email).await?.ok_or_else(|| ApiError::internal("account vanished"))
         }
         Err(refused) => Err(refused.into()),
     }

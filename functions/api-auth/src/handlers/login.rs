@@ -1,5 +1,6 @@
 //! `POST /v1/auth/login`: an unknown email and a wrong password answer the same 401 after the same
-//! work (a password hash is checked either way); five failures in 15 minutes lock the account.
+//! work (the same reads, and a password hash checked either way). Each attempt is reserved on the
+//! email before the hash is checked: five in 15 minutes, then 423, for any address alike.
 
 use axum::Json;
 use axum::extract::State;
@@ -11,6 +12,8 @@ use shared::domain::Violations;
 use shared::domain::account::normalize_email;
 use shared::http::openapi::{Problem, RequestProblems};
 use shared::http::{ApiError, ApiJson, user_agent};
+use shared::store::accounts::UserItem;
+use shared::store::login_attempts::Attempt;
 
 use super::required;
 use crate::auth_result::{AuthResult, auth_result};
@@ -50,28 +53,33 @@ pub async fn login(
     if !violations.is_empty() {
         return Err(ApiError::from(violations));
     }
-    let user = match normalize_email(&email) {
-        Ok(email) => match app.store.accounts().user_id_by_email(&email).await? {
-            Some(user_id) => app.store.accounts().get_user(&user_id).await?,
-            None => None,
-        },
-        Err(_) => None,
-    };
+    // An address that is not one stays as typed (cut to a key's size): it locks like any other,
+    // and matches no account.
+    let email = normalize_email(&email).unwrap_or_else(|_| email.trim().to_lowercase().chars().take(254).collect());
     let now = chrono::Utc::now().timestamp();
-    if let Some(retry_after) = user.as_ref().and_then(|user| user.login_failures().locked_for(now)) {
+    if let Attempt::Locked { retry_after } = app.store.login_attempts().reserve(&email, now).await? {
         return Err(locked(retry_after));
     }
-    let hash = user.as_ref().and_then(|user| user.password_hash.clone());
-    let password_ok = password::verify(password, hash).await;
+    let user = find_user(&app, &email).await?;
+    // Without an account (or a password) a dummy hash is checked: the same work either way.
+    let verified = password::verify(password, user.as_ref().and_then(|user| user.password_hash.clone())).await;
     let user = match user {
-        Some(user) if password_ok => user,
+        Some(user) if verified => user,
         Some(user) => {
-            let failures = app.store.accounts().record_login_failure(&user, now).await?;
-            tracing::warn!(user_id = %user.id, failures = failures.count, "failed login");
+            tracing::warn!(user_id = %user.id, "failed login");
             return Err(invalid_credentials());
         }
         None => return Err(invalid_credentials()),
     };
-    let session = app.store.sessions().open(&user.id, user_agent(&headers), "password", user.failed_logins > 0).await?;
+    app.store.login_attempts().clear(&email).await?;
+    let session = app.store.sessions().open(&user, user_agent(&headers), "password").await?;
     Ok(Json(auth_result(&app, &user, &session.session_id, session.refresh_token)))
+}
+
+/// The account with this email, after the same two reads whether or not it exists.
+async fn find_user(app: &Base, email: &str) -> Result<Option<UserItem>, ApiError> {
+    let user_id = app.store.accounts().user_id_by_email(email).await?;
+    // No account: read a profile that cannot exist, so both paths cost the same round trips.
+    let user = app.store.accounts().get_user(user_id.as_deref().unwrap_or("-")).await?;
+    Ok(user.filter(|_| user_id.is_some()))
 }

@@ -10,9 +10,10 @@ use shared::auth::password;
 use shared::domain::Violations;
 use shared::domain::account::{normalize_email, validate_password};
 use shared::http::openapi::{CallerProblems, Problem, RequestProblems};
-use shared::http::{ApiError, ApiJson, CurrentUser};
+use shared::http::{ApiError, ApiJson, CheckedUser, live_sessions};
 use shared::integrations::email::Mailer;
 use shared::integrations::email::templates;
+use shared::store::login_attempts::Attempt;
 use shared::store::tokens::OneTimeKind;
 
 use super::{required, send_email};
@@ -29,6 +30,7 @@ pub struct ChangePasswordRequest {
     responses(
         (status = 204, description = "Changed; every other session is ended"),
         (status = 403, description = "wrong_password", body = Problem, content_type = "application/problem+json"),
+        (status = 423, description = "account_locked: too many wrong passwords (logins and changes count alike), with Retry-After", body = Problem, content_type = "application/problem+json"),
         RequestProblems,
         CallerProblems
     ),
@@ -36,7 +38,7 @@ pub struct ChangePasswordRequest {
 )]
 pub async fn change_password(
     State(app): State<Base>,
-    caller: CurrentUser,
+    caller: CheckedUser,
     ApiJson(request): ApiJson<ChangePasswordRequest>,
 ) -> Result<StatusCode, ApiError> {
     let mut violations = Violations::new();
@@ -49,11 +51,21 @@ pub async fn change_password(
     if !violations.is_empty() {
         return Err(ApiError::from(violations));
     }
+    // Guesses here count toward the same lockout as logins: a stolen access token does not make
+    // the password guessable.
+    let now = chrono::Utc::now().timestamp();
+    if let Attempt::Locked { retry_after } = app.store.login_attempts().reserve(&user.email, now).await? {
+        return Err(ApiError::new(StatusCode::LOCKED, "account_locked", "too many wrong passwords; try again later")
+            .with_retry_after(retry_after));
+    }
     if !password::verify(current, user.password_hash.clone()).await {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "wrong_password", "the current password is wrong"));
     }
+    app.store.login_attempts().clear(&user.email).await?;
     let hash = password::hash(new).await;
     app.store.accounts().change_password(&user.id, &hash, &caller.session_id).await?;
+    // The other sessions ended; this process refuses their tokens at once, others within a minute.
+    live_sessions::forget_user(&caller.user_id);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -131,7 +143,10 @@ pub async fn confirm_reset(
     }
     let hash = password::hash(new).await;
     match app.store.accounts().reset_password(&token, &hash).await? {
-        true => Ok(StatusCode::NO_CONTENT),
-        false => Err(bad_token()),
+        Some(user_id) => {
+            live_sessions::forget_user(&user_id);
+            Ok(StatusCode::NO_CONTENT)
+        }
+        None => Err(bad_token()),
     }
 }

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use shared::Base;
 use shared::domain::Violations;
 use shared::http::openapi::{CallerProblems, Problem, RequestProblems};
-use shared::http::{ApiError, ApiJson, CurrentUser, OptionalJson};
+use shared::http::{ApiError, ApiJson, CheckedUser, OptionalJson, live_sessions};
 use shared::store::sessions::RefreshOutcome;
 
 use super::required;
@@ -72,13 +72,15 @@ pub struct LogoutRequest {
 )]
 pub async fn logout(
     State(app): State<Base>,
-    caller: CurrentUser,
+    caller: CheckedUser,
     OptionalJson(request): OptionalJson<LogoutRequest>,
 ) -> Result<StatusCode, ApiError> {
     if request.all {
-        app.store.sessions().revoke_sessions(&caller.user_id, None).await?;
+        app.store.accounts().end_sessions(&caller.user_id, None).await?;
+        live_sessions::forget_user(&caller.user_id);
     } else {
         app.store.sessions().revoke_session(&caller.user_id, &caller.session_id).await?;
+        live_sessions::forget(&[&caller.session_id]);
     }
     Ok(StatusCode::NO_CONTENT)
 }
