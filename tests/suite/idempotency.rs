@@ -109,3 +109,23 @@ async fn routes_that_answer_fresh_tokens_never_store_or_replay_them() {
     replayed.assert_problem(StatusCode::UNAUTHORIZED, "refresh_token_reused");
     assert_eq!(replayed.header("idempotent-replayed"), None, "the used refresh token does not hand out its pair again");
 }
+
+/// An answer that says "try again" (here a 401 for an ended session's token) is not stored: the
+/// same key, sent again with a live token, runs the request instead of replaying the refusal.
+#[tokio::test]
+async fn an_answer_that_says_try_again_is_not_replayed() {
+    let stack = TestStack::new().await;
+    let user = stack.signup("Retry").await;
+    let email = user["user"]["email"].as_str().unwrap();
+    let ended = stack.login(email, flowday_tests::PASSWORD).await.body;
+    let out = stack.call(Method::POST, "/v1/auth/logout", ended["access_token"].as_str(), None).await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT);
+    let key = [("idempotency-key", "task-after-sign-in")];
+    let body = json!({"title": "Write the report"});
+    let refused =
+        stack.call_with(Method::POST, "/v1/tasks", ended["access_token"].as_str(), Some(body.clone()), &key).await;
+    refused.assert_problem(StatusCode::UNAUTHORIZED, "session_ended");
+    let created = stack.call_with(Method::POST, "/v1/tasks", user["access_token"].as_str(), Some(body), &key).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(created.header("idempotent-replayed"), None);
+}

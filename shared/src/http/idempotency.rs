@@ -121,12 +121,20 @@ fn answer_repeat(record: &IdempotencyRecord, fingerprint: &str) -> Response {
     response
 }
 
-/// Stores the answer on the key, or releases the key when the answer must not be replayed (a 5xx:
-/// the client should be able to retry) or cannot be stored.
+/// Whether an answer tells the client to try again later (a 5xx, 401 with another token, 408,
+/// 423 locked, 429 too many): replaying it would turn "not now" into "never".
+fn says_try_again(status: StatusCode) -> bool {
+    status.is_server_error()
+        || [StatusCode::UNAUTHORIZED, StatusCode::REQUEST_TIMEOUT, StatusCode::LOCKED, StatusCode::TOO_MANY_REQUESTS]
+            .contains(&status)
+}
+
+/// Stores the answer on the key, or releases the key when the answer must not be replayed (it
+/// says "try again") or cannot be stored.
 async fn remember(app: &Base, user_id: &str, key_hash: &str, response: Response) -> Response {
     let (parts, body) = response.into_parts();
     let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_else(|_| Bytes::new());
-    let storable = !parts.status.is_server_error() && bytes.len() <= MAX_STORED_BODY;
+    let storable = !says_try_again(parts.status) && bytes.len() <= MAX_STORED_BODY;
     let text = std::str::from_utf8(&bytes).ok().filter(|_| storable);
     let outcome = match text {
         Some(text) => {

@@ -40,12 +40,12 @@ pub struct LoginAttempts<'a> {
 }
 
 impl LoginAttempts<'_> {
-    /// Reserves one attempt for `email` at `now` (epoch seconds). One UpdateItem when the window
-    /// is open and has budget; a locked or new window costs one more request.
+    /// Reserves one attempt for `email` at `now` (epoch seconds). One UpdateItem when there is no
+    /// window yet or it has budget; a locked window costs one read more, an expired one two.
     pub async fn reserve(self, email: &str, now: i64) -> Result<Attempt, StoreError> {
         // Two racers may both find the window over; one opens the new one and the other counts into it.
         for _ in 0..4 {
-            if self.count_into_open_window(email, now).await? {
+            if self.count_into_window(email, now).await? {
                 return Ok(Attempt::Granted);
             }
             let current: Option<AttemptsItem> = self.store.get(keys::login_attempts(email), keys::ATTEMPTS_SK).await?;
@@ -68,16 +68,30 @@ impl LoginAttempts<'_> {
         self.store.delete_if_exists(keys::login_attempts(email), keys::ATTEMPTS_SK).await.map(|_| ())
     }
 
-    /// `attempts + 1`, only in a window that is still open and under the budget.
-    async fn count_into_open_window(self, email: &str, now: i64) -> Result<bool, StoreError> {
+    /// The delete (for a transaction, e.g. the new session's) that forgets the attempts.
+    pub(crate) fn clear_action(self, email: &str) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, StoreError> {
+        self.store.delete(keys::login_attempts(email), keys::ATTEMPTS_SK)
+    }
+
+    /// `attempts + 1` in a window that is still open and under the budget, or in a new one when
+    /// there is none.
+    async fn count_into_window(self, email: &str, now: i64) -> Result<bool, StoreError> {
         let result = self
             .store
             .client
             .update_item()
             .table_name(&self.store.table)
             .set_key(Some(key(keys::login_attempts(email), keys::ATTEMPTS_SK)))
-            .update_expression("ADD attempts :one")
-            .condition_expression("window_start > :floor AND attempts < :budget")
+            .update_expression(
+                "SET entity = :entity, window_start = if_not_exists(window_start, :now), \
+                 #ttl = if_not_exists(#ttl, :expires) ADD attempts :one",
+            )
+            .condition_expression("attribute_not_exists(#pk) OR (window_start > :floor AND attempts < :budget)")
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_names("#ttl", keys::TTL)
+            .expression_attribute_values(":entity", super::s("login_attempts"))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":expires", n(now + LOCKOUT_WINDOW_SECONDS))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":floor", n(now - LOCKOUT_WINDOW_SECONDS))
             .expression_attribute_values(":budget", n(LOCKOUT_FAILURES))

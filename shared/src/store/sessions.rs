@@ -113,8 +113,30 @@ impl Sessions<'_> {
     /// Opens a session (a login by `method`) in the user's current epoch, then ends the oldest
     /// beyond `MAX_SESSIONS` and any of an older epoch.
     pub async fn open(self, user: &UserItem, user_agent: Option<&str>, method: &str) -> Result<NewSession, StoreError> {
+        self.open_with(user, user_agent, method, Vec::new()).await
+    }
+
+    /// A password login's session: opened with its email's attempts forgotten, in one transaction.
+    pub async fn open_after_password(
+        self,
+        user: &UserItem,
+        user_agent: Option<&str>,
+    ) -> Result<NewSession, StoreError> {
+        let forget_attempts = self.store.login_attempts().clear_action(&user.email)?;
+        self.open_with(user, user_agent, "password", vec![forget_attempts]).await
+    }
+
+    async fn open_with(
+        self,
+        user: &UserItem,
+        user_agent: Option<&str>,
+        method: &str,
+        extra: Vec<TransactWriteItem>,
+    ) -> Result<NewSession, StoreError> {
         let session = self.new_session(&user.id, user.session_epoch, user_agent, method, &super::now_rfc3339())?;
-        self.store.transact(vec![session.put.clone()]).await?;
+        let mut actions = vec![session.put.clone()];
+        actions.extend(extra);
+        self.store.transact(actions).await?;
         self.trim(user).await?;
         Ok(session)
     }

@@ -71,8 +71,7 @@ pub async fn login(
         }
         None => return Err(invalid_credentials()),
     };
-    app.store.login_attempts().clear(&email).await?;
-    let session = app.store.sessions().open(&user, user_agent(&headers), "password").await?;
+    let session = app.store.sessions().open_after_password(&user, user_agent(&headers)).await?;
     Ok(Json(auth_result(&app, &user, &session.session_id, session.refresh_token)))
 }
 
