@@ -175,3 +175,54 @@ mod tests {
         assert!(matches!(read("app.example"), Err(SettingError::Invalid { name: "APP_BASE_URL", .. })));
     }
 }
+
+/// Rate-limit budgets (requests per minute; 0 turns one off). Defaults: the plan table's
+/// `requests_per_minute` per tier, and `ANONYMOUS_PER_MINUTE` per client address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitSettings {
+    /// Unauthenticated requests per client address (signup, login, refresh, reset, verify, ...).
+    pub anonymous_per_minute: u32,
+    pub free_per_minute: u32,
+    pub pro_per_minute: u32,
+    pub team_per_minute: u32,
+    /// Password-reset and verification emails per address and hour.
+    pub account_emails_per_hour: u32,
+}
+
+impl RateLimitSettings {
+    pub const ANONYMOUS_PER_MINUTE: u32 = 60;
+    pub const ACCOUNT_EMAILS_PER_HOUR: u32 = 5;
+
+    pub fn read(env: &Env) -> Result<Self, SettingError> {
+        use crate::domain::account::Tier;
+        use crate::domain::plan::limits;
+        Ok(RateLimitSettings {
+            anonymous_per_minute: count(env, "RATE_LIMIT_ANONYMOUS_PER_MINUTE", Self::ANONYMOUS_PER_MINUTE)?,
+            free_per_minute: count(env, "RATE_LIMIT_FREE_PER_MINUTE", limits(Tier::Free).requests_per_minute)?,
+            pro_per_minute: count(env, "RATE_LIMIT_PRO_PER_MINUTE", limits(Tier::Pro).requests_per_minute)?,
+            team_per_minute: count(env, "RATE_LIMIT_TEAM_PER_MINUTE", limits(Tier::Team).requests_per_minute)?,
+            account_emails_per_hour: count(env, "ACCOUNT_EMAILS_PER_HOUR", Self::ACCOUNT_EMAILS_PER_HOUR)?,
+        })
+    }
+
+    /// A user's budget per minute by tier.
+    pub fn per_minute(&self, tier: crate::domain::account::Tier) -> u32 {
+        use crate::domain::account::Tier;
+        match tier {
+            Tier::Free => self.free_per_minute,
+            Tier::Pro => self.pro_per_minute,
+            Tier::Team => self.team_per_minute,
+        }
+    }
+}
+
+/// A whole number setting, `default` when absent.
+fn count(env: &Env, name: &'static str, default: u32) -> Result<u32, SettingError> {
+    match env.optional(name) {
+        None => Ok(default),
+        Some(value) => value
+            .trim()
+            .parse()
+            .map_err(|_| SettingError::Invalid { name, reason: format!("{value:?} is not a whole number") }),
+    }
+}

@@ -15,7 +15,7 @@ use aws_config::BehaviorVersion;
 pub use aws_config::SdkConfig;
 
 use crate::auth::JwtKeys;
-use crate::settings::{Env, SettingError, TokenSettings};
+use crate::settings::{Env, RateLimitSettings, SettingError, TokenSettings};
 use crate::store::Store;
 
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +71,7 @@ pub struct BaseParts {
     pub function_name: String,
     pub store: Store,
     pub keys: JwtKeys,
+    pub rate_limits: RateLimitSettings,
 }
 
 impl Deref for Base {
@@ -89,7 +90,8 @@ impl Base {
         let secrets = aws_sdk_secretsmanager::Client::new(sdk);
         let key_set = read_secret(&secrets, &tokens.keys_secret_id).await?;
         let keys = JwtKeys::from_secret_json(&key_set, &tokens.issuer, &tokens.audience)?;
-        Ok(Base(Arc::new(BaseParts { function_name: crate::settings::function_name(env), store, keys })))
+        let rate_limits = RateLimitSettings::read(env)?;
+        Ok(Base(Arc::new(BaseParts { function_name: crate::settings::function_name(env), store, keys, rate_limits })))
     }
 }
 

@@ -150,7 +150,7 @@ async fn a_cursor_of_one_list_is_refused_by_another() {
 
 #[tokio::test]
 async fn an_id_that_is_not_one_of_ours_is_not_found_before_any_read() {
-    let stack = TestStack::new().await;
+    let stack = TestStack::without_rate_limits().await;
     let user = stack.signup("Ids").await;
     let token = user["access_token"].as_str();
     let task = stack.call(Method::POST, "/v1/tasks", token, Some(json!({"title": "Typed"}))).await.body;

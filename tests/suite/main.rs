@@ -11,6 +11,7 @@ mod openapi;
 mod parity;
 mod passwords;
 mod pipeline;
+mod rate_limits;
 mod recurrence;
 mod reminders;
 mod round_trips;

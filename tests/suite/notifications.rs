@@ -590,7 +590,7 @@ async fn only_restricts_the_channels_and_switched_off_ones_are_reported() {
 
 #[tokio::test]
 async fn notification_routes_do_the_round_trips_the_data_model_states() {
-    let stack = TestStack::new().await;
+    let stack = TestStack::without_rate_limits().await;
     let signup = stack.signup("Counted").await;
     let token = bearer(&signup);
     fill_inbox(&stack, &user_id(&signup), 3).await;

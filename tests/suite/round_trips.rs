@@ -20,7 +20,7 @@ async fn counted<F: std::future::Future<Output = flowday_tests::TestResponse>>(
 
 #[tokio::test]
 async fn each_route_does_the_round_trips_the_data_model_states() {
-    let stack = TestStack::new().await;
+    let stack = TestStack::without_rate_limits().await;
     let email = flowday_tests::unique_email("Counted");
     let signup_body = json!({"email": email, "password": PASSWORD, "name": "C", "timezone": "UTC"});
     let before = stack.round_trips("api-auth");
@@ -120,7 +120,7 @@ async fn each_route_does_the_round_trips_the_data_model_states() {
 
 #[tokio::test]
 async fn reminder_and_occurrence_routes_do_the_round_trips_the_data_model_states() {
-    let stack = TestStack::new().await;
+    let stack = TestStack::without_rate_limits().await;
     let user = stack.signup("Repeat").await;
     let token = user["access_token"].as_str();
     let body = json!({"title": "Weekly review", "due_at": "2027-01-04T08:00:00Z",

@@ -337,7 +337,7 @@ async fn a_user_keeps_at_most_100_templates_and_deleting_one_frees_a_place() {
 
 #[tokio::test]
 async fn templates_come_newest_first_in_pages_of_one_query_each() {
-    let stack = TestStack::new().await;
+    let stack = TestStack::without_rate_limits().await;
     let user = Caller::new(&stack, "Zed").await;
     let mut names = Vec::new();
     for index in 0..5 {
@@ -375,7 +375,7 @@ async fn templates_come_newest_first_in_pages_of_one_query_each() {
 
 #[tokio::test]
 async fn template_routes_do_the_round_trips_the_data_model_states() {
-    let stack = TestStack::new().await;
+    let stack = TestStack::without_rate_limits().await;
     let user = Caller::new(&stack, "Abe").await;
     let task = user.created("/v1/tasks", json!({"title": "parent"})).await;
     user.created(&format!("/v1/tasks/{}/subtasks", id(&task)), json!({"title": "child"})).await;

@@ -1,6 +1,7 @@
 //! Test support: one emulator per test process, a fresh local stack (own table, queues, bucket,
 //! secrets) per test, and helpers that speak HTTP to the gateway Router.
 
+use shared::http::client_ip::trust_forwarded_for;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -58,7 +59,21 @@ impl TestStack {
         let stack =
             LocalStack::create(&emulator_endpoint(), &prefix, template(), parameters).await.expect("local stack");
         let gateway = gateway::gateway(&stack).await.expect("gateway");
-        TestStack { router: gateway.router.clone(), stack, gateway }
+        // A test acts as many clients by sending X-Forwarded-For, as `make dev` with TRUST_FORWARDED_FOR=1.
+        let router = gateway.router.clone().layer(axum::middleware::from_fn(trust_forwarded_for));
+        TestStack { router, stack, gateway }
+    }
+
+    /// With every rate limit off: for tests that count a route's own round trips (a counter is
+    /// one UpdateItem more per request, documented once in docs/data-model.md).
+    pub async fn without_rate_limits() -> Self {
+        let off = [
+            "RateLimitAnonymousPerMinute",
+            "RateLimitFreePerMinute",
+            "RateLimitProPerMinute",
+            "RateLimitTeamPerMinute",
+        ];
+        Self::with_parameters(off.map(|parameter| (parameter.to_string(), "0".to_string())).into()).await
     }
 
     pub async fn send(&self, request: Request<Body>) -> TestResponse {

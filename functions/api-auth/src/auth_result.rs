@@ -28,7 +28,7 @@ pub struct AuthResult {
 pub fn auth_result(app: &Base, user: &UserItem, session_id: &str, refresh_token: String) -> AuthResult {
     let (access_token, expires_in) = app.keys.issue(&user.id, session_id, chrono::Utc::now().timestamp());
     // The session was opened or refreshed just now: it is live.
-    live_sessions::remember_live(&user.id, session_id);
+    live_sessions::remember_live(&user.id, session_id, user.tier);
     AuthResult {
         user: AuthUser {
             id: user.id.clone(),

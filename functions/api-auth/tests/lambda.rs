@@ -104,3 +104,27 @@ async fn every_api_auth_event_is_answered_by_the_lambda_binary() {
 fn text(answer: &LambdaAnswer, field: &str) -> String {
     answer.body[field].as_str().unwrap_or_else(|| panic!("no {field} in {}", answer.body)).to_string()
 }
+
+/// In AWS the client is API Gateway's `sourceIp`: an `X-Forwarded-For` the client writes itself
+/// does not give a flooding client a fresh budget.
+#[tokio::test]
+async fn a_forged_forwarded_for_header_does_not_reset_the_budget() {
+    let stack =
+        TestStack::with_parameters(HashMap::from([("RateLimitAnonymousPerMinute".to_string(), "3".to_string())])).await;
+    let lambda = stack.lambda(BINARY, "api-auth").await;
+    // Near the end of a minute, start in the next one so the flood falls in one window.
+    let second = chrono::Utc::now().timestamp().rem_euclid(60);
+    if second > 50 {
+        tokio::time::sleep(std::time::Duration::from_secs((61 - second) as u64)).await;
+    }
+    let mut answers: Vec<LambdaAnswer> = Vec::new();
+    for forged in ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"] {
+        let mut health = event("api-auth", "health", &[]);
+        health["headers"]["x-forwarded-for"] = serde_json::json!(forged);
+        answers.push(invoke(&lambda, health).await);
+    }
+    let statuses: Vec<u16> = answers.iter().map(|answer| answer.status).collect();
+    assert_eq!(statuses, [200, 200, 200, 429], "one sourceIp, one budget");
+    assert_eq!(answers[3].body["code"], "rate_limited");
+    lambda.stop().await;
+}

@@ -63,6 +63,32 @@ fn port_from_env(name: &str, default: u16) -> Result<u16, String> {
     }
 }
 
+/// Template parameters set from the environment: `RATE_LIMIT_FREE_PER_MINUTE` sets
+/// `RateLimitFreePerMinute`, `GOOGLE_JWKS_URL` sets `GoogleJwksUrl`, and so on for every parameter.
+fn parameters_from_env(template: &Template) -> HashMap<String, String> {
+    template
+        .parameter_defaults()
+        .into_keys()
+        .filter_map(|parameter| {
+            let value = std::env::var(env_name(&parameter)).ok().filter(|value| !value.is_empty())?;
+            println!("  {parameter} = {value} (from {})", env_name(&parameter));
+            Some((parameter, value))
+        })
+        .collect()
+}
+
+/// `RateLimitFreePerMinute` -> `RATE_LIMIT_FREE_PER_MINUTE`.
+fn env_name(parameter: &str) -> String {
+    let mut name = String::new();
+    for (index, c) in parameter.chars().enumerate() {
+        if c.is_ascii_uppercase() && index > 0 {
+            name.push('_');
+        }
+        name.push(c.to_ascii_uppercase());
+    }
+    name
+}
+
 fn pid_file() -> PathBuf {
     workspace_root().join(".dev/dev.pid")
 }
@@ -90,12 +116,17 @@ async fn dev() -> Result<(), String> {
     };
     let mut emulator = Emulator::start(emulator_port).map_err(|error| error.to_string())?;
     let template = Template::load(&workspace_root().join("template.yaml")).map_err(|error| error.to_string())?;
-    let stack = LocalStack::create(&emulator.endpoint(), "dev", template, HashMap::new())
+    let overrides = parameters_from_env(&template);
+    let stack = LocalStack::create(&emulator.endpoint(), "dev", template, overrides)
         .await
         .map_err(|error| error.to_string())?;
     let gateway = gateway::gateway(&stack).await.map_err(|error| error.to_string())?;
     let triggers = triggers::start(&stack, &gateway.jobs).map_err(|error| error.to_string())?;
-    let router = gateway.router.layer(tower_http::cors::CorsLayer::very_permissive());
+    let mut router = gateway.router.layer(tower_http::cors::CorsLayer::very_permissive());
+    let trust_forwarded_for = std::env::var("TRUST_FORWARDED_FOR").is_ok_and(|value| value == "1");
+    if trust_forwarded_for {
+        router = router.layer(axum::middleware::from_fn(shared::http::client_ip::trust_forwarded_for));
+    }
 
     let _ = std::fs::create_dir_all(workspace_root().join(".dev"));
     let note = format!(
@@ -123,7 +154,10 @@ async fn dev() -> Result<(), String> {
     println!("  curl -s -X POST http://127.0.0.1:{port}/_local/invoke/maintenance -d @events/maintenance/hourly.json");
     println!("\nCtrl-C stops the gateway, the triggers and the emulator.\n");
 
-    let served = axum::serve(listener, router)
+    if trust_forwarded_for {
+        println!("  TRUST_FORWARDED_FOR=1: the first X-Forwarded-For address is the client's (rate limits)");
+    }
+    let served = axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

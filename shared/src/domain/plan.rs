@@ -11,12 +11,18 @@ pub struct PlanLimits {
     pub open_tasks: u64,
     pub subtasks_per_task: u64,
     pub templates: u64,
+    /// Authenticated API requests per user and minute (the default of the rate-limit budget;
+    /// `RATE_LIMIT_<TIER>_PER_MINUTE` overrides it).
+    pub requests_per_minute: u32,
 }
 
 pub fn limits(tier: Tier) -> PlanLimits {
     match tier {
-        Tier::Free => PlanLimits { open_tasks: 50, subtasks_per_task: 10, templates: 100 },
-        Tier::Pro | Tier::Team => PlanLimits { open_tasks: 10_000, subtasks_per_task: 50, templates: 100 },
+        Tier::Free => PlanLimits { open_tasks: 50, subtasks_per_task: 10, templates: 100, requests_per_minute: 120 },
+        Tier::Pro => PlanLimits { open_tasks: 10_000, subtasks_per_task: 50, templates: 100, requests_per_minute: 600 },
+        Tier::Team => {
+            PlanLimits { open_tasks: 10_000, subtasks_per_task: 50, templates: 100, requests_per_minute: 1_200 }
+        }
     }
 }
 
@@ -100,6 +106,7 @@ mod tests {
         for tier in [Tier::Pro, Tier::Team] {
             assert!(limits(tier).open_tasks > free.open_tasks);
             assert!(limits(tier).subtasks_per_task > free.subtasks_per_task);
+            assert!(limits(tier).requests_per_minute > free.requests_per_minute);
         }
     }
 

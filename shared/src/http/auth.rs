@@ -4,10 +4,11 @@
 
 use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
 use http::request::Parts;
-use http::{HeaderValue, header};
+use http::{HeaderMap, HeaderValue, header};
 
 use super::live_sessions;
 use super::problem::ApiError;
+use crate::domain::account::Tier;
 use crate::state::Base;
 
 /// The authenticated caller: the user and the session its token was issued for.
@@ -36,8 +37,8 @@ impl std::ops::Deref for CheckedUser {
 }
 
 /// The caller of a signed, unexpired access token (no table read).
-fn token_caller(parts: &Parts, base: &Base) -> Result<CurrentUser, ApiError> {
-    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+pub(crate) fn token_caller(headers: &HeaderMap, base: &Base) -> Result<CurrentUser, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Err(ApiError::unauthorized("unauthenticated", "send Authorization: Bearer <access token>"));
     };
     let token = bearer_token(value)
@@ -49,14 +50,14 @@ fn token_caller(parts: &Parts, base: &Base) -> Result<CurrentUser, ApiError> {
     Ok(CurrentUser { user_id: claims.sub, session_id: claims.sid })
 }
 
-/// 401 unless the caller's session is live now (and then remembered as such).
-async fn check_live(base: &Base, caller: &CurrentUser) -> Result<(), ApiError> {
-    if !base.store.sessions().is_live(&caller.user_id, &caller.session_id).await? {
+/// 401 unless the caller's session is live now (and then remembered as such, with the tier).
+pub(crate) async fn check_live(base: &Base, caller: &CurrentUser) -> Result<Tier, ApiError> {
+    let Some(tier) = base.store.sessions().live_tier(&caller.user_id, &caller.session_id).await? else {
         live_sessions::forget(&[&caller.session_id]);
         return Err(ApiError::unauthorized("session_ended", "this session was ended; sign in again"));
-    }
-    live_sessions::remember_live(&caller.user_id, &caller.session_id);
-    Ok(())
+    };
+    live_sessions::remember_live(&caller.user_id, &caller.session_id, tier);
+    Ok(tier)
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for CurrentUser
@@ -67,7 +68,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let base = Base::from_ref(state);
-        let caller = token_caller(parts, &base)?;
+        let caller = token_caller(&parts.headers, &base)?;
         if !live_sessions::recently_live(&caller.session_id) {
             check_live(&base, &caller).await?;
         }
@@ -83,7 +84,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let base = Base::from_ref(state);
-        let caller = token_caller(parts, &base)?;
+        let caller = token_caller(&parts.headers, &base)?;
         check_live(&base, &caller).await?;
         Ok(CheckedUser(caller))
     }

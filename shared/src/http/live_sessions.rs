@@ -8,14 +8,17 @@ use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::domain::account::Tier;
+
 /// How long a positive answer is trusted.
 pub const TRUST_SECONDS: u64 = 60;
 /// Past this many remembered sessions the stale ones are dropped (a Lambda serves few users).
 const REMEMBERED_MAX: usize = 10_000;
 
-/// A session found live: its user, and when.
+/// A session found live: its user, the user's tier then (the rate limit's budget), and when.
 struct Checked {
     user_id: String,
+    tier: Tier,
     at: Instant,
 }
 
@@ -31,11 +34,16 @@ fn fresh(checked: &Checked) -> bool {
 
 /// Whether `session_id` was found live less than `TRUST_SECONDS` ago in this process.
 pub fn recently_live(session_id: &str) -> bool {
-    checked().get(session_id).is_some_and(fresh)
+    recent_tier(session_id).is_some()
 }
 
-/// Remembers that the user's session was found live (or opened) now.
-pub fn remember_live(user_id: &str, session_id: &str) {
+/// The tier of a session found live less than `TRUST_SECONDS` ago in this process.
+pub fn recent_tier(session_id: &str) -> Option<Tier> {
+    checked().get(session_id).filter(|entry| fresh(entry)).map(|entry| entry.tier)
+}
+
+/// Remembers that the user's session was found live (or opened) now, with the user's tier.
+pub fn remember_live(user_id: &str, session_id: &str, tier: Tier) {
     let mut checked = checked();
     if checked.len() >= REMEMBERED_MAX {
         checked.retain(|_, entry| fresh(entry));
@@ -43,7 +51,7 @@ pub fn remember_live(user_id: &str, session_id: &str) {
             checked.clear();
         }
     }
-    checked.insert(session_id.to_string(), Checked { user_id: user_id.to_string(), at: Instant::now() });
+    checked.insert(session_id.to_string(), Checked { user_id: user_id.to_string(), tier, at: Instant::now() });
 }
 
 /// Forgets sessions this process just ended, so it refuses their tokens at once.
@@ -68,8 +76,9 @@ mod tests {
         let (user, id, other) =
             (ulid::Ulid::new().to_string(), ulid::Ulid::new().to_string(), ulid::Ulid::new().to_string());
         assert!(!recently_live(&id));
-        remember_live(&user, &id);
-        remember_live(&user, &other);
+        remember_live(&user, &id, Tier::Pro);
+        remember_live(&user, &other, Tier::Free);
+        assert_eq!(recent_tier(&id), Some(Tier::Pro));
         assert!(recently_live(&id));
         forget(&[&id]);
         assert!(!recently_live(&id));

@@ -1,6 +1,7 @@
 //! axum plumbing shared by every route group.
 
 pub mod auth;
+pub mod client_ip;
 pub mod concurrency;
 pub mod idempotency;
 pub mod ids;
@@ -12,6 +13,7 @@ pub mod openapi;
 pub mod pagination;
 pub mod problem;
 pub mod query;
+pub mod rate_limit;
 pub mod request_id;
 pub mod routes;
 

@@ -67,6 +67,10 @@ impl IntoResponses for RequestProblems {
             ("413", "payload_too_large: the body is over 1 MB"),
             ("415", "unsupported_media_type: the body is not application/json"),
             ("422", "validation_failed: `errors` names every field at fault, unknown names included"),
+            (
+                "429",
+                "rate_limited: over the budget of this user or address per minute; `Retry-After` says when to try again",
+            ),
             ("500", "internal_error: nothing internal is told; the request id finds it in the logs"),
         ])
     }
@@ -78,7 +82,7 @@ pub struct CallerProblems;
 impl IntoResponses for CallerProblems {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
         responses(&[
-            ("401", "unauthenticated or invalid_token"),
+            ("401", "unauthenticated, invalid_token, or session_ended (the token's session was ended)"),
             ("404", "not_found: no such object, or another user's"),
         ])
     }

@@ -87,6 +87,9 @@ impl RouteGroup {
                 if !route.takes_query {
                     handler = handler.layer(axum::middleware::from_fn(super::query::refuse_query));
                 }
+                // Outermost: a request over its budget does no other work.
+                handler =
+                    handler.layer(axum::middleware::from_fn_with_state(base.clone(), super::rate_limit::rate_limit));
                 (route.method, route.path, handler.with_state(state.clone()))
             })
             .collect();

@@ -28,6 +28,12 @@ pub fn login_attempts(normalized_email: &str) -> String {
 
 pub const ATTEMPTS_SK: &str = "ATTEMPTS";
 
+/// A rate-limit counter's scope: `USER#<id>`, `IP#<address>`, `MAIL#<email>`; the SK is the
+/// window's start.
+pub fn rate_limit(scope: &str) -> String {
+    format!("RATE#{scope}")
+}
+
 pub fn google(subject: &str) -> String {
     format!("GOOGLE#{subject}")
 }

@@ -11,6 +11,7 @@ pub mod notes;
 pub mod notifications;
 pub mod occurrences;
 pub mod push_tokens;
+pub mod rate_limits;
 pub mod round_trips;
 pub mod schedule;
 pub mod sessions;
@@ -180,6 +181,10 @@ impl Store {
 
     pub fn login_attempts(&self) -> login_attempts::LoginAttempts<'_> {
         login_attempts::LoginAttempts { store: self }
+    }
+
+    pub fn rate_limits(&self) -> rate_limits::RateLimits<'_> {
+        rate_limits::RateLimits { store: self }
     }
 
     pub fn sessions(&self) -> sessions::Sessions<'_> {

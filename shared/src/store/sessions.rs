@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::accounts::UserItem;
 use super::{Store, StoreError, from_item, key, keys, n, s, to_item};
 use crate::auth::opaque;
+use crate::domain::account::Tier;
 
 /// A session ends after 30 days without a refresh.
 pub const SESSION_IDLE_SECONDS: i64 = 30 * 24 * 3600;
@@ -165,11 +166,15 @@ impl Sessions<'_> {
         Ok(self.all_sessions(&user.id).await?.into_iter().filter(|session| session.is_live_for(user, now)).collect())
     }
 
-    /// Whether `session_id` is a live session of the user: one BatchGetItem of it and the profile.
-    pub async fn is_live(self, user_id: &str, session_id: &str) -> Result<bool, StoreError> {
+    /// The user's tier when `session_id` is a live session of theirs, else none: one
+    /// BatchGetItem of the session and the profile.
+    pub async fn live_tier(self, user_id: &str, session_id: &str) -> Result<Option<Tier>, StoreError> {
         let (session, user) = self.session_and_user(user_id, session_id).await?;
         let now = chrono::Utc::now().timestamp();
-        Ok(matches!((session, user), (Some(session), Some(user)) if session.is_live_for(&user, now)))
+        Ok(match (session, user) {
+            (Some(session), Some(user)) if session.is_live_for(&user, now) => Some(user.tier),
+            _ => None,
+        })
     }
 
     /// Ends one session; false if the user has no such session.

@@ -10,6 +10,7 @@ use shared::auth::password;
 use shared::domain::Violations;
 use shared::domain::account::{normalize_email, validate_password};
 use shared::http::openapi::{CallerProblems, Problem, RequestProblems};
+use shared::http::rate_limit::limit_account_emails;
 use shared::http::{ApiError, ApiJson, CheckedUser, live_sessions};
 use shared::integrations::email::Mailer;
 use shared::integrations::email::templates;
@@ -92,9 +93,10 @@ pub async fn request_reset(
     if !violations.is_empty() {
         return Err(ApiError::from(violations));
     }
-    if let Ok(email) = normalize_email(&email)
-        && let Some(user_id) = app.store.accounts().user_id_by_email(&email).await?
-    {
+    // Counted per address typed (cut to a key's size), known or not: the same answer for both.
+    let email = normalize_email(&email).unwrap_or_else(|_| email.trim().to_lowercase().chars().take(254).collect());
+    limit_account_emails(&app, &email).await?;
+    if let Some(user_id) = app.store.accounts().user_id_by_email(&email).await? {
         let token = app.store.tokens().issue(&user_id, OneTimeKind::PasswordReset).await?;
         send_email(&mailer, templates::password_reset(&email, &mailer.app_base_url, &token)).await;
     }

@@ -7,6 +7,7 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use shared::Base;
 use shared::http::openapi::{Problem, RequestProblems};
+use shared::http::rate_limit::limit_account_emails;
 use shared::http::{ApiError, CurrentUser, OptionalJson};
 use shared::integrations::email::Mailer;
 use shared::integrations::email::templates;
@@ -72,6 +73,7 @@ async fn resend(
     if user.email_verified {
         return Ok((StatusCode::OK, Json(VERIFIED)));
     }
+    limit_account_emails(app, &user.email).await?;
     let token = app.store.tokens().issue(&user.id, OneTimeKind::EmailVerification).await?;
     send_email(mailer, templates::verify_email(&user.email, &mailer.app_base_url, &token)).await;
     Ok((StatusCode::ACCEPTED, Json(Verification { email_verified: false, status: Some("sent") })))
