@@ -447,15 +447,43 @@ pub(crate) async fn emails_titled(stack: &TestStack, to: &str, subject: &str) ->
     stack.emails_to(to).await.into_iter().filter(|email| email.subject == subject).collect()
 }
 
-/// A user with preferences `body`, one push device, and their id, email and device endpoint.
+/// A user (email verified) with preferences `body`, one push device, and their id, email and
+/// device endpoint.
 pub(crate) async fn recipient(stack: &TestStack, preferences: Value) -> (Value, String, String) {
     let signup = stack.signup("Recipient").await;
+    verify_email(stack, signup["user"]["email"].as_str().unwrap()).await;
     let put = put_preferences(stack, bearer(&signup), preferences).await;
     assert_eq!(put.status, StatusCode::OK, "{}", put.body);
     assert_eq!(register(stack, bearer(&signup), &device_token(), "ios").await.status, StatusCode::CREATED);
     let devices = stack.store("api-account").devices().push_tokens(&user_id(&signup)).await.unwrap();
     let email = signup["user"]["email"].as_str().unwrap().to_string();
     (signup, email, devices[0].endpoint.clone())
+}
+
+/// Verifies the address with the token its verification email carries.
+pub(crate) async fn verify_email(stack: &TestStack, email: &str) {
+    let mails = stack.emails_to(email).await;
+    let mail = mails.iter().find(|mail| mail.subject.contains("Confirm")).expect("a verification email");
+    let confirm = stack.call(Method::POST, "/v1/auth/verify-email", None, Some(json!({"token": mail.token()}))).await;
+    assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.body);
+}
+
+/// Someone signs up with an address that is not theirs and writes the reminder's title: the
+/// address's owner gets nothing from us until the address is verified.
+#[tokio::test]
+async fn product_email_waits_for_a_verified_address() {
+    let stack = TestStack::new().await;
+    let squatter = stack.signup("Squatter").await;
+    let email = squatter["user"]["email"].as_str().unwrap().to_string();
+    let every_channel = json!({"channels": {"task_reminder": {"in_app": true, "email": true, "push": true}}});
+    assert_eq!(put_preferences(&stack, bearer(&squatter), every_channel).await.status, StatusCode::OK);
+    let spam = notification(NotificationType::TaskReminder, "Cheap pills\r\nBcc: everyone@example.com");
+    let now = utc("2026-01-15T12:00:00Z");
+    let report = run_deliver(&stack, &user_id(&squatter), &spam, None, now).await;
+    assert_eq!(report.off, [Channel::Email], "{report:?}");
+    assert!(report.sent.contains(&Channel::InApp), "{report:?}");
+    let subjects: Vec<String> = stack.emails_to(&email).await.into_iter().map(|mail| mail.subject).collect();
+    assert!(subjects.iter().all(|subject| subject.contains("Confirm")), "only the verification email: {subjects:?}");
 }
 
 pub(crate) async fn inbox_titles(stack: &TestStack, signup: &Value) -> Vec<String> {

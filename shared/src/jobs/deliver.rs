@@ -38,7 +38,8 @@ pub struct DeliveryReport {
     pub already_sent: Vec<Channel>,
     /// Held back by quiet hours until the instant given: schedule these again.
     pub deferred: Vec<(Channel, DateTime<Utc>)>,
-    /// Switched off in the user's preferences for this kind of notification.
+    /// Switched off in the user's preferences for this kind of notification, or email to an
+    /// address its owner never verified.
     pub off: Vec<Channel>,
 }
 
@@ -83,7 +84,10 @@ pub async fn deliver(
         if only.is_some_and(|only| !only.contains(&channel)) {
             continue;
         }
-        if !preferences.allows(notification.kind, channel) {
+        // Product email goes only to a verified address: an account signed up with someone else's
+        // address must not make us mail them (nor mail them text the account's owner wrote).
+        let unverified = channel == Channel::Email && !user.email_verified;
+        if unverified || !preferences.allows(notification.kind, channel) {
             report.off.push(channel);
             continue;
         }
@@ -133,13 +137,29 @@ pub fn email_of(to: &str, notification: &Notification) -> Email {
     };
     Email {
         to: to.to_string(),
-        subject: format!("{}{late}", notification.title),
+        subject: format!("{}{late}", subject_line(&notification.title)),
         text: format!(
             "{}{lateness}\n\n--\nYou get this email because of your Flowday notification preferences; \
              change them in the app's settings.\n",
             notification.body
         ),
     }
+}
+
+/// The longest subject a notification email gets, in characters.
+pub const SUBJECT_MAX_CHARS: usize = 100;
+
+/// A title made safe for a subject header: control characters (line breaks that could start
+/// another header among them) become spaces, runs of white space one space, and it is cut.
+pub fn subject_line(title: &str) -> String {
+    let spaced: String = title.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let words: Vec<&str> = spaced.split_whitespace().collect();
+    let line = words.join(" ");
+    if line.chars().count() <= SUBJECT_MAX_CHARS {
+        return line;
+    }
+    let cut: String = line.chars().take(SUBJECT_MAX_CHARS - 1).collect();
+    format!("{}…", cut.trim_end())
 }
 
 /// Claims the delivery record of `channel`, then sends; a failed send gives the claim back.
@@ -241,6 +261,15 @@ mod tests {
             late,
             due_at: "2026-01-15T09:00:00Z".parse().unwrap(),
         }
+    }
+
+    #[test]
+    fn a_subject_is_one_short_line_whatever_the_title() {
+        assert_eq!(subject_line("Call Ada\r\nBcc: everyone@example.com"), "Call Ada Bcc: everyone@example.com");
+        assert_eq!(subject_line("  tabs\tand\u{7}bells  "), "tabs and bells");
+        let long = subject_line(&"word ".repeat(100));
+        assert_eq!(long.chars().count(), SUBJECT_MAX_CHARS);
+        assert!(long.ends_with('…'));
     }
 
     #[test]
