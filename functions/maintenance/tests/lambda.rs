@@ -95,7 +95,28 @@ async fn the_hourly_run_purges_expired_trash_with_its_files_and_keeps_the_rest()
 
     let lambda = stack.lambda(BINARY, "maintenance").await;
     let report: Value = lambda.invoke(event("maintenance", "hourly", &[])).await.unwrap();
-    assert_eq!(report["trash"], json!({"entries": 1, "items_deleted": 4, "objects_deleted": 1, "failed": 0}));
+    // The two tasks, the note, the attachment record, and the tasks' three activity entries
+    // (parent created and trashed, subtask created).
+    assert_eq!(report["trash"], json!({"entries": 1, "items_deleted": 7, "objects_deleted": 1, "failed": 0}));
+    for task_id in [parent_id, subtask["id"].as_str().unwrap()] {
+        let log = stack.call(Method::GET, &format!("/v1/activity?entity_id={task_id}"), token, None).await.body;
+        assert_eq!(log["items"], json!([]), "the purged task's history went with it");
+    }
+    // What remains of the note and the file names no content.
+    let log = stack.call(Method::GET, "/v1/activity", token, None).await.body;
+    let others: Vec<&Value> =
+        log["items"].as_array().unwrap().iter().filter(|entry| entry["entity_type"] != "task").collect();
+    assert!(!others.is_empty());
+    for entry in others {
+        assert!(
+            entry["changes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|change| change["old"].is_null() && change["new"].is_null()),
+            "{entry}"
+        );
+    }
 
     assert!(http.get(&download).send().await.unwrap().status().is_client_error(), "the file is gone from S3");
     for prefix in [format!("TASK#{parent_id}"), format!("NOTE#{parent_id}#"), format!("ATTACHMENT#{parent_id}#")] {

@@ -1,5 +1,8 @@
 //! The activity log: one append-only entry per mutation, written in the same transaction as the
-//! change it records.
+//! change it records. Entries expire after `RETENTION_DAYS`. Only a task's entries keep old and new
+//! values, and they go with the task when the trash is purged (found through GSI1, where each
+//! entry is indexed by its object); entries of notes, attachments and templates name the fields
+//! that changed, never their content, so nothing of a deleted note lingers here.
 
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use serde::{Deserialize, Serialize};
@@ -22,9 +25,35 @@ pub struct ActivityItem {
     pub entity_id: String,
     /// `created`, `updated`, `completed`, `uncompleted`, `archived`, `trashed`, `restored`.
     pub action: String,
-    /// The fields that changed with their old and new values, as JSON text.
+    /// The fields that changed (with their old and new values on task entries), as JSON text.
     pub changes: String,
     pub at: String,
+    /// `USER#<id>#ACTIVITY#<entity id>`: the entries of one object, newest first.
+    #[serde(rename = "GSI1PK", default)]
+    pub gsi1pk: String,
+    #[serde(rename = "GSI1SK", default)]
+    pub gsi1sk: String,
+    #[serde(default)]
+    pub ttl: i64,
+}
+
+/// How long an entry is kept.
+pub const RETENTION_DAYS: i64 = 90;
+
+/// What an entry keeps of a change: task entries the values (they are purged with the task);
+/// others the field names only.
+fn kept(entity_type: &str, changes: &[FieldChange]) -> Vec<FieldChange> {
+    if entity_type == "task" {
+        return changes.to_vec();
+    }
+    changes
+        .iter()
+        .map(|change| FieldChange {
+            field: change.field.clone(),
+            old: serde_json::Value::Null,
+            new: serde_json::Value::Null,
+        })
+        .collect()
 }
 
 impl ActivityItem {
@@ -61,19 +90,22 @@ impl ActivityLog<'_> {
             pk: keys::user(user_id),
             sk: keys::activity(&id),
             entity: "activity".into(),
-            id,
+            id: id.clone(),
             actor_id: user_id.to_string(),
             entity_type: entity_type.into(),
             entity_id: entity_id.into(),
             action: action.into(),
-            changes: serde_json::to_string(changes).unwrap_or_else(|_| "[]".into()),
+            changes: serde_json::to_string(&kept(entity_type, changes)).unwrap_or_else(|_| "[]".into()),
             at: super::now_rfc3339(),
+            gsi1pk: keys::activity_of(user_id, entity_id),
+            gsi1sk: id.clone(),
+            ttl: super::ttl_in(RETENTION_DAYS * 24 * 3600),
         };
         self.store.put_new(super::to_item(&item)?)
     }
 
-    /// Newest first, `limit` entries after the sort key `after`, optionally of one entity only
-    /// (a filter on the Query, read on until the page is full).
+    /// Newest first, `limit` entries after the sort key `after`, optionally of one object only
+    /// (its GSI1 partition: one bounded Query per page either way). Expired entries are skipped.
     pub async fn list_activity(
         self,
         user_id: &str,
@@ -81,39 +113,51 @@ impl ActivityLog<'_> {
         after: Option<&str>,
         limit: usize,
     ) -> Result<ActivityPage, StoreError> {
-        let mut items = Vec::new();
-        let mut start = after.map(|sk| super::key(keys::user(user_id), sk));
-        loop {
-            let mut query = self
-                .store
-                .client
-                .query()
-                .table_name(&self.store.table)
+        let now = chrono::Utc::now().timestamp();
+        let mut query =
+            self.store.client.query().table_name(&self.store.table).scan_index_forward(false).limit(limit as i32 + 1);
+        query = match entity_id {
+            None => query
                 .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
                 .expression_attribute_names("#pk", keys::PK)
                 .expression_attribute_names("#sk", keys::SK)
                 .expression_attribute_values(":pk", s(keys::user(user_id)))
                 .expression_attribute_values(":prefix", s(keys::ACTIVITY_PREFIX))
-                .scan_index_forward(false)
-                .limit((limit - items.len()).max(1) as i32 * if entity_id.is_some() { 4 } else { 1 })
-                .set_exclusive_start_key(start.take());
-            if let Some(entity_id) = entity_id {
-                query =
-                    query.filter_expression("entity_id = :entity").expression_attribute_values(":entity", s(entity_id));
+                .set_exclusive_start_key(after.map(|sk| super::key(keys::user(user_id), sk))),
+            Some(entity_id) => {
+                let partition = keys::activity_of(user_id, entity_id);
+                let start = after.map(|sk| {
+                    let mut start = super::key(keys::user(user_id), sk);
+                    start.insert("GSI1PK".into(), s(partition.clone()));
+                    start.insert("GSI1SK".into(), s(sk.strip_prefix(keys::ACTIVITY_PREFIX).unwrap_or(sk)));
+                    start
+                });
+                query
+                    .index_name("GSI1")
+                    .key_condition_expression("GSI1PK = :pk")
+                    .expression_attribute_values(":pk", s(partition))
+                    .set_exclusive_start_key(start)
             }
-            let output = query.send().await.map_err(dynamo_error)?;
-            for item in output.items.unwrap_or_default() {
-                if items.len() < limit {
-                    items.push(from_item::<ActivityItem>(item)?);
-                }
-            }
-            start = output.last_evaluated_key;
-            if items.len() >= limit || start.is_none() {
+        };
+        let output = query.send().await.map_err(dynamo_error)?;
+        let mut items = Vec::new();
+        let mut more = false;
+        for item in output.items.unwrap_or_default() {
+            if items.len() == limit {
+                more = true;
                 break;
             }
+            if !super::expired(&item, now) {
+                items.push(from_item::<ActivityItem>(item)?);
+            }
         }
-        let more = items.len() >= limit;
         let next = if more { items.last().map(|item| item.sk.clone()) } else { None };
         Ok(ActivityPage { items, next })
+    }
+
+    /// The keys of every entry of one object (for the trash purge).
+    pub(crate) async fn keys_of(self, user_id: &str, entity_id: &str) -> Result<Vec<super::Item>, StoreError> {
+        let entries = self.store.index_items(keys::activity_of(user_id, entity_id), super::IndexRange::All).await?;
+        Ok(entries.iter().map(super::key_of).collect())
     }
 }

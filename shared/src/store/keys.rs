@@ -76,6 +76,11 @@ pub fn activity(entry_id: &str) -> String {
     format!("{ACTIVITY_PREFIX}{entry_id}")
 }
 
+/// GSI1 partition of one object's activity entries.
+pub fn activity_of(user_id: &str, entity_id: &str) -> String {
+    format!("USER#{user_id}#ACTIVITY#{entity_id}")
+}
+
 pub const TRASH_PREFIX: &str = "TRASH#";
 
 pub fn trash(task_id: &str) -> String {

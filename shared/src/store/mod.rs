@@ -141,6 +141,14 @@ pub fn expired(item: &Item, now: i64) -> bool {
     }
 }
 
+/// The key (PK and SK) of an item read whole.
+pub(crate) fn key_of(item: &Item) -> Item {
+    item.iter()
+        .filter(|(name, _)| *name == keys::PK || *name == keys::SK)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
 /// The repositories: one per aggregate, each holding the store for its calls.
 impl Store {
     pub fn accounts(&self) -> accounts::Accounts<'_> {

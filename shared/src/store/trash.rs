@@ -290,22 +290,24 @@ impl Trash<'_> {
     }
 
     /// Everything an expired trash entry's tasks left: the task items, their notes, occurrence
-    /// records, schedule entries and attachment records, and the attachments' S3 keys.
+    /// records, schedule entries, attachment records and activity entries, and the attachments'
+    /// S3 keys.
     pub async fn purge_work(self, entry: &TrashItem) -> Result<PurgeWork, StoreError> {
         let user = keys::user(entry.user_id());
         let mut work = PurgeWork::default();
         for task_id in &entry.task_ids {
             work.items.push(self.store.tasks().task_key(entry.user_id(), task_id));
+            work.items.extend(self.store.activity().keys_of(entry.user_id(), task_id).await?);
             for prefix in [keys::notes_of(task_id), keys::occurrences_of(task_id), keys::reminder_entries_of(task_id)] {
                 for record in self.store.query_prefix(user.clone(), &prefix).await? {
-                    work.items.push(key_of(&record));
+                    work.items.push(super::key_of(&record));
                 }
             }
             for record in self.store.query_prefix(user.clone(), &keys::attachments_of(task_id)).await? {
                 if let Some(aws_sdk_dynamodb::types::AttributeValue::S(object_key)) = record.get("object_key") {
                     work.object_keys.push(object_key.clone());
                 }
-                work.items.push(key_of(&record));
+                work.items.push(super::key_of(&record));
             }
         }
         Ok(work)
@@ -350,11 +352,4 @@ impl Trash<'_> {
     pub async fn delete_trash_entry(self, entry: &TrashItem) -> Result<(), StoreError> {
         self.delete_items(vec![super::key(entry.pk.clone(), entry.sk.clone())]).await
     }
-}
-
-fn key_of(item: &super::Item) -> super::Item {
-    item.iter()
-        .filter(|(name, _)| *name == keys::PK || *name == keys::SK)
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
 }
