@@ -7,7 +7,7 @@ PORT ?= 3000
 # Where cargo puts its builds (CARGO_TARGET_DIR when set).
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: dev test contract openapi build venv build-venv fmt lint jwt-key-set bench requirements clean-venv
+.PHONY: dev test contract openapi build venv build-venv fmt lint jwt-key-set jwt-public-keys bench requirements clean-venv
 
 ## Python tools, pinned (infra/requirements.txt); recreated when the pins change.
 $(VENV)/.installed: infra/requirements.txt
@@ -59,6 +59,10 @@ build: build-venv
 ## A new JWT signing key set, the value of JwtKeysSecret in a deployed stack.
 jwt-key-set:
 	@cargo run --quiet -p flowday-local -- jwt-key-set
+
+## The public keys (JWKS) of the key set on stdin, the value of JwtPublicKeysSecret.
+jwt-public-keys:
+	@cargo run --quiet -p flowday-local -- jwt-public-keys
 
 ## Cold start, peak memory and login latency of the release binaries against the emulator.
 ## The function binaries come from the registry (infra/local/src/functions.rs).

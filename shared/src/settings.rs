@@ -64,7 +64,8 @@ pub fn table_name(env: &Env) -> Result<String, SettingError> {
 /// Access tokens: where the signing key set is and what `iss` / `aud` they carry (HTTP functions).
 #[derive(Debug, Clone)]
 pub struct TokenSettings {
-    pub keys_secret_id: String,
+    /// The public keys (a JWKS document) every function verifies access tokens with.
+    pub public_keys_secret_id: String,
     pub issuer: String,
     pub audience: String,
 }
@@ -72,10 +73,15 @@ pub struct TokenSettings {
 impl TokenSettings {
     pub fn read(env: &Env) -> Result<Self, SettingError> {
         Ok(TokenSettings {
-            keys_secret_id: env.require("JWT_KEYS_SECRET_ID")?,
+            public_keys_secret_id: env.require("JWT_PUBLIC_KEYS_SECRET_ID")?,
             issuer: env.require("JWT_ISSUER")?,
             audience: env.require("JWT_AUDIENCE")?,
         })
+    }
+
+    /// The private key set that signs access tokens: api-auth's setting alone.
+    pub fn signing_keys_secret_id(env: &Env) -> Result<String, SettingError> {
+        env.require("JWT_KEYS_SECRET_ID")
     }
 }
 

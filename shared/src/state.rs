@@ -88,11 +88,27 @@ impl Base {
         let tokens = TokenSettings::read(env)?;
         let store = Store::from_env(env, sdk)?;
         let secrets = aws_sdk_secretsmanager::Client::new(sdk);
-        let key_set = read_secret(&secrets, &tokens.keys_secret_id).await?;
-        let keys = JwtKeys::from_secret_json(&key_set, &tokens.issuer, &tokens.audience)?;
+        let public_keys = read_secret(&secrets, &tokens.public_keys_secret_id).await?;
+        let keys = JwtKeys::from_jwks_json(&public_keys, &tokens.issuer, &tokens.audience)?;
         let rate_limits = RateLimitSettings::read(env)?;
         Ok(Base(Arc::new(BaseParts { function_name: crate::settings::function_name(env), store, keys, rate_limits })))
     }
+}
+
+/// The access-token signer of api-auth: the active key of the private key set, which the public
+/// keys every function verifies with must list.
+pub async fn signer(env: &Env, sdk: &SdkConfig, base: &Base) -> Result<crate::auth::JwtSigner, InitError> {
+    let tokens = TokenSettings::read(env)?;
+    let secret_id = TokenSettings::signing_keys_secret_id(env)?;
+    let key_set = read_secret(&aws_sdk_secretsmanager::Client::new(sdk), &secret_id).await?;
+    let signer = crate::auth::JwtSigner::from_secret_json(&key_set, &tokens.issuer, &tokens.audience)?;
+    if !base.keys.has_kid(signer.kid()) {
+        return Err(InitError::Secret {
+            id: tokens.public_keys_secret_id,
+            reason: format!("the public keys lack the active signing key {}: put its JWKS there first", signer.kid()),
+        });
+    }
+    Ok(signer)
 }
 
 async fn read_secret(client: &aws_sdk_secretsmanager::Client, id: &str) -> Result<String, InitError> {

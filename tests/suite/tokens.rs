@@ -6,7 +6,7 @@ use flowday_tests::{PASSWORD, TestStack};
 use http::{Method, StatusCode};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{Value, json};
-use shared::auth::JwtKeys;
+use shared::auth::JwtSigner;
 use shared::auth::jwt::generate_key_set_json;
 
 #[tokio::test]
@@ -122,7 +122,7 @@ async fn forged_tokens_are_401() {
     hmac_header.kid = Some("local-1".into());
     let hmac = jsonwebtoken::encode(&hmac_header, &claims, &EncodingKey::from_secret(public_jwk.as_bytes())).unwrap();
     let other_keys =
-        JwtKeys::from_secret_json(&generate_key_set_json("local-1"), "https://api.flowday.example", "flowday-app")
+        JwtSigner::from_secret_json(&generate_key_set_json("local-1"), "https://api.flowday.example", "flowday-app")
             .unwrap();
     let (other_key, _) = other_keys.issue(
         claims["sub"].as_str().unwrap(),
@@ -137,7 +137,7 @@ async fn forged_tokens_are_401() {
             .await
             .unwrap();
         let keys =
-            JwtKeys::from_secret_json(secret.secret_string().unwrap(), "https://api.flowday.example", "flowday-app")
+            JwtSigner::from_secret_json(secret.secret_string().unwrap(), "https://api.flowday.example", "flowday-app")
                 .unwrap();
         let an_hour_ago = chrono::Utc::now().timestamp() - 3600;
         keys.issue(claims["sub"].as_str().unwrap(), claims["sid"].as_str().unwrap(), an_hour_ago).0
@@ -179,4 +179,24 @@ async fn concurrent_refreshes_with_one_token_give_one_new_pair() {
         .refresh(&winner.body["refresh_token"])
         .await
         .assert_problem(StatusCode::UNAUTHORIZED, "invalid_refresh_token");
+}
+
+/// A flaw in any other function must not leak the signing keys: only api-auth is given the private
+/// key set (its environment and its IAM policy); every function verifies with the public keys.
+#[test]
+fn only_api_auth_can_read_the_private_signing_keys() {
+    let template = flowday_tests::template();
+    let mut readers = Vec::new();
+    for (id, function) in template.resources_of_type("AWS::Serverless::Function") {
+        let properties = serde_yaml::to_string(&function["Properties"]).unwrap();
+        let private = properties.replace("JwtPublicKeysSecret", "");
+        if private.contains("JwtKeysSecret") || private.contains("JWT_KEYS_SECRET_ID") {
+            readers.push(id);
+        }
+    }
+    assert_eq!(readers, ["ApiAuthFunction"]);
+    let text = std::fs::read_to_string(flowday_local::workspace_root().join("template.yaml")).unwrap();
+    let root: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let globals = serde_yaml::to_string(&root["Globals"]).unwrap();
+    assert!(globals.contains("JWT_PUBLIC_KEYS_SECRET_ID") && !globals.contains("JWT_KEYS_SECRET_ID"));
 }

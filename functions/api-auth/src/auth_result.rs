@@ -1,7 +1,7 @@
 //! The auth result of api.md: what signup, login, refresh and Google sign-in answer.
 
+use crate::Signer;
 use serde::Serialize;
-use shared::Base;
 use shared::domain::account::Tier;
 use shared::http::live_sessions;
 use shared::store::accounts::UserItem;
@@ -25,8 +25,8 @@ pub struct AuthResult {
     pub expires_in: i64,
 }
 
-pub fn auth_result(app: &Base, user: &UserItem, session_id: &str, refresh_token: String) -> AuthResult {
-    let (access_token, expires_in) = app.keys.issue(&user.id, session_id, chrono::Utc::now().timestamp());
+pub fn auth_result(signer: &Signer, user: &UserItem, session_id: &str, refresh_token: String) -> AuthResult {
+    let (access_token, expires_in) = signer.0.issue(&user.id, session_id, chrono::Utc::now().timestamp());
     // The session was opened or refreshed just now: it is live.
     live_sessions::remember_live(&user.id, session_id, user.tier);
     AuthResult {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::FromRef;
 use shared::Base;
+use shared::auth::JwtSigner;
 use shared::http::{Route, RouteGroup};
 use shared::integrations::email::Mailer;
 use shared::integrations::google::{GoogleIdTokenVerifier, IdTokenVerifier};
@@ -24,7 +25,13 @@ pub struct AuthState {
     pub base: Base,
     pub mailer: Mailer,
     pub google: Arc<dyn IdTokenVerifier>,
+    /// The private signing key: this function alone reads it.
+    pub signer: Signer,
 }
+
+/// The access-token signer, shared by the handlers that answer fresh tokens.
+#[derive(Clone)]
+pub struct Signer(pub Arc<JwtSigner>);
 
 /// Every route this function serves (template.yaml declares the same list). Routes whose answers
 /// hold fresh tokens take no Idempotency-Key: the tokens must never be stored for a replay.
@@ -47,11 +54,9 @@ pub fn routes() -> Vec<Route<AuthState>> {
 
 /// Built once per cold start, by Lambda's main and the local gateway alike.
 pub async fn state(env: &Env, sdk: &SdkConfig) -> Result<AuthState, InitError> {
-    Ok(AuthState {
-        base: Base::from_env(env, sdk).await?,
-        mailer: Mailer::from_env(env, sdk)?,
-        google: GoogleIdTokenVerifier::from_env(env)?,
-    })
+    let base = Base::from_env(env, sdk).await?;
+    let signer = Signer(Arc::new(shared::state::signer(env, sdk, &base).await?));
+    Ok(AuthState { base, mailer: Mailer::from_env(env, sdk)?, google: GoogleIdTokenVerifier::from_env(env)?, signer })
 }
 
 /// This function's part of the OpenAPI document (infra/local merges every function's).

@@ -4,7 +4,8 @@
 //!   route of every function on 127.0.0.1:$PORT (3000), runs the background functions on their
 //!   schedules and queues, and serves `POST /_local/invoke/{function}`. Ctrl-C stops all of it.
 //! - `flowday-local jwt-key-set [kid]`: prints a new JWT signing key set, the value of the
-//!   JwtKeysSecret in a deployed stack.
+//!   JwtKeysSecret in a deployed stack; `jwt-public-keys` prints the public keys (JWKS) of the key
+//!   set on its stdin, the value of JwtPublicKeysSecret.
 //! - `flowday-local bench`: cold start, peak memory and login latency of the release binaries;
 //!   `bench reminders`: only the reminder scheduler's 10,000-in-a-minute run.
 //! - `flowday-local openapi`: the OpenAPI document generated from the code (`make openapi`
@@ -30,6 +31,15 @@ async fn main() {
             println!("{}", shared::auth::jwt::generate_key_set_json(&kid));
             Ok(())
         }
+        Some("jwt-public-keys") => {
+            let mut key_set = String::new();
+            match std::io::Read::read_to_string(&mut std::io::stdin(), &mut key_set) {
+                Err(error) => Err(error.to_string()),
+                Ok(_) => shared::auth::JwtKeys::from_secret_json(key_set.trim(), "any", "any")
+                    .map(|keys| println!("{}", keys.jwks()))
+                    .map_err(|error| format!("not a key set of make jwt-key-set: {error}")),
+            }
+        }
         Some("bench") if args.get(1).map(String::as_str) == Some("reminders") => {
             flowday_local::bench::reminders_only(10_000).await
         }
@@ -47,7 +57,7 @@ async fn main() {
             Ok(())
         }
         Some(other) => Err(format!(
-            "unknown command {other}; use `dev`, `jwt-key-set [kid]`, `bench [reminders]`, `functions`, `openapi` or `contract [seconds]`"
+            "unknown command {other}; use `dev`, `jwt-key-set [kid]`, `jwt-public-keys`, `bench [reminders]`, `functions`, `openapi` or `contract [seconds]`"
         )),
     };
     if let Err(message) = result {

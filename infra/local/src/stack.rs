@@ -217,9 +217,12 @@ impl LocalStack {
 
     async fn create_secrets(&mut self) -> Result<(), StackError> {
         let client = aws_sdk_secretsmanager::Client::new(&self.sdk);
+        // One development key set: its private half for api-auth, its public half for the others.
+        let key_set = shared::auth::jwt::generate_key_set_json("local-1");
         for (id, resource) in self.template.resources_of_type("AWS::SecretsManager::Secret") {
             let value = match resource["Metadata"]["FlowdayLocalValue"].as_str() {
-                Some("jwt-key-set") => shared::auth::jwt::generate_key_set_json("local-1"),
+                Some("jwt-key-set") => key_set.clone(),
+                Some("jwt-public-keys") => public_keys_of(&key_set),
                 _ => shared::auth::opaque::new_secret(),
             };
             let output = client
@@ -373,4 +376,10 @@ fn sdk_error<E: std::error::Error + 'static, R: std::fmt::Debug>(
     error: aws_sdk_dynamodb::error::SdkError<E, R>,
 ) -> String {
     aws_sdk_dynamodb::error::DisplayErrorContext(&error).to_string()
+}
+
+/// The JWKS document of a private key set (the public-keys secret).
+pub fn public_keys_of(key_set: &str) -> String {
+    let keys = shared::auth::JwtKeys::from_secret_json(key_set, "any", "any").expect("a key set of ours");
+    keys.jwks().to_string()
 }

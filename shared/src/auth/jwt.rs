@@ -58,53 +58,46 @@ struct VerifyingKey {
     exponent_b64: String,
 }
 
-/// Keys loaded once per cold start.
-pub struct JwtKeys {
+impl VerifyingKey {
+    fn from_components(modulus: &[u8], exponent: &[u8]) -> Self {
+        VerifyingKey {
+            decoding: DecodingKey::from_rsa_raw_components(modulus, exponent),
+            modulus_b64: URL_SAFE_NO_PAD.encode(modulus),
+            exponent_b64: URL_SAFE_NO_PAD.encode(exponent),
+        }
+    }
+}
+
+/// The private key that signs access tokens: api-auth's alone.
+pub struct JwtSigner {
     active_kid: String,
     signing: EncodingKey,
-    verifying: HashMap<String, VerifyingKey>,
-    validation: Validation,
     issuer: String,
     audience: String,
 }
 
-impl JwtKeys {
+impl JwtSigner {
+    /// The active key of a private key set (the JWT secret).
     pub fn from_secret_json(json: &str, issuer: &str, audience: &str) -> Result<Self, KeyError> {
         let secret: KeySetSecret = serde_json::from_str(json)?;
-        let mut verifying = HashMap::new();
-        let mut signing = None;
-        for key in &secret.keys {
-            let bad = |reason: String| KeyError::BadKey { kid: key.kid.clone(), reason };
-            let der = pem_to_der(&key.private_key_pem).ok_or_else(|| bad("not a PEM private key".into()))?;
-            let pair = KeyPair::from_pkcs8(&der).map_err(|error| bad(error.to_string()))?;
-            let public = pair.public_key();
-            let modulus = public.modulus().big_endian_without_leading_zero().to_vec();
-            let exponent = public.exponent().big_endian_without_leading_zero().to_vec();
-            let modulus_b64 = URL_SAFE_NO_PAD.encode(&modulus);
-            let exponent_b64 = URL_SAFE_NO_PAD.encode(&exponent);
-            let decoding = DecodingKey::from_rsa_raw_components(&modulus, &exponent);
-            if key.kid == secret.active_kid {
-                let encoding =
-                    EncodingKey::from_rsa_pem(key.private_key_pem.as_bytes()).map_err(|e| bad(e.to_string()))?;
-                signing = Some(encoding);
-            }
-            verifying.insert(key.kid.clone(), VerifyingKey { decoding, modulus_b64, exponent_b64 });
-        }
-        let signing = signing.ok_or_else(|| KeyError::NoActiveKey(secret.active_kid.clone()))?;
-        let mut validation = Validation::new(Algorithm::RS256);
-        validation.algorithms = vec![Algorithm::RS256];
-        validation.leeway = 30;
-        validation.set_issuer(&[issuer]);
-        validation.set_audience(&[audience]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        Ok(JwtKeys {
+        let active = secret
+            .keys
+            .iter()
+            .find(|key| key.kid == secret.active_kid)
+            .ok_or_else(|| KeyError::NoActiveKey(secret.active_kid.clone()))?;
+        let signing = EncodingKey::from_rsa_pem(active.private_key_pem.as_bytes())
+            .map_err(|error| KeyError::BadKey { kid: active.kid.clone(), reason: error.to_string() })?;
+        Ok(JwtSigner {
             active_kid: secret.active_kid,
             signing,
-            verifying,
-            validation,
             issuer: issuer.to_string(),
             audience: audience.to_string(),
         })
+    }
+
+    /// The id of the key it signs with.
+    pub fn kid(&self) -> &str {
+        &self.active_kid
     }
 
     /// Signs an access token for a user's session; returns the token and its lifetime in seconds.
@@ -122,6 +115,79 @@ impl JwtKeys {
         let token = jsonwebtoken::encode(&header, &claims, &self.signing)
             .expect("RS256 signing with a key that loaded cannot fail");
         (token, ACCESS_TOKEN_SECONDS)
+    }
+}
+
+/// The public keys that verify access tokens, loaded once per cold start. Every API function has
+/// them; only api-auth also has the private keys (`JwtSigner`).
+pub struct JwtKeys {
+    verifying: HashMap<String, VerifyingKey>,
+    validation: Validation,
+}
+
+/// One public key of a JWKS document (`GET /.well-known/jwks.json`, the public-keys secret).
+#[derive(Debug, Deserialize)]
+struct PublicJwk {
+    kid: String,
+    kty: String,
+    n: String,
+    e: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct PublicJwks {
+    keys: Vec<PublicJwk>,
+}
+
+impl JwtKeys {
+    /// The public half of a private key set (tests, and api-auth's check that both secrets agree).
+    pub fn from_secret_json(json: &str, issuer: &str, audience: &str) -> Result<Self, KeyError> {
+        let secret: KeySetSecret = serde_json::from_str(json)?;
+        if !secret.keys.iter().any(|key| key.kid == secret.active_kid) {
+            return Err(KeyError::NoActiveKey(secret.active_kid.clone()));
+        }
+        let mut verifying = HashMap::new();
+        for key in &secret.keys {
+            let bad = |reason: String| KeyError::BadKey { kid: key.kid.clone(), reason };
+            let der = pem_to_der(&key.private_key_pem).ok_or_else(|| bad("not a PEM private key".into()))?;
+            let pair = KeyPair::from_pkcs8(&der).map_err(|error| bad(error.to_string()))?;
+            let public = pair.public_key();
+            let modulus = public.modulus().big_endian_without_leading_zero().to_vec();
+            let exponent = public.exponent().big_endian_without_leading_zero().to_vec();
+            verifying.insert(key.kid.clone(), VerifyingKey::from_components(&modulus, &exponent));
+        }
+        Ok(Self::with(verifying, issuer, audience))
+    }
+
+    /// The public keys of a JWKS document: what every function but api-auth reads.
+    pub fn from_jwks_json(json: &str, issuer: &str, audience: &str) -> Result<Self, KeyError> {
+        let jwks: PublicJwks = serde_json::from_str(json)?;
+        let mut verifying = HashMap::new();
+        for key in jwks.keys {
+            let bad = |reason: &str| KeyError::BadKey { kid: key.kid.clone(), reason: reason.into() };
+            if key.kty != "RSA" {
+                return Err(bad("not an RSA key"));
+            }
+            let modulus = URL_SAFE_NO_PAD.decode(&key.n).map_err(|_| bad("n is not base64url"))?;
+            let exponent = URL_SAFE_NO_PAD.decode(&key.e).map_err(|_| bad("e is not base64url"))?;
+            verifying.insert(key.kid.clone(), VerifyingKey::from_components(&modulus, &exponent));
+        }
+        Ok(Self::with(verifying, issuer, audience))
+    }
+
+    fn with(verifying: HashMap<String, VerifyingKey>, issuer: &str, audience: &str) -> Self {
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.algorithms = vec![Algorithm::RS256];
+        validation.leeway = 30;
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        JwtKeys { verifying, validation }
+    }
+
+    /// Whether a key of this id verifies.
+    pub fn has_kid(&self, kid: &str) -> bool {
+        self.verifying.contains_key(kid)
     }
 
     /// Checks signature (by `kid`, RS256 only), issuer, audience and expiry.
@@ -189,8 +255,13 @@ mod tests {
     use super::*;
     use jsonwebtoken::EncodingKey;
 
-    fn keys(kid: &str) -> JwtKeys {
-        JwtKeys::from_secret_json(&generate_key_set_json(kid), "flowday", "flowday-app").unwrap()
+    /// A signer and the public keys of one fresh key set.
+    fn keys(kid: &str) -> (JwtSigner, JwtKeys) {
+        let set = generate_key_set_json(kid);
+        (
+            JwtSigner::from_secret_json(&set, "flowday", "flowday-app").unwrap(),
+            JwtKeys::from_secret_json(&set, "flowday", "flowday-app").unwrap(),
+        )
     }
 
     fn now() -> i64 {
@@ -199,8 +270,8 @@ mod tests {
 
     #[test]
     fn issued_token_verifies_and_carries_the_session() {
-        let keys = keys("k1");
-        let (token, lifetime) = keys.issue("user-1", "session-1", now());
+        let (signer, keys) = keys("k1");
+        let (token, lifetime) = signer.issue("user-1", "session-1", now());
         assert_eq!(lifetime, 900);
         let claims = keys.verify(&token).expect("valid");
         assert_eq!((claims.sub.as_str(), claims.sid.as_str()), ("user-1", "session-1"));
@@ -210,17 +281,17 @@ mod tests {
 
     #[test]
     fn expired_token_and_token_of_another_key_are_rejected() {
-        let keys_a = keys("k1");
-        let (expired, _) = keys_a.issue("u", "s", now() - 3600);
+        let (signer_a, keys_a) = keys("k1");
+        let (expired, _) = signer_a.issue("u", "s", now() - 3600);
         assert!(keys_a.verify(&expired).is_none());
-        let keys_b = keys("k1");
-        let (foreign, _) = keys_b.issue("u", "s", now());
+        let (signer_b, _) = keys("k1");
+        let (foreign, _) = signer_b.issue("u", "s", now());
         assert!(keys_a.verify(&foreign).is_none(), "same kid, other key");
     }
 
     #[test]
     fn alg_none_and_hmac_with_the_public_key_are_rejected() {
-        let keys = keys("k1");
+        let (_, keys) = keys("k1");
         let claims = serde_json::json!({"sub": "u", "sid": "s", "iss": "flowday", "aud": "flowday-app",
             "iat": now(), "exp": now() + 600});
         let encode = |header: &str| URL_SAFE_NO_PAD.encode(header);
@@ -236,15 +307,24 @@ mod tests {
     }
 
     #[test]
+    fn the_public_jwks_verifies_what_the_private_set_signs() {
+        let (signer, keys) = keys("k1");
+        let public = JwtKeys::from_jwks_json(&keys.jwks().to_string(), "flowday", "flowday-app").unwrap();
+        let (token, _) = signer.issue("u", "s", now());
+        assert_eq!(public.verify(&token).unwrap().sub, "u");
+        assert!(public.has_kid("k1") && !public.has_kid("k2"));
+    }
+
+    #[test]
     fn wrong_audience_is_rejected() {
-        let keys = keys("k1");
+        let (signer, keys) = keys("k1");
         let other = JwtKeys::from_secret_json(
             &serde_json::to_string(&KeySetSecret { active_kid: "k1".into(), keys: vec![] }).unwrap(),
             "x",
             "y",
         );
         assert!(matches!(other, Err(KeyError::NoActiveKey(_))));
-        let (token, _) = keys.issue("u", "s", now());
+        let (token, _) = signer.issue("u", "s", now());
         let mut parts: Vec<String> = token.split('.').map(String::from).collect();
         let mut claims: serde_json::Value =
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&parts[1]).unwrap()).unwrap();

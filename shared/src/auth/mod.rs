@@ -4,4 +4,4 @@ pub mod jwt;
 pub mod opaque;
 pub mod password;
 
-pub use jwt::{AccessClaims, JwtKeys, KeyError};
+pub use jwt::{AccessClaims, JwtKeys, JwtSigner, KeyError};

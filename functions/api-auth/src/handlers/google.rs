@@ -22,6 +22,7 @@ use shared::store::accounts::UserItem;
 use shared::store::now_rfc3339;
 
 use super::required;
+use crate::Signer;
 use crate::auth_result::{AuthResult, auth_result};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -44,6 +45,7 @@ pub struct GoogleRequest {
 )]
 pub async fn sign_in(
     State(app): State<Base>,
+    State(signer): State<Signer>,
     State(google): State<Arc<dyn IdTokenVerifier>>,
     headers: HeaderMap,
     ApiJson(request): ApiJson<GoogleRequest>,
@@ -64,7 +66,7 @@ pub async fn sign_in(
         None => (create(&app, &identity, email, timezone).await?, StatusCode::CREATED),
     };
     let session = app.store.sessions().open(&user, user_agent(&headers), "google").await?;
-    Ok((status, Json(auth_result(&app, &user, &session.session_id, session.refresh_token))))
+    Ok((status, Json(auth_result(&signer, &user, &session.session_id, session.refresh_token))))
 }
 
 fn link_required() -> ApiError {

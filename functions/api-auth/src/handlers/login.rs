@@ -16,6 +16,7 @@ use shared::store::accounts::UserItem;
 use shared::store::login_attempts::Attempt;
 
 use super::required;
+use crate::Signer;
 use crate::auth_result::{AuthResult, auth_result};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -44,6 +45,7 @@ fn locked(retry_after: u64) -> ApiError {
 )]
 pub async fn login(
     State(app): State<Base>,
+    State(signer): State<Signer>,
     headers: HeaderMap,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<Json<AuthResult>, ApiError> {
@@ -72,7 +74,7 @@ pub async fn login(
         None => return Err(invalid_credentials()),
     };
     let session = app.store.sessions().open_after_password(&user, user_agent(&headers)).await?;
-    Ok(Json(auth_result(&app, &user, &session.session_id, session.refresh_token)))
+    Ok(Json(auth_result(&signer, &user, &session.session_id, session.refresh_token)))
 }
 
 /// The account with this email, after the same two reads whether or not it exists.

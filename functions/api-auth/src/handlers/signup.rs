@@ -18,6 +18,7 @@ use shared::store::accounts::{SignedUp, UserItem};
 use shared::store::now_rfc3339;
 
 use super::{required, send_email};
+use crate::Signer;
 use crate::auth_result::{AuthResult, auth_result};
 
 /// Every field optional at the parsing stage, so one answer can name all that are missing.
@@ -82,6 +83,7 @@ fn validate(request: SignupRequest) -> Result<ValidSignup, ApiError> {
 )]
 pub async fn signup(
     State(app): State<Base>,
+    State(signer): State<Signer>,
     State(mailer): State<Mailer>,
     headers: HeaderMap,
     ApiJson(request): ApiJson<SignupRequest>,
@@ -95,5 +97,5 @@ pub async fn signup(
 
     let SignedUp { session, verify_token } = app.store.accounts().signup(&user, user_agent(&headers)).await?;
     send_email(&mailer, templates::verify_email(&user.email, &mailer.app_base_url, &verify_token)).await;
-    Ok((StatusCode::CREATED, Json(auth_result(&app, &user, &session.session_id, session.refresh_token))))
+    Ok((StatusCode::CREATED, Json(auth_result(&signer, &user, &session.session_id, session.refresh_token))))
 }

@@ -11,6 +11,7 @@ use shared::http::{ApiError, ApiJson, CheckedUser, OptionalJson, live_sessions};
 use shared::store::sessions::RefreshOutcome;
 
 use super::required;
+use crate::Signer;
 use crate::auth_result::{AuthResult, auth_result};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -30,6 +31,7 @@ pub struct RefreshRequest {
 )]
 pub async fn refresh(
     State(app): State<Base>,
+    State(signer): State<Signer>,
     ApiJson(request): ApiJson<RefreshRequest>,
 ) -> Result<Json<AuthResult>, ApiError> {
     let mut violations = Violations::new();
@@ -39,7 +41,7 @@ pub async fn refresh(
     }
     match app.store.sessions().rotate_refresh_token(&token).await? {
         RefreshOutcome::Rotated { user, session_id, refresh_token } => {
-            Ok(Json(auth_result(&app, &user, &session_id, refresh_token)))
+            Ok(Json(auth_result(&signer, &user, &session_id, refresh_token)))
         }
         RefreshOutcome::Invalid => {
             Err(ApiError::unauthorized("invalid_refresh_token", "the refresh token is invalid or expired"))
