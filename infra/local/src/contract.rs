@@ -51,9 +51,13 @@ async fn test_against(endpoint: &str, max_seconds: u64) -> Result<(), String> {
         // threads at once ("AST constructor recursion depth mismatch"), an error of the tester's.
         .args(["--workers", "1", "--max-examples", "25", "--seed", "20261202", "--suppress-health-check", "all"])
         .args(["--request-timeout", "30", "--no-color", "--output-truncate", "true"])
-        // Google sign-in needs Google's keys: locally it is off (503 google_not_configured, as a
-        // deploy without GoogleClientId answers); tests/suite/google.rs covers it against a fake.
-        .args(["--exclude-path", "/v1/auth/google"])
+        // Google sign-in and linking need Google's keys: locally they are off (503
+        // google_sign_in_disabled, as a deploy without GoogleClientId answers); tests/suite/google.rs
+        // and takeover.rs cover them against a fake Google.
+        .args(["--exclude-path", "/v1/auth/google", "--exclude-path", "/v1/me/identities/google"])
+        // Logout ends the tester's own session (every later call would be 401 session_ended);
+        // tests/suite/tokens.rs and takeover.rs cover it.
+        .args(["--exclude-path", "/v1/auth/logout"])
         .kill_on_drop(true)
         .status();
     // The tester's own budget, plus room to report.

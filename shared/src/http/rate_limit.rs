@@ -67,19 +67,24 @@ pub async fn rate_limit(State(base): State<Base>, req: Request, next: Next) -> R
 }
 
 /// The signed-in user's budget by tier (their session checked as `CurrentUser` would, once a
-/// minute), or the client address's when the request carries no valid token.
+/// minute), or the client address's when the request carries no valid token of a live session
+/// (a route that needs one answers 401 itself; a public route serves it as anyone).
 async fn budget_of(base: &Base, headers: &HeaderMap, address: Option<IpAddr>) -> Result<Budget, ApiError> {
+    let address_budget = || Budget {
+        policy: "address",
+        scope: format!("IP#{}", address.map(|ip| ip.to_string()).unwrap_or_else(|| "unknown".into())),
+        per_window: base.rate_limits.anonymous_per_minute,
+    };
     let Ok(caller) = token_caller(headers, base) else {
-        let address = address.map(|ip| ip.to_string()).unwrap_or_else(|| "unknown".into());
-        return Ok(Budget {
-            policy: "address",
-            scope: format!("IP#{address}"),
-            per_window: base.rate_limits.anonymous_per_minute,
-        });
+        return Ok(address_budget());
     };
     let tier = match live_sessions::recent_tier(&caller.session_id) {
         Some(tier) => tier,
-        None => check_live(base, &caller).await?,
+        None => match check_live(base, &caller).await {
+            Ok(tier) => tier,
+            Err(refusal) if refusal.status == StatusCode::UNAUTHORIZED => return Ok(address_budget()),
+            Err(error) => return Err(error),
+        },
     };
     Ok(Budget {
         policy: "user",

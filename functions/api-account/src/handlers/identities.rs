@@ -29,6 +29,7 @@ pub struct LinkGoogleRequest {
         (status = 200, description = "Linked: the profile, with `google_linked` true", body = Profile),
         (status = 401, description = "invalid_google_token", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "google_already_linked (this account has another Google identity) or google_taken (the identity belongs to another account)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "google_sign_in_disabled or google_unavailable", body = Problem, content_type = "application/problem+json"),
         RequestProblems,
         CallerProblems
     ),
