@@ -1,24 +1,14 @@
 //! Google sign-in against a fake Google that serves a real-format JWKS.
 
-use std::collections::HashMap;
-
-use flowday_tests::google::{CLIENT_ID, FakeGoogle};
+use flowday_tests::google::FakeGoogle;
 use flowday_tests::{PASSWORD, TestStack, unique_email};
 use http::{Method, StatusCode};
 use serde_json::json;
 
-async fn stack_with(google: &FakeGoogle) -> TestStack {
-    TestStack::with_parameters(HashMap::from([
-        ("GoogleClientId".to_string(), CLIENT_ID.to_string()),
-        ("GoogleJwksUrl".to_string(), google.jwks_url()),
-    ]))
-    .await
-}
-
 #[tokio::test]
 async fn google_sign_in_creates_then_finds_the_account() {
     let google = FakeGoogle::start().await;
-    let stack = stack_with(&google).await;
+    let stack = TestStack::with_google(&google).await;
     let email = unique_email("Grace");
     let token = google.sign(&google.claims("google-sub-1", &email));
 
@@ -44,7 +34,7 @@ async fn google_sign_in_creates_then_finds_the_account() {
 #[tokio::test]
 async fn google_sign_in_claims_the_unverified_account_with_its_email() {
     let google = FakeGoogle::start().await;
-    let stack = stack_with(&google).await;
+    let stack = TestStack::with_google(&google).await;
     let signup = stack.signup("Hedy").await;
     let email = signup["user"]["email"].as_str().unwrap();
     let token = google.sign(&google.claims("google-sub-2", &email.to_uppercase()));
@@ -60,7 +50,7 @@ async fn google_sign_in_claims_the_unverified_account_with_its_email() {
 #[tokio::test]
 async fn bad_google_tokens_are_refused() {
     let google = FakeGoogle::start().await;
-    let stack = stack_with(&google).await;
+    let stack = TestStack::with_google(&google).await;
     let email = unique_email("Mallory");
     let now = chrono::Utc::now().timestamp();
     let mut cases = Vec::new();
@@ -98,7 +88,7 @@ async fn bad_google_tokens_are_refused() {
 #[tokio::test]
 async fn google_keys_are_fetched_once_and_cached() {
     let google = FakeGoogle::start().await;
-    let stack = stack_with(&google).await;
+    let stack = TestStack::with_google(&google).await;
     for index in 0..3 {
         let token = google.sign(&google.claims(&format!("cached-{index}"), &unique_email("cache")));
         let response = stack.call(Method::POST, "/v1/auth/google", None, Some(json!({"id_token": token}))).await;

@@ -451,21 +451,13 @@ pub(crate) async fn emails_titled(stack: &TestStack, to: &str, subject: &str) ->
 /// device endpoint.
 pub(crate) async fn recipient(stack: &TestStack, preferences: Value) -> (Value, String, String) {
     let signup = stack.signup("Recipient").await;
-    verify_email(stack, signup["user"]["email"].as_str().unwrap()).await;
+    stack.verify_email(signup["user"]["email"].as_str().unwrap()).await;
     let put = put_preferences(stack, bearer(&signup), preferences).await;
     assert_eq!(put.status, StatusCode::OK, "{}", put.body);
     assert_eq!(register(stack, bearer(&signup), &device_token(), "ios").await.status, StatusCode::CREATED);
     let devices = stack.store("api-account").devices().push_tokens(&user_id(&signup)).await.unwrap();
     let email = signup["user"]["email"].as_str().unwrap().to_string();
     (signup, email, devices[0].endpoint.clone())
-}
-
-/// Verifies the address with the token its verification email carries.
-pub(crate) async fn verify_email(stack: &TestStack, email: &str) {
-    let mails = stack.emails_to(email).await;
-    let mail = mails.iter().find(|mail| mail.subject.contains("Confirm")).expect("a verification email");
-    let confirm = stack.call(Method::POST, "/v1/auth/verify-email", None, Some(json!({"token": mail.token()}))).await;
-    assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.body);
 }
 
 /// Someone signs up with an address that is not theirs and writes the reminder's title: the

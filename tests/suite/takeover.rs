@@ -3,21 +3,11 @@
 //! back, sessions piled up to block recovery, parallel password guesses, and access tokens of
 //! ended sessions.
 
-use std::collections::HashMap;
-
-use flowday_tests::google::{CLIENT_ID, FakeGoogle};
+use flowday_tests::google::FakeGoogle;
 use flowday_tests::{PASSWORD, TestStack, unique_email};
 use futures::future::join_all;
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
-
-async fn stack_with(google: &FakeGoogle) -> TestStack {
-    TestStack::with_parameters(HashMap::from([
-        ("GoogleClientId".to_string(), CLIENT_ID.to_string()),
-        ("GoogleJwksUrl".to_string(), google.jwks_url()),
-    ]))
-    .await
-}
 
 async fn google_sign_in(stack: &TestStack, id_token: &str) -> flowday_tests::TestResponse {
     stack.call(Method::POST, "/v1/auth/google", None, Some(json!({"id_token": id_token}))).await
@@ -27,18 +17,10 @@ fn access(auth: &Value) -> Option<&str> {
     auth["access_token"].as_str()
 }
 
-/// Verifies the signed-up user's email with the token the verification mail carries.
-async fn verify_email(stack: &TestStack, email: &str) {
-    let mails = stack.emails_to(email).await;
-    let mail = mails.iter().find(|mail| mail.subject.contains("Confirm")).expect("a verification email");
-    let confirm = stack.call(Method::POST, "/v1/auth/verify-email", None, Some(json!({"token": mail.token()}))).await;
-    assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.body);
-}
-
 #[tokio::test]
 async fn google_sign_in_takes_a_squatted_account_back_from_the_squatter() {
     let google = FakeGoogle::start().await;
-    let stack = stack_with(&google).await;
+    let stack = TestStack::with_google(&google).await;
     // The attacker signs up with the victim's address and a password of theirs.
     let squatter = stack.signup("Victim").await;
     let email = squatter["user"]["email"].as_str().unwrap();
@@ -64,10 +46,10 @@ async fn google_sign_in_takes_a_squatted_account_back_from_the_squatter() {
 #[tokio::test]
 async fn a_verified_account_links_google_only_from_its_own_session() {
     let google = FakeGoogle::start().await;
-    let stack = stack_with(&google).await;
+    let stack = TestStack::with_google(&google).await;
     let owner = stack.signup("Owner").await;
     let email = owner["user"]["email"].as_str().unwrap();
-    verify_email(&stack, email).await;
+    stack.verify_email(email).await;
     let identity = google.sign(&google.claims("owner-sub", email));
 
     // Someone with a Google identity for the address (a recycled mailbox) cannot walk in.
@@ -103,7 +85,7 @@ async fn a_verified_account_links_google_only_from_its_own_session() {
 #[tokio::test]
 async fn an_account_keeps_a_way_to_sign_in() {
     let google = FakeGoogle::start().await;
-    let stack = stack_with(&google).await;
+    let stack = TestStack::with_google(&google).await;
     let created = google_sign_in(&stack, &google.sign(&google.claims("only-sub", &unique_email("Solo")))).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     let unlink = stack.call(Method::DELETE, "/v1/me/identities/google", access(&created.body), None).await;

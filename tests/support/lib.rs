@@ -131,6 +131,24 @@ impl TestStack {
         response.body
     }
 
+    /// A stack whose Google sign-in trusts `google` (a fake serving its keys).
+    pub async fn with_google(google: &google::FakeGoogle) -> Self {
+        Self::with_parameters(HashMap::from([
+            ("GoogleClientId".to_string(), google::CLIENT_ID.to_string()),
+            ("GoogleJwksUrl".to_string(), google.jwks_url()),
+        ]))
+        .await
+    }
+
+    /// Verifies `email` with the token of the verification email signup sent it.
+    pub async fn verify_email(&self, email: &str) {
+        let mails = self.emails_to(email).await;
+        let mail = mails.iter().find(|mail| mail.subject.contains("Confirm")).expect("a verification email");
+        let body = serde_json::json!({"token": mail.token()});
+        let confirm = self.call(Method::POST, "/v1/auth/verify-email", None, Some(body)).await;
+        assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.body);
+    }
+
     /// `POST /v1/auth/login`.
     pub async fn login(&self, email: impl serde::Serialize, password: impl serde::Serialize) -> TestResponse {
         let body = serde_json::json!({"email": email, "password": password});

@@ -55,9 +55,10 @@ async fn test_against(endpoint: &str, max_seconds: u64) -> Result<(), String> {
         // google_sign_in_disabled, as a deploy without GoogleClientId answers); tests/suite/google.rs
         // and takeover.rs cover them against a fake Google.
         .args(["--exclude-path", "/v1/auth/google", "--exclude-path", "/v1/me/identities/google"])
-        // Logout ends the tester's own session (every later call would be 401 session_ended);
-        // tests/suite/tokens.rs and takeover.rs cover it.
-        .args(["--exclude-path", "/v1/auth/logout"])
+        // Logout, and revoking a session (the tester learns its own session's id from the list),
+        // end the tester's session: every later call would be 401 session_ended.
+        // tests/suite/tokens.rs and takeover.rs cover both.
+        .args(["--exclude-path", "/v1/auth/logout", "--exclude-path", "/v1/me/sessions/{id}"])
         .kill_on_drop(true)
         .status();
     // The tester's own budget, plus room to report.

@@ -60,6 +60,16 @@ pub(crate) async fn check_live(base: &Base, caller: &CurrentUser) -> Result<Tier
     Ok(tier)
 }
 
+/// The caller of the request's token, whose session is live: asked of the table now when
+/// `check_now`, else only when this process has not found it live in the last minute.
+async fn live_caller(headers: &HeaderMap, base: &Base, check_now: bool) -> Result<CurrentUser, ApiError> {
+    let caller = token_caller(headers, base)?;
+    if check_now || !live_sessions::recently_live(&caller.session_id) {
+        check_live(base, &caller).await?;
+    }
+    Ok(caller)
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for CurrentUser
 where
     Base: FromRef<S>,
@@ -67,12 +77,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let base = Base::from_ref(state);
-        let caller = token_caller(&parts.headers, &base)?;
-        if !live_sessions::recently_live(&caller.session_id) {
-            check_live(&base, &caller).await?;
-        }
-        Ok(caller)
+        live_caller(&parts.headers, &Base::from_ref(state), false).await
     }
 }
 
@@ -83,10 +88,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let base = Base::from_ref(state);
-        let caller = token_caller(&parts.headers, &base)?;
-        check_live(&base, &caller).await?;
-        Ok(CheckedUser(caller))
+        live_caller(&parts.headers, &Base::from_ref(state), true).await.map(CheckedUser)
     }
 }
 
