@@ -58,6 +58,7 @@ async fn password_reset_by_email_works_once_and_ends_all_sessions() {
     let request =
         stack.call(Method::POST, "/v1/auth/password-reset", None, Some(json!({"email": email.to_uppercase()}))).await;
     assert_eq!(request.status, StatusCode::ACCEPTED);
+    assert_eq!(stack.run_notification_worker().await, 1, "the reset email is queued");
     let emails = stack.emails_to(email).await;
     let reset = emails.iter().find(|mail| mail.subject.contains("Reset")).expect("a reset email");
     assert!(reset.source.contains("no-reply@flowday.example"));
@@ -94,6 +95,8 @@ async fn password_reset_answers_the_same_for_unknown_emails_and_sends_nothing() 
     let junk = stack.call(Method::POST, "/v1/auth/password-reset", None, Some(json!({"email": "not-an-email"}))).await;
     assert_eq!(junk.status, StatusCode::ACCEPTED);
     assert_eq!(response.body, junk.body);
+    // Queued like a known address's, and dropped by the worker: no account, no email.
+    assert_eq!(stack.run_notification_worker().await, 2);
     assert!(stack.emails_to(&nobody).await.is_empty());
     let forged = stack
         .call(Method::POST, "/v1/auth/password-reset/confirm", None, Some(json!({"token": format!("{}.{}", ulid::Ulid::new(), "x".repeat(43)), "new_password": "whatever it takes"})))
@@ -112,6 +115,7 @@ async fn email_verification_by_emailed_token() {
 
     let resend = stack.call(Method::POST, "/v1/auth/verify-email", token, None).await;
     assert_eq!(resend.status, StatusCode::ACCEPTED);
+    stack.run_notification_worker().await;
     assert_eq!(stack.emails_to(email).await.len(), welcome.len() + 1);
 
     let confirm =

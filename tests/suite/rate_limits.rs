@@ -103,6 +103,7 @@ async fn a_mailbox_gets_a_few_reset_emails_an_hour_whether_or_not_it_has_an_acco
         held.assert_problem(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
         assert!(held.header("retry-after").is_some());
     }
+    assert_eq!(stack.run_notification_worker().await, 4, "two per address were queued");
     let resets = stack.emails_to(&known).await.iter().filter(|mail| !mail.subject.contains("Confirm")).count();
     assert_eq!(resets, 2, "the third reset sent nothing");
 }

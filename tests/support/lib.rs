@@ -224,6 +224,29 @@ impl TestStack {
 
     /// Takes every message now on the queue `logical_id` (they stay hidden for its visibility
     /// timeout), bodies parsed as JSON.
+    /// Hands what waits on the notifications queue to the notification worker, as its SQS event
+    /// source would (account emails, reminders, digests); how many messages it got.
+    pub async fn run_notification_worker(&self) -> usize {
+        let bodies = self.drain_queue("NotificationsQueue").await;
+        let records: Vec<Value> = bodies
+            .iter()
+            .enumerate()
+            .map(|(index, body)| {
+                serde_json::json!({
+                    "messageId": format!("test-{index}"), "receiptHandle": format!("test-{index}"),
+                    "body": body.to_string(), "attributes": {"ApproximateReceiveCount": "1"},
+                    "messageAttributes": {}, "eventSource": "aws:sqs", "awsRegion": "us-east-1",
+                })
+            })
+            .collect();
+        if !records.is_empty() {
+            let answer = self.gateway.jobs.invoke("notification-worker", serde_json::json!({"Records": records})).await;
+            let answer = answer.expect("the worker runs");
+            assert_eq!(answer["batchItemFailures"], serde_json::json!([]), "every record handled: {answer}");
+        }
+        bodies.len()
+    }
+
     pub async fn drain_queue(&self, logical_id: &str) -> Vec<Value> {
         let client = aws_sdk_sqs::Client::new(&self.stack.sdk);
         let url = self.stack.physical_id(logical_id).expect("a queue of template.yaml");

@@ -13,6 +13,7 @@ use shared::auth::JwtSigner;
 use shared::http::{Route, RouteGroup};
 use shared::integrations::email::Mailer;
 use shared::integrations::google::{GoogleIdTokenVerifier, IdTokenVerifier};
+use shared::jobs::queue::NotificationQueue;
 use shared::settings::Env;
 use shared::state::{InitError, SdkConfig};
 
@@ -27,6 +28,8 @@ pub struct AuthState {
     pub google: Arc<dyn IdTokenVerifier>,
     /// The private signing key: this function alone reads it.
     pub signer: Signer,
+    /// Password-reset and verification emails go out through the notification worker.
+    pub queue: NotificationQueue,
 }
 
 /// The access-token signer, shared by the handlers that answer fresh tokens.
@@ -56,7 +59,13 @@ pub fn routes() -> Vec<Route<AuthState>> {
 pub async fn state(env: &Env, sdk: &SdkConfig) -> Result<AuthState, InitError> {
     let base = Base::from_env(env, sdk).await?;
     let signer = Signer(Arc::new(shared::state::signer(env, sdk, &base).await?));
-    Ok(AuthState { base, mailer: Mailer::from_env(env, sdk)?, google: GoogleIdTokenVerifier::from_env(env)?, signer })
+    Ok(AuthState {
+        base,
+        mailer: Mailer::from_env(env, sdk)?,
+        google: GoogleIdTokenVerifier::from_env(env)?,
+        signer,
+        queue: NotificationQueue::from_env(env, sdk)?,
+    })
 }
 
 /// This function's part of the OpenAPI document (infra/local merges every function's).

@@ -66,6 +66,7 @@ async fn every_api_auth_event_is_answered_by_the_lambda_binary() {
 
     let reset = run("password-reset", vec![("email", email.clone())]).await;
     assert_eq!(reset.status, 202);
+    stack.run_notification_worker().await;
     let mail = stack.emails_to(&email).await.into_iter().find(|mail| mail.subject.contains("Reset")).unwrap();
     let confirmed =
         run("password-reset-confirm", vec![("token", mail.token()), ("new_password", "third good password".into())])

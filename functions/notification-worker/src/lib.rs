@@ -12,10 +12,12 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use shared::domain::messages::{MESSAGE_VERSION, Notification, NotificationJob, NotificationMessage};
+use shared::domain::messages::{
+    AccountEmailPurpose, MESSAGE_VERSION, Notification, NotificationJob, NotificationMessage,
+};
 use shared::domain::notifications::{Channel, NotificationType};
 use shared::domain::reminders::schedule;
-use shared::integrations::email::Mailer;
+use shared::integrations::email::{Mailer, templates};
 use shared::integrations::push::{PushSender, SnsPushSender};
 use shared::jobs::content::reminder_notification;
 use shared::jobs::deliver::{DeliverError, DeliveryReport, deliver};
@@ -23,6 +25,7 @@ use shared::jobs::digests::digest_for;
 use shared::settings::Env;
 use shared::state::{InitError, SdkConfig};
 use shared::store::Store;
+use shared::store::tokens::OneTimeKind;
 use shared::store::{StoreError, keys};
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +38,8 @@ pub enum RecordError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Deliver(#[from] DeliverError),
+    #[error(transparent)]
+    Email(#[from] shared::integrations::email::EmailError),
 }
 
 /// What became of one record.
@@ -97,6 +102,36 @@ pub async fn handle_batch(
     Ok(response)
 }
 
+/// A password-reset or verification email, if an account has the address (and, for a
+/// verification, has not verified it yet). Each sends a new single-use token; a duplicate message
+/// sends a second, equally valid, one.
+async fn send_account_email(
+    context: &WorkerState,
+    email: &str,
+    purpose: AccountEmailPurpose,
+) -> Result<Outcome, RecordError> {
+    let Some(user_id) = context.store.accounts().user_id_by_email(email).await? else {
+        return Ok(Outcome::Nothing("no account has this address"));
+    };
+    let base_url = &context.mailer.app_base_url;
+    let message = match purpose {
+        AccountEmailPurpose::PasswordReset => {
+            let token = context.store.tokens().issue(&user_id, OneTimeKind::PasswordReset).await?;
+            templates::password_reset(email, base_url, &token)
+        }
+        AccountEmailPurpose::EmailVerification => {
+            let verified = context.store.accounts().get_user(&user_id).await?.is_none_or(|user| user.email_verified);
+            if verified {
+                return Ok(Outcome::Nothing("the address is verified already"));
+            }
+            let token = context.store.tokens().issue(&user_id, OneTimeKind::EmailVerification).await?;
+            templates::verify_email(email, base_url, &token)
+        }
+    };
+    context.mailer.send(message).await?;
+    Ok(Outcome::Nothing("account email sent"))
+}
+
 /// One record.
 pub async fn process(context: &WorkerState, record: &SqsMessage, now: DateTime<Utc>) -> Result<Outcome, RecordError> {
     let body = record.body.as_deref().unwrap_or_default();
@@ -107,6 +142,7 @@ pub async fn process(context: &WorkerState, record: &SqsMessage, now: DateTime<U
     }
     let user_id = message.user_id.as_str();
     let (notification, only) = match message.job {
+        NotificationJob::AccountEmail { email, purpose } => return send_account_email(context, &email, purpose).await,
         NotificationJob::Reminder { task_id, reminder_id, occurrence, kind, fire_at, late } => {
             let due = Due { reminder_id: &reminder_id, occurrence: &occurrence, kind, fire_at, late };
             match current_reminder(context, user_id, &task_id, due, now).await? {

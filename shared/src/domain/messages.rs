@@ -18,6 +18,8 @@ pub const MESSAGE_VERSION: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NotificationMessage {
     pub v: u32,
+    /// The recipient; empty for an account email, which is addressed by email (the worker finds
+    /// the account, if there is one).
     pub user_id: String,
     #[serde(flatten)]
     pub job: NotificationJob,
@@ -42,6 +44,17 @@ pub enum NotificationJob {
     Digest { date: NaiveDate },
     /// A delivery that quiet hours held back, now due on these channels only.
     Deferred { notification: Notification, channels: Vec<Channel> },
+    /// A password-reset or verification email to this (normalised) address, sent only if an
+    /// account has it. Queued so that the API answers alike, and as fast, whether or not one does.
+    AccountEmail { email: String, purpose: AccountEmailPurpose },
+}
+
+/// Why an account email is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountEmailPurpose {
+    PasswordReset,
+    EmailVerification,
 }
 
 /// A notification's content, as it reaches every channel.
@@ -64,6 +77,12 @@ pub struct Notification {
 impl NotificationMessage {
     pub fn new(user_id: impl Into<String>, job: NotificationJob) -> Self {
         NotificationMessage { v: MESSAGE_VERSION, user_id: user_id.into(), job }
+    }
+
+    /// An account email to `email` (no user id: whether an account has the address is the
+    /// worker's to find out).
+    pub fn account_email(email: impl Into<String>, purpose: AccountEmailPurpose) -> Self {
+        Self::new("", NotificationJob::AccountEmail { email: email.into(), purpose })
     }
 }
 

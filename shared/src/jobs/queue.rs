@@ -35,6 +35,12 @@ impl NotificationQueue {
         })
     }
 
+    /// Sends one message.
+    pub async fn send(&self, message: &crate::domain::messages::NotificationMessage) -> Result<(), QueueError> {
+        let body = serde_json::to_string(message).map_err(|error| QueueError(error.to_string()))?;
+        self.send_all(vec![body]).await
+    }
+
     /// Sends every body (see `send_all`).
     pub async fn send_all(&self, bodies: Vec<String>) -> Result<(), QueueError> {
         send_all(&self.sqs, &self.url, bodies).await

@@ -9,15 +9,14 @@ use shared::Base;
 use shared::auth::password;
 use shared::domain::Violations;
 use shared::domain::account::{normalize_email, validate_password};
+use shared::domain::messages::{AccountEmailPurpose, NotificationMessage};
 use shared::http::openapi::{CallerProblems, Problem, RequestProblems};
 use shared::http::rate_limit::limit_account_emails;
 use shared::http::{ApiError, ApiJson, CheckedUser, live_sessions};
-use shared::integrations::email::Mailer;
-use shared::integrations::email::templates;
+use shared::jobs::queue::NotificationQueue;
 use shared::store::login_attempts::Attempt;
-use shared::store::tokens::OneTimeKind;
 
-use super::{required, send_email};
+use super::required;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ChangePasswordRequest {
@@ -85,7 +84,7 @@ pub struct ResetRequest {
 )]
 pub async fn request_reset(
     State(app): State<Base>,
-    State(mailer): State<Mailer>,
+    State(queue): State<NotificationQueue>,
     ApiJson(request): ApiJson<ResetRequest>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let mut violations = Violations::new();
@@ -96,10 +95,10 @@ pub async fn request_reset(
     // Counted per address typed (cut to a key's size), known or not: the same answer for both.
     let email = normalize_email(&email).unwrap_or_else(|_| email.trim().to_lowercase().chars().take(254).collect());
     limit_account_emails(&app, &email).await?;
-    if let Some(user_id) = app.store.accounts().user_id_by_email(&email).await? {
-        let token = app.store.tokens().issue(&user_id, OneTimeKind::PasswordReset).await?;
-        send_email(&mailer, templates::password_reset(&email, &mailer.app_base_url, &token)).await;
-    }
+    // The worker looks the address up and mails a link if an account has it: this answer does the
+    // same work, in the same time, either way.
+    let message = NotificationMessage::account_email(email, AccountEmailPurpose::PasswordReset);
+    queue.send(&message).await.map_err(ApiError::internal)?;
     let detail = "if an account has this email, a reset link is on its way";
     Ok((StatusCode::ACCEPTED, Json(Accepted { status: "accepted", detail })))
 }

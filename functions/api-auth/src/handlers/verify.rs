@@ -6,14 +6,11 @@ use axum::extract::State;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use shared::Base;
+use shared::domain::messages::{AccountEmailPurpose, NotificationMessage};
 use shared::http::openapi::{Problem, RequestProblems};
 use shared::http::rate_limit::limit_account_emails;
 use shared::http::{ApiError, CurrentUser, OptionalJson};
-use shared::integrations::email::Mailer;
-use shared::integrations::email::templates;
-use shared::store::tokens::OneTimeKind;
-
-use super::send_email;
+use shared::jobs::queue::NotificationQueue;
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct VerifyRequest {
@@ -31,13 +28,13 @@ pub struct VerifyRequest {
 )]
 pub async fn verify_email(
     State(app): State<Base>,
-    State(mailer): State<Mailer>,
+    State(queue): State<NotificationQueue>,
     caller: Option<CurrentUser>,
     OptionalJson(request): OptionalJson<VerifyRequest>,
 ) -> Result<(StatusCode, Json<Verification>), ApiError> {
     match (request.token, caller) {
         (Some(token), _) => confirm(&app, &token).await,
-        (None, Some(caller)) => resend(&app, &mailer, &caller).await,
+        (None, Some(caller)) => resend(&app, &queue, &caller).await,
         (None, None) => Err(ApiError::validation(vec![shared::http::FieldError::new(
             "token",
             "is required (or sign in to get a new verification email)",
@@ -66,7 +63,7 @@ async fn confirm(app: &Base, token: &str) -> Result<(StatusCode, Json<Verificati
 
 async fn resend(
     app: &Base,
-    mailer: &Mailer,
+    queue: &NotificationQueue,
     caller: &CurrentUser,
 ) -> Result<(StatusCode, Json<Verification>), ApiError> {
     let user = app.store.accounts().get_user(&caller.user_id).await?.ok_or_else(ApiError::not_found)?;
@@ -74,7 +71,7 @@ async fn resend(
         return Ok((StatusCode::OK, Json(VERIFIED)));
     }
     limit_account_emails(app, &user.email).await?;
-    let token = app.store.tokens().issue(&user.id, OneTimeKind::EmailVerification).await?;
-    send_email(mailer, templates::verify_email(&user.email, &mailer.app_base_url, &token)).await;
+    let message = NotificationMessage::account_email(user.email, AccountEmailPurpose::EmailVerification);
+    queue.send(&message).await.map_err(ApiError::internal)?;
     Ok((StatusCode::ACCEPTED, Json(Verification { email_verified: false, status: Some("sent") })))
 }
