@@ -128,3 +128,31 @@ async fn email_verification_by_emailed_token() {
     let anonymous = stack.call(Method::POST, "/v1/auth/verify-email", None, None).await;
     anonymous.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
 }
+
+/// A reset link that leaked (an old email, a shared mailbox) stops working once a newer one sets the password.
+#[tokio::test]
+async fn a_reset_ends_the_reset_links_sent_before_it() {
+    let stack = TestStack::new().await;
+    let signup = stack.signup("Links").await;
+    let email = signup["user"]["email"].as_str().unwrap();
+    for _ in 0..2 {
+        let request = stack.call(Method::POST, "/v1/auth/password-reset", None, Some(json!({"email": email}))).await;
+        assert_eq!(request.status, StatusCode::ACCEPTED);
+    }
+    assert_eq!(stack.run_notification_worker().await, 2);
+    let links: Vec<String> = stack
+        .emails_to(email)
+        .await
+        .iter()
+        .filter(|mail| mail.subject.contains("Reset"))
+        .map(|mail| mail.token())
+        .collect();
+    assert_eq!(links.len(), 2);
+    let confirm = |token: &str, password: &str| {
+        let body = json!({"token": token, "new_password": password});
+        stack.call(Method::POST, "/v1/auth/password-reset/confirm", None, Some(body))
+    };
+    assert_eq!(confirm(&links[1], "the newest link's password").await.status, StatusCode::NO_CONTENT);
+    confirm(&links[0], "the older link's password").await.assert_problem(StatusCode::BAD_REQUEST, "invalid_token");
+    assert_eq!(stack.login(email, "the newest link's password").await.status, StatusCode::OK);
+}

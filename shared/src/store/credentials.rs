@@ -41,7 +41,8 @@ impl Accounts<'_> {
     }
 
     /// A password reset: the token consumed, the new password set, every session ended, and the
-    /// email verified (whoever read the reset mail controls the address), in one transaction.
+    /// email verified (whoever read the reset mail controls the address), and every older reset link
+    /// ended, in one transaction.
     /// Answers the user whose password it was; none when the token is invalid, used or expired.
     pub async fn reset_password(self, token: &str, password_hash: &str) -> Result<Option<String>, StoreError> {
         let Some((user_id, consume)) = self.store.tokens().consume_one_time_token(token, OneTimeKind::PasswordReset)?
@@ -50,7 +51,9 @@ impl Accounts<'_> {
         };
         let change =
             CredentialChange { new_password_hash: Some(password_hash), verify_email: true, ..Default::default() };
-        let reset = self.end_sessions_with(&user_id, None, change, vec![consume]).await?;
+        let mut actions = vec![consume];
+        actions.extend(self.store.tokens().revoke_others(&user_id, OneTimeKind::PasswordReset, token).await?);
+        let reset = self.end_sessions_with(&user_id, None, change, actions).await?;
         Ok(reset.then_some(user_id))
     }
 

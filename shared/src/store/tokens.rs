@@ -76,6 +76,29 @@ impl OneTimeTokens<'_> {
         Ok((token, self.store.put_new(to_item(&item)?)?))
     }
 
+    /// The deletes (for a transaction) of every other unexpired token of this kind the user holds:
+    /// a password set by one reset link ends the links sent before it. Few: the mail budget and
+    /// the hour-long lifetime bound them (at most 90 are taken).
+    pub(crate) async fn revoke_others(
+        self,
+        user_id: &str,
+        kind: OneTimeKind,
+        token: &str,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let own = kind.sort_key(&opaque::sha256_hex(token));
+        let prefix = kind.sort_key("");
+        let items = self.store.query_prefix(keys::user(user_id), &prefix).await?;
+        items
+            .iter()
+            .filter_map(|item| match item.get(keys::SK) {
+                Some(aws_sdk_dynamodb::types::AttributeValue::S(sk)) if *sk != own => Some(sk.clone()),
+                _ => None,
+            })
+            .take(90)
+            .map(|sk| self.store.delete(keys::user(user_id), &sk))
+            .collect()
+    }
+
     /// The delete that consumes a token: it fails (cancelling its transaction) unless the token
     /// exists and has not expired. Returns the token's user id too.
     pub(crate) fn consume_one_time_token(
