@@ -46,6 +46,16 @@ async fn a_taken_email_is_409_in_any_case_and_spacing() {
         )
         .await;
     response.assert_problem(StatusCode::CONFLICT, "email_taken");
+    // A look-alike in fullwidth letters is the same address (NFKC), so the same account.
+    let fullwidth: String = first["user"]["email"]
+        .as_str()
+        .unwrap()
+        .chars()
+        .map(|c| if c.is_ascii_lowercase() { char::from_u32(c as u32 - 'a' as u32 + 0xFF41).unwrap() } else { c })
+        .collect();
+    let body = json!({"email": fullwidth, "password": "another good password", "name": "Bob 3", "timezone": "UTC"});
+    let look_alike = stack.call(Method::POST, "/v1/auth/signup", None, Some(body)).await;
+    look_alike.assert_problem(StatusCode::CONFLICT, "email_taken");
 }
 
 #[tokio::test]

@@ -13,8 +13,8 @@ pub const NAME_MAX_CHARS: usize = 100;
 pub const PREFERENCES_MAX_BYTES: usize = 8 * 1024;
 pub const PREFERENCES_MAX_KEYS: usize = 50;
 
-/// After this many failed logins within `LOCKOUT_WINDOW_SECONDS`, the account is locked until the
-/// window ends.
+/// After this many password attempts within `LOCKOUT_WINDOW_SECONDS` (per email: logins and
+/// password changes alike), the address is locked until the window ends (`store::login_attempts`).
 pub const LOCKOUT_FAILURES: u32 = 5;
 pub const LOCKOUT_WINDOW_SECONDS: i64 = 15 * 60;
 
@@ -57,24 +57,32 @@ pub enum Tier {
 /// Lower-cases and trims an email, and checks its shape. The normalised form is the one stored
 /// and the one uniqueness is enforced on.
 pub fn normalize_email(raw: &str) -> Result<String, String> {
-    let email = raw.trim().to_lowercase();
+    use unicode_normalization::UnicodeNormalization;
+    // NFKC first: a look-alike written with compatibility characters (fullwidth letters, ligatures)
+    // is the same address, so it must be the same account.
+    let email: String = raw.trim().nfkc().collect::<String>().to_lowercase();
     if email.is_empty() {
         return Err("is required".into());
     }
+    let invalid = || "must be an email address".to_string();
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return Err(invalid());
+    };
+    // The domain in its ASCII form (IDNA, UTS 46): `bücher.example` and `xn--bcher-kva.example`
+    // are one domain.
+    let domain = idna::domain_to_ascii(domain).map_err(|_| invalid())?;
+    let email = format!("{local}@{domain}");
     if email.len() > 254 {
         return Err("must be at most 254 characters".into());
     }
-    let Some((local, domain)) = email.rsplit_once('@') else {
-        return Err("must be an email address".into());
-    };
     let domain_ok = domain.contains('.')
         && !domain.starts_with('.')
         && !domain.ends_with('.')
         && !domain.contains("..")
-        && domain.chars().all(|c| c.is_alphanumeric() || c == '.' || c == '-');
+        && domain.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
     let local_ok = !local.is_empty() && local.len() <= 64 && !local.contains('@');
     let no_space = !email.chars().any(|c| c.is_whitespace() || c.is_control());
-    if domain_ok && local_ok && no_space { Ok(email) } else { Err("must be an email address".into()) }
+    if domain_ok && local_ok && no_space { Ok(email) } else { Err(invalid()) }
 }
 
 fn common_passwords() -> &'static HashSet<&'static str> {
@@ -154,31 +162,19 @@ pub fn validate_preferences(preferences: &serde_json::Value) -> Result<(), Strin
     Ok(())
 }
 
-/// Failed-login bookkeeping: a window opens at the first failure and counts failures for 15
-/// minutes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct LoginFailures {
-    pub count: u32,
-    pub window_start: Option<i64>,
-}
-
-impl LoginFailures {
-    /// Seconds until the account unlocks, if it is locked at `now`.
-    pub fn locked_for(&self, now: i64) -> Option<u64> {
-        let start = self.window_start?;
-        let ends = start + LOCKOUT_WINDOW_SECONDS;
-        (self.count >= LOCKOUT_FAILURES && now < ends).then(|| (ends - now) as u64)
-    }
-
-    /// Whether a failure at `now` still falls in the current window.
-    pub fn window_open(&self, now: i64) -> bool {
-        self.window_start.is_some_and(|start| now < start + LOCKOUT_WINDOW_SECONDS)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn look_alike_addresses_are_one_address() {
+        let plain = normalize_email("ada@example.com").unwrap();
+        assert_eq!(normalize_email("ＡＤＡ@ＥＸＡＭＰＬＥ.com").unwrap(), plain, "fullwidth letters");
+        let idn = normalize_email("ada@Bücher.example").unwrap();
+        assert_eq!(idn, "ada@xn--bcher-kva.example");
+        assert_eq!(normalize_email("ada@xn--bcher-kva.example").unwrap(), idn, "the ASCII form is the same domain");
+        assert!(normalize_email("ada@exa mple.com").is_err());
+    }
 
     #[test]
     fn emails_are_normalised_and_checked() {
@@ -207,13 +203,5 @@ mod tests {
         assert!(validate_name(&"n".repeat(101)).is_err());
         assert!(validate_preferences(&serde_json::json!({"theme": "dark"})).is_ok());
         assert!(validate_preferences(&serde_json::json!([1])).is_err());
-    }
-
-    #[test]
-    fn five_failures_in_the_window_lock_until_it_ends() {
-        let failures = LoginFailures { count: 5, window_start: Some(1_000) };
-        assert_eq!(failures.locked_for(1_100), Some(800));
-        assert_eq!(failures.locked_for(1_000 + LOCKOUT_WINDOW_SECONDS), None);
-        assert_eq!(LoginFailures { count: 4, window_start: Some(1_000) }.locked_for(1_100), None);
     }
 }
