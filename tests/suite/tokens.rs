@@ -18,12 +18,15 @@ async fn refresh_rotates_and_a_reused_token_revokes_the_family() {
     assert_eq!(first.status, StatusCode::OK, "{}", first.body);
     assert_ne!(first.body["refresh_token"], signup["refresh_token"]);
     assert_eq!(first.body["user"]["id"], signup["user"]["id"]);
+    let second = stack.refresh(&first.body["refresh_token"]).await;
+    assert_eq!(second.status, StatusCode::OK, "{}", second.body);
 
+    // The first token, two rotations back, is no retry: a stolen token's replay.
     let reused = stack.refresh(&signup["refresh_token"]).await;
     reused.assert_problem(StatusCode::UNAUTHORIZED, "refresh_token_reused");
 
     // The newest token of the family stopped working too.
-    let after = stack.refresh(&first.body["refresh_token"]).await;
+    let after = stack.refresh(&second.body["refresh_token"]).await;
     after.assert_problem(StatusCode::UNAUTHORIZED, "invalid_refresh_token");
 }
 
@@ -163,22 +166,39 @@ async fn forged_tokens_are_401() {
 async fn concurrent_refreshes_with_one_token_give_one_new_pair() {
     let stack = TestStack::new().await;
     let signup = stack.signup("Lou").await;
+    // Two tabs (or a retry after a lost answer) refresh with one token at once.
     let attempts = (0..4).map(|_| stack.refresh(&signup["refresh_token"]));
     let results = futures::future::join_all(attempts).await;
-    let winners = results.iter().filter(|response| response.status == StatusCode::OK).count();
-    assert_eq!(winners, 1, "{:?}", results.iter().map(|r| r.status).collect::<Vec<_>>());
-    assert!(
-        results
-            .iter()
-            .filter(|response| response.status != StatusCode::OK)
-            .all(|r| r.status == StatusCode::UNAUTHORIZED)
-    );
-    // The losers count as reuse: the family is revoked, the winner's token too.
-    let winner = results.iter().find(|response| response.status == StatusCode::OK).unwrap();
-    stack
-        .refresh(&winner.body["refresh_token"])
-        .await
-        .assert_problem(StatusCode::UNAUTHORIZED, "invalid_refresh_token");
+    let statuses: Vec<StatusCode> = results.iter().map(|response| response.status).collect();
+    assert!(statuses.iter().all(|status| *status == StatusCode::OK), "{statuses:?}");
+    let successor = &results[0].body["refresh_token"];
+    assert!(results.iter().all(|response| &response.body["refresh_token"] == successor), "one new refresh token");
+    // The session lives on: the successor refreshes.
+    assert_eq!(stack.refresh(successor).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_retried_refresh_gets_the_same_pair_but_an_older_token_ends_the_session() {
+    let stack = TestStack::new().await;
+    let signup = stack.signup("Retry").await;
+    let first = stack.refresh(&signup["refresh_token"]).await.body;
+    let retried = stack.refresh(&signup["refresh_token"]).await;
+    assert_eq!(retried.status, StatusCode::OK, "{}", retried.body);
+    assert_eq!(retried.body["refresh_token"], first["refresh_token"], "the answer that was lost, again");
+    let second = stack.refresh(&first["refresh_token"]).await.body;
+    // Two rotations back is no retry: reuse, and the whole session ends.
+    stack.refresh(&signup["refresh_token"]).await.assert_problem(StatusCode::UNAUTHORIZED, "refresh_token_reused");
+    stack.refresh(&second["refresh_token"]).await.assert_problem(StatusCode::UNAUTHORIZED, "invalid_refresh_token");
+}
+
+#[tokio::test]
+async fn the_token_just_replaced_is_reuse_once_the_grace_has_passed() {
+    let stack = TestStack::new().await;
+    let signup = stack.signup("Late").await;
+    let first = stack.refresh(&signup["refresh_token"]).await.body;
+    tokio::time::sleep(std::time::Duration::from_secs(31)).await;
+    stack.refresh(&signup["refresh_token"]).await.assert_problem(StatusCode::UNAUTHORIZED, "refresh_token_reused");
+    stack.refresh(&first["refresh_token"]).await.assert_problem(StatusCode::UNAUTHORIZED, "invalid_refresh_token");
 }
 
 /// A flaw in any other function must not leak the signing keys: only api-auth is given the private

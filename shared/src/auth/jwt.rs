@@ -11,6 +11,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 
 /// Access tokens live 15 minutes.
 pub const ACCESS_TOKEN_SECONDS: i64 = 15 * 60;
@@ -74,6 +75,9 @@ pub struct JwtSigner {
     signing: EncodingKey,
     issuer: String,
     audience: String,
+    /// The key refresh tokens are derived with (`opaque::next_refresh_token`), itself derived from
+    /// the active private key: a secret of api-auth's alone, with no secret of its own to manage.
+    refresh_key: [u8; 32],
 }
 
 impl JwtSigner {
@@ -87,12 +91,23 @@ impl JwtSigner {
             .ok_or_else(|| KeyError::NoActiveKey(secret.active_kid.clone()))?;
         let signing = EncodingKey::from_rsa_pem(active.private_key_pem.as_bytes())
             .map_err(|error| KeyError::BadKey { kid: active.kid.clone(), reason: error.to_string() })?;
+        let refresh_key: [u8; 32] = sha2::Sha256::new()
+            .chain_update(b"flowday refresh-token successors\0")
+            .chain_update(active.private_key_pem.as_bytes())
+            .finalize()
+            .into();
         Ok(JwtSigner {
             active_kid: secret.active_kid,
             signing,
             issuer: issuer.to_string(),
             audience: audience.to_string(),
+            refresh_key,
         })
+    }
+
+    /// The refresh token that replaces `presented` (see `opaque::next_refresh_token`).
+    pub fn next_refresh_token(&self, presented: &str, user_id: &str, session_id: &str) -> String {
+        super::opaque::next_refresh_token(&self.refresh_key, presented, user_id, session_id)
     }
 
     /// The id of the key it signs with.

@@ -35,6 +35,16 @@ pub fn refresh_token(user_id: &str, session_id: &str) -> String {
     format!("{user_id}.{session_id}.{}", new_secret())
 }
 
+/// The refresh token that replaces `presented`: its secret is an HMAC of the presented token under a
+/// server key, so the same token presented again (a retried request, a second tab) gets the same
+/// successor, and nobody without the key can compute it.
+pub fn next_refresh_token(key: &[u8], presented: &str, user_id: &str, session_id: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(presented.as_bytes());
+    format!("{user_id}.{session_id}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+}
+
 /// `(user id, session id)` of a refresh token, if it has the shape.
 pub fn parse_refresh_token(token: &str) -> Option<(&str, &str)> {
     let mut parts = token.split('.');

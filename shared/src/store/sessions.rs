@@ -19,6 +19,8 @@ pub const SESSION_IDLE_SECONDS: i64 = 30 * 24 * 3600;
 /// How many replaced refresh tokens a session remembers to recognise their reuse. Refreshing every
 /// 15 minutes, that covers the last 5 hours; an older token is simply invalid.
 pub const REMEMBERED_TOKENS: usize = 20;
+/// How long the token just replaced still gets the same successor (a retried refresh).
+pub const RETRY_GRACE_SECONDS: i64 = 30;
 /// Live sessions per user; a login past it ends the oldest.
 pub const MAX_SESSIONS: usize = 20;
 
@@ -51,6 +53,16 @@ impl SessionItem {
     /// Live for `user`: of its current epoch and not expired.
     fn is_live_for(&self, user: &UserItem, now: i64) -> bool {
         self.epoch == user.session_epoch && self.ttl > now
+    }
+
+    /// Whether `presented` is the token this session replaced last, by `successor`, less than
+    /// `RETRY_GRACE_SECONDS` ago: a retry, which gets the same successor.
+    fn retried_within_grace(&self, presented: &str, successor: &str) -> bool {
+        let rotated_at = chrono::DateTime::parse_from_rfc3339(&self.last_used_at).map(|at| at.timestamp());
+        let recent = rotated_at.is_ok_and(|at| chrono::Utc::now().timestamp() - at < RETRY_GRACE_SECONDS);
+        recent
+            && self.used_token_hashes.first().map(String::as_str) == Some(presented)
+            && self.token_hash == opaque::sha256_hex(successor)
     }
 }
 
@@ -221,14 +233,20 @@ impl Sessions<'_> {
         Ok((session, user))
     }
 
-    /// Exchanges a refresh token for a new one with one write conditioned on the presented token
-    /// still being the live one: of two concurrent refreshes with one token, one wins and the
-    /// other counts as reuse.
-    pub async fn rotate_refresh_token(self, token: &str) -> Result<RefreshOutcome, StoreError> {
+    /// Exchanges a refresh token for its successor (`next` computes it from the presented token,
+    /// its user and session)
+    /// with one write conditioned on the presented token still being the live one. The token just
+    /// replaced, presented again within `RETRY_GRACE_SECONDS` (a lost answer, two tabs, two
+    /// concurrent refreshes), gets the same successor and ends nothing; later, or any older token,
+    /// counts as reuse and ends the session.
+    pub async fn rotate_refresh_token(
+        self,
+        token: &str,
+        next: impl Fn(&str, &str, &str) -> String,
+    ) -> Result<RefreshOutcome, StoreError> {
         let Some((user_id, session_id)) = opaque::parse_refresh_token(token) else {
             return Ok(RefreshOutcome::Invalid);
         };
-        let session_sk = keys::session(session_id);
         let (Some(session), Some(user)) = self.session_and_user(user_id, session_id).await? else {
             return Ok(RefreshOutcome::Invalid);
         };
@@ -237,27 +255,58 @@ impl Sessions<'_> {
             return Ok(RefreshOutcome::Invalid);
         }
         let presented = opaque::sha256_hex(token);
-        if session.used_token_hashes.contains(&presented) {
-            self.revoke_session(user_id, session_id).await?;
-            return Ok(RefreshOutcome::Reused);
-        }
+        let successor = next(token, user_id, session_id);
+        let rotated = |user: UserItem| RefreshOutcome::Rotated {
+            user: Box::new(user),
+            session_id: session_id.to_string(),
+            refresh_token: successor.clone(),
+        };
         if session.token_hash != presented {
+            if session.retried_within_grace(&presented, &successor) {
+                return Ok(rotated(user));
+            }
+            if session.used_token_hashes.contains(&presented) {
+                self.revoke_session(user_id, session_id).await?;
+                return Ok(RefreshOutcome::Reused);
+            }
             return Ok(RefreshOutcome::Invalid);
         }
-        let new_token = opaque::refresh_token(user_id, session_id);
-        let mut used: Vec<AttributeValue> = vec![s(presented.as_str())];
+        match self.replace_token(user_id, session_id, &session, &presented, &successor).await? {
+            true => Ok(rotated(user)),
+            // Another refresh with this very token won the race: it wrote the same successor.
+            false => match self.session_and_user(user_id, session_id).await? {
+                (Some(current), _) if current.retried_within_grace(&presented, &successor) => Ok(rotated(user)),
+                _ => {
+                    self.revoke_session(user_id, session_id).await?;
+                    Ok(RefreshOutcome::Reused)
+                }
+            },
+        }
+    }
+
+    /// Moves the live token from `presented` to `successor`; false when `presented` was no
+    /// longer the live one.
+    async fn replace_token(
+        self,
+        user_id: &str,
+        session_id: &str,
+        session: &SessionItem,
+        presented: &str,
+        successor: &str,
+    ) -> Result<bool, StoreError> {
+        let mut used: Vec<AttributeValue> = vec![s(presented)];
         used.extend(session.used_token_hashes.iter().take(REMEMBERED_TOKENS - 1).map(|hash| s(hash.as_str())));
         let result = self
             .store
             .client
             .update_item()
             .table_name(&self.store.table)
-            .set_key(Some(key(keys::user(user_id), session_sk.as_str())))
+            .set_key(Some(key(keys::user(user_id), keys::session(session_id))))
             .update_expression("SET token_hash = :new, used_token_hashes = :used, last_used_at = :now, #ttl = :ttl")
             .condition_expression("attribute_exists(#pk) AND token_hash = :presented")
             .expression_attribute_names("#pk", keys::PK)
             .expression_attribute_names("#ttl", keys::TTL)
-            .expression_attribute_values(":new", s(opaque::sha256_hex(&new_token)))
+            .expression_attribute_values(":new", s(opaque::sha256_hex(successor)))
             .expression_attribute_values(":used", AttributeValue::L(used))
             .expression_attribute_values(":now", s(super::now_rfc3339()))
             .expression_attribute_values(":ttl", n(super::ttl_in(SESSION_IDLE_SECONDS)))
@@ -265,17 +314,9 @@ impl Sessions<'_> {
             .send()
             .await;
         match result {
-            Ok(_) => Ok(RefreshOutcome::Rotated {
-                user: Box::new(user),
-                session_id: session_id.to_string(),
-                refresh_token: new_token,
-            }),
+            Ok(_) => Ok(true),
             Err(error) => match error.into_service_error() {
-                // Another refresh with this very token won the race: this one is a reuse.
-                UpdateItemError::ConditionalCheckFailedException(_) => {
-                    self.revoke_session(user_id, session_id).await?;
-                    Ok(RefreshOutcome::Reused)
-                }
+                UpdateItemError::ConditionalCheckFailedException(_) => Ok(false),
                 other => Err(StoreError::Dynamo(Box::new(other))),
             },
         }

@@ -39,7 +39,9 @@ pub async fn refresh(
     if !violations.is_empty() {
         return Err(ApiError::from(violations));
     }
-    match app.store.sessions().rotate_refresh_token(&token).await? {
+    let next =
+        |presented: &str, user_id: &str, session_id: &str| signer.0.next_refresh_token(presented, user_id, session_id);
+    match app.store.sessions().rotate_refresh_token(&token, next).await? {
         RefreshOutcome::Rotated { user, session_id, refresh_token } => {
             Ok(Json(auth_result(&signer, &user, &session_id, refresh_token)))
         }
