@@ -53,17 +53,7 @@ async fn an_account_spends_its_tiers_budget_and_a_paid_tier_has_more() {
     let free = stack.signup("Free").await;
     let paid = stack.signup("Paid").await;
     let paid_id = paid["user"]["id"].as_str().unwrap();
-    stack
-        .dynamo()
-        .update_item()
-        .table_name(stack.table())
-        .key("PK", aws_sdk_dynamodb::types::AttributeValue::S(format!("USER#{paid_id}")))
-        .key("SK", aws_sdk_dynamodb::types::AttributeValue::S("PROFILE".into()))
-        .update_expression("SET tier = :pro")
-        .expression_attribute_values(":pro", aws_sdk_dynamodb::types::AttributeValue::S("pro".into()))
-        .send()
-        .await
-        .expect("tier set");
+    stack.set_tier(paid_id, "pro").await;
     // A new session reads the tier it signs in with.
     let paid = stack.login(paid["user"]["email"].as_str().unwrap(), PASSWORD).await.body;
     fresh_window().await;

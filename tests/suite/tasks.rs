@@ -531,3 +531,34 @@ async fn lists_sort_by_due_priority_and_update_and_page_in_each_order() {
     let bad = stack.call(Method::GET, "/v1/tasks?sort=alphabetical", token, None).await;
     assert_eq!(bad.error_fields(), ["sort"]);
 }
+
+/// The worst case of a duplicate: 50 subtasks due within a day (each copy brings its due-soon
+/// schedule entry) and notes. Counted with every write it makes, it is refused whole, before
+/// DynamoDB would refuse the transaction.
+#[tokio::test]
+async fn a_duplicate_too_large_for_one_transaction_is_refused_and_writes_nothing() {
+    let stack = TestStack::new().await;
+    let signup = stack.signup("Heavy").await;
+    stack.set_tier(signup["user"]["id"].as_str().unwrap(), "pro").await;
+    let token = signup["access_token"].as_str();
+    let parent = stack.call(Method::POST, "/v1/tasks", token, Some(json!({"title": "Launch"}))).await.body;
+    let parent_id = parent["id"].as_str().unwrap();
+    let due = (chrono::Utc::now() + chrono::TimeDelta::hours(6)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    for step in 0..50 {
+        let body = json!({"title": format!("Step {step}"), "due_at": due});
+        let created = stack.call(Method::POST, &format!("/v1/tasks/{parent_id}/subtasks"), token, Some(body)).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    }
+    for note in 0..10 {
+        let body = json!({"body": format!("note {note}")});
+        let added = stack.call(Method::POST, &format!("/v1/tasks/{parent_id}/notes"), token, Some(body)).await;
+        assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+    }
+    let before =
+        stack.call(Method::GET, "/v1/tasks?limit=200", token, None).await.body["items"].as_array().unwrap().len();
+    let copy = stack.call(Method::POST, &format!("/v1/tasks/{parent_id}/duplicate"), token, None).await;
+    copy.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "too_large");
+    let after =
+        stack.call(Method::GET, "/v1/tasks?limit=200", token, None).await.body["items"].as_array().unwrap().len();
+    assert_eq!(after, before, "nothing of the copy was written");
+}

@@ -140,6 +140,21 @@ impl TestStack {
         .await
     }
 
+    /// Puts a user on a tier (`free`, `pro`, `team`), as billing will.
+    pub async fn set_tier(&self, user_id: &str, tier: &str) {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        self.dynamo()
+            .update_item()
+            .table_name(self.table())
+            .key("PK", AttributeValue::S(format!("USER#{user_id}")))
+            .key("SK", AttributeValue::S("PROFILE".into()))
+            .update_expression("SET tier = :tier")
+            .expression_attribute_values(":tier", AttributeValue::S(tier.into()))
+            .send()
+            .await
+            .expect("tier set");
+    }
+
     /// Verifies `email` with the token of the verification email signup sent it.
     pub async fn verify_email(&self, email: &str) {
         let mails = self.emails_to(email).await;

@@ -97,6 +97,7 @@ impl<T: Versioned> From<WriteError<T>> for ApiError {
             WriteError::VersionConflict(current) => version_conflict(T::KIND, current.version(), current.as_ref()),
             WriteError::LimitReached(reached) => ApiError::limit_reached(reached),
             WriteError::Conflict { code, detail } => ApiError::conflict(code, detail),
+            WriteError::TooLarge(detail) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "too_large", detail),
             WriteError::Store(error) => error.into(),
         }
     }

@@ -19,6 +19,9 @@ use crate::domain::task::{FieldChange, Status, SubtaskCounts, Task, subtask_cont
 /// The attributes of a repeating task's series.
 const SERIES_FIELDS: [&str; 2] = ["series_start", "series_count"];
 
+/// The most actions DynamoDB takes in one TransactWriteItems.
+pub const MAX_TRANSACTION_ACTIONS: usize = 100;
+
 /// How many times a write that lost a race on its parent's counts is computed again.
 pub(crate) const PARENT_RACE_ATTEMPTS: usize = 4;
 
@@ -254,6 +257,10 @@ impl Plan {
         self.guards.push(guard);
     }
 
+    pub(crate) fn len(&self) -> usize {
+        self.actions.len()
+    }
+
     pub(crate) async fn run(self, store: &Store) -> Result<(), (StoreError, Option<Guard>)> {
         let guards = self.guards;
         store.transact(self.actions).await.map_err(|error| {
@@ -387,6 +394,14 @@ impl Tasks<'_> {
         }
         for action in extra {
             plan.push(action, None);
+        }
+        // Counted with every write it makes (schedule entries too), before DynamoDB refuses it.
+        if plan.len() > MAX_TRANSACTION_ACTIONS {
+            return Err(TaskWriteError::TooLarge(format!(
+                "this takes {} writes (the task, {} subtasks, their reminders and the rest); one step holds {MAX_TRANSACTION_ACTIONS}",
+                plan.len(),
+                subtasks.len()
+            )));
         }
         match plan.run(self.store).await {
             Ok(()) => Ok(()),

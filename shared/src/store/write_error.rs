@@ -19,6 +19,9 @@ pub enum WriteError<T> {
     /// The write collides with the state of something else: `code` says what, for the client.
     #[error("conflict: {code}")]
     Conflict { code: &'static str, detail: &'static str },
+    /// The write would take more than one transaction (100 actions): nothing was written.
+    #[error("too large: {0}")]
+    TooLarge(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -36,6 +39,7 @@ impl<T> WriteError<T> {
             WriteError::VersionConflict(current) => WriteError::VersionConflict(Box::new(view(*current))),
             WriteError::LimitReached(reached) => WriteError::LimitReached(reached),
             WriteError::Conflict { code, detail } => WriteError::Conflict { code, detail },
+            WriteError::TooLarge(detail) => WriteError::TooLarge(detail),
             WriteError::Store(error) => WriteError::Store(error),
         }
     }
