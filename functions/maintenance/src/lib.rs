@@ -37,6 +37,10 @@ pub enum MaintenanceError {
     Purge(#[from] shared::jobs::purge::PurgeError),
     #[error(transparent)]
     Digests(#[from] DigestError),
+    /// Some trash entries could not be purged (each is logged); the next run retries them. The
+    /// run fails so that its alarm fires.
+    #[error("{0} trash entries could not be purged")]
+    PurgeIncomplete(usize),
 }
 
 /// What maintenance uses: the store, the `notifications` queue (digests) and the files bucket
@@ -98,5 +102,8 @@ async fn purge(state: &MaintenanceState, days_back: Option<i64>) -> Result<Purge
         failed = trash.failed,
         "trash purged"
     );
+    if trash.failed > 0 {
+        return Err(MaintenanceError::PurgeIncomplete(trash.failed));
+    }
     Ok(trash)
 }

@@ -134,3 +134,41 @@ async fn the_hourly_run_purges_expired_trash_with_its_files_and_keeps_the_rest()
     assert_eq!(again["trash"]["entries"], 0);
     lambda.stop().await;
 }
+
+/// The purge index is read eventually consistent: an entry restored a moment ago may still be
+/// listed. The purge deletes a task only while it is in the trash, so a restored one keeps
+/// everything (simulated: the task is out of the trash, its entry still listed).
+#[tokio::test]
+async fn the_purge_never_deletes_a_task_restored_meanwhile() {
+    let stack = TestStack::new().await;
+    let user = stack.signup("Restored").await;
+    let token = user["access_token"].as_str();
+    let user_id = user["user"]["id"].as_str().unwrap();
+    let task = stack.call(Method::POST, "/v1/tasks", token, Some(json!({"title": "Keep me"}))).await.body;
+    let task_id = task["id"].as_str().unwrap();
+    stack.call(Method::POST, &format!("/v1/tasks/{task_id}/notes"), token, Some(json!({"body": "mine"}))).await;
+    assert_eq!(
+        stack.call(Method::DELETE, &format!("/v1/tasks/{task_id}"), token, None).await.status,
+        StatusCode::NO_CONTENT
+    );
+    age_trash_entry(&stack, user_id, &[task_id]).await;
+    stack
+        .dynamo()
+        .update_item()
+        .table_name(stack.table())
+        .key("PK", AttributeValue::S(format!("USER#{user_id}")))
+        .key("SK", AttributeValue::S(format!("TASK#{task_id}")))
+        .update_expression("REMOVE trashed_at, #ttl")
+        .expression_attribute_names("#ttl", "ttl")
+        .send()
+        .await
+        .unwrap();
+
+    let lambda = stack.lambda(BINARY, "maintenance").await;
+    let report: Value = lambda.invoke(event("maintenance", "hourly", &[])).await.unwrap();
+    assert_eq!(report["trash"]["items_deleted"], 0, "{report}");
+    let kept = stack.call(Method::GET, &format!("/v1/tasks/{task_id}"), token, None).await;
+    assert_eq!(kept.status, StatusCode::OK, "{}", kept.body);
+    assert_eq!(items_under(&stack, user_id, &format!("NOTE#{task_id}#")).await, 1, "its note stays");
+    lambda.stop().await;
+}

@@ -29,7 +29,7 @@ pub enum PurgeError {
 }
 
 /// Purges every trash entry expired at `now` (epoch seconds). One entry's failure is logged and
-/// counted; the others go on.
+/// counted; the others go on (the caller fails the run when any failed, so its alarm fires).
 pub async fn purge_expired_trash(
     store: &Store,
     files: &Files,
@@ -53,11 +53,21 @@ pub async fn purge_expired_trash(
     Ok(report)
 }
 
+/// Each task first (on condition it is still in the trash: one restored meanwhile keeps all of
+/// its things), then its files and items; the entry last.
 async fn purge_entry(store: &Store, files: &Files, entry: &TrashItem) -> Result<(usize, usize), PurgeError> {
-    let work = store.trash().purge_work(entry).await?;
-    files.delete_all(&work.object_keys).await?;
-    let (items, objects) = (work.items.len(), work.object_keys.len());
-    store.trash().delete_items(work.items).await?;
+    let (mut items, mut objects) = (0, 0);
+    for task_id in &entry.task_ids {
+        if !store.trash().delete_trashed_task(entry.user_id(), task_id).await? {
+            tracing::warn!(task_id = %task_id, "a purged task was restored meanwhile: kept");
+            continue;
+        }
+        let work = store.trash().leftovers_of(entry.user_id(), task_id).await?;
+        files.delete_all(&work.object_keys).await?;
+        items += 1 + work.items.len();
+        objects += work.object_keys.len();
+        store.trash().delete_items(work.items).await?;
+    }
     store.trash().delete_trash_entry(entry).await?;
     Ok((items, objects))
 }

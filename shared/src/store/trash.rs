@@ -289,26 +289,46 @@ impl Trash<'_> {
         Ok(entries)
     }
 
-    /// Everything an expired trash entry's tasks left: the task items, their notes, occurrence
-    /// records, schedule entries, attachment records and activity entries, and the attachments'
-    /// S3 keys.
-    pub async fn purge_work(self, entry: &TrashItem) -> Result<PurgeWork, StoreError> {
-        let user = keys::user(entry.user_id());
+    /// Deletes a task of an expired entry, only while it is still in the trash (or already gone):
+    /// false when it was restored meanwhile (the purge index is read eventually consistent, so an
+    /// entry restored a moment ago may still be listed), and then nothing of it may go.
+    pub async fn delete_trashed_task(self, user_id: &str, task_id: &str) -> Result<bool, StoreError> {
+        use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+        let result = self
+            .store
+            .client
+            .delete_item()
+            .table_name(&self.store.table)
+            .set_key(Some(self.store.tasks().task_key(user_id, task_id)))
+            .condition_expression("attribute_not_exists(#pk) OR attribute_exists(trashed_at)")
+            .expression_attribute_names("#pk", keys::PK)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) => match error.into_service_error() {
+                DeleteItemError::ConditionalCheckFailedException(_) => Ok(false),
+                other => Err(StoreError::Dynamo(Box::new(other))),
+            },
+        }
+    }
+
+    /// What a purged task left: its notes, occurrence records, schedule entries, attachment
+    /// records and activity entries, and the attachments' S3 keys.
+    pub async fn leftovers_of(self, user_id: &str, task_id: &str) -> Result<PurgeWork, StoreError> {
+        let user = keys::user(user_id);
         let mut work = PurgeWork::default();
-        for task_id in &entry.task_ids {
-            work.items.push(self.store.tasks().task_key(entry.user_id(), task_id));
-            work.items.extend(self.store.activity().keys_of(entry.user_id(), task_id).await?);
-            for prefix in [keys::notes_of(task_id), keys::occurrences_of(task_id), keys::reminder_entries_of(task_id)] {
-                for record in self.store.query_prefix(user.clone(), &prefix).await? {
-                    work.items.push(super::key_of(&record));
-                }
-            }
-            for record in self.store.query_prefix(user.clone(), &keys::attachments_of(task_id)).await? {
-                if let Some(aws_sdk_dynamodb::types::AttributeValue::S(object_key)) = record.get("object_key") {
-                    work.object_keys.push(object_key.clone());
-                }
+        work.items.extend(self.store.activity().keys_of(user_id, task_id).await?);
+        for prefix in [keys::notes_of(task_id), keys::occurrences_of(task_id), keys::reminder_entries_of(task_id)] {
+            for record in self.store.query_prefix(user.clone(), &prefix).await? {
                 work.items.push(super::key_of(&record));
             }
+        }
+        for record in self.store.query_prefix(user.clone(), &keys::attachments_of(task_id)).await? {
+            if let Some(aws_sdk_dynamodb::types::AttributeValue::S(object_key)) = record.get("object_key") {
+                work.object_keys.push(object_key.clone());
+            }
+            work.items.push(super::key_of(&record));
         }
         Ok(work)
     }
