@@ -165,3 +165,28 @@ async fn an_id_that_is_not_one_of_ours_is_not_found_before_any_read() {
     let notification = stack.call(Method::DELETE, "/v1/notifications/nope", token, None).await;
     notification.assert_problem(StatusCode::NOT_FOUND, "not_found");
 }
+
+/// Every 201 says where the new object lives (`Location`), with its `ETag`.
+#[tokio::test]
+async fn a_created_object_answers_its_location() {
+    let stack = TestStack::new().await;
+    let user = stack.signup("Located").await;
+    let token = user["access_token"].as_str();
+    let task = stack.call(Method::POST, "/v1/tasks", token, Some(json!({"title": "Here"}))).await;
+    let task_id = task.body["id"].as_str().unwrap().to_string();
+    assert_eq!(task.header("location"), Some(format!("/v1/tasks/{task_id}").as_str()));
+    let note = stack.call(Method::POST, &format!("/v1/tasks/{task_id}/notes"), token, Some(json!({"body": "n"}))).await;
+    let note_id = note.body["id"].as_str().unwrap();
+    assert_eq!(note.header("location"), Some(format!("/v1/tasks/{task_id}/notes/{note_id}").as_str()));
+    let copy = stack.call(Method::POST, &format!("/v1/tasks/{task_id}/duplicate"), token, None).await;
+    assert_eq!(copy.header("location"), Some(format!("/v1/tasks/{}", copy.body["id"].as_str().unwrap()).as_str()));
+    let body = json!({"name": "Here again", "task_id": task_id});
+    let template = stack.call(Method::POST, "/v1/templates", token, Some(body)).await;
+    assert_eq!(template.status, StatusCode::CREATED, "{}", template.body);
+    let template_id = template.body["id"].as_str().unwrap();
+    assert_eq!(template.header("location"), Some(format!("/v1/templates/{template_id}").as_str()));
+    for created in [&task, &note, &copy, &template] {
+        assert_eq!(created.status, StatusCode::CREATED);
+        assert!(created.header("etag").is_some());
+    }
+}

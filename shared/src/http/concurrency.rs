@@ -6,11 +6,21 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Serialize;
 
 use super::problem::ApiError;
+use crate::domain::Versioned;
 
 /// An object with `version`, answered with its `ETag`.
 pub fn with_etag(status: StatusCode, body: &impl Serialize, version: u64) -> Response {
     let mut response = (status, Json(body)).into_response();
     response.headers_mut().insert(header::ETAG, etag(version));
+    response
+}
+
+/// 201 with the new object, its `ETag`, and its `Location`.
+pub fn created<T: Versioned>(location: &str, object: &T) -> Response {
+    let mut response = with_etag(StatusCode::CREATED, object, object.version());
+    if let Ok(location) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
     response
 }
 

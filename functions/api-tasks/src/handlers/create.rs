@@ -3,7 +3,6 @@
 
 use axum::extract::State;
 use axum::response::Response;
-use http::{HeaderValue, StatusCode, header};
 use serde::Deserialize;
 use serde_json::Value;
 use shared::Base;
@@ -11,12 +10,13 @@ use shared::domain::Violations;
 use shared::domain::plan::{Limit, LimitReached, limits};
 use shared::domain::task::{SubtaskCounts, Task, TaskFields};
 use shared::domain::template;
+use shared::http::concurrency::created;
 use shared::http::json::from_value;
 use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
 use shared::http::{ApiError, ApiJson, CurrentUser};
 use shared::store::tasks::TaskWriteError;
 
-use super::{caller_limits, load_task, task_response};
+use super::{caller_limits, load_task};
 
 /// A new task's fields, and optionally the template it starts from.
 // For the OpenAPI document only: `create` reads its body as a map (`split_create_body`).
@@ -91,11 +91,7 @@ pub async fn create_task(
         Err(TaskWriteError::NotFound) => return Err(parent_not_found()),
         Err(refused) => return Err(refused.into()),
     }
-    let mut response = task_response(StatusCode::CREATED, &task);
-    if let Ok(location) = HeaderValue::from_str(&format!("/v1/tasks/{}", task.id)) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    Ok(response)
+    Ok(created(&format!("/v1/tasks/{}", task.id), &task))
 }
 
 /// A parent that is absent, trashed or someone else's is a problem of the request's `parent_id`.
@@ -187,9 +183,5 @@ pub async fn create_from_template(
     let ids = subtasks.iter().map(|subtask| subtask.id.clone()).collect();
     task.subtasks = Some(SubtaskCounts { open: subtasks.len() as u64, done: 0, ids });
     app.store.tasks().create_task(user_id, &task, &subtasks, limits, vec![]).await?;
-    let mut response = task_response(StatusCode::CREATED, &task);
-    if let Ok(location) = HeaderValue::from_str(&format!("/v1/tasks/{}", task.id)) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    Ok(response)
+    Ok(created(&format!("/v1/tasks/{}", task.id), &task))
 }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use shared::Base;
 use shared::domain::Violations;
 use shared::domain::note::{Note, validate_body};
-use shared::http::concurrency::{if_match_version, version_conflict, with_etag};
+use shared::http::concurrency::{created, if_match_version, version_conflict, with_etag};
 use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
 use shared::http::pagination::Page;
 use shared::http::{ApiError, ApiJson, CurrentUser};
@@ -91,7 +91,7 @@ pub async fn create(
         updated_at: now,
     };
     app.store.notes().add_note(&caller.user_id, &note).await?;
-    Ok(note_response(StatusCode::CREATED, &note))
+    Ok(created(&format!("/v1/tasks/{}/notes/{}", note.task_id, note.id), &note))
 }
 
 /// Replaces a note's text.

@@ -6,6 +6,7 @@ use http::{HeaderMap, StatusCode};
 use shared::Base;
 use shared::domain::note::Note;
 use shared::domain::task::{Status, SubtaskCounts, Task, TaskFields};
+use shared::http::concurrency::created;
 use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
 use shared::http::{ApiError, ApiJson, CurrentUser};
 use shared::http::{ApiPath, Id};
@@ -126,7 +127,7 @@ pub async fn duplicate(
     }
     let limits = caller_limits(&app, &caller.user_id).await?;
     app.store.tasks().create_task(&caller.user_id, &copy, &subtask_copies, limits, note_puts).await?;
-    Ok(task_response(StatusCode::CREATED, &copy))
+    Ok(created(&format!("/v1/tasks/{}", copy.id), &copy))
 }
 
 /// A new open copy of `task` with the new `id`, under `parent_id`.

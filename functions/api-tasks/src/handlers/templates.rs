@@ -12,7 +12,7 @@ use shared::domain::task::TaskFields;
 use shared::domain::template::{
     self, Template, TemplateSubtask, TemplateSubtaskInput, TemplateTask, TemplateTaskInput,
 };
-use shared::http::concurrency::{if_match_version, with_etag};
+use shared::http::concurrency::{created, if_match_version};
 use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
 use shared::http::pagination::{Page, PageRequest, is_id};
 use shared::http::{ApiError, ApiJson, ApiQuery, CurrentUser};
@@ -35,10 +35,6 @@ pub struct NewTemplate {
     /// With `task` only: at most 50.
     #[schema(max_items = 50)]
     subtasks: Option<Vec<TemplateSubtaskInput>>,
-}
-
-fn template_response(status: StatusCode, template: &Template) -> Response {
-    with_etag(status, template, template.version)
 }
 
 /// Saves a template: a live task of the caller (`task_id`), or one written out (`task`, `subtasks`).
@@ -88,7 +84,7 @@ pub async fn create(
     let template = template::build(id, body.name.as_deref(), &task, &subtasks, now).map_err(ApiError::from)?;
     let limits = caller_limits(&app, &caller.user_id).await?;
     app.store.templates().create_template(&caller.user_id, &template, limits).await?;
-    Ok(template_response(StatusCode::CREATED, &template))
+    Ok(created(&format!("/v1/templates/{}", template.id), &template))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
