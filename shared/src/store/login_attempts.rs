@@ -4,10 +4,9 @@
 //! exactly the window's budget, never more. The key is the email, not the user: an address with no
 //! account locks the same way, so the answer tells nobody which accounts exist.
 
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, key, keys, n};
+use super::{Store, StoreError, condition_held, key, keys, n};
 use crate::domain::account::{LOCKOUT_FAILURES, LOCKOUT_WINDOW_SECONDS};
 
 /// The attempts item.
@@ -97,13 +96,7 @@ impl LoginAttempts<'_> {
             .expression_attribute_values(":budget", n(LOCKOUT_FAILURES))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) => match error.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(_) => Ok(false),
-                other => Err(StoreError::Dynamo(Box::new(other))),
-            },
-        }
+        condition_held(result)
     }
 
     /// A new window with this attempt in it, only where none is open.
@@ -127,12 +120,6 @@ impl LoginAttempts<'_> {
             .expression_attribute_values(":floor", n(now - LOCKOUT_WINDOW_SECONDS))
             .send()
             .await;
-        match put {
-            Ok(_) => Ok(true),
-            Err(error) => match error.into_service_error() {
-                aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(_) => Ok(false),
-                other => Err(StoreError::Dynamo(Box::new(other))),
-            },
-        }
+        condition_held(put)
     }
 }

@@ -86,6 +86,24 @@ impl StoreError {
     }
 }
 
+/// Whether a conditional request went through: `Ok(false)` when its condition did not hold.
+pub(crate) fn condition_held<O, E, R>(result: Result<O, SdkError<E, R>>) -> Result<bool, StoreError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(error)
+            if error.as_service_error().and_then(|service| service.code())
+                == Some("ConditionalCheckFailedException") =>
+        {
+            Ok(false)
+        }
+        Err(error) => Err(dynamo_error(error)),
+    }
+}
+
 pub(crate) fn dynamo_error<E, R>(error: SdkError<E, R>) -> StoreError
 where
     E: std::error::Error + Send + Sync + 'static,
@@ -445,23 +463,21 @@ impl Store {
 
     /// Deletes one item if it exists; false when it did not.
     pub(crate) async fn delete_if_exists(&self, pk: String, sk: &str) -> Result<bool, StoreError> {
-        use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+        self.delete_on_condition(key(pk, sk), "attribute_exists(#pk)").await
+    }
+
+    /// Deletes an item while `condition` holds (`#pk` names the partition key); false when it did not.
+    pub(crate) async fn delete_on_condition(&self, key: Item, condition: &str) -> Result<bool, StoreError> {
         let result = self
             .client
             .delete_item()
             .table_name(&self.table)
-            .set_key(Some(key(pk, sk)))
-            .condition_expression("attribute_exists(#pk)")
+            .set_key(Some(key))
+            .condition_expression(condition)
             .expression_attribute_names("#pk", keys::PK)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) => match error.into_service_error() {
-                DeleteItemError::ConditionalCheckFailedException(_) => Ok(false),
-                other => Err(StoreError::Dynamo(Box::new(other))),
-            },
-        }
+        condition_held(result)
     }
 }
 

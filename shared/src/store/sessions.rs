@@ -5,12 +5,11 @@
 //! the profile's `session_epoch` it was opened in; moving the epoch on ends them all at once
 //! (`accounts().end_sessions`). A user keeps at most `MAX_SESSIONS`: opening one more ends the oldest.
 
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
 use super::accounts::UserItem;
-use super::{Store, StoreError, from_item, key, keys, n, s, to_item};
+use super::{Store, StoreError, condition_held, from_item, key, keys, n, s, to_item};
 use crate::auth::opaque;
 use crate::domain::account::Tier;
 
@@ -313,12 +312,6 @@ impl Sessions<'_> {
             .expression_attribute_values(":presented", s(presented))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) => match error.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(_) => Ok(false),
-                other => Err(StoreError::Dynamo(Box::new(other))),
-            },
-        }
+        condition_held(result)
     }
 }

@@ -293,24 +293,8 @@ impl Trash<'_> {
     /// false when it was restored meanwhile (the purge index is read eventually consistent, so an
     /// entry restored a moment ago may still be listed), and then nothing of it may go.
     pub async fn delete_trashed_task(self, user_id: &str, task_id: &str) -> Result<bool, StoreError> {
-        use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
-        let result = self
-            .store
-            .client
-            .delete_item()
-            .table_name(&self.store.table)
-            .set_key(Some(self.store.tasks().task_key(user_id, task_id)))
-            .condition_expression("attribute_not_exists(#pk) OR attribute_exists(trashed_at)")
-            .expression_attribute_names("#pk", keys::PK)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) => match error.into_service_error() {
-                DeleteItemError::ConditionalCheckFailedException(_) => Ok(false),
-                other => Err(StoreError::Dynamo(Box::new(other))),
-            },
-        }
+        let key = self.store.tasks().task_key(user_id, task_id);
+        self.store.delete_on_condition(key, "attribute_not_exists(#pk) OR attribute_exists(trashed_at)").await
     }
 
     /// What a purged task left: its notes, occurrence records, schedule entries, attachment
