@@ -52,6 +52,15 @@ async fn a_verified_account_links_google_only_from_its_own_session() {
     stack.verify_email(email).await;
     let identity = google.sign(&google.claims("owner-sub", email));
 
+    // Linking needs a token; a forged one (signed by another key) is refused.
+    let missing = stack.call(Method::POST, "/v1/me/identities/google", access(&owner), Some(json!({}))).await;
+    missing.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(missing.error_fields(), ["id_token"]);
+    let forged = FakeGoogle::start().await.sign(&google.claims("owner-sub", email));
+    let refused =
+        stack.call(Method::POST, "/v1/me/identities/google", access(&owner), Some(json!({"id_token": forged})));
+    refused.await.assert_problem(StatusCode::UNAUTHORIZED, "invalid_google_token");
+
     // Someone with a Google identity for the address (a recycled mailbox) cannot walk in.
     google_sign_in(&stack, &identity).await.assert_problem(StatusCode::CONFLICT, "account_link_required");
     assert_eq!(stack.login(email, PASSWORD).await.status, StatusCode::OK, "the owner's password still works");

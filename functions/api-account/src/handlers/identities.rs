@@ -41,11 +41,10 @@ pub async fn link_google(
     caller: CheckedUser,
     ApiJson(request): ApiJson<LinkGoogleRequest>,
 ) -> Result<Response, ApiError> {
-    let id_token = request.id_token.filter(|token| !token.trim().is_empty()).ok_or_else(|| {
-        let mut violations = Violations::new();
-        violations.add("id_token", "is required");
-        ApiError::from(violations)
-    })?;
+    let id_token = request
+        .id_token
+        .filter(|token| !token.trim().is_empty())
+        .ok_or_else(|| ApiError::from(Violations::one("id_token", "is required")))?;
     let identity = google.verify(&id_token).await?;
     let user = app.store.accounts().get_user(&caller.user_id).await?.ok_or_else(ApiError::not_found)?;
     if user.google_sub.as_deref() == Some(identity.subject.as_str()) {
