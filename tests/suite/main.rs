@@ -17,6 +17,7 @@ mod reminders;
 mod round_trips;
 mod subtasks;
 mod takeover;
+mod task_limits;
 mod tasks;
 mod templates;
 mod tokens;

@@ -112,7 +112,7 @@ async fn each_route_does_the_round_trips_the_data_model_states() {
     let documented = json!({
         "login": 5, "refresh": 2, "get_me": 1, "patch_me": 1, "sessions": 3,
         "create_task": 2, "get_task": 1, "list_tasks": 1, "patch_task": 2, "complete_task": 2,
-        "add_note": 2, "list_notes": 2, "delete_task": 2, "list_trash": 1,
+        "add_note": 3, "list_notes": 2, "delete_task": 2, "list_trash": 1,
         "restore_task": 3, "activity": 1, "add_subtask": 3, "list_subtasks": 2, "complete_subtask": 3,
     });
     assert_eq!(measured, documented);

@@ -53,7 +53,7 @@ pub fn routes() -> Vec<Route<TasksState>> {
         Route::get("/v1/templates", templates::list).with_query(),
         Route::post("/v1/templates", templates::create),
         Route::delete("/v1/templates/{id}", templates::delete),
-        Route::get("/v1/trash", trash::list),
+        Route::get("/v1/trash", trash::list).with_query(),
         Route::post("/v1/trash/{id}/restore", trash::restore),
     ]
 }

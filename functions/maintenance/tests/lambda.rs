@@ -95,9 +95,9 @@ async fn the_hourly_run_purges_expired_trash_with_its_files_and_keeps_the_rest()
 
     let lambda = stack.lambda(BINARY, "maintenance").await;
     let report: Value = lambda.invoke(event("maintenance", "hourly", &[])).await.unwrap();
-    // The two tasks, the note, the attachment record, and the tasks' three activity entries
-    // (parent created and trashed, subtask created).
-    assert_eq!(report["trash"], json!({"entries": 1, "items_deleted": 7, "objects_deleted": 1, "failed": 0}));
+    // The two tasks, the note, the parent's counters of notes and attachments, the attachment
+    // record, and the tasks' three activity entries (parent created and trashed, subtask created).
+    assert_eq!(report["trash"], json!({"entries": 1, "items_deleted": 8, "objects_deleted": 1, "failed": 0}));
     for task_id in [parent_id, subtask["id"].as_str().unwrap()] {
         let log = stack.call(Method::GET, &format!("/v1/activity?entity_id={task_id}"), token, None).await.body;
         assert_eq!(log["items"], json!([]), "the purged task's history went with it");
@@ -119,7 +119,24 @@ async fn the_hourly_run_purges_expired_trash_with_its_files_and_keeps_the_rest()
     }
 
     assert!(http.get(&download).send().await.unwrap().status().is_client_error(), "the file is gone from S3");
-    for prefix in [format!("TASK#{parent_id}"), format!("NOTE#{parent_id}#"), format!("ATTACHMENT#{parent_id}#")] {
+    let usage = stack
+        .dynamo()
+        .get_item()
+        .table_name(stack.table())
+        .key("PK", AttributeValue::S(format!("USER#{user_id}")))
+        .key("SK", AttributeValue::S("ATTACHMENT_USAGE".into()))
+        .send()
+        .await
+        .unwrap();
+    let usage = usage.item().expect("the usage counter");
+    assert_eq!(usage["attachments"], AttributeValue::N("0".into()), "the purged file's room is given back");
+    assert_eq!(usage["bytes"], AttributeValue::N("0".into()));
+    for prefix in [
+        format!("TASK#{parent_id}"),
+        format!("NOTE#{parent_id}#"),
+        format!("ATTACHMENT#{parent_id}#"),
+        format!("COUNTS#{parent_id}"),
+    ] {
         assert_eq!(items_under(&stack, user_id, &prefix).await, 0, "{prefix}");
     }
     assert_eq!(items_under(&stack, user_id, &format!("TASK#{}", subtask["id"].as_str().unwrap())).await, 0);

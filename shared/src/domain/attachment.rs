@@ -49,3 +49,12 @@ pub fn validate_content_type(content_type: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// An attachment is never edited, only added and deleted: it has one version.
+impl super::Versioned for Attachment {
+    const KIND: &'static str = "attachment";
+
+    fn version(&self) -> u64 {
+        1
+    }
+}

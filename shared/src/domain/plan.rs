@@ -11,17 +11,44 @@ pub struct PlanLimits {
     pub open_tasks: u64,
     pub subtasks_per_task: u64,
     pub templates: u64,
+    /// Notes on one task.
+    pub notes_per_task: u64,
+    /// Attachments on one task.
+    pub attachments_per_task: u64,
+    /// Attachments of the user across all tasks (trashed ones count until purged).
+    pub attachments: u64,
+    /// Bytes of all the user's attachments together.
+    pub attachment_bytes: u64,
     /// Authenticated API requests per user and minute (the default of the rate-limit budget;
     /// `RATE_LIMIT_<TIER>_PER_MINUTE` overrides it).
     pub requests_per_minute: u32,
 }
 
 pub fn limits(tier: Tier) -> PlanLimits {
+    const MB: u64 = 1024 * 1024;
+    // What every tier shares: per-task caps keep one task's page and its duplicate bounded.
+    let base = PlanLimits {
+        open_tasks: 10_000,
+        subtasks_per_task: 50,
+        templates: 100,
+        notes_per_task: 100,
+        attachments_per_task: 20,
+        attachments: 5_000,
+        attachment_bytes: 10 * 1024 * MB,
+        requests_per_minute: 600,
+    };
     match tier {
-        Tier::Free => PlanLimits { open_tasks: 50, subtasks_per_task: 10, templates: 100, requests_per_minute: 120 },
-        Tier::Pro => PlanLimits { open_tasks: 10_000, subtasks_per_task: 50, templates: 100, requests_per_minute: 600 },
+        Tier::Free => PlanLimits {
+            open_tasks: 50,
+            subtasks_per_task: 10,
+            attachments: 100,
+            attachment_bytes: 250 * MB,
+            requests_per_minute: 120,
+            ..base
+        },
+        Tier::Pro => base,
         Tier::Team => {
-            PlanLimits { open_tasks: 10_000, subtasks_per_task: 50, templates: 100, requests_per_minute: 1_200 }
+            PlanLimits { attachments: 20_000, attachment_bytes: 50 * 1024 * MB, requests_per_minute: 1_200, ..base }
         }
     }
 }
@@ -32,6 +59,10 @@ pub enum Limit {
     OpenTasks,
     SubtasksPerTask,
     Templates,
+    NotesPerTask,
+    AttachmentsPerTask,
+    Attachments,
+    AttachmentBytes,
 }
 
 impl Limit {
@@ -41,6 +72,10 @@ impl Limit {
             Limit::OpenTasks => "open_tasks",
             Limit::SubtasksPerTask => "subtasks_per_task",
             Limit::Templates => "templates",
+            Limit::NotesPerTask => "notes_per_task",
+            Limit::AttachmentsPerTask => "attachments_per_task",
+            Limit::Attachments => "attachments",
+            Limit::AttachmentBytes => "attachment_bytes",
         }
     }
 
@@ -49,6 +84,10 @@ impl Limit {
             Limit::OpenTasks => limits.open_tasks,
             Limit::SubtasksPerTask => limits.subtasks_per_task,
             Limit::Templates => limits.templates,
+            Limit::NotesPerTask => limits.notes_per_task,
+            Limit::AttachmentsPerTask => limits.attachments_per_task,
+            Limit::Attachments => limits.attachments,
+            Limit::AttachmentBytes => limits.attachment_bytes,
         }
     }
 
@@ -57,7 +96,8 @@ impl Limit {
         match self {
             Limit::OpenTasks => "complete, archive or delete some, or upgrade",
             Limit::SubtasksPerTask => "delete some, or upgrade",
-            Limit::Templates => "delete some first",
+            Limit::Templates | Limit::NotesPerTask | Limit::AttachmentsPerTask => "delete some first",
+            Limit::Attachments | Limit::AttachmentBytes => "delete some attachments, or upgrade",
         }
     }
 }
@@ -79,6 +119,12 @@ impl LimitReached {
             Limit::OpenTasks => format!("open tasks: your plan allows {}", self.allowed),
             Limit::SubtasksPerTask => format!("subtasks: your plan allows {} per task", self.allowed),
             Limit::Templates => format!("templates: you can keep at most {}", self.allowed),
+            Limit::NotesPerTask => format!("notes: a task can have at most {}", self.allowed),
+            Limit::AttachmentsPerTask => format!("attachments: a task can have at most {}", self.allowed),
+            Limit::Attachments => format!("attachments: your plan allows {} in all", self.allowed),
+            Limit::AttachmentBytes => {
+                format!("attachment storage: your plan allows {} MB in all", self.allowed / (1024 * 1024))
+            }
         };
         format!("{what}; {}", self.limit.advice())
     }
@@ -107,6 +153,8 @@ mod tests {
             assert!(limits(tier).open_tasks > free.open_tasks);
             assert!(limits(tier).subtasks_per_task > free.subtasks_per_task);
             assert!(limits(tier).requests_per_minute > free.requests_per_minute);
+            assert!(limits(tier).attachments > free.attachments);
+            assert!(limits(tier).attachment_bytes > free.attachment_bytes);
         }
     }
 
@@ -115,5 +163,7 @@ mod tests {
         let reached = LimitReached::of(Limit::OpenTasks, limits(Tier::Free));
         assert_eq!(reached.allowed, 50);
         assert!(reached.detail().contains("50"), "{}", reached.detail());
+        let storage = LimitReached::of(Limit::AttachmentBytes, limits(Tier::Free));
+        assert!(storage.detail().contains("250 MB"), "{}", storage.detail());
     }
 }

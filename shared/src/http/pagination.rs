@@ -61,6 +61,24 @@ impl PageRequest {
     }
 }
 
+/// The query of a list with no other parameter than its paging.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// 1 to 200 (50 when absent).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
+    pub limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl PageQuery {
+    /// The page asked for of `list`, whose positions pass `valid`.
+    pub fn page(&self, list: &str, valid: impl Fn(&str) -> bool) -> Result<PageRequest, ApiError> {
+        PageRequest::only(self.limit.as_deref(), self.cursor.as_deref(), list, valid)
+    }
+}
+
 /// One page of a list.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {

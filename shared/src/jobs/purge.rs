@@ -1,5 +1,6 @@
 //! The trash purge (hourly, in `maintenance`): a trash entry whose 7 days are over loses its
-//! tasks, their notes and attachment records, and the attachments' files. The entry goes
+//! tasks, their notes and attachment records (their room in the quota given back once), and the
+//! attachments' files. The entry goes
 //! last, so a run cut short (timeout, S3 error) leaves it for the next run to finish.
 
 use serde::Serialize;
@@ -63,9 +64,13 @@ async fn purge_entry(store: &Store, files: &Files, entry: &TrashItem) -> Result<
             continue;
         }
         let work = store.trash().leftovers_of(entry.user_id(), task_id).await?;
-        files.delete_all(&work.object_keys).await?;
-        items += 1 + work.items.len();
-        objects += work.object_keys.len();
+        let object_keys = work.object_keys();
+        files.delete_all(&object_keys).await?;
+        for attachment in &work.attachments {
+            store.attachments().purge_attachment(entry.user_id(), attachment).await?;
+        }
+        items += 1 + work.items.len() + work.attachments.len();
+        objects += object_keys.len();
         store.trash().delete_items(work.items).await?;
     }
     store.trash().delete_trash_entry(entry).await?;

@@ -87,6 +87,11 @@ pub fn trash(task_id: &str) -> String {
     format!("{TRASH_PREFIX}{task_id}")
 }
 
+/// The trash index (GSI2) of one user: `USER#<id>#TRASH`, sorted by `<expires_at>#<task id>`.
+pub fn trash_index(user_id: &str) -> String {
+    format!("USER#{user_id}#TRASH")
+}
+
 /// The purge index partition (GSI1) of trash entries expiring on one UTC day: the hourly purge
 /// reads the days up to today, so no single partition takes every user's deletions.
 pub fn purge_bucket(expires_at: i64) -> String {
@@ -108,6 +113,15 @@ pub fn notes_of(task_id: &str) -> String {
 pub fn note(task_id: &str, note_id: &str) -> String {
     format!("NOTE#{task_id}#{note_id}")
 }
+
+/// The counters of one task's notes and attachments (`notes`, `attachments`), which the per-task
+/// caps are enforced on: `COUNTS#<task id>`.
+pub fn task_counts(task_id: &str) -> String {
+    format!("COUNTS#{task_id}")
+}
+
+/// The user's attachment usage (`attachments`, `bytes`), which the tier's quota is enforced on.
+pub const ATTACHMENT_USAGE: &str = "ATTACHMENT_USAGE";
 
 /// Attachment records sort under their task: `ATTACHMENT#<task id>#<attachment id>`.
 pub fn attachments_of(task_id: &str) -> String {

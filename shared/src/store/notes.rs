@@ -1,11 +1,14 @@
 //! Notes on a task, under the owner's partition next to each other (`NOTE#<task id>#<note id>`).
-//! Every write checks, in its transaction, that the task is live (not trashed).
+//! Every write checks, in its transaction, that the task is live (not trashed), and moves the
+//! task's note counter (`COUNTS#<task id>`), which the per-task cap is enforced on.
 
 use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
+use super::update::ItemUpdate;
 use super::{Store, StoreError, WriteError, from_item, key, keys, n, s, to_item};
 use crate::domain::note::Note;
+use crate::domain::plan::{Limit, LimitReached, PlanLimits};
 use crate::domain::task::FieldChange;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -38,7 +41,7 @@ impl Notes<'_> {
         Ok(TransactWriteItem::builder().condition_check(check).build())
     }
 
-    pub fn note_put(self, user_id: &str, note: &Note) -> Result<TransactWriteItem, StoreError> {
+    fn note_put(self, user_id: &str, note: &Note) -> Result<TransactWriteItem, StoreError> {
         let item = NoteItem {
             pk: keys::user(user_id),
             sk: keys::note(&note.task_id, &note.id),
@@ -48,16 +51,54 @@ impl Notes<'_> {
         self.store.put_new(to_item(&item)?)
     }
 
-    pub async fn add_note(self, user_id: &str, note: &Note) -> Result<(), WriteError<Note>> {
+    /// The update (for a transaction) that moves a task's note count by `delta`; going up, only
+    /// while it stays within `limit`.
+    pub(crate) fn count_notes(
+        self,
+        user_id: &str,
+        task_id: &str,
+        delta: i64,
+        limit: Option<u64>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = match limit {
+            Some(limit) => ItemUpdate::new().add_within("notes", delta, limit),
+            None => ItemUpdate::new().add("notes", n(delta)),
+        };
+        update.into_action(&self.store.table, key(keys::user(user_id), keys::task_counts(task_id)))
+    }
+
+    /// The writes (for a new task's transaction) that save copies of notes on it, counted.
+    pub(crate) fn copies(
+        self,
+        user_id: &str,
+        task_id: &str,
+        notes: &[Note],
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        if notes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut writes = vec![self.count_notes(user_id, task_id, notes.len() as i64, None)?];
+        for note in notes {
+            writes.push(self.note_put(user_id, note)?);
+        }
+        Ok(writes)
+    }
+
+    /// Saves a note on a live task, within the plan's notes per task.
+    pub async fn add_note(self, user_id: &str, note: &Note, limits: PlanLimits) -> Result<(), WriteError<Note>> {
         let change = FieldChange { field: "body".into(), old: serde_json::Value::Null, new: note.body.clone().into() };
         let actions = vec![
             self.task_is_live(user_id, &note.task_id)?,
+            self.count_notes(user_id, &note.task_id, 1, Some(limits.notes_per_task))?,
             self.note_put(user_id, note)?,
             self.store.activity().record_activity(user_id, "note", &note.id, "created", &[change])?,
         ];
         match self.store.transact(actions).await {
             Ok(()) => Ok(()),
             Err(error) if error.failed_condition_at(0) => Err(WriteError::NotFound),
+            Err(error) if error.failed_condition_at(1) => {
+                Err(WriteError::LimitReached(LimitReached::of(Limit::NotesPerTask, limits)))
+            }
             Err(error) => Err(error.into()),
         }
     }
@@ -118,6 +159,7 @@ impl Notes<'_> {
         let actions = vec![
             self.task_is_live(user_id, &note.task_id)?,
             TransactWriteItem::builder().delete(delete).build(),
+            self.count_notes(user_id, &note.task_id, -1, None)?,
             self.store.activity().record_activity(user_id, "note", &note.id, "deleted", &[change])?,
         ];
         match self.store.transact(actions).await {

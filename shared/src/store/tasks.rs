@@ -6,11 +6,12 @@
 //! them in the subtask's own transaction, and the parent's write is conditioned on the open count
 //! it was computed from, so concurrent subtask changes never both decide to complete the parent.
 
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
 use super::update::ItemUpdate;
 use super::{Item, Store, StoreError, WriteError, dynamo_error, from_item, key, keys, n, s, to_item};
+use crate::domain::note::Note;
 use crate::domain::occurrence::Series;
 use crate::domain::plan::{Limit, LimitReached, PlanLimits, open_count};
 use crate::domain::reminders::Reminder;
@@ -281,18 +282,12 @@ impl Tasks<'_> {
     /// The update (for a transaction) that moves the open-task count by `delta`; going up, only
     /// while under `limit`.
     pub(crate) fn count_open(self, user_id: &str, delta: i64, limit: u64) -> Result<TransactWriteItem, StoreError> {
-        let mut update = Update::builder()
-            .table_name(&self.store.table)
-            .set_key(Some(key(keys::user(user_id), keys::TASK_COUNTS)))
-            .update_expression("ADD open_tasks :delta")
-            .expression_attribute_values(":delta", n(delta));
-        if delta > 0 {
-            update = update
-                .condition_expression("attribute_not_exists(open_tasks) OR open_tasks < :limit")
-                .expression_attribute_values(":limit", n(limit));
-        }
-        let update = update.build().map_err(StoreError::from)?;
-        Ok(TransactWriteItem::builder().update(update).build())
+        let update = if delta > 0 {
+            ItemUpdate::new().add_within("open_tasks", delta, limit)
+        } else {
+            ItemUpdate::new().add("open_tasks", n(delta))
+        };
+        update.into_action(&self.store.table, key(keys::user(user_id), keys::TASK_COUNTS))
     }
 
     pub(crate) fn task_key(self, user_id: &str, task_id: &str) -> Item {
@@ -355,14 +350,14 @@ impl Tasks<'_> {
 
     /// Creates a task with its activity entry, counting it against the tier's limits: a top-level
     /// task against the open tasks, a subtask against its parent's subtasks. `subtasks` (new
-    /// tasks whose parent is `task`) and `extra` actions join the same transaction.
+    /// tasks whose parent is `task`) and `notes` (copies to save on it) join the same transaction.
     pub async fn create_task(
         self,
         user_id: &str,
         task: &Task,
         subtasks: &[Task],
         limits: PlanLimits,
-        extra: Vec<TransactWriteItem>,
+        notes: &[Note],
     ) -> Result<(), TaskWriteError> {
         let mut item = TaskItem::new(user_id, task.clone());
         for subtask in subtasks {
@@ -392,8 +387,8 @@ impl Tasks<'_> {
                 plan.push(write, None);
             }
         }
-        for action in extra {
-            plan.push(action, None);
+        for write in self.store.notes().copies(user_id, &task.id, notes)? {
+            plan.push(write, None);
         }
         // Counted with every write it makes (schedule entries too), before DynamoDB refuses it.
         if plan.len() > MAX_TRANSACTION_ACTIONS {

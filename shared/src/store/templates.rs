@@ -3,10 +3,11 @@
 //! enforced on (`TEMPLATE_COUNTS.templates`): saving adds 1 on condition `templates < limit` and
 //! deleting subtracts 1, each in the template's own transaction.
 
-use aws_sdk_dynamodb::types::{Delete, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
 use super::accounts::UserItem;
+use super::update::ItemUpdate;
 use super::{Store, StoreError, WriteError, from_item, key, keys, n, to_item};
 use crate::domain::plan::{Limit, LimitReached, PlanLimits};
 use crate::domain::task::FieldChange;
@@ -43,18 +44,11 @@ impl Templates<'_> {
     /// The update (for a transaction) that moves the user's template count by `delta`; with
     /// `allowed`, only while the count is under it.
     fn count_templates(self, user_id: &str, delta: i64, allowed: Option<u64>) -> Result<TransactWriteItem, StoreError> {
-        let mut update = Update::builder()
-            .table_name(&self.store.table)
-            .set_key(Some(key(keys::user(user_id), keys::TEMPLATE_COUNTS)))
-            .update_expression("ADD templates :delta")
-            .expression_attribute_values(":delta", n(delta));
-        if let Some(allowed) = allowed {
-            update = update
-                .condition_expression("attribute_not_exists(templates) OR templates < :limit")
-                .expression_attribute_values(":limit", n(allowed));
-        }
-        let update = update.build().map_err(StoreError::from)?;
-        Ok(TransactWriteItem::builder().update(update).build())
+        let update = match allowed {
+            Some(allowed) => ItemUpdate::new().add_within("templates", delta, allowed),
+            None => ItemUpdate::new().add("templates", n(delta)),
+        };
+        update.into_action(&self.store.table, key(keys::user(user_id), keys::TEMPLATE_COUNTS))
     }
 
     /// Saves a new template, counted against the limit, with its activity entry: one transaction.

@@ -34,6 +34,12 @@ pub struct TrashItem {
     /// `<expires_at, 12 digits>#<user id>#<task id>`.
     #[serde(rename = "GSI1SK")]
     pub gsi1sk: String,
+    /// The user's trash, newest first (GSI2): `USER#<id>#TRASH`.
+    #[serde(rename = "GSI2PK")]
+    pub gsi2pk: String,
+    /// `<expires_at, 12 digits>#<task id>`: the list reads only entries still restorable.
+    #[serde(rename = "GSI2SK")]
+    pub gsi2sk: String,
 }
 
 impl TrashItem {
@@ -51,6 +57,8 @@ impl TrashItem {
             task_ids,
             gsi1pk: keys::purge_bucket(expires_at),
             gsi1sk: format!("{expires_at:012}#{user_id}#{}", task.id),
+            gsi2pk: keys::trash_index(user_id),
+            gsi2sk: format!("{expires_at:012}#{}", task.id),
         }
     }
 
@@ -58,6 +66,21 @@ impl TrashItem {
     pub fn user_id(&self) -> &str {
         self.pk.strip_prefix("USER#").unwrap_or_default()
     }
+}
+
+/// One page of the trash.
+#[derive(Debug)]
+pub struct TrashPage {
+    pub items: Vec<TrashItem>,
+    /// The position of the last entry, when more follow.
+    pub next: Option<String>,
+}
+
+/// Whether a position is one the trash list gives: `<expires_at, 12 digits>#<task id>`.
+pub fn is_trash_position(position: &str) -> bool {
+    position.split_once('#').is_some_and(|(expires, task_id)| {
+        expires.len() == 12 && expires.bytes().all(|b| b.is_ascii_digit()) && ulid::Ulid::from_string(task_id).is_ok()
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -163,14 +186,38 @@ impl Trash<'_> {
             .into_action(&self.store.table, self.store.tasks().task_key(user_id, parent_id))
     }
 
-    /// The trash, newest first; entries past their 7 days are left out.
-    pub async fn list_trash(self, user_id: &str) -> Result<Vec<TrashItem>, StoreError> {
-        let items = self.store.query_prefix(keys::user(user_id), keys::TRASH_PREFIX).await?;
-        let mut entries: Vec<TrashItem> = items.into_iter().map(from_item).collect::<Result<_, _>>()?;
+    /// One page of the trash, most recently trashed first, after the position `after` (an
+    /// entry's `<expires_at>#<task id>`); entries past their 7 days are not read. One Query of
+    /// GSI2 for one entry more than the page, so a last page is known as such.
+    pub async fn list_trash(self, user_id: &str, after: Option<&str>, limit: usize) -> Result<TrashPage, StoreError> {
         let now = chrono::Utc::now().timestamp();
-        entries.retain(|entry| entry.expires_at > now);
-        entries.sort_by(|a, b| b.trashed_at.cmp(&a.trashed_at));
-        Ok(entries)
+        let start = after.map(|position| {
+            let task_id = position.rsplit('#').next().unwrap_or_default();
+            let mut start = super::key(keys::user(user_id), keys::trash(task_id));
+            start.insert("GSI2PK".into(), s(keys::trash_index(user_id)));
+            start.insert("GSI2SK".into(), s(position));
+            start
+        });
+        let output = self
+            .store
+            .client
+            .query()
+            .table_name(&self.store.table)
+            .index_name("GSI2")
+            .key_condition_expression("GSI2PK = :pk AND GSI2SK > :now")
+            .expression_attribute_values(":pk", s(keys::trash_index(user_id)))
+            .expression_attribute_values(":now", s(format!("{now:012}")))
+            .scan_index_forward(false)
+            .limit(limit as i32 + 1)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(dynamo_error)?;
+        let returned = output.items.unwrap_or_default();
+        let more = returned.len() > limit || output.last_evaluated_key.is_some();
+        let items: Vec<TrashItem> = returned.into_iter().take(limit).map(from_item).collect::<Result<_, _>>()?;
+        let next = if more { items.last().map(|entry| entry.gsi2sk.clone()) } else { None };
+        Ok(TrashPage { items, next })
     }
 
     /// Brings a trashed task back with its id and the subtasks trashed with it, if its 7 days
@@ -265,12 +312,19 @@ fn set_size_is(attribute: &str, size: usize) -> String {
     if size == 0 { format!("attribute_not_exists({attribute})") } else { format!("size({attribute}) = :set_size") }
 }
 
-/// What purging one trash entry deletes: its tasks' items (task, notes, attachment records) and
-/// the S3 keys of their files.
+/// What purging one trash entry deletes: its tasks' items (notes, counters, occurrence records,
+/// schedule and activity entries) and attachments (each record with its S3 object).
 #[derive(Debug, Default)]
 pub struct PurgeWork {
     pub items: Vec<super::Item>,
-    pub object_keys: Vec<String>,
+    pub attachments: Vec<crate::domain::attachment::Attachment>,
+}
+
+impl PurgeWork {
+    /// The S3 keys of the attachments' files.
+    pub fn object_keys(&self) -> Vec<String> {
+        self.attachments.iter().map(|attachment| attachment.object_key.clone()).collect()
+    }
 }
 
 impl Trash<'_> {
@@ -297,23 +351,24 @@ impl Trash<'_> {
         self.store.delete_on_condition(key, "attribute_not_exists(#pk) OR attribute_exists(trashed_at)").await
     }
 
-    /// What a purged task left: its notes, occurrence records, schedule entries, attachment
-    /// records and activity entries, and the attachments' S3 keys.
+    /// What a purged task left: its notes, counters, occurrence records, schedule entries,
+    /// activity entries and attachments.
     pub async fn leftovers_of(self, user_id: &str, task_id: &str) -> Result<PurgeWork, StoreError> {
         let user = keys::user(user_id);
         let mut work = PurgeWork::default();
         work.items.extend(self.store.activity().keys_of(user_id, task_id).await?);
-        for prefix in [keys::notes_of(task_id), keys::occurrences_of(task_id), keys::reminder_entries_of(task_id)] {
+        let prefixes = [
+            keys::task_counts(task_id),
+            keys::notes_of(task_id),
+            keys::occurrences_of(task_id),
+            keys::reminder_entries_of(task_id),
+        ];
+        for prefix in prefixes {
             for record in self.store.query_prefix(user.clone(), &prefix).await? {
                 work.items.push(super::key_of(&record));
             }
         }
-        for record in self.store.query_prefix(user.clone(), &keys::attachments_of(task_id)).await? {
-            if let Some(aws_sdk_dynamodb::types::AttributeValue::S(object_key)) = record.get("object_key") {
-                work.object_keys.push(object_key.clone());
-            }
-            work.items.push(super::key_of(&record));
-        }
+        work.attachments = self.store.attachments().list_attachments(user_id, task_id).await?;
         Ok(work)
     }
 

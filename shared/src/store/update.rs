@@ -48,6 +48,17 @@ impl ItemUpdate {
         self
     }
 
+    /// Adds `delta` to a counter on condition that the sum stays within `limit` (a missing
+    /// counter is zero): the one shape of every limit enforced in the table.
+    pub fn add_within(mut self, attribute: &str, delta: i64, limit: u64) -> Self {
+        let (name, placeholder) = self.placeholders(attribute, Some(super::n(delta)));
+        self.adds.push(format!("{name} {placeholder}"));
+        let room = format!("{placeholder}_room");
+        self.values.insert(room.clone(), super::n(i64::try_from(limit).unwrap_or(i64::MAX) - delta));
+        self.conditions.push(format!("(attribute_not_exists({name}) OR {name} <= {room})"));
+        self
+    }
+
     /// Takes members out of a set.
     pub fn delete_members(mut self, attribute: &str, members: AttributeValue) -> Self {
         let (name, placeholder) = self.placeholders(attribute, Some(members));
@@ -119,5 +130,13 @@ mod tests {
         assert_eq!(update.names["#u2"], "ttl");
         assert_eq!(update.names["#v"], "version");
         assert_eq!(update.conditions, ["(#v = :v)"]);
+    }
+
+    #[test]
+    fn a_bounded_add_leaves_room_for_its_own_delta() {
+        let update = ItemUpdate::new().add_within("bytes", 300, 1000);
+        assert_eq!(update.expression(), "ADD #u0 :u0");
+        assert_eq!(update.values[":u0_room"], AttributeValue::N("700".into()));
+        assert_eq!(update.conditions, ["(attribute_not_exists(#u0) OR #u0 <= :u0_room)"]);
     }
 }

@@ -18,7 +18,7 @@ use shared::http::{ApiPath, Id};
 use shared::integrations::files::Files;
 use shared::store::attachments::object_key;
 
-use super::load_task;
+use super::{caller_limits, load_task};
 
 const UPLOAD: Duration = Duration::from_secs(15 * 60);
 const DOWNLOAD: Duration = Duration::from_secs(5 * 60);
@@ -105,7 +105,7 @@ pub async fn create(
     ApiJson(request): ApiJson<NewAttachment>,
 ) -> Result<(StatusCode, Json<CreatedAttachment>), ApiError> {
     let (filename, content_type, size_bytes) = validate(&request)?;
-    let task = load_task(&app, &caller.user_id, &id).await?;
+    let (task, limits) = tokio::try_join!(load_task(&app, &caller.user_id, &id), caller_limits(&app, &caller.user_id))?;
     let attachment_id = ulid::Ulid::new().to_string();
     let attachment = Attachment {
         object_key: object_key(&caller.user_id, &task.id, &attachment_id),
@@ -120,9 +120,7 @@ pub async fn create(
         .upload(&attachment.object_key, &attachment.content_type, attachment.size_bytes, UPLOAD)
         .await
         .map_err(ApiError::internal)?;
-    if !app.store.attachments().add_attachment(&caller.user_id, &attachment).await? {
-        return Err(ApiError::not_found());
-    }
+    app.store.attachments().add_attachment(&caller.user_id, &attachment, limits).await?;
     let headers = presigned.headers.into_iter().map(|(name, value)| (name, value.into())).collect();
     let upload = Upload { method: "PUT", url: presigned.url, headers, expires_at: expires_in(UPLOAD) };
     Ok((StatusCode::CREATED, Json(CreatedAttachment { attachment, upload })))

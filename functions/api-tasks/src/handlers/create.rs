@@ -86,7 +86,7 @@ pub async fn create_task(
         None => task.subtasks = Some(SubtaskCounts::default()),
     }
     let limits = caller_limits(app, user_id).await?;
-    match app.store.tasks().create_task(user_id, &task, &[], limits, vec![]).await {
+    match app.store.tasks().create_task(user_id, &task, &[], limits, &[]).await {
         Ok(()) => {}
         Err(TaskWriteError::NotFound) => return Err(parent_not_found()),
         Err(refused) => return Err(refused.into()),
@@ -182,6 +182,6 @@ pub async fn create_from_template(
     }
     let ids = subtasks.iter().map(|subtask| subtask.id.clone()).collect();
     task.subtasks = Some(SubtaskCounts { open: subtasks.len() as u64, done: 0, ids });
-    app.store.tasks().create_task(user_id, &task, &subtasks, limits, vec![]).await?;
+    app.store.tasks().create_task(user_id, &task, &subtasks, limits, &[]).await?;
     Ok(created(&format!("/v1/tasks/{}", task.id), &task))
 }

@@ -14,7 +14,7 @@ use shared::http::pagination::Page;
 use shared::http::{ApiError, ApiJson, CurrentUser};
 use shared::http::{ApiPath, Id};
 
-use super::load_task;
+use super::{caller_limits, load_task};
 
 /// A note's text, on create and edit alike.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -80,7 +80,7 @@ pub async fn create(
     ApiJson(request): ApiJson<NoteBody>,
 ) -> Result<Response, ApiError> {
     let body = valid_body(&request)?;
-    let task = load_task(&app, &caller.user_id, &id).await?;
+    let (task, limits) = tokio::try_join!(load_task(&app, &caller.user_id, &id), caller_limits(&app, &caller.user_id))?;
     let now = shared::store::now_rfc3339();
     let note = Note {
         id: ulid::Ulid::new().to_string(),
@@ -90,7 +90,7 @@ pub async fn create(
         created_at: now.clone(),
         updated_at: now,
     };
-    app.store.notes().add_note(&caller.user_id, &note).await?;
+    app.store.notes().add_note(&caller.user_id, &note, limits).await?;
     Ok(created(&format!("/v1/tasks/{}/notes/{}", note.task_id, note.id), &note))
 }
 

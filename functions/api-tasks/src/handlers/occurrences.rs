@@ -6,33 +6,22 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::Response;
 use http::{HeaderMap, StatusCode};
-use serde::Deserialize;
 use shared::Base;
 use shared::domain::account::Tier;
 use shared::domain::occurrence::{Occurrence, Outcome, Series, advance};
 use shared::domain::plan::{limits, may_raise_open_count};
 use shared::domain::task::Task;
 use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
-use shared::http::pagination::{Page, PageRequest};
+use shared::http::pagination::{Page, PageQuery};
 use shared::http::{ApiError, ApiQuery, CurrentUser};
 use shared::http::{ApiPath, Id};
 use shared::store::keys;
 
 use super::{caller_limits, load_for_change, load_task, task_response};
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct OccurrenceQuery {
-    /// 1 to 200 (50 when absent).
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
-    limit: Option<String>,
-    /// The `next_cursor` of the previous page.
-    cursor: Option<String>,
-}
-
 /// The closed occurrences of a repeating task, newest first.
 #[utoipa::path(get, path = "/v1/tasks/{id}/occurrences", tag = "tasks",
-    params(("id" = String, Path, description = "The task's id"), OccurrenceQuery),
+    params(("id" = String, Path, description = "The task's id"), PageQuery),
     responses(
         (status = 200, description = "One page of occurrences", body = Page<Occurrence>),
         RequestProblems,
@@ -43,13 +32,11 @@ pub async fn list(
     State(app): State<Base>,
     caller: CurrentUser,
     ApiPath(id): ApiPath<Id>,
-    ApiQuery(query): ApiQuery<OccurrenceQuery>,
+    ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<Occurrence>>, ApiError> {
     let task = load_task(&app, &caller.user_id, &id).await?;
     let prefix = keys::occurrences_of(&task.id);
-    let page = PageRequest::only(query.limit.as_deref(), query.cursor.as_deref(), "occurrences", |position| {
-        position.starts_with(&prefix)
-    })?;
+    let page = query.page("occurrences", |position| position.starts_with(&prefix))?;
     let found =
         app.store.occurrences().list_occurrences(&caller.user_id, &task.id, page.after.as_deref(), page.limit).await?;
     Ok(Json(Page::new(found.items, "occurrences", found.next.as_deref())))

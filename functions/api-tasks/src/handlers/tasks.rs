@@ -113,20 +113,19 @@ pub async fn duplicate(
         copy.subtasks = Some(SubtaskCounts { open: subtask_copies.len() as u64, done: 0, ids });
     }
     let stamp = shared::store::now_rfc3339();
-    let mut note_puts = Vec::new();
-    for note in notes {
-        let copied = Note {
+    let note_copies: Vec<Note> = notes
+        .into_iter()
+        .map(|note| Note {
             id: ulid::Ulid::new().to_string(),
             task_id: copy.id.clone(),
             version: 1,
             created_at: stamp.clone(),
             updated_at: stamp.clone(),
             ..note
-        };
-        note_puts.push(app.store.notes().note_put(&caller.user_id, &copied)?);
-    }
+        })
+        .collect();
     let limits = caller_limits(&app, &caller.user_id).await?;
-    app.store.tasks().create_task(&caller.user_id, &copy, &subtask_copies, limits, note_puts).await?;
+    app.store.tasks().create_task(&caller.user_id, &copy, &subtask_copies, limits, &note_copies).await?;
     Ok(created(&format!("/v1/tasks/{}", copy.id), &copy))
 }
 

@@ -14,7 +14,7 @@ use shared::domain::template::{
 };
 use shared::http::concurrency::{created, if_match_version};
 use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
-use shared::http::pagination::{Page, PageRequest, is_id};
+use shared::http::pagination::{Page, PageQuery, is_id};
 use shared::http::{ApiError, ApiJson, ApiQuery, CurrentUser};
 use shared::http::{ApiPath, Id};
 
@@ -87,18 +87,8 @@ pub async fn create(
     Ok(created(&format!("/v1/templates/{}", template.id), &template))
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct TemplateQuery {
-    /// 1 to 200 (50 when absent).
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
-    limit: Option<String>,
-    /// The `next_cursor` of the previous page.
-    cursor: Option<String>,
-}
-
 /// The caller's templates, newest first.
-#[utoipa::path(get, path = "/v1/templates", tag = "templates", params(TemplateQuery),
+#[utoipa::path(get, path = "/v1/templates", tag = "templates", params(PageQuery),
     responses(
         (status = 200, description = "One page of templates", body = Page<Template>),
         RequestProblems,
@@ -108,9 +98,9 @@ pub struct TemplateQuery {
 pub async fn list(
     State(app): State<Base>,
     caller: CurrentUser,
-    ApiQuery(query): ApiQuery<TemplateQuery>,
+    ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<Template>>, ApiError> {
-    let request = PageRequest::only(query.limit.as_deref(), query.cursor.as_deref(), "templates", is_id)?;
+    let request = query.page("templates", is_id)?;
     let page = app.store.templates().list_templates(&caller.user_id, request.after.as_deref(), request.limit).await?;
     Ok(Json(Page::new(page.items, "templates", page.next.as_deref())))
 }

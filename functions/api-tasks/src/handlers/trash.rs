@@ -8,10 +8,10 @@ use serde::Serialize;
 use shared::Base;
 use shared::domain::task::Task;
 use shared::http::openapi::{CallerProblems, Problem, RequestProblems, WriteProblems};
-use shared::http::pagination::Page;
-use shared::http::{ApiError, CurrentUser};
+use shared::http::pagination::{Page, PageQuery};
+use shared::http::{ApiError, ApiQuery, CurrentUser};
 use shared::http::{ApiPath, Id};
-use shared::store::trash::RestoreError;
+use shared::store::trash::{RestoreError, is_trash_position};
 
 use super::{caller_limits, task_response};
 
@@ -26,17 +26,23 @@ pub struct TrashEntry {
     expires_at: String,
 }
 
-/// The caller's trashed tasks, restorable for 7 days.
-#[utoipa::path(get, path = "/v1/trash", tag = "trash",
+/// The caller's trashed tasks, restorable for 7 days, most recently trashed first.
+#[utoipa::path(get, path = "/v1/trash", tag = "trash", params(PageQuery),
     responses(
-        (status = 200, description = "Every task in the trash (`next_cursor` is null)", body = Page<TrashEntry>),
+        (status = 200, description = "One page of the trash", body = Page<TrashEntry>),
         RequestProblems,
         CallerProblems
     ),
     security(("bearer" = [])))]
-pub async fn list(State(app): State<Base>, caller: CurrentUser) -> Result<Json<Page<TrashEntry>>, ApiError> {
-    let entries = app.store.trash().list_trash(&caller.user_id).await?;
-    let items = entries
+pub async fn list(
+    State(app): State<Base>,
+    caller: CurrentUser,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Json<Page<TrashEntry>>, ApiError> {
+    let request = query.page("trash", is_trash_position)?;
+    let page = app.store.trash().list_trash(&caller.user_id, request.after.as_deref(), request.limit).await?;
+    let items = page
+        .items
         .into_iter()
         .map(|entry| TrashEntry {
             id: entry.task_id,
@@ -47,7 +53,7 @@ pub async fn list(State(app): State<Base>, caller: CurrentUser) -> Result<Json<P
                 .unwrap_or_default(),
         })
         .collect();
-    Ok(Json(Page::whole(items)))
+    Ok(Json(Page::new(items, "trash", page.next.as_deref())))
 }
 
 /// Restores a trashed task (with its subtasks).
