@@ -161,7 +161,7 @@ async fn the_digest_index_follows_the_preferences_and_the_timezone() {
     let (token, id) = (bearer(&signup), user_id(&signup));
     let recipients = |timezone: &'static str, hour: u32| {
         let store = store.clone();
-        async move { store.notifications().digest_recipients(timezone, hour).await.unwrap() }
+        async move { store.digests().digest_recipients(timezone, hour).await.unwrap() }
     };
     assert!(recipients("Europe/Berlin", 8).await.is_empty(), "the digest is opt-in");
 

@@ -38,7 +38,7 @@ async fn every_api_notifications_event_is_answered_by_the_lambda_binary() {
     assert_eq!((put.body["version"].as_u64(), put.body["digest_hour"].as_u64()), (Some(1), Some(7)));
     let stale = invoke(&lambda, with_token("put-preferences", &[])).await;
     assert_eq!((stale.status, stale.body["code"].as_str()), (412, Some("version_conflict")));
-    assert_eq!(store.notifications().digest_recipients("Europe/Berlin", 7).await.unwrap(), [user_id]);
+    assert_eq!(store.digests().digest_recipients("Europe/Berlin", 7).await.unwrap(), [user_id]);
 
     let listed = invoke(&lambda, with_token("list-notifications", &[])).await;
     assert_eq!(listed.status, 200, "{}", listed.body);

@@ -48,16 +48,7 @@ pub struct Series {
 impl Series {
     /// The series a task starts when it is given its repetition: its current due is occurrence 1.
     pub fn starting_at(task: &Task) -> Option<Series> {
-        Some(Series { start: due_key(task)?, count: 1 })
-    }
-}
-
-/// The due of a task as the series stores it.
-pub fn due_key(task: &Task) -> Option<String> {
-    match (task.due_at, task.due_date) {
-        (Some(at), _) => Some(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-        (None, Some(date)) => Some(date.to_string()),
-        (None, None) => None,
+        Some(Series { start: task.due_key()?, count: 1 })
     }
 }
 

@@ -104,7 +104,7 @@ pub struct Scheduled {
 
 /// Which occurrence of a task a notification is about: its due, or `once` when it has none.
 pub fn occurrence_key(task: &Task) -> String {
-    super::occurrence::due_key(task).unwrap_or_else(|| "once".into())
+    task.due_key().unwrap_or_else(|| "once".into())
 }
 
 /// Everything that should go off for `task` as it is now: its reminders and the due-soon alert.

@@ -25,6 +25,18 @@ pub enum Status {
 }
 
 impl Status {
+    pub const ALL: [Status; 4] = [Status::Todo, Status::InProgress, Status::Done, Status::Cancelled];
+
+    /// The name clients send and see.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Todo => "todo",
+            Status::InProgress => "in_progress",
+            Status::Done => "done",
+            Status::Cancelled => "cancelled",
+        }
+    }
+
     /// Open tasks count against the tier's limit.
     pub fn is_open(self) -> bool {
         matches!(self, Status::Todo | Status::InProgress)
@@ -39,6 +51,20 @@ pub enum Priority {
     Medium,
     High,
     Urgent,
+}
+
+impl Priority {
+    pub const ALL: [Priority; 4] = [Priority::Low, Priority::Medium, Priority::High, Priority::Urgent];
+
+    /// The name clients send and see.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Low => "low",
+            Priority::Medium => "medium",
+            Priority::High => "high",
+            Priority::Urgent => "urgent",
+        }
+    }
 }
 
 /// A task as clients see it (api.md's fixed shape).
@@ -156,6 +182,16 @@ pub struct FieldChange {
 }
 
 impl Task {
+    /// The task's due as one string: its instant (RFC 3339, seconds, UTC) or its date; what a
+    /// repeating series and a reminder's occurrence are keyed by.
+    pub fn due_key(&self) -> Option<String> {
+        match (self.due_at, self.due_date) {
+            (Some(at), _) => Some(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            (None, Some(date)) => Some(date.to_string()),
+            (None, None) => None,
+        }
+    }
+
     /// A new top-level task with defaults; `fields` is applied on top.
     pub fn new(id: String, now: DateTime<Utc>) -> Self {
         Task {
@@ -350,6 +386,16 @@ impl super::Versioned for Task {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_names_of_statuses_and_priorities_are_their_json_names() {
+        for status in Status::ALL {
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
+        }
+        for priority in Priority::ALL {
+            assert_eq!(serde_json::to_value(priority).unwrap(), priority.as_str());
+        }
+    }
 
     fn fields(json: serde_json::Value) -> TaskFields {
         serde_json::from_value(json).unwrap()

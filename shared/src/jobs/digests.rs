@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::content::digest_notification;
 use super::queue::{NotificationQueue, QueueError};
 use crate::domain::messages::{Notification, NotificationJob, NotificationMessage};
-use crate::domain::task::Task;
+use crate::domain::task::{Status, Task};
 use crate::store::tasks::{TaskFilter, TaskSort};
 use crate::store::{Store, StoreError};
 
@@ -53,7 +53,7 @@ pub async fn send_digests(
     // About 600 small Queries an hour (one per zone): read several at once.
     let mut recipients = stream::iter(begun)
         .map(|(zone, date, hour)| async move {
-            store.notifications().digest_recipients(zone.name(), hour).await.map(|users| (users, date))
+            store.digests().digest_recipients(zone.name(), hour).await.map(|users| (users, date))
         })
         .buffer_unordered(PARALLEL_READS);
     let mut bodies = Vec::new();
@@ -108,7 +108,7 @@ pub async fn digest_for(
     let timed_bound = next_day_start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let dated_bound = format!("{date}T23:59:59Z~");
     let filter = TaskFilter {
-        statuses: vec!["todo".into(), "in_progress".into()],
+        statuses: vec![Status::Todo, Status::InProgress],
         due_to: Some(timed_bound.max(dated_bound)),
         ..TaskFilter::default()
     };

@@ -317,7 +317,7 @@ impl Accounts<'_> {
                 .get_many(vec![key(keys::user(user_id), keys::PROFILE), key(keys::user(user_id), keys::DIGEST)])
                 .await?;
             let mut user: Option<UserItem> = None;
-            let mut digest: Option<super::notifications::DigestItem> = None;
+            let mut digest: Option<super::digests::DigestItem> = None;
             for item in items {
                 match item.get(keys::SK) {
                     Some(aws_sdk_dynamodb::types::AttributeValue::S(sk)) if sk == keys::PROFILE => {
@@ -367,7 +367,7 @@ impl Accounts<'_> {
                 update.update_expression(format!("SET {}", sets.join(", "))).build().map_err(StoreError::from)?;
             let actions = vec![
                 TransactWriteItem::builder().update(update).build(),
-                self.store.notifications().follow_timezone(user_id, digest.as_ref(), timezone)?,
+                self.store.digests().follow_timezone(user_id, digest.as_ref(), timezone)?,
             ];
             match self.store.transact(actions).await {
                 Ok(()) => return Ok(updated),

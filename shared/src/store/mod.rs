@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod activity;
 pub mod attachments;
 pub mod credentials;
+pub mod digests;
 pub mod idempotency;
 pub mod keys;
 pub mod login_attempts;
@@ -179,6 +180,10 @@ impl Store {
 
     pub fn attachments(&self) -> attachments::Attachments<'_> {
         attachments::Attachments { store: self }
+    }
+
+    pub fn digests(&self) -> digests::Digests<'_> {
+        digests::Digests { store: self }
     }
 
     pub fn idempotency(&self) -> idempotency::IdempotencyKeys<'_> {

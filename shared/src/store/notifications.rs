@@ -1,5 +1,6 @@
-//! Notifications under the user's partition: the preferences document, the digest index entry,
-//! the in-app inbox, and the delivery records that make each delivery happen at most once.
+//! Notifications under the user's partition: the preferences document, the in-app inbox, and the
+//! delivery records that make each delivery happen at most once. The digest index entry the
+//! preferences keep is in `digests.rs`.
 //!
 //! - Preferences: `NOTIFICATION_PREFS` (JSON text, `version`). A user who never chose has none and
 //!   reads the defaults at version 0.
@@ -18,9 +19,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, ReturnValue, Trans
 use serde::{Deserialize, Serialize};
 
 use super::accounts::UserItem;
-use super::{
-    IndexRange, Item, Store, StoreError, WriteError, dynamo_error, expired, from_item, key, keys, n, s, to_item,
-};
+use super::{Item, Store, StoreError, WriteError, dynamo_error, expired, from_item, key, keys, n, s, to_item};
 use crate::domain::messages::Notification;
 use crate::domain::notifications::{Channel, NotificationPreferences, NotificationType};
 
@@ -63,39 +62,6 @@ impl StoredPreferences {
                 updated_at: Some(item.updated_at),
             },
             None => StoredPreferences { preferences: NotificationPreferences::default(), version: 0, updated_at: None },
-        }
-    }
-}
-
-/// The digest index entry of one opted-in user.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DigestItem {
-    #[serde(rename = "PK")]
-    pub pk: String,
-    #[serde(rename = "SK")]
-    pub sk: String,
-    pub entity: String,
-    pub user_id: String,
-    pub timezone: String,
-    /// The local digest hour, 0-23.
-    pub hour: u32,
-    #[serde(rename = "GSI1PK")]
-    pub gsi1pk: String,
-    #[serde(rename = "GSI1SK")]
-    pub gsi1sk: String,
-}
-
-impl DigestItem {
-    pub fn new(user_id: &str, timezone: &str, hour: u32) -> Self {
-        DigestItem {
-            pk: keys::user(user_id),
-            sk: keys::DIGEST.into(),
-            entity: "digest".into(),
-            user_id: user_id.into(),
-            timezone: timezone.into(),
-            hour,
-            gsi1pk: keys::digest_index(timezone, hour),
-            gsi1sk: user_id.into(),
         }
     }
 }
@@ -190,7 +156,7 @@ impl DeliveryItem {
     }
 }
 
-/// Notification preferences, the digest index, the inbox and delivery records. Reached as `store.notifications()`.
+/// Notification preferences, the inbox and delivery records. Reached as `store.notifications()`.
 #[derive(Clone, Copy)]
 pub struct Notifications<'a> {
     pub(crate) store: &'a Store,
@@ -260,12 +226,7 @@ impl Notifications<'_> {
                 put.condition_expression("version = :version")
                     .expression_attribute_values(":version", n(current.version))
             };
-            let digest = if preferences.digest_enabled() {
-                let entry = DigestItem::new(user_id, &user.timezone, u32::from(preferences.digest_hour()));
-                self.store.put(to_item(&entry)?)?
-            } else {
-                self.store.delete(keys::user(user_id), keys::DIGEST)?
-            };
+            let digest = self.store.digests().follow_preferences(user_id, &user.timezone, preferences)?;
             let check = ConditionCheck::builder()
                 .table_name(&self.store.table)
                 .set_key(Some(key(keys::user(user_id), keys::PROFILE)))
@@ -289,59 +250,6 @@ impl Notifications<'_> {
             }
         }
         Err(StoreError::Contended("preferences kept changing concurrently").into())
-    }
-
-    /// The users whose digest is due at local `hour` (0-23) in `timezone`: one Query per page of
-    /// GSI1 `DIGEST#<timezone>#<hour>` (eventually consistent, like every index read).
-    pub async fn digest_recipients(self, timezone: &str, hour: u32) -> Result<Vec<String>, StoreError> {
-        let items = self.store.index_items(keys::digest_index(timezone, hour), IndexRange::All).await?;
-        Ok(items
-            .into_iter()
-            .filter_map(|mut item| match item.remove("GSI1SK") {
-                Some(AttributeValue::S(user_id)) => Some(user_id),
-                _ => None,
-            })
-            .collect())
-    }
-
-    /// The digest index entry of a user, if the digest is on.
-    pub async fn digest_entry(self, user_id: &str) -> Result<Option<DigestItem>, StoreError> {
-        self.store.get(keys::user(user_id), keys::DIGEST).await
-    }
-
-    /// The action (for a timezone change's transaction) that keeps the digest entry with the
-    /// profile: moves `entry` to `timezone` while it still has the hour read, or, without an
-    /// entry, checks that none appeared meanwhile.
-    pub(crate) fn follow_timezone(
-        self,
-        user_id: &str,
-        entry: Option<&DigestItem>,
-        timezone: &str,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let Some(entry) = entry else {
-            let check = ConditionCheck::builder()
-                .table_name(&self.store.table)
-                .set_key(Some(key(keys::user(user_id), keys::DIGEST)))
-                .condition_expression("attribute_not_exists(#pk)")
-                .expression_attribute_names("#pk", keys::PK)
-                .build()
-                .map_err(StoreError::from)?;
-            return Ok(TransactWriteItem::builder().condition_check(check).build());
-        };
-        let update = Update::builder()
-            .table_name(&self.store.table)
-            .set_key(Some(key(keys::user(user_id), keys::DIGEST)))
-            .update_expression("SET #tz = :timezone, GSI1PK = :index")
-            .condition_expression("#hour = :hour AND #tz = :old")
-            .expression_attribute_names("#hour", "hour")
-            .expression_attribute_names("#tz", "timezone")
-            .expression_attribute_values(":timezone", s(timezone))
-            .expression_attribute_values(":index", s(keys::digest_index(timezone, entry.hour)))
-            .expression_attribute_values(":hour", n(entry.hour))
-            .expression_attribute_values(":old", s(&entry.timezone))
-            .build()
-            .map_err(StoreError::from)?;
-        Ok(TransactWriteItem::builder().update(update).build())
     }
 
     /// One page of the inbox, newest first, after the item `after`: one Query (on GSI1's unread

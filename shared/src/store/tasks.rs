@@ -15,7 +15,7 @@ use crate::domain::note::Note;
 use crate::domain::occurrence::Series;
 use crate::domain::plan::{Limit, LimitReached, PlanLimits, open_count};
 use crate::domain::reminders::Reminder;
-use crate::domain::task::{FieldChange, Status, SubtaskCounts, Task, subtask_contribution};
+use crate::domain::task::{FieldChange, Priority, Status, SubtaskCounts, Task, subtask_contribution};
 
 /// The attributes of a repeating task's series.
 const SERIES_FIELDS: [&str; 2] = ["series_start", "series_count"];
@@ -172,6 +172,18 @@ pub enum TaskSort {
 }
 
 impl TaskSort {
+    pub const ALL: [TaskSort; 4] = [TaskSort::Created, TaskSort::Due, TaskSort::Priority, TaskSort::Updated];
+
+    /// The name clients send (`sort=`), which also names the list its cursors belong to.
+    pub fn name(self) -> &'static str {
+        match self {
+            TaskSort::Created => "created",
+            TaskSort::Due => "due",
+            TaskSort::Priority => "priority",
+            TaskSort::Updated => "updated",
+        }
+    }
+
     /// Index, its key attributes, and whether it reads forward.
     fn index(self) -> Option<(&'static str, &'static str, &'static str, bool)> {
         match self {
@@ -189,8 +201,8 @@ pub type TaskWriteError = WriteError<Task>;
 /// Filters of a task list.
 #[derive(Debug, Default, Clone)]
 pub struct TaskFilter {
-    pub statuses: Vec<String>,
-    pub priorities: Vec<String>,
+    pub statuses: Vec<Status>,
+    pub priorities: Vec<Priority>,
     pub label: Option<String>,
     pub category: Option<String>,
     pub archived: bool,
@@ -719,16 +731,18 @@ fn start_key(user_id: &str, sort: TaskSort, position: &str) -> super::Item {
 fn filter_expression(filter: &TaskFilter) -> (String, Vec<(String, AttributeValue)>) {
     let mut clauses = vec!["attribute_not_exists(trashed_at)".to_string(), "archived = :archived".to_string()];
     let mut values: Vec<(String, AttributeValue)> = vec![(":archived".into(), AttributeValue::Bool(filter.archived))];
-    let mut one_of = |attribute: &str, prefix: &str, options: &[String], clauses: &mut Vec<String>| {
+    let mut one_of = |attribute: &str, prefix: &str, options: &[&str], clauses: &mut Vec<String>| {
         if options.is_empty() {
             return;
         }
         let names: Vec<String> = (0..options.len()).map(|index| format!(":{prefix}{index}")).collect();
         clauses.push(format!("{attribute} IN ({})", names.join(", ")));
-        values.extend(names.into_iter().zip(options.iter().map(|option| s(option.as_str()))));
+        values.extend(names.into_iter().zip(options.iter().map(|option| s(*option))));
     };
-    one_of("#status", "status", &filter.statuses, &mut clauses);
-    one_of("priority", "priority", &filter.priorities, &mut clauses);
+    let statuses: Vec<&str> = filter.statuses.iter().map(|status| status.as_str()).collect();
+    let priorities: Vec<&str> = filter.priorities.iter().map(|priority| priority.as_str()).collect();
+    one_of("#status", "status", &statuses, &mut clauses);
+    one_of("priority", "priority", &priorities, &mut clauses);
     if let Some(label) = &filter.label {
         clauses.push("contains(labels, :label)".into());
         values.push((":label".into(), s(label.as_str())));

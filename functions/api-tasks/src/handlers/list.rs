@@ -5,14 +5,11 @@ use axum::extract::State;
 use serde::Deserialize;
 use shared::Base;
 use shared::domain::Violations;
-use shared::domain::task::Task;
+use shared::domain::task::{Priority, Status, Task};
 use shared::http::openapi::{CallerProblems, RequestProblems};
 use shared::http::pagination::{Page, PageRequest};
 use shared::http::{ApiError, ApiQuery, CurrentUser};
 use shared::store::tasks::{ParentFilter, TaskFilter, TaskSort};
-
-const STATUSES: [&str; 4] = ["todo", "in_progress", "done", "cancelled"];
-const PRIORITIES: [&str; 4] = ["low", "medium", "high", "urgent"];
 
 /// DynamoDB refuses an `IN` of more than 100 values; no filter here comes near it.
 const MAX_FILTER_VALUES: usize = 20;
@@ -55,18 +52,31 @@ pub struct TaskQuery {
     sort: Option<String>,
 }
 
-fn list_of(violations: &mut Violations, field: &str, value: Option<&String>, allowed: &[&str]) -> Vec<String> {
-    let values: Vec<String> =
-        value.map(|text| text.split(',').map(|part| part.trim().to_string()).collect()).unwrap_or_default();
-    if values.len() > MAX_FILTER_VALUES {
+/// A comma-separated list of names, each one of `all` (named by `name`); what is not is named
+/// in `violations`.
+fn list_of<T: Copy>(
+    violations: &mut Violations,
+    field: &str,
+    value: Option<&String>,
+    all: &[T],
+    name: fn(T) -> &'static str,
+) -> Vec<T> {
+    let Some(text) = value else { return Vec::new() };
+    let parts: Vec<&str> = text.split(',').map(str::trim).collect();
+    if parts.len() > MAX_FILTER_VALUES {
         violations.add(field, format!("takes at most {MAX_FILTER_VALUES} values"));
     }
-    for value in &values {
-        if !allowed.contains(&value.as_str()) {
-            violations.add(field, format!("{value:?} is not one of {}", allowed.join(", ")));
+    let mut found = Vec::new();
+    for part in parts {
+        match all.iter().find(|option| name(**option) == part) {
+            Some(option) => found.push(*option),
+            None => {
+                let names: Vec<&str> = all.iter().map(|option| name(*option)).collect();
+                violations.add(field, format!("{part:?} is not one of {}", names.join(", ")));
+            }
         }
     }
-    values
+    found
 }
 
 /// A due bound: a date (`2026-12-01`) or an instant.
@@ -93,26 +103,12 @@ fn parent_filter(violations: &mut Violations, value: Option<&String>) -> ParentF
     }
 }
 
-fn sort_name(sort: TaskSort) -> &'static str {
-    match sort {
-        TaskSort::Created => "created",
-        TaskSort::Due => "due",
-        TaskSort::Priority => "priority",
-        TaskSort::Updated => "updated",
-    }
-}
-
 fn parse_sort(violations: &mut Violations, value: Option<&String>) -> TaskSort {
-    match value.map(String::as_str) {
-        None | Some("created") => TaskSort::Created,
-        Some("due") => TaskSort::Due,
-        Some("priority") => TaskSort::Priority,
-        Some("updated") => TaskSort::Updated,
-        Some(_) => {
-            violations.add("sort", "must be one of created, due, priority, updated");
-            TaskSort::Created
-        }
-    }
+    let Some(name) = value else { return TaskSort::Created };
+    TaskSort::ALL.into_iter().find(|sort| sort.name() == name).unwrap_or_else(|| {
+        violations.add("sort", "must be one of created, due, priority, updated");
+        TaskSort::Created
+    })
 }
 
 /// A cursor names its order and where the page ended, so it cannot be used with another order.
@@ -143,8 +139,8 @@ pub async fn list_tasks(
         }
     };
     let filter = TaskFilter {
-        statuses: list_of(&mut violations, "status", query.status.as_ref(), &STATUSES),
-        priorities: list_of(&mut violations, "priority", query.priority.as_ref(), &PRIORITIES),
+        statuses: list_of(&mut violations, "status", query.status.as_ref(), &Status::ALL, Status::as_str),
+        priorities: list_of(&mut violations, "priority", query.priority.as_ref(), &Priority::ALL, Priority::as_str),
         label: query.label.clone(),
         category: query.category.clone(),
         archived,
@@ -154,7 +150,7 @@ pub async fn list_tasks(
         parent: parent_filter(&mut violations, query.parent_id.as_ref()),
     };
     let sort = parse_sort(&mut violations, query.sort.as_ref());
-    let list = sort_name(sort);
+    let list = sort.name();
     let page =
         PageRequest::read(&mut violations, query.limit.as_deref(), query.cursor.as_deref(), list, valid_position)?;
     if !violations.is_empty() {
