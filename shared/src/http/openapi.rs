@@ -115,3 +115,20 @@ impl utoipa::Modify for Security {
         components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
     }
 }
+
+/// The `{id}` of a task's routes, described once for the document.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct TaskIdParam {
+    /// The task's id.
+    pub id: String,
+}
+
+/// The `If-Match` header of a conditional write, described once for the document.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IfMatchParam {
+    /// The ETag read: refused with 412 if it is stale (without it, the write is unconditional).
+    #[serde(rename = "If-Match")]
+    pub if_match: Option<String>,
+}

@@ -51,11 +51,7 @@ impl Attachments<'_> {
         delta: i64,
         limit: Option<u64>,
     ) -> Result<TransactWriteItem, StoreError> {
-        let update = match limit {
-            Some(limit) => ItemUpdate::new().add_within("attachments", delta, limit),
-            None => ItemUpdate::new().add("attachments", n(delta)),
-        };
-        update.into_action(&self.store.table, key(keys::user(user_id), keys::task_counts(task_id)))
+        self.store.count(keys::user(user_id), &keys::task_counts(task_id), "attachments", delta, limit)
     }
 
     fn count_usage(

@@ -431,6 +431,24 @@ impl Store {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
+    /// The update (for a transaction) that moves the counter `attribute` of the item at `pk`/`sk`
+    /// by `delta`; with a `limit`, only while the sum stays within it. Every tier limit and cap
+    /// kept in the table is one of these.
+    pub(crate) fn count(
+        &self,
+        pk: String,
+        sk: &str,
+        attribute: &str,
+        delta: i64,
+        limit: Option<u64>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = match limit {
+            Some(limit) => update::ItemUpdate::new().add_within(attribute, delta, limit),
+            None => update::ItemUpdate::new().add(attribute, n(delta)),
+        };
+        update.into_action(&self.table, key(pk, sk))
+    }
+
     /// A Put that replaces any item with the same key.
     pub(crate) fn put(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
         let put = Put::builder().table_name(&self.table).set_item(Some(item)).build().map_err(StoreError::from)?;

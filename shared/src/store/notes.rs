@@ -5,7 +5,6 @@
 use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
-use super::update::ItemUpdate;
 use super::{Store, StoreError, WriteError, from_item, key, keys, n, s, to_item};
 use crate::domain::note::Note;
 use crate::domain::plan::{Limit, LimitReached, PlanLimits};
@@ -60,11 +59,7 @@ impl Notes<'_> {
         delta: i64,
         limit: Option<u64>,
     ) -> Result<TransactWriteItem, StoreError> {
-        let update = match limit {
-            Some(limit) => ItemUpdate::new().add_within("notes", delta, limit),
-            None => ItemUpdate::new().add("notes", n(delta)),
-        };
-        update.into_action(&self.store.table, key(keys::user(user_id), keys::task_counts(task_id)))
+        self.store.count(keys::user(user_id), &keys::task_counts(task_id), "notes", delta, limit)
     }
 
     /// The writes (for a new task's transaction) that save copies of notes on it, counted.

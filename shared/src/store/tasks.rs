@@ -294,12 +294,8 @@ impl Tasks<'_> {
     /// The update (for a transaction) that moves the open-task count by `delta`; going up, only
     /// while under `limit`.
     pub(crate) fn count_open(self, user_id: &str, delta: i64, limit: u64) -> Result<TransactWriteItem, StoreError> {
-        let update = if delta > 0 {
-            ItemUpdate::new().add_within("open_tasks", delta, limit)
-        } else {
-            ItemUpdate::new().add("open_tasks", n(delta))
-        };
-        update.into_action(&self.store.table, key(keys::user(user_id), keys::TASK_COUNTS))
+        let limit = (delta > 0).then_some(limit);
+        self.store.count(keys::user(user_id), keys::TASK_COUNTS, "open_tasks", delta, limit)
     }
 
     pub(crate) fn task_key(self, user_id: &str, task_id: &str) -> Item {

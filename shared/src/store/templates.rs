@@ -7,7 +7,6 @@ use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
 use super::accounts::UserItem;
-use super::update::ItemUpdate;
 use super::{Store, StoreError, WriteError, from_item, key, keys, n, to_item};
 use crate::domain::plan::{Limit, LimitReached, PlanLimits};
 use crate::domain::task::FieldChange;
@@ -44,11 +43,7 @@ impl Templates<'_> {
     /// The update (for a transaction) that moves the user's template count by `delta`; with
     /// `allowed`, only while the count is under it.
     fn count_templates(self, user_id: &str, delta: i64, allowed: Option<u64>) -> Result<TransactWriteItem, StoreError> {
-        let update = match allowed {
-            Some(allowed) => ItemUpdate::new().add_within("templates", delta, allowed),
-            None => ItemUpdate::new().add("templates", n(delta)),
-        };
-        update.into_action(&self.store.table, key(keys::user(user_id), keys::TEMPLATE_COUNTS))
+        self.store.count(keys::user(user_id), keys::TEMPLATE_COUNTS, "templates", delta, allowed)
     }
 
     /// Saves a new template, counted against the limit, with its activity entry: one transaction.

@@ -8,7 +8,7 @@ use shared::Base;
 use shared::domain::Violations;
 use shared::domain::account::{Profile, validate_language, validate_name, validate_preferences, validate_timezone};
 use shared::http::concurrency::{self, if_match_version};
-use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
+use shared::http::openapi::{CallerProblems, IfMatchParam, RequestProblems, WriteProblems};
 use shared::http::{ApiError, ApiJson, CurrentUser};
 use shared::store::accounts::{ProfileChanges, UserItem};
 use shared::store::now_rfc3339;
@@ -69,7 +69,7 @@ fn validate(patch: PatchMe) -> Result<ProfileChanges, ApiError> {
 
 #[utoipa::path(patch, path = "/v1/me", tag = "account",
     request_body = PatchMe,
-    params(("If-Match" = Option<String>, Header, description = "The ETag read: refused with 412 if it is stale")),
+    params(IfMatchParam),
     responses(
         (status = 200, description = "The profile as changed, with ETag", body = Profile),
         RequestProblems,

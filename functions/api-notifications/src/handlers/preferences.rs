@@ -10,7 +10,7 @@ use shared::Base;
 use shared::domain::Versioned;
 use shared::domain::notifications::NotificationPreferences;
 use shared::http::concurrency::{self, if_match_version};
-use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
+use shared::http::openapi::{CallerProblems, IfMatchParam, RequestProblems, WriteProblems};
 use shared::http::{ApiError, ApiJson, CurrentUser};
 use shared::store::notifications::StoredPreferences;
 use shared::store::now_rfc3339;
@@ -63,7 +63,7 @@ pub async fn get(State(app): State<Base>, caller: CurrentUser) -> Result<Respons
 /// which a client may send back as it read them, are ignored (`If-Match` carries the version).
 #[utoipa::path(put, path = "/v1/notifications/preferences", tag = "notifications",
     request_body = NotificationPreferences,
-    params(("If-Match" = Option<String>, Header, description = "The ETag read: refused with 412 if it is stale")),
+    params(IfMatchParam),
     responses(
         (status = 200, description = "The preferences as written, with ETag", body = PreferencesView),
         RequestProblems,

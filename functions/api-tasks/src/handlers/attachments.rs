@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use shared::Base;
 use shared::domain::Violations;
 use shared::domain::attachment::{Attachment, MAX_ATTACHMENT_BYTES, validate_content_type, validate_filename};
-use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
+use shared::http::openapi::{CallerProblems, RequestProblems, TaskIdParam, WriteProblems};
 use shared::http::pagination::Page;
 use shared::http::{ApiError, ApiJson, CurrentUser};
 use shared::http::{ApiPath, Id};
@@ -89,7 +89,7 @@ fn validate(request: &NewAttachment) -> Result<(String, String, u64), ApiError> 
 /// Records an attachment and answers with a presigned upload (the file goes straight to storage).
 #[utoipa::path(post, path = "/v1/tasks/{id}/attachments", tag = "tasks",
     request_body = NewAttachment,
-    params(("id" = String, Path, description = "The task's id")),
+    params(TaskIdParam),
     responses(
         (status = 201, description = "The attachment, with the upload to make", body = CreatedAttachment),
         RequestProblems,
@@ -128,7 +128,7 @@ pub async fn create(
 
 /// The task's attachments, each with a download URL.
 #[utoipa::path(get, path = "/v1/tasks/{id}/attachments", tag = "tasks",
-    params(("id" = String, Path, description = "The task's id")),
+    params(TaskIdParam),
     responses(
         (status = 200, description = "Every attachment of the task (`next_cursor` is null)", body = Page<AttachmentView>),
         RequestProblems,
@@ -156,7 +156,7 @@ pub async fn list(
 /// Removes the file, then the record (a failed S3 call leaves the record for a retry).
 #[utoipa::path(delete, path = "/v1/tasks/{id}/attachments/{att_id}", tag = "tasks",
     params(
-        ("id" = String, Path, description = "The task's id"),
+        TaskIdParam,
         ("att_id" = String, Path, description = "The attachment's id")
     ),
     responses(

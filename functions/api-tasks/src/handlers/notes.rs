@@ -9,7 +9,7 @@ use shared::Base;
 use shared::domain::Violations;
 use shared::domain::note::{Note, validate_body};
 use shared::http::concurrency::{created, if_match_version, version_conflict, with_etag};
-use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
+use shared::http::openapi::{CallerProblems, IfMatchParam, RequestProblems, TaskIdParam, WriteProblems};
 use shared::http::pagination::Page;
 use shared::http::{ApiError, ApiJson, CurrentUser};
 use shared::http::{ApiPath, Id};
@@ -44,7 +44,7 @@ async fn load_note(app: &Base, user_id: &str, task_id: &str, note_id: &str) -> R
 
 /// The task's notes.
 #[utoipa::path(get, path = "/v1/tasks/{id}/notes", tag = "tasks",
-    params(("id" = String, Path, description = "The task's id")),
+    params(TaskIdParam),
     responses(
         (status = 200, description = "Every note of the task (`next_cursor` is null)", body = Page<Note>),
         RequestProblems,
@@ -64,7 +64,7 @@ pub async fn list(
 /// Adds a note to the task.
 #[utoipa::path(post, path = "/v1/tasks/{id}/notes", tag = "tasks",
     request_body = NoteBody,
-    params(("id" = String, Path, description = "The task's id")),
+    params(TaskIdParam),
     responses(
         (status = 201, description = "The note created", body = Note,
             headers(("ETag" = String, description = "The note's version"))),
@@ -98,9 +98,9 @@ pub async fn create(
 #[utoipa::path(patch, path = "/v1/tasks/{id}/notes/{note_id}", tag = "tasks",
     request_body = NoteBody,
     params(
-        ("id" = String, Path, description = "The task's id"),
+        TaskIdParam,
         ("note_id" = String, Path, description = "The note's id"),
-        ("If-Match" = Option<String>, Header, description = "The note's ETag read: refused with 412 if it is stale")
+        IfMatchParam
     ),
     responses(
         (status = 200, description = "The note as edited", body = Note,
@@ -130,9 +130,9 @@ pub async fn edit(
 /// Deletes a note.
 #[utoipa::path(delete, path = "/v1/tasks/{id}/notes/{note_id}", tag = "tasks",
     params(
-        ("id" = String, Path, description = "The task's id"),
+        TaskIdParam,
         ("note_id" = String, Path, description = "The note's id"),
-        ("If-Match" = Option<String>, Header, description = "The note's ETag read: refused with 412 if it is stale")
+        IfMatchParam
     ),
     responses(
         (status = 204, description = "Deleted"),

@@ -11,7 +11,7 @@ use shared::domain::account::Tier;
 use shared::domain::occurrence::{Occurrence, Outcome, Series, advance};
 use shared::domain::plan::{limits, may_raise_open_count};
 use shared::domain::task::Task;
-use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
+use shared::http::openapi::{CallerProblems, IfMatchParam, RequestProblems, TaskIdParam, WriteProblems};
 use shared::http::pagination::{Page, PageQuery};
 use shared::http::{ApiError, ApiQuery, CurrentUser};
 use shared::http::{ApiPath, Id};
@@ -21,7 +21,7 @@ use super::{caller_limits, load_for_change, load_task, task_response};
 
 /// The closed occurrences of a repeating task, newest first.
 #[utoipa::path(get, path = "/v1/tasks/{id}/occurrences", tag = "tasks",
-    params(("id" = String, Path, description = "The task's id"), PageQuery),
+    params(TaskIdParam, PageQuery),
     responses(
         (status = 200, description = "One page of occurrences", body = Page<Occurrence>),
         RequestProblems,
@@ -47,8 +47,8 @@ pub async fn list(
 /// 409 `not_repeating` for a task that does not repeat, `series_over` for one done or cancelled.
 #[utoipa::path(post, path = "/v1/tasks/{id}/skip", tag = "tasks",
     params(
-        ("id" = String, Path, description = "The task's id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag read: refused with 412 if it is stale")
+        TaskIdParam,
+        IfMatchParam
     ),
     responses(
         (status = 200, description = "The task at its next occurrence", body = Task,

@@ -13,7 +13,7 @@ use shared::domain::account::Tier;
 use shared::domain::plan::limits;
 use shared::domain::reminders::{MAX_PER_TASK, Reminder};
 use shared::domain::task::{FieldChange, Task};
-use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
+use shared::http::openapi::{CallerProblems, IfMatchParam, RequestProblems, TaskIdParam, WriteProblems};
 use shared::http::pagination::Page;
 use shared::http::{ApiError, ApiJson, CurrentUser};
 use shared::http::{ApiPath, Id};
@@ -57,7 +57,7 @@ fn view(reminder: &Reminder, task: &Task) -> ReminderView {
 
 /// The task's reminders (at most 10: one page holds them all).
 #[utoipa::path(get, path = "/v1/tasks/{id}/reminders", tag = "tasks",
-    params(("id" = String, Path, description = "The task's id")),
+    params(TaskIdParam),
     responses(
         (status = 200, description = "Every reminder of the task (`next_cursor` is null)", body = Page<ReminderView>),
         RequestProblems,
@@ -78,8 +78,8 @@ pub async fn list(
 #[utoipa::path(post, path = "/v1/tasks/{id}/reminders", tag = "tasks",
     request_body = NewReminder,
     params(
-        ("id" = String, Path, description = "The task's id"),
-        ("If-Match" = Option<String>, Header, description = "The task's ETag read: refused with 412 if it is stale")
+        TaskIdParam,
+        IfMatchParam
     ),
     responses(
         (status = 201, description = "The reminder created", body = ReminderView),
@@ -117,9 +117,9 @@ pub async fn create(
 /// Removes a reminder from the task (a change of the task: a new version).
 #[utoipa::path(delete, path = "/v1/tasks/{id}/reminders/{rem_id}", tag = "tasks",
     params(
-        ("id" = String, Path, description = "The task's id"),
+        TaskIdParam,
         ("rem_id" = String, Path, description = "The reminder's id"),
-        ("If-Match" = Option<String>, Header, description = "The task's ETag read: refused with 412 if it is stale")
+        IfMatchParam
     ),
     responses(
         (status = 204, description = "Removed"),

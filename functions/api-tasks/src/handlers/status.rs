@@ -5,7 +5,7 @@ use axum::response::Response;
 use http::HeaderMap;
 use shared::Base;
 use shared::domain::task::{Status, Task, TaskFields};
-use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
+use shared::http::openapi::{CallerProblems, IfMatchParam, RequestProblems, TaskIdParam, WriteProblems};
 use shared::http::{ApiError, CurrentUser};
 use shared::http::{ApiPath, Id};
 
@@ -14,8 +14,8 @@ use super::change_task;
 /// Marks the task done (its open subtasks too); a repeating task moves on to its next occurrence.
 #[utoipa::path(post, path = "/v1/tasks/{id}/complete", tag = "tasks",
     params(
-        ("id" = String, Path, description = "The task's id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag read: refused with 412 if it is stale")
+        TaskIdParam,
+        IfMatchParam
     ),
     responses(
         (status = 200, description = "The task as it is now (a repeating one at its next occurrence)", body = Task,
@@ -38,8 +38,8 @@ pub async fn complete(
 /// Reopens a done task (back to `todo`); an open task is left as it is.
 #[utoipa::path(post, path = "/v1/tasks/{id}/uncomplete", tag = "tasks",
     params(
-        ("id" = String, Path, description = "The task's id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag read: refused with 412 if it is stale")
+        TaskIdParam,
+        IfMatchParam
     ),
     responses(
         (status = 200, description = "The task as it is now", body = Task,
@@ -66,8 +66,8 @@ pub async fn uncomplete(
 /// Archives the task.
 #[utoipa::path(post, path = "/v1/tasks/{id}/archive", tag = "tasks",
     params(
-        ("id" = String, Path, description = "The task's id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag read: refused with 412 if it is stale")
+        TaskIdParam,
+        IfMatchParam
     ),
     responses(
         (status = 200, description = "The task, archived", body = Task,

@@ -7,7 +7,7 @@ use shared::Base;
 use shared::domain::note::Note;
 use shared::domain::task::{Status, SubtaskCounts, Task, TaskFields};
 use shared::http::concurrency::created;
-use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
+use shared::http::openapi::{CallerProblems, IfMatchParam, RequestProblems, TaskIdParam, WriteProblems};
 use shared::http::{ApiError, ApiJson, CurrentUser};
 use shared::http::{ApiPath, Id};
 
@@ -15,7 +15,7 @@ use super::{caller_limits, change_task, load_for_change, load_task, task_respons
 
 /// One task of the caller.
 #[utoipa::path(get, path = "/v1/tasks/{id}", tag = "tasks",
-    params(("id" = String, Path, description = "The task's id")),
+    params(TaskIdParam),
     responses(
         (status = 200, description = "The task", body = Task,
             headers(("ETag" = String, description = "The task's version"))),
@@ -32,8 +32,8 @@ pub async fn get(State(app): State<Base>, caller: CurrentUser, ApiPath(id): ApiP
 #[utoipa::path(patch, path = "/v1/tasks/{id}", tag = "tasks",
     request_body = TaskFields,
     params(
-        ("id" = String, Path, description = "The task's id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag read: refused with 412 if it is stale")
+        TaskIdParam,
+        IfMatchParam
     ),
     responses(
         (status = 200, description = "The task as it is now", body = Task,
@@ -56,8 +56,8 @@ pub async fn patch(
 /// Moves the task to the trash, restorable for 7 days.
 #[utoipa::path(delete, path = "/v1/tasks/{id}", tag = "tasks",
     params(
-        ("id" = String, Path, description = "The task's id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag read: refused with 412 if it is stale")
+        TaskIdParam,
+        IfMatchParam
     ),
     responses(
         (status = 204, description = "Moved to the trash"),
@@ -83,7 +83,7 @@ pub async fn delete(
 /// (reopened) and of its notes, in one transaction; one that would take more than 100 writes is
 /// refused with 422 `too_large` and writes nothing.
 #[utoipa::path(post, path = "/v1/tasks/{id}/duplicate", tag = "tasks",
-    params(("id" = String, Path, description = "The task's id")),
+    params(TaskIdParam),
     responses(
         (status = 201, description = "The copy", body = Task,
             headers(("ETag" = String, description = "The copy's version"))),

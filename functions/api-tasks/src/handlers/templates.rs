@@ -13,7 +13,7 @@ use shared::domain::template::{
     self, Template, TemplateSubtask, TemplateSubtaskInput, TemplateTask, TemplateTaskInput,
 };
 use shared::http::concurrency::{created, if_match_version};
-use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
+use shared::http::openapi::{CallerProblems, IfMatchParam, RequestProblems, WriteProblems};
 use shared::http::pagination::{Page, PageQuery, is_id};
 use shared::http::{ApiError, ApiJson, ApiQuery, CurrentUser};
 use shared::http::{ApiPath, Id};
@@ -109,7 +109,7 @@ pub async fn list(
 #[utoipa::path(delete, path = "/v1/templates/{id}", tag = "templates",
     params(
         ("id" = String, Path, description = "The template's id"),
-        ("If-Match" = Option<String>, Header, description = "The template's ETag read: refused with 412 if it is stale")
+        IfMatchParam
     ),
     responses(
         (status = 204, description = "Deleted"),
