@@ -7,16 +7,12 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::{DateTime, TimeDelta, Utc};
-use flowday_tests::TestStack;
+use flowday_tests::{TestStack, instant};
 use http::{Method, StatusCode};
 use reminder_scheduler::{SchedulerEvent, SchedulerReport};
 use serde_json::{Value, json};
 
 use crate::notifications::{bearer, emails_titled, inbox_titles, put_preferences, recipient};
-
-fn instant(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
 
 /// The instant of `hour:minute` Berlin time on the day of `day`.
 fn berlin_time(day: DateTime<Utc>, hour: u32, minute: u32) -> DateTime<Utc> {

@@ -2,13 +2,9 @@
 //! validation. Dates are in 2027 so that the series lie ahead of the clock (occurrences already
 //! past when one is closed are passed over).
 
-use flowday_tests::{TestResponse, TestStack};
+use flowday_tests::{TestResponse, TestStack, task_path};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
-
-fn path(task: &Value, suffix: &str) -> String {
-    format!("/v1/tasks/{}{suffix}", task["id"].as_str().unwrap())
-}
 
 async fn repeating(stack: &TestStack, token: Option<&str>, rrule: &str, due_at: &str) -> Value {
     let body = json!({"title": "Stand-up", "due_at": due_at,
@@ -19,7 +15,7 @@ async fn repeating(stack: &TestStack, token: Option<&str>, rrule: &str, due_at: 
 }
 
 async fn post(stack: &TestStack, token: Option<&str>, task: &Value, suffix: &str) -> TestResponse {
-    stack.call(Method::POST, &path(task, suffix), token, None).await
+    stack.call(Method::POST, &task_path(task, suffix), token, None).await
 }
 
 #[tokio::test]
@@ -49,25 +45,26 @@ async fn completing_records_the_occurrence_and_reopens_the_subtasks() {
     let task = repeating(&stack, token, "FREQ=WEEKLY;BYDAY=MO", "2027-01-04T08:00:00Z").await;
     let mut subtasks = Vec::new();
     for title in ["Inbox zero", "Plan the week"] {
-        let created = stack.call(Method::POST, &path(&task, "/subtasks"), token, Some(json!({"title": title}))).await;
+        let created =
+            stack.call(Method::POST, &task_path(&task, "/subtasks"), token, Some(json!({"title": title}))).await;
         assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
         subtasks.push(created.body);
     }
     let done = post(&stack, token, &subtasks[0], "/complete").await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
-    let parent = stack.call(Method::GET, &path(&task, ""), token, None).await.body;
+    let parent = stack.call(Method::GET, &task_path(&task, ""), token, None).await.body;
     assert_eq!(parent["status"], "todo", "the last subtask is open: the occurrence is not over");
 
     let next = post(&stack, token, &task, "/complete").await;
     assert_eq!(next.status, StatusCode::OK, "{}", next.body);
     assert_eq!(next.body["due_at"], "2027-01-11T08:00:00Z");
     assert_eq!(next.body["subtasks"], json!({"open": 2, "done": 0}));
-    let listed = stack.call(Method::GET, &path(&task, "/subtasks"), token, None).await.body;
+    let listed = stack.call(Method::GET, &task_path(&task, "/subtasks"), token, None).await.body;
     let statuses: Vec<&str> =
         listed["items"].as_array().unwrap().iter().map(|s| s["status"].as_str().unwrap()).collect();
     assert_eq!(statuses, ["todo", "todo"], "the next occurrence starts with its checklist open");
 
-    let history = stack.call(Method::GET, &path(&task, "/occurrences"), token, None).await;
+    let history = stack.call(Method::GET, &task_path(&task, "/occurrences"), token, None).await;
     assert_eq!(history.status, StatusCode::OK, "{}", history.body);
     let items = history.body["items"].as_array().unwrap();
     assert_eq!(items.len(), 1);
@@ -97,7 +94,8 @@ async fn count_ends_the_series_and_skipping_moves_on_without_completing() {
     let over = post(&stack, token, &task, "/skip").await;
     over.assert_problem(StatusCode::CONFLICT, "series_over");
 
-    let history = stack.call(Method::GET, &format!("{}?limit=2", path(&task, "/occurrences")), token, None).await.body;
+    let history =
+        stack.call(Method::GET, &format!("{}?limit=2", task_path(&task, "/occurrences")), token, None).await.body;
     let page: Vec<(u64, &str)> = history["items"]
         .as_array()
         .unwrap()
@@ -106,7 +104,8 @@ async fn count_ends_the_series_and_skipping_moves_on_without_completing() {
         .collect();
     assert_eq!(page, [(3, "completed"), (2, "completed")], "newest first");
     let cursor = history["next_cursor"].as_str().expect("a third occurrence follows");
-    let rest = stack.call(Method::GET, &format!("{}?cursor={cursor}", path(&task, "/occurrences")), token, None).await;
+    let rest =
+        stack.call(Method::GET, &format!("{}?cursor={cursor}", task_path(&task, "/occurrences")), token, None).await;
     assert_eq!(rest.body["items"][0]["status"], "skipped");
     assert_eq!(rest.body["items"][0]["completed_at"], Value::Null);
     assert_eq!(rest.body["next_cursor"], Value::Null);
@@ -147,12 +146,12 @@ async fn changing_the_rule_restarts_the_series_and_clearing_it_stops_repeating()
     let token = user["access_token"].as_str();
     let task = repeating(&stack, token, "FREQ=DAILY", "2027-06-01T07:00:00Z").await;
     let weekly = json!({"recurrence": {"rrule": "RRULE:freq=weekly", "timezone": "Europe/Berlin"}});
-    let changed = stack.call(Method::PATCH, &path(&task, ""), token, Some(weekly)).await;
+    let changed = stack.call(Method::PATCH, &task_path(&task, ""), token, Some(weekly)).await;
     assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
     assert_eq!(changed.body["recurrence"]["rrule"], "FREQ=WEEKLY", "stored without the prefix, upper case");
     let next = post(&stack, token, &task, "/complete").await;
     assert_eq!(next.body["due_at"], "2027-06-08T07:00:00Z");
-    let cleared = stack.call(Method::PATCH, &path(&task, ""), token, Some(json!({"recurrence": null}))).await;
+    let cleared = stack.call(Method::PATCH, &task_path(&task, ""), token, Some(json!({"recurrence": null}))).await;
     assert_eq!(cleared.body["recurrence"], Value::Null);
     let done = post(&stack, token, &task, "/complete").await;
     assert_eq!(
@@ -169,7 +168,7 @@ async fn another_users_occurrences_are_not_found() {
     let task = repeating(&stack, owner["access_token"].as_str(), "FREQ=DAILY", "2027-02-01T07:00:00Z").await;
     let token = other["access_token"].as_str();
     stack
-        .call(Method::GET, &path(&task, "/occurrences"), token, None)
+        .call(Method::GET, &task_path(&task, "/occurrences"), token, None)
         .await
         .assert_problem(StatusCode::NOT_FOUND, "not_found");
     post(&stack, token, &task, "/skip").await.assert_problem(StatusCode::NOT_FOUND, "not_found");

@@ -4,18 +4,10 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use flowday_tests::{TestResponse, TestStack};
+use flowday_tests::{TestResponse, TestStack, instant, task_path};
 use http::{Method, StatusCode};
 use reminder_scheduler::{SchedulerEvent, run};
 use serde_json::{Value, json};
-
-fn path(task: &Value, suffix: &str) -> String {
-    format!("/v1/tasks/{}{suffix}", task["id"].as_str().unwrap())
-}
-
-fn instant(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
 
 async fn task_due(stack: &TestStack, token: Option<&str>, due: DateTime<Utc>) -> Value {
     let body = json!({"title": "Call the plumber", "due_at": instant(due)});
@@ -25,7 +17,7 @@ async fn task_due(stack: &TestStack, token: Option<&str>, due: DateTime<Utc>) ->
 }
 
 async fn remind(stack: &TestStack, token: Option<&str>, task: &Value, body: Value) -> TestResponse {
-    stack.call(Method::POST, &path(task, "/reminders"), token, Some(body)).await
+    stack.call(Method::POST, &task_path(task, "/reminders"), token, Some(body)).await
 }
 
 /// The reminder messages on the queue, as (reminder id, late).
@@ -64,9 +56,9 @@ async fn reminders_are_listed_with_when_they_go_off_and_are_validated() {
     let at = Utc::now() + TimeDelta::hours(5);
     let absolute = remind(&stack, token, &task, json!({"at": instant(at)})).await;
     assert_eq!(absolute.body["fire_at"], instant(at));
-    let listed = stack.call(Method::GET, &path(&task, "/reminders"), token, None).await;
+    let listed = stack.call(Method::GET, &task_path(&task, "/reminders"), token, None).await;
     assert_eq!(listed.body["items"].as_array().unwrap().len(), 2);
-    let read = stack.call(Method::GET, &path(&task, ""), token, None).await;
+    let read = stack.call(Method::GET, &task_path(&task, ""), token, None).await;
     assert_eq!(read.body["version"], 3, "a reminder is a change of its task");
 
     let past = remind(&stack, token, &task, json!({"at": "2020-01-01T00:00:00Z"})).await;
@@ -91,11 +83,11 @@ async fn reminders_are_listed_with_when_they_go_off_and_are_validated() {
     remind(&stack, theirs, &task, json!({"minutes_before": 5}))
         .await
         .assert_problem(StatusCode::NOT_FOUND, "not_found");
-    let reminder_path = format!("{}/{}", path(&task, "/reminders"), relative.body["id"].as_str().unwrap());
+    let reminder_path = format!("{}/{}", task_path(&task, "/reminders"), relative.body["id"].as_str().unwrap());
     stack.call(Method::DELETE, &reminder_path, theirs, None).await.assert_problem(StatusCode::NOT_FOUND, "not_found");
     assert_eq!(stack.call(Method::DELETE, &reminder_path, token, None).await.status, StatusCode::NO_CONTENT);
     stack.call(Method::DELETE, &reminder_path, token, None).await.assert_problem(StatusCode::NOT_FOUND, "not_found");
-    let listed = stack.call(Method::GET, &path(&task, "/reminders"), token, None).await;
+    let listed = stack.call(Method::GET, &task_path(&task, "/reminders"), token, None).await;
     assert_eq!(listed.body["items"].as_array().unwrap().len(), 9);
 }
 
@@ -112,7 +104,7 @@ async fn a_due_reminder_is_sent_once_and_follows_its_task() {
 
     // The due time moves an hour later: so does the reminder. At its old time nothing is sent.
     let later = json!({"due_at": instant(due + TimeDelta::hours(1))});
-    assert_eq!(stack.call(Method::PATCH, &path(&task, ""), token, Some(later)).await.status, StatusCode::OK);
+    assert_eq!(stack.call(Method::PATCH, &task_path(&task, ""), token, Some(later)).await.status, StatusCode::OK);
     let report = schedule_run(&stack, fire_at + TimeDelta::seconds(30)).await;
     assert_eq!(report.sent, 0, "{report:?}");
     let moved = fire_at + TimeDelta::hours(1);
@@ -158,10 +150,10 @@ async fn completing_or_clearing_the_due_time_takes_the_task_off_the_schedule() {
     remind(&stack, token, &done, json!({"minutes_before": 10})).await;
     let undated = task_due(&stack, token, due).await;
     remind(&stack, token, &undated, json!({"minutes_before": 10})).await;
-    assert_eq!(stack.call(Method::POST, &path(&done, "/complete"), token, None).await.status, StatusCode::OK);
-    let cleared = stack.call(Method::PATCH, &path(&undated, ""), token, Some(json!({"due_at": null}))).await;
+    assert_eq!(stack.call(Method::POST, &task_path(&done, "/complete"), token, None).await.status, StatusCode::OK);
+    let cleared = stack.call(Method::PATCH, &task_path(&undated, ""), token, Some(json!({"due_at": null}))).await;
     assert_eq!(cleared.status, StatusCode::OK);
-    let listed = stack.call(Method::GET, &path(&undated, "/reminders"), token, None).await;
+    let listed = stack.call(Method::GET, &task_path(&undated, "/reminders"), token, None).await;
     assert_eq!(listed.body["items"][0]["fire_at"], Value::Null, "relative to a due time the task no longer has");
     set_watermark(&stack, due - TimeDelta::days(1) - TimeDelta::minutes(5)).await;
     let report = schedule_run(&stack, due + TimeDelta::minutes(1)).await;
@@ -186,7 +178,7 @@ async fn a_task_due_within_a_day_gets_its_due_soon_alert_and_a_new_occurrence_re
     assert_eq!(queued(&stack).await, [(reminder_id.clone(), false)]);
 
     // Completing moves the series a day on: its reminder and alert go off again a day later.
-    assert_eq!(stack.call(Method::POST, &path(&task, "/complete"), token, None).await.status, StatusCode::OK);
+    assert_eq!(stack.call(Method::POST, &task_path(&task, "/complete"), token, None).await.status, StatusCode::OK);
     let next_due = due + TimeDelta::days(1);
     schedule_run(&stack, next_due - TimeDelta::minutes(4)).await;
     assert_eq!(queued(&stack).await, [(reminder_id, false), ("due-soon".to_string(), true)]);
@@ -201,8 +193,8 @@ async fn a_reminder_set_too_late_goes_off_at_once_but_an_overdue_task_reopened_s
     set_watermark(&stack, now - TimeDelta::minutes(1)).await;
     let overdue = task_due(&stack, token, now - TimeDelta::hours(2)).await;
     remind(&stack, token, &overdue, json!({"minutes_before": 10})).await;
-    assert_eq!(stack.call(Method::POST, &path(&overdue, "/complete"), token, None).await.status, StatusCode::OK);
-    assert_eq!(stack.call(Method::POST, &path(&overdue, "/uncomplete"), token, None).await.status, StatusCode::OK);
+    assert_eq!(stack.call(Method::POST, &task_path(&overdue, "/complete"), token, None).await.status, StatusCode::OK);
+    assert_eq!(stack.call(Method::POST, &task_path(&overdue, "/uncomplete"), token, None).await.status, StatusCode::OK);
     let soon = task_due(&stack, token, now + TimeDelta::minutes(30)).await;
     let late = remind(&stack, token, &soon, json!({"minutes_before": 60})).await.body;
 

@@ -1,7 +1,7 @@
 //! Subtasks: one level deep, counted on their parent, completing and reopening it, and travelling
 //! with it to the trash, back, and into duplicates.
 
-use flowday_tests::{TestResponse, TestStack};
+use flowday_tests::{TestResponse, TestStack, task_path};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -27,17 +27,17 @@ impl<'a> Caller<'a> {
     }
 
     async fn subtask(&self, parent: &Value, title: &str) -> Value {
-        let response = self.call(Method::POST, &path(parent, "/subtasks"), Some(json!({"title": title}))).await;
+        let response = self.call(Method::POST, &task_path(parent, "/subtasks"), Some(json!({"title": title}))).await;
         assert_eq!(response.status, StatusCode::CREATED, "{}", response.body);
         response.body
     }
 
     async fn get(&self, task: &Value) -> TestResponse {
-        self.call(Method::GET, &path(task, ""), None).await
+        self.call(Method::GET, &task_path(task, ""), None).await
     }
 
     async fn post(&self, task: &Value, action: &str) -> TestResponse {
-        let response = self.call(Method::POST, &path(task, action), None).await;
+        let response = self.call(Method::POST, &task_path(task, action), None).await;
         assert!(response.status.is_success(), "{action}: {} {}", response.status, response.body);
         response
     }
@@ -45,10 +45,6 @@ impl<'a> Caller<'a> {
     async fn counts(&self, task: &Value) -> Value {
         self.get(task).await.body["subtasks"].clone()
     }
-}
-
-fn path(task: &Value, suffix: &str) -> String {
-    format!("/v1/tasks/{}{suffix}", task["id"].as_str().unwrap())
 }
 
 fn ids(list: &Value) -> Vec<String> {
@@ -70,7 +66,7 @@ async fn subtasks_are_one_level_deep_and_counted_on_their_parent() {
     user.post(&by_body.body, "/complete").await;
     assert_eq!(user.counts(&parent).await, json!({"open": 1, "done": 1}));
 
-    let listed = user.call(Method::GET, &path(&parent, "/subtasks"), None).await;
+    let listed = user.call(Method::GET, &task_path(&parent, "/subtasks"), None).await;
     assert_eq!(ids(&listed.body), [boxes["id"].as_str().unwrap(), by_body.body["id"].as_str().unwrap()]);
     let filtered =
         user.call(Method::GET, &format!("/v1/tasks?parent_id={}", parent["id"].as_str().unwrap()), None).await;
@@ -78,13 +74,13 @@ async fn subtasks_are_one_level_deep_and_counted_on_their_parent() {
     let top_level = user.call(Method::GET, "/v1/tasks?parent_id=none", None).await;
     assert_eq!(ids(&top_level.body), [parent["id"].as_str().unwrap()]);
 
-    let nested = user.call(Method::POST, &path(&boxes, "/subtasks"), Some(json!({"title": "Tape"}))).await;
+    let nested = user.call(Method::POST, &task_path(&boxes, "/subtasks"), Some(json!({"title": "Tape"}))).await;
     nested.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     assert_eq!(nested.error_fields(), ["parent_id"]);
-    let moved = user.call(Method::PATCH, &path(&boxes, ""), Some(json!({"parent_id": null}))).await;
+    let moved = user.call(Method::PATCH, &task_path(&boxes, ""), Some(json!({"parent_id": null}))).await;
     moved.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     let elsewhere = json!({"title": "x", "parent_id": boxes["id"]});
-    let mismatch = user.call(Method::POST, &path(&parent, "/subtasks"), Some(elsewhere)).await;
+    let mismatch = user.call(Method::POST, &task_path(&parent, "/subtasks"), Some(elsewhere)).await;
     mismatch.assert_problem(StatusCode::BAD_REQUEST, "parent_mismatch");
     let junk = user.call(Method::GET, "/v1/tasks?parent_id=junk", None).await;
     junk.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
@@ -151,7 +147,7 @@ async fn two_last_subtasks_completed_at_once_complete_the_parent_once() {
     let parent = user.task("Race").await;
     let subtasks =
         [user.subtask(&parent, "a").await, user.subtask(&parent, "b").await, user.subtask(&parent, "c").await];
-    let paths: Vec<String> = subtasks.iter().map(|subtask| path(subtask, "/complete")).collect();
+    let paths: Vec<String> = subtasks.iter().map(|subtask| task_path(subtask, "/complete")).collect();
     let completions = paths.iter().map(|path| user.call(Method::POST, path, None));
     for response in futures::future::join_all(completions).await {
         assert_eq!(response.status, StatusCode::OK, "{}", response.body);
@@ -172,11 +168,11 @@ async fn the_free_tier_allows_ten_subtasks_per_task() {
     for index in 0..10 {
         user.subtask(&parent, &format!("step {index}")).await;
     }
-    let over = user.call(Method::POST, &path(&parent, "/subtasks"), Some(json!({"title": "one more"}))).await;
+    let over = user.call(Method::POST, &task_path(&parent, "/subtasks"), Some(json!({"title": "one more"}))).await;
     over.assert_problem(StatusCode::FORBIDDEN, "limit_reached");
     assert_eq!(over.body["limit"], "subtasks_per_task");
     assert_eq!(
-        user.call(Method::GET, &path(&parent, "/subtasks"), None).await.body["items"].as_array().unwrap().len(),
+        user.call(Method::GET, &task_path(&parent, "/subtasks"), None).await.body["items"].as_array().unwrap().len(),
         10
     );
     // Subtasks do not use up open tasks: a new top-level task still fits.
@@ -194,10 +190,10 @@ async fn subtasks_go_to_the_trash_with_their_parent_and_come_back_with_it() {
     let alone = user.subtask(&parent, "Prune").await;
 
     // A subtask trashed on its own leaves its parent's counts.
-    assert_eq!(user.call(Method::DELETE, &path(&alone, ""), None).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(user.call(Method::DELETE, &task_path(&alone, ""), None).await.status, StatusCode::NO_CONTENT);
     assert_eq!(user.counts(&parent).await, json!({"open": 1, "done": 1}));
 
-    assert_eq!(user.call(Method::DELETE, &path(&parent, ""), None).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(user.call(Method::DELETE, &task_path(&parent, ""), None).await.status, StatusCode::NO_CONTENT);
     for gone in [&parent, &weed, &water] {
         user.get(gone).await.assert_problem(StatusCode::NOT_FOUND, "not_found");
     }
@@ -223,7 +219,7 @@ async fn subtasks_go_to_the_trash_with_their_parent_and_come_back_with_it() {
     let back = user.call(Method::POST, &restore_alone, None).await;
     assert_eq!(back.status, StatusCode::OK, "{}", back.body);
     assert_eq!(user.counts(&parent).await, json!({"open": 2, "done": 1}));
-    let listed = ids(&user.call(Method::GET, &path(&parent, "/subtasks"), None).await.body);
+    let listed = ids(&user.call(Method::GET, &task_path(&parent, "/subtasks"), None).await.body);
     assert_eq!(listed.len(), 3);
 }
 
@@ -238,7 +234,7 @@ async fn duplicating_a_parent_copies_its_subtasks_reopened() {
     let copy = user.post(&parent, "/duplicate").await.body;
     assert_ne!(copy["id"], parent["id"]);
     assert_eq!(copy["subtasks"], json!({"open": 2, "done": 0}));
-    let copies = user.call(Method::GET, &path(&copy, "/subtasks"), None).await.body;
+    let copies = user.call(Method::GET, &task_path(&copy, "/subtasks"), None).await.body;
     let titles: Vec<&str> = copies["items"].as_array().unwrap().iter().map(|t| t["title"].as_str().unwrap()).collect();
     assert_eq!(titles, ["Clear inbox", "Plan week"]);
     for subtask in copies["items"].as_array().unwrap() {

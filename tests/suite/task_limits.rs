@@ -11,9 +11,7 @@ use serde_json::json;
 const MB: u64 = 1024 * 1024;
 
 async fn new_task(stack: &TestStack, token: Option<&str>, title: &str) -> String {
-    let response = stack.call(Method::POST, "/v1/tasks", token, Some(json!({"title": title}))).await;
-    assert_eq!(response.status, StatusCode::CREATED, "{}", response.body);
-    response.body["id"].as_str().unwrap().to_string()
+    stack.task_titled(token, title).await["id"].as_str().unwrap().to_string()
 }
 
 async fn add_note(stack: &TestStack, token: Option<&str>, task_id: &str, body: impl Into<String>) -> TestResponse {

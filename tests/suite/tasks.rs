@@ -2,23 +2,9 @@
 
 use std::collections::HashSet;
 
-use flowday_tests::{TestResponse, TestStack};
+use flowday_tests::{TestStack, task_path};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
-
-async fn create(stack: &TestStack, token: Option<&str>, body: Value) -> TestResponse {
-    stack.call(Method::POST, "/v1/tasks", token, Some(body)).await
-}
-
-async fn task_of(stack: &TestStack, token: Option<&str>, title: &str) -> Value {
-    let response = create(stack, token, json!({"title": title})).await;
-    assert_eq!(response.status, StatusCode::CREATED, "{}", response.body);
-    response.body
-}
-
-fn path(task: &Value, suffix: &str) -> String {
-    format!("/v1/tasks/{}{suffix}", task["id"].as_str().unwrap())
-}
 
 #[tokio::test]
 async fn create_and_read_a_task_with_every_field() {
@@ -30,10 +16,10 @@ async fn create_and_read_a_task_with_every_field() {
         "due_at": "2026-12-01T09:00:00Z", "start_at": "2026-11-30T08:00:00Z", "estimate_minutes": 90,
         "labels": ["work", "q4"], "category": "reports",
     });
-    let created = create(&stack, token, body).await;
+    let created = stack.create_task(token, body).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     assert_eq!(created.header("etag"), Some("\"1\""));
-    assert_eq!(created.header("location"), Some(path(&created.body, "").as_str()));
+    assert_eq!(created.header("location"), Some(task_path(&created.body, "").as_str()));
     let task = &created.body;
     assert_eq!(task["title"], "Write the quarterly report");
     assert_eq!((task["status"].as_str(), task["priority"].as_str()), (Some("todo"), Some("high")));
@@ -43,7 +29,7 @@ async fn create_and_read_a_task_with_every_field() {
     for field in ["parent_id", "goal_id", "team_id", "assignee_id", "recurrence", "completed_at", "actual_minutes"] {
         assert!(task.get(field).is_some_and(Value::is_null), "{field} is in the shape, null");
     }
-    let read = stack.call(Method::GET, &path(task, ""), token, None).await;
+    let read = stack.call(Method::GET, &task_path(task, ""), token, None).await;
     assert_eq!(read.body, *task);
 }
 
@@ -52,22 +38,22 @@ async fn invalid_tasks_name_every_field_and_create_nothing() {
     let stack = TestStack::new().await;
     let user = stack.signup("Uma").await;
     let token = user["access_token"].as_str();
-    let response = create(
-        &stack,
-        token,
-        json!({"description": "x".repeat(10_001), "due_date": "2026-12-01", "due_at": "2026-12-01T09:00:00Z",
+    let response = stack
+        .create_task(
+            token,
+            json!({"description": "x".repeat(10_001), "due_date": "2026-12-01", "due_at": "2026-12-01T09:00:00Z",
                "estimate_minutes": 1441, "labels": vec!["l"; 21], "status": "finished"}),
-    )
-    .await;
+        )
+        .await;
     response.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     assert_eq!(response.error_fields(), ["status"], "an unknown enum value fails parsing first");
-    let response = create(
-        &stack,
-        token,
-        json!({"description": "x".repeat(10_001), "due_date": "2026-12-01", "due_at": "2026-12-01T09:00:00Z",
+    let response = stack
+        .create_task(
+            token,
+            json!({"description": "x".repeat(10_001), "due_date": "2026-12-01", "due_at": "2026-12-01T09:00:00Z",
                "estimate_minutes": 1441, "labels": vec!["l"; 21]}),
-    )
-    .await;
+        )
+        .await;
     let mut fields = response.error_fields();
     fields.sort();
     assert_eq!(fields, ["description", "due_at", "estimate_minutes", "labels", "title"]);
@@ -80,9 +66,11 @@ async fn patch_changes_only_what_is_sent_and_versions_guard_concurrent_writers()
     let stack = TestStack::new().await;
     let user = stack.signup("Vic").await;
     let token = user["access_token"].as_str();
-    let task = create(&stack, token, json!({"title": "Plan", "due_date": "2026-12-24", "labels": ["home"]})).await.body;
-    let patched =
-        stack.call(Method::PATCH, &path(&task, ""), token, Some(json!({"priority": "urgent", "due_date": null}))).await;
+    let task =
+        stack.create_task(token, json!({"title": "Plan", "due_date": "2026-12-24", "labels": ["home"]})).await.body;
+    let patched = stack
+        .call(Method::PATCH, &task_path(&task, ""), token, Some(json!({"priority": "urgent", "due_date": null})))
+        .await;
     assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
     assert_eq!((patched.body["priority"].as_str(), patched.body["due_date"].clone()), (Some("urgent"), Value::Null));
     assert_eq!((patched.body["title"].as_str(), patched.body["labels"].clone()), (Some("Plan"), json!(["home"])));
@@ -90,10 +78,10 @@ async fn patch_changes_only_what_is_sent_and_versions_guard_concurrent_writers()
 
     // Two clients read version 2 and both write.
     let first = stack
-        .call_with(Method::PATCH, &path(&task, ""), token, Some(json!({"title": "A"})), &[("if-match", "\"2\"")])
+        .call_with(Method::PATCH, &task_path(&task, ""), token, Some(json!({"title": "A"})), &[("if-match", "\"2\"")])
         .await;
     let second = stack
-        .call_with(Method::PATCH, &path(&task, ""), token, Some(json!({"title": "B"})), &[("if-match", "\"2\"")])
+        .call_with(Method::PATCH, &task_path(&task, ""), token, Some(json!({"title": "B"})), &[("if-match", "\"2\"")])
         .await;
     assert_eq!(first.status, StatusCode::OK);
     second.assert_problem(StatusCode::PRECONDITION_FAILED, "version_conflict");
@@ -101,7 +89,8 @@ async fn patch_changes_only_what_is_sent_and_versions_guard_concurrent_writers()
         (second.body["current"]["title"].as_str(), second.body["current"]["version"].as_u64()),
         (Some("A"), Some(3))
     );
-    let stale_delete = stack.call_with(Method::DELETE, &path(&task, ""), token, None, &[("if-match", "\"2\"")]).await;
+    let stale_delete =
+        stack.call_with(Method::DELETE, &task_path(&task, ""), token, None, &[("if-match", "\"2\"")]).await;
     stale_delete.assert_problem(StatusCode::PRECONDITION_FAILED, "version_conflict");
 }
 
@@ -110,14 +99,14 @@ async fn complete_uncomplete_and_archive_keep_completed_at_and_the_activity_log_
     let stack = TestStack::new().await;
     let user = stack.signup("Wes").await;
     let token = user["access_token"].as_str();
-    let task = task_of(&stack, token, "Ship it").await;
-    let done = stack.call(Method::POST, &path(&task, "/complete"), token, None).await;
+    let task = stack.task_titled(token, "Ship it").await;
+    let done = stack.call(Method::POST, &task_path(&task, "/complete"), token, None).await;
     assert_eq!((done.body["status"].as_str(), done.body["completed_at"].is_string()), (Some("done"), true));
-    let again = stack.call(Method::POST, &path(&task, "/complete"), token, None).await;
+    let again = stack.call(Method::POST, &task_path(&task, "/complete"), token, None).await;
     assert_eq!(again.body["version"], done.body["version"], "completing a done task changes nothing");
-    let reopened = stack.call(Method::POST, &path(&task, "/uncomplete"), token, None).await;
+    let reopened = stack.call(Method::POST, &task_path(&task, "/uncomplete"), token, None).await;
     assert_eq!((reopened.body["status"].as_str(), reopened.body["completed_at"].clone()), (Some("todo"), Value::Null));
-    let archived = stack.call(Method::POST, &path(&task, "/archive"), token, None).await;
+    let archived = stack.call(Method::POST, &task_path(&task, "/archive"), token, None).await;
     assert_eq!(archived.body["archived"], true);
 
     let activity =
@@ -140,22 +129,22 @@ async fn the_free_tier_allows_fifty_open_tasks() {
     let token = user["access_token"].as_str();
     let mut first = Value::Null;
     for index in 0..50 {
-        let task = task_of(&stack, token, &format!("task {index}")).await;
+        let task = stack.task_titled(token, &format!("task {index}")).await;
         if index == 0 {
             first = task;
         }
     }
-    let over = create(&stack, token, json!({"title": "one too many"})).await;
+    let over = stack.create_task(token, json!({"title": "one too many"})).await;
     over.assert_problem(StatusCode::FORBIDDEN, "limit_reached");
     assert!(over.body["detail"].as_str().unwrap().contains("50"));
     assert_eq!(
-        create(&stack, token, json!({"title": "done already", "status": "done"})).await.status,
+        stack.create_task(token, json!({"title": "done already", "status": "done"})).await.status,
         StatusCode::CREATED,
         "done tasks do not count"
     );
-    stack.call(Method::POST, &path(&first, "/complete"), token, None).await;
-    assert_eq!(create(&stack, token, json!({"title": "fits again"})).await.status, StatusCode::CREATED);
-    let reopen = stack.call(Method::POST, &path(&first, "/uncomplete"), token, None).await;
+    stack.call(Method::POST, &task_path(&first, "/complete"), token, None).await;
+    assert_eq!(stack.create_task(token, json!({"title": "fits again"})).await.status, StatusCode::CREATED);
+    let reopen = stack.call(Method::POST, &task_path(&first, "/uncomplete"), token, None).await;
     reopen.assert_problem(StatusCode::FORBIDDEN, "limit_reached");
 }
 
@@ -164,9 +153,12 @@ async fn deleted_tasks_go_to_the_trash_and_come_back_once() {
     let stack = TestStack::new().await;
     let user = stack.signup("Yan").await;
     let token = user["access_token"].as_str();
-    let task = task_of(&stack, token, "Fragile").await;
-    assert_eq!(stack.call(Method::DELETE, &path(&task, ""), token, None).await.status, StatusCode::NO_CONTENT);
-    stack.call(Method::GET, &path(&task, ""), token, None).await.assert_problem(StatusCode::NOT_FOUND, "not_found");
+    let task = stack.task_titled(token, "Fragile").await;
+    assert_eq!(stack.call(Method::DELETE, &task_path(&task, ""), token, None).await.status, StatusCode::NO_CONTENT);
+    stack
+        .call(Method::GET, &task_path(&task, ""), token, None)
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "not_found");
     assert_eq!(stack.call(Method::GET, "/v1/tasks", token, None).await.body["items"], json!([]));
     let trash = stack.call(Method::GET, "/v1/trash", token, None).await;
     assert_eq!(trash.body["items"][0]["id"], task["id"]);
@@ -176,7 +168,7 @@ async fn deleted_tasks_go_to_the_trash_and_come_back_once() {
     let restored = stack.call(Method::POST, &restore, token, None).await;
     assert_eq!(restored.status, StatusCode::OK, "{}", restored.body);
     assert_eq!(restored.body["id"], task["id"], "same id");
-    assert_eq!(stack.call(Method::GET, &path(&task, ""), token, None).await.body["title"], "Fragile");
+    assert_eq!(stack.call(Method::GET, &task_path(&task, ""), token, None).await.body["title"], "Fragile");
     stack.call(Method::POST, &restore, token, None).await.assert_problem(StatusCode::CONFLICT, "not_in_trash");
     assert_eq!(stack.call(Method::GET, "/v1/trash", token, None).await.body["items"], json!([]));
 }
@@ -186,8 +178,8 @@ async fn a_trashed_task_older_than_seven_days_cannot_be_restored() {
     let stack = TestStack::new().await;
     let user = stack.signup("Zed").await;
     let token = user["access_token"].as_str();
-    let task = task_of(&stack, token, "Old").await;
-    stack.call(Method::DELETE, &path(&task, ""), token, None).await;
+    let task = stack.task_titled(token, "Old").await;
+    stack.call(Method::DELETE, &task_path(&task, ""), token, None).await;
     // Eight days later: DynamoDB's TTL may not have deleted it yet.
     let eight_days_ago = chrono::Utc::now().timestamp() - 3600;
     stack
@@ -205,7 +197,10 @@ async fn a_trashed_task_older_than_seven_days_cannot_be_restored() {
     let restore =
         stack.call(Method::POST, &format!("/v1/trash/{}/restore", task["id"].as_str().unwrap()), token, None).await;
     restore.assert_problem(StatusCode::GONE, "trash_expired");
-    stack.call(Method::GET, &path(&task, ""), token, None).await.assert_problem(StatusCode::NOT_FOUND, "not_found");
+    stack
+        .call(Method::GET, &task_path(&task, ""), token, None)
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "not_found");
 }
 
 #[tokio::test]
@@ -215,9 +210,9 @@ async fn lists_filter_and_page_without_repeats_while_tasks_are_added() {
     let token = user["access_token"].as_str();
     for index in 0..7 {
         let labels = if index % 2 == 0 { json!(["even"]) } else { json!([]) };
-        create(&stack, token, json!({"title": format!("Task {index} about Groceries"), "labels": labels})).await;
+        stack.create_task(token, json!({"title": format!("Task {index} about Groceries"), "labels": labels})).await;
     }
-    create(&stack, token, json!({"title": "Call mum", "priority": "urgent", "status": "in_progress"})).await;
+    stack.create_task(token, json!({"title": "Call mum", "priority": "urgent", "status": "in_progress"})).await;
 
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
@@ -231,7 +226,7 @@ async fn lists_filter_and_page_without_repeats_while_tasks_are_added() {
         assert_eq!(page.status, StatusCode::OK, "{}", page.body);
         seen.extend(page.body["items"].as_array().unwrap().iter().map(|task| task["id"].as_str().unwrap().to_string()));
         if pages == 0 {
-            create(&stack, token, json!({"title": "added while paging"})).await;
+            stack.create_task(token, json!({"title": "added while paging"})).await;
         }
         pages += 1;
         match page.body["next_cursor"].as_str() {
@@ -270,10 +265,10 @@ async fn another_users_task_is_404_on_every_route_and_stays_unchanged() {
     let intruder = stack.signup("Intruder").await;
     let owner_token = owner["access_token"].as_str();
     let token = intruder["access_token"].as_str();
-    let task = task_of(&stack, owner_token, "Mine").await;
+    let task = stack.task_titled(owner_token, "Mine").await;
     let id = task["id"].as_str().unwrap();
     let note =
-        stack.call(Method::POST, &path(&task, "/notes"), owner_token, Some(json!({"body": "private"}))).await.body;
+        stack.call(Method::POST, &task_path(&task, "/notes"), owner_token, Some(json!({"body": "private"}))).await.body;
     let note_id = note["id"].as_str().unwrap();
     let attempts: Vec<(Method, String, Option<Value>)> = vec![
         (Method::GET, format!("/v1/tasks/{id}"), None),
@@ -303,7 +298,7 @@ async fn another_users_task_is_404_on_every_route_and_stays_unchanged() {
         response.assert_problem(StatusCode::NOT_FOUND, "not_found");
     }
     // Naming another user's task as the parent is as good as naming none.
-    let adopted = create(&stack, token, json!({"title": "Sneaky", "parent_id": id})).await;
+    let adopted = stack.create_task(token, json!({"title": "Sneaky", "parent_id": id})).await;
     adopted.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     assert_eq!(adopted.body["errors"][0]["field"], "parent_id");
     assert_eq!(stack.call(Method::GET, "/v1/tasks", token, None).await.body["items"], json!([]));
@@ -311,7 +306,7 @@ async fn another_users_task_is_404_on_every_route_and_stays_unchanged() {
         stack.call(Method::GET, &format!("/v1/activity?entity_id={id}"), token, None).await.body["items"],
         json!([])
     );
-    let after = stack.call(Method::GET, &path(&task, ""), owner_token, None).await;
+    let after = stack.call(Method::GET, &task_path(&task, ""), owner_token, None).await;
     assert_eq!(after.body, task, "nothing changed");
 }
 
@@ -320,20 +315,20 @@ async fn notes_are_created_listed_edited_and_deleted_under_their_task() {
     let stack = TestStack::new().await;
     let user = stack.signup("Noa").await;
     let token = user["access_token"].as_str();
-    let task = task_of(&stack, token, "With notes").await;
+    let task = stack.task_titled(token, "With notes").await;
     let first =
-        stack.call(Method::POST, &path(&task, "/notes"), token, Some(json!({"body": "call the printer"}))).await;
+        stack.call(Method::POST, &task_path(&task, "/notes"), token, Some(json!({"body": "call the printer"}))).await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
-    stack.call(Method::POST, &path(&task, "/notes"), token, Some(json!({"body": "second"}))).await;
-    let empty = stack.call(Method::POST, &path(&task, "/notes"), token, Some(json!({"body": "  "}))).await;
+    stack.call(Method::POST, &task_path(&task, "/notes"), token, Some(json!({"body": "second"}))).await;
+    let empty = stack.call(Method::POST, &task_path(&task, "/notes"), token, Some(json!({"body": "  "}))).await;
     empty.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
 
-    let list = stack.call(Method::GET, &path(&task, "/notes"), token, None).await;
+    let list = stack.call(Method::GET, &task_path(&task, "/notes"), token, None).await;
     let bodies: Vec<&str> =
         list.body["items"].as_array().unwrap().iter().map(|note| note["body"].as_str().unwrap()).collect();
     assert_eq!(bodies, ["call the printer", "second"]);
 
-    let note_path = path(&task, &format!("/notes/{}", first.body["id"].as_str().unwrap()));
+    let note_path = task_path(&task, &format!("/notes/{}", first.body["id"].as_str().unwrap()));
     let edited = stack
         .call_with(Method::PATCH, &note_path, token, Some(json!({"body": "printer called"})), &[("if-match", "\"1\"")])
         .await;
@@ -346,13 +341,13 @@ async fn notes_are_created_listed_edited_and_deleted_under_their_task() {
     stack.call(Method::DELETE, &note_path, token, None).await.assert_problem(StatusCode::NOT_FOUND, "not_found");
 
     // Notes go to the trash with their task and come back with it.
-    stack.call(Method::DELETE, &path(&task, ""), token, None).await;
+    stack.call(Method::DELETE, &task_path(&task, ""), token, None).await;
     stack
-        .call(Method::GET, &path(&task, "/notes"), token, None)
+        .call(Method::GET, &task_path(&task, "/notes"), token, None)
         .await
         .assert_problem(StatusCode::NOT_FOUND, "not_found");
     stack.call(Method::POST, &format!("/v1/trash/{}/restore", task["id"].as_str().unwrap()), token, None).await;
-    let back = stack.call(Method::GET, &path(&task, "/notes"), token, None).await;
+    let back = stack.call(Method::GET, &task_path(&task, "/notes"), token, None).await;
     assert_eq!(back.body["items"][0]["body"], "second");
 }
 
@@ -362,14 +357,14 @@ async fn duplicate_copies_the_task_and_its_notes_as_new_objects() {
     let user = stack.signup("Dup").await;
     let token = user["access_token"].as_str();
     let task =
-        create(&stack, token, json!({"title": "Weekly review", "labels": ["ritual"], "status": "done"})).await.body;
-    stack.call(Method::POST, &path(&task, "/notes"), token, Some(json!({"body": "checklist"}))).await;
-    let copy = stack.call(Method::POST, &path(&task, "/duplicate"), token, None).await;
+        stack.create_task(token, json!({"title": "Weekly review", "labels": ["ritual"], "status": "done"})).await.body;
+    stack.call(Method::POST, &task_path(&task, "/notes"), token, Some(json!({"body": "checklist"}))).await;
+    let copy = stack.call(Method::POST, &task_path(&task, "/duplicate"), token, None).await;
     assert_eq!(copy.status, StatusCode::CREATED, "{}", copy.body);
     assert_ne!(copy.body["id"], task["id"]);
     assert_eq!((copy.body["title"].as_str(), copy.body["labels"].clone()), (Some("Weekly review"), json!(["ritual"])));
     assert_eq!((copy.body["status"].as_str(), copy.body["completed_at"].clone()), (Some("todo"), Value::Null));
-    let notes = stack.call(Method::GET, &path(&copy.body, "/notes"), token, None).await;
+    let notes = stack.call(Method::GET, &task_path(&copy.body, "/notes"), token, None).await;
     assert_eq!(notes.body["items"][0]["body"], "checklist");
     assert_eq!(notes.body["items"][0]["task_id"], copy.body["id"]);
 }
@@ -380,9 +375,9 @@ async fn bulk_changes_each_task_on_its_own() {
     let owner = stack.signup("Bulk").await;
     let other = stack.signup("Other").await;
     let token = owner["access_token"].as_str();
-    let a = task_of(&stack, token, "a").await;
-    let b = task_of(&stack, token, "b").await;
-    let foreign = task_of(&stack, other["access_token"].as_str(), "not yours").await;
+    let a = stack.task_titled(token, "a").await;
+    let b = stack.task_titled(token, "b").await;
+    let foreign = stack.task_titled(other["access_token"].as_str(), "not yours").await;
     let ids = json!([a["id"], foreign["id"], b["id"], "not-an-id"]);
 
     let completed =
@@ -408,7 +403,7 @@ async fn bulk_changes_each_task_on_its_own() {
         .await;
     assert_eq!(deleted.body["results"][1]["status"], 204);
     assert_eq!(stack.call(Method::GET, "/v1/trash", token, None).await.body["items"].as_array().unwrap().len(), 2);
-    let still = stack.call(Method::GET, &path(&foreign, ""), other["access_token"].as_str(), None).await;
+    let still = stack.call(Method::GET, &task_path(&foreign, ""), other["access_token"].as_str(), None).await;
     assert_eq!(still.body["status"], "todo", "the other user's task is untouched");
 
     let too_many: Vec<String> = (0..101).map(|_| ulid::Ulid::new().to_string()).collect();
@@ -425,12 +420,12 @@ async fn attachments_upload_through_a_presigned_url_and_download_the_same_bytes(
     let stack = TestStack::new().await;
     let user = stack.signup("Att").await;
     let token = user["access_token"].as_str();
-    let task = task_of(&stack, token, "With a file").await;
+    let task = stack.task_titled(token, "With a file").await;
     let content = b"%PDF-1.7 quarterly numbers".to_vec();
     let created = stack
         .call(
             Method::POST,
-            &path(&task, "/attachments"),
+            &task_path(&task, "/attachments"),
             token,
             Some(json!({"filename": "q4.pdf", "content_type": "application/pdf", "size_bytes": content.len()})),
         )
@@ -448,20 +443,20 @@ async fn attachments_upload_through_a_presigned_url_and_download_the_same_bytes(
         .unwrap();
     assert!(put.status().is_success(), "upload: {}", put.status());
 
-    let list = stack.call(Method::GET, &path(&task, "/attachments"), token, None).await;
+    let list = stack.call(Method::GET, &task_path(&task, "/attachments"), token, None).await;
     let item = &list.body["items"][0];
     assert_eq!((item["filename"].as_str(), item["size_bytes"].as_u64()), (Some("q4.pdf"), Some(content.len() as u64)));
     let downloaded = http.get(item["download_url"].as_str().unwrap()).send().await.unwrap().bytes().await.unwrap();
     assert_eq!(downloaded.to_vec(), content);
 
-    let attachment_path = path(&task, &format!("/attachments/{}", item["id"].as_str().unwrap()));
+    let attachment_path = task_path(&task, &format!("/attachments/{}", item["id"].as_str().unwrap()));
     let other = stack.signup("Peeker").await;
     stack
         .call(Method::DELETE, &attachment_path, other["access_token"].as_str(), None)
         .await
         .assert_problem(StatusCode::NOT_FOUND, "not_found");
     assert_eq!(stack.call(Method::DELETE, &attachment_path, token, None).await.status, StatusCode::NO_CONTENT);
-    assert_eq!(stack.call(Method::GET, &path(&task, "/attachments"), token, None).await.body["items"], json!([]));
+    assert_eq!(stack.call(Method::GET, &task_path(&task, "/attachments"), token, None).await.body["items"], json!([]));
     let gone = http.get(item["download_url"].as_str().unwrap()).send().await.unwrap();
     assert!(gone.status().is_client_error(), "the object was removed: {}", gone.status());
 }
@@ -471,11 +466,11 @@ async fn attachments_refuse_big_files_and_dangerous_types() {
     let stack = TestStack::new().await;
     let user = stack.signup("Big").await;
     let token = user["access_token"].as_str();
-    let task = task_of(&stack, token, "Files").await;
+    let task = stack.task_titled(token, "Files").await;
     let response = stack
         .call(
             Method::POST,
-            &path(&task, "/attachments"),
+            &task_path(&task, "/attachments"),
             token,
             Some(json!({"filename": "../evil.html", "content_type": "text/html", "size_bytes": 26 * 1024 * 1024})),
         )
@@ -484,7 +479,7 @@ async fn attachments_refuse_big_files_and_dangerous_types() {
     let mut fields = response.error_fields();
     fields.sort();
     assert_eq!(fields, ["content_type", "filename", "size_bytes"]);
-    assert_eq!(stack.call(Method::GET, &path(&task, "/attachments"), token, None).await.body["items"], json!([]));
+    assert_eq!(stack.call(Method::GET, &task_path(&task, "/attachments"), token, None).await.body["items"], json!([]));
 }
 
 #[tokio::test]
@@ -493,11 +488,11 @@ async fn lists_sort_by_due_priority_and_update_and_page_in_each_order() {
     let user = stack.signup("Sorter").await;
     let token = user["access_token"].as_str();
     let later =
-        create(&stack, token, json!({"title": "later", "due_date": "2026-12-20", "priority": "low"})).await.body;
-    create(&stack, token, json!({"title": "undated", "priority": "urgent"})).await;
-    create(&stack, token, json!({"title": "soon", "due_at": "2026-12-01T08:00:00Z", "priority": "high"})).await;
-    create(&stack, token, json!({"title": "middle", "due_date": "2026-12-05"})).await;
-    stack.call(Method::PATCH, &path(&later, ""), token, Some(json!({"description": "touched"}))).await;
+        stack.create_task(token, json!({"title": "later", "due_date": "2026-12-20", "priority": "low"})).await.body;
+    stack.create_task(token, json!({"title": "undated", "priority": "urgent"})).await;
+    stack.create_task(token, json!({"title": "soon", "due_at": "2026-12-01T08:00:00Z", "priority": "high"})).await;
+    stack.create_task(token, json!({"title": "middle", "due_date": "2026-12-05"})).await;
+    stack.call(Method::PATCH, &task_path(&later, ""), token, Some(json!({"description": "touched"}))).await;
 
     let stack = &stack;
     let titles = |sort: &'static str| async move {

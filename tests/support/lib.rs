@@ -302,6 +302,30 @@ impl SentEmail {
 
 pub const PASSWORD: &str = "correct horse battery";
 
+/// `/v1/tasks/<id><suffix>` of a task as the API answered it.
+pub fn task_path(task: &Value, suffix: &str) -> String {
+    format!("/v1/tasks/{}{suffix}", task["id"].as_str().unwrap())
+}
+
+/// An instant as the API writes it: RFC 3339 in UTC, to the second.
+pub fn instant(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+impl TestStack {
+    /// `POST /v1/tasks` with `body`, answered as it is.
+    pub async fn create_task(&self, token: Option<&str>, body: Value) -> TestResponse {
+        self.call(Method::POST, "/v1/tasks", token, Some(body)).await
+    }
+
+    /// A new task with `title` (and defaults for the rest), as the API answered it.
+    pub async fn task_titled(&self, token: Option<&str>, title: &str) -> Value {
+        let response = self.create_task(token, serde_json::json!({"title": title})).await;
+        assert_eq!(response.status, StatusCode::CREATED, "{}", response.body);
+        response.body
+    }
+}
+
 pub fn unique_email(name: &str) -> String {
     format!("{}-{}@example.com", name.to_lowercase(), ulid::Ulid::new().to_string().to_lowercase())
 }
