@@ -26,7 +26,7 @@ use shared::settings::Env;
 use shared::state::{InitError, SdkConfig};
 use shared::store::Store;
 use shared::store::tokens::OneTimeKind;
-use shared::store::{StoreError, keys};
+use shared::store::{StoreError, Tenant, keys};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
@@ -196,7 +196,7 @@ async fn current_reminder(
     due: Due<'_>,
     now: DateTime<Utc>,
 ) -> Result<Option<Notification>, StoreError> {
-    let Some(item) = context.store.tasks().get_task_item(user_id, task_id).await? else {
+    let Some(item) = context.store.tasks().get_task_item(&Tenant::user(user_id), task_id).await? else {
         return Ok(None);
     };
     let task = item.into_task();

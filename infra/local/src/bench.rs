@@ -209,7 +209,8 @@ async fn seed_tasks(stack: &LocalStack, user_id: &str, count: usize) -> Result<(
         let mut task = shared::domain::task::Task::new(id, chrono::Utc::now());
         task.title = format!("Seeded task {index}");
         let item =
-            shared::store::to_item(&shared::store::tasks::TaskItem::new(user_id, task)).map_err(|e| e.to_string())?;
+            shared::store::to_item(&shared::store::tasks::TaskItem::new(&shared::store::Tenant::user(user_id), task))
+                .map_err(|e| e.to_string())?;
         let put = PutRequest::builder().set_item(Some(item)).build().map_err(|e| e.to_string())?;
         requests.push(WriteRequest::builder().put_request(put).build());
     }

@@ -18,6 +18,13 @@ pub struct CurrentUser {
     pub session_id: String,
 }
 
+impl CurrentUser {
+    /// The caller's own partition, where their tasks live.
+    pub fn tenant(&self) -> crate::store::Tenant {
+        crate::store::Tenant::user(&self.user_id)
+    }
+}
+
 fn bearer_token(value: &HeaderValue) -> Option<&str> {
     let value = value.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;

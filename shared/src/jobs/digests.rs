@@ -15,7 +15,7 @@ use super::queue::{NotificationQueue, QueueError};
 use crate::domain::messages::{Notification, NotificationJob, NotificationMessage};
 use crate::domain::task::{Status, Task};
 use crate::store::tasks::{TaskFilter, TaskSort};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, Tenant};
 
 /// Index partitions read at once.
 const PARALLEL_READS: usize = 16;
@@ -112,7 +112,7 @@ pub async fn digest_for(
         due_to: Some(timed_bound.max(dated_bound)),
         ..TaskFilter::default()
     };
-    let page = store.tasks().list_tasks(user_id, &filter, TaskSort::Due, None, DIGEST_READ).await?;
+    let page = store.tasks().list_tasks(&Tenant::user(user_id), &filter, TaskSort::Due, None, DIGEST_READ).await?;
     let (overdue, due_today): (Vec<Task>, Vec<Task>) =
         page.items.into_iter().partition(|task| match (task.due_at, task.due_date) {
             (Some(at), _) => at < day_start,

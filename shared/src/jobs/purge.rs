@@ -58,16 +58,17 @@ pub async fn purge_expired_trash(
 /// its things), then its files and items; the entry last.
 async fn purge_entry(store: &Store, files: &Files, entry: &TrashItem) -> Result<(usize, usize), PurgeError> {
     let (mut items, mut objects) = (0, 0);
+    let tenant = entry.tenant();
     for task_id in &entry.task_ids {
-        if !store.trash().delete_trashed_task(entry.user_id(), task_id).await? {
+        if !store.trash().delete_trashed_task(&tenant, task_id).await? {
             tracing::warn!(task_id = %task_id, "a purged task was restored meanwhile: kept");
             continue;
         }
-        let work = store.trash().leftovers_of(entry.user_id(), task_id).await?;
+        let work = store.trash().leftovers_of(&tenant, task_id).await?;
         let object_keys = work.object_keys();
         files.delete_all(&object_keys).await?;
         for attachment in &work.attachments {
-            store.attachments().purge_attachment(entry.user_id(), attachment).await?;
+            store.attachments().purge_attachment(&tenant, attachment).await?;
         }
         items += 1 + work.items.len() + work.attachments.len();
         objects += object_keys.len();

@@ -7,6 +7,7 @@
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use serde::{Deserialize, Serialize};
 
+use super::Tenant;
 use super::{Store, StoreError, dynamo_error, from_item, keys, s};
 use crate::domain::task::FieldChange;
 
@@ -79,7 +80,7 @@ impl ActivityLog<'_> {
     /// The Put (for the change's transaction) of one activity entry.
     pub fn record_activity(
         self,
-        user_id: &str,
+        tenant: &Tenant,
         entity_type: &str,
         entity_id: &str,
         action: &str,
@@ -87,17 +88,17 @@ impl ActivityLog<'_> {
     ) -> Result<TransactWriteItem, StoreError> {
         let id = ulid::Ulid::new().to_string();
         let item = ActivityItem {
-            pk: keys::user(user_id),
+            pk: tenant.partition(),
             sk: keys::activity(&id),
             entity: "activity".into(),
             id: id.clone(),
-            actor_id: user_id.to_string(),
+            actor_id: tenant.actor().to_string(),
             entity_type: entity_type.into(),
             entity_id: entity_id.into(),
             action: action.into(),
             changes: serde_json::to_string(&kept(entity_type, changes)).unwrap_or_else(|_| "[]".into()),
             at: super::now_rfc3339(),
-            gsi1pk: keys::activity_of(user_id, entity_id),
+            gsi1pk: keys::activity_of(tenant, entity_id),
             gsi1sk: id.clone(),
             ttl: super::ttl_in(RETENTION_DAYS * 24 * 3600),
         };
@@ -108,7 +109,7 @@ impl ActivityLog<'_> {
     /// (its GSI1 partition: one bounded Query per page either way). Expired entries are skipped.
     pub async fn list_activity(
         self,
-        user_id: &str,
+        tenant: &Tenant,
         entity_id: Option<&str>,
         after: Option<&str>,
         limit: usize,
@@ -121,13 +122,13 @@ impl ActivityLog<'_> {
                 .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
                 .expression_attribute_names("#pk", keys::PK)
                 .expression_attribute_names("#sk", keys::SK)
-                .expression_attribute_values(":pk", s(keys::user(user_id)))
+                .expression_attribute_values(":pk", s(tenant.partition()))
                 .expression_attribute_values(":prefix", s(keys::ACTIVITY_PREFIX))
-                .set_exclusive_start_key(after.map(|sk| super::key(keys::user(user_id), sk))),
+                .set_exclusive_start_key(after.map(|sk| super::key(tenant.partition(), sk))),
             Some(entity_id) => {
-                let partition = keys::activity_of(user_id, entity_id);
+                let partition = keys::activity_of(tenant, entity_id);
                 let start = after.map(|sk| {
-                    let mut start = super::key(keys::user(user_id), sk);
+                    let mut start = super::key(tenant.partition(), sk);
                     start.insert("GSI1PK".into(), s(partition.clone()));
                     start.insert("GSI1SK".into(), s(sk.strip_prefix(keys::ACTIVITY_PREFIX).unwrap_or(sk)));
                     start
@@ -156,8 +157,8 @@ impl ActivityLog<'_> {
     }
 
     /// The keys of every entry of one object (for the trash purge).
-    pub(crate) async fn keys_of(self, user_id: &str, entity_id: &str) -> Result<Vec<super::Item>, StoreError> {
-        let entries = self.store.index_items(keys::activity_of(user_id, entity_id), super::IndexRange::All).await?;
+    pub(crate) async fn keys_of(self, tenant: &Tenant, entity_id: &str) -> Result<Vec<super::Item>, StoreError> {
+        let entries = self.store.index_items(keys::activity_of(tenant, entity_id), super::IndexRange::All).await?;
         Ok(entries.iter().map(super::key_of).collect())
     }
 }

@@ -7,6 +7,7 @@
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use serde::{Deserialize, Serialize};
 
+use super::Tenant;
 use super::update::ItemUpdate;
 use super::{Store, StoreError, WriteError, from_item, key, keys, n, to_item};
 use crate::domain::attachment::Attachment;
@@ -24,10 +25,17 @@ pub(crate) struct AttachmentItem {
     pub(crate) attachment: Attachment,
 }
 
-/// The S3 key of an attachment: under its owner and task, so a bucket listing by prefix finds
-/// everything of one user.
-pub fn object_key(user_id: &str, task_id: &str, attachment_id: &str) -> String {
-    format!("users/{user_id}/tasks/{task_id}/{attachment_id}")
+impl AttachmentItem {
+    /// The key of an attachment record of `tenant`.
+    pub fn key(tenant: &Tenant, task_id: &str, attachment_id: &str) -> super::Item {
+        key(tenant.partition(), keys::attachment(task_id, attachment_id))
+    }
+}
+
+/// The S3 key of an attachment: under its tenant and task, so a bucket listing by prefix finds
+/// everything of one user (or team).
+pub fn object_key(tenant: &Tenant, task_id: &str, attachment_id: &str) -> String {
+    format!("{}/tasks/{task_id}/{attachment_id}", tenant.folder())
 }
 
 /// Attachment records of a task (the files are in S3). Reached as `store.attachments()`.
@@ -46,17 +54,17 @@ struct UsageItem {
 impl Attachments<'_> {
     fn count_on_task(
         self,
-        user_id: &str,
+        tenant: &Tenant,
         task_id: &str,
         delta: i64,
         limit: Option<u64>,
     ) -> Result<TransactWriteItem, StoreError> {
-        self.store.count(keys::user(user_id), &keys::task_counts(task_id), "attachments", delta, limit)
+        self.store.count(tenant.partition(), &keys::task_counts(task_id), "attachments", delta, limit)
     }
 
     fn count_usage(
         self,
-        user_id: &str,
+        tenant: &Tenant,
         attachment: &Attachment,
         limits: Option<PlanLimits>,
     ) -> Result<TransactWriteItem, StoreError> {
@@ -69,18 +77,18 @@ impl Attachments<'_> {
             ),
             None => ItemUpdate::new().add("attachments", n(-1)).add("bytes", n(-bytes)),
         };
-        update.into_action(&self.store.table, key(keys::user(user_id), keys::ATTACHMENT_USAGE))
+        update.into_action(&self.store.table, key(tenant.partition(), keys::ATTACHMENT_USAGE))
     }
 
     /// Records an attachment on a live task, within the per-task cap and the tier's quota.
     pub async fn add_attachment(
         self,
-        user_id: &str,
+        tenant: &Tenant,
         attachment: &Attachment,
         limits: PlanLimits,
     ) -> Result<(), WriteError<Attachment>> {
         let item = AttachmentItem {
-            pk: keys::user(user_id),
+            pk: tenant.partition(),
             sk: keys::attachment(&attachment.task_id, &attachment.id),
             entity: "attachment".into(),
             attachment: attachment.clone(),
@@ -91,11 +99,11 @@ impl Attachments<'_> {
             new: attachment.filename.clone().into(),
         };
         let actions = vec![
-            self.store.notes().task_is_live(user_id, &attachment.task_id)?,
-            self.count_on_task(user_id, &attachment.task_id, 1, Some(limits.attachments_per_task))?,
-            self.count_usage(user_id, attachment, Some(limits))?,
+            self.store.notes().task_is_live(tenant, &attachment.task_id)?,
+            self.count_on_task(tenant, &attachment.task_id, 1, Some(limits.attachments_per_task))?,
+            self.count_usage(tenant, attachment, Some(limits))?,
             self.store.put_new(to_item(&item)?)?,
-            self.store.activity().record_activity(user_id, "attachment", &attachment.id, "created", &[change])?,
+            self.store.activity().record_activity(tenant, "attachment", &attachment.id, "created", &[change])?,
         ];
         match self.store.transact(actions).await {
             Ok(()) => Ok(()),
@@ -105,7 +113,7 @@ impl Attachments<'_> {
             }
             Err(error) if error.failed_condition_at(2) => {
                 // One update holds both quotas: the count says which one is full.
-                let usage: Option<UsageItem> = self.store.get(keys::user(user_id), keys::ATTACHMENT_USAGE).await?;
+                let usage: Option<UsageItem> = self.store.get(tenant.partition(), keys::ATTACHMENT_USAGE).await?;
                 let full = usage.unwrap_or_default().attachments >= limits.attachments as i64;
                 let limit = if full { Limit::Attachments } else { Limit::AttachmentBytes };
                 Err(WriteError::LimitReached(LimitReached::of(limit, limits)))
@@ -114,34 +122,34 @@ impl Attachments<'_> {
         }
     }
 
-    pub async fn list_attachments(self, user_id: &str, task_id: &str) -> Result<Vec<Attachment>, StoreError> {
-        let items = self.store.query_prefix(keys::user(user_id), &keys::attachments_of(task_id)).await?;
+    pub async fn list_attachments(self, tenant: &Tenant, task_id: &str) -> Result<Vec<Attachment>, StoreError> {
+        let items = self.store.query_prefix(tenant.partition(), &keys::attachments_of(task_id)).await?;
         items.into_iter().map(|item| from_item::<AttachmentItem>(item).map(|item| item.attachment)).collect()
     }
 
     pub async fn get_attachment(
         self,
-        user_id: &str,
+        tenant: &Tenant,
         task_id: &str,
         attachment_id: &str,
     ) -> Result<Option<Attachment>, StoreError> {
         let item: Option<AttachmentItem> =
-            self.store.get(keys::user(user_id), &keys::attachment(task_id, attachment_id)).await?;
+            self.store.get(tenant.partition(), &keys::attachment(task_id, attachment_id)).await?;
         Ok(item.map(|item| item.attachment))
     }
 
     /// Deletes the record and gives its room back; false when the task is not live or the record
     /// is gone.
-    pub async fn delete_attachment(self, user_id: &str, attachment: &Attachment) -> Result<bool, StoreError> {
+    pub async fn delete_attachment(self, tenant: &Tenant, attachment: &Attachment) -> Result<bool, StoreError> {
         let change = FieldChange {
             field: "filename".into(),
             old: attachment.filename.clone().into(),
             new: serde_json::Value::Null,
         };
-        let mut actions = vec![self.store.notes().task_is_live(user_id, &attachment.task_id)?];
-        actions.extend(self.release(user_id, attachment)?);
+        let mut actions = vec![self.store.notes().task_is_live(tenant, &attachment.task_id)?];
+        actions.extend(self.release(tenant, attachment)?);
         actions.push(self.store.activity().record_activity(
-            user_id,
+            tenant,
             "attachment",
             &attachment.id,
             "deleted",
@@ -156,8 +164,8 @@ impl Attachments<'_> {
 
     /// The purge's delete of a purged task's record: its room is given back once (false when an
     /// earlier, interrupted purge already did).
-    pub async fn purge_attachment(self, user_id: &str, attachment: &Attachment) -> Result<bool, StoreError> {
-        match self.store.transact(self.release(user_id, attachment)?).await {
+    pub async fn purge_attachment(self, tenant: &Tenant, attachment: &Attachment) -> Result<bool, StoreError> {
+        match self.store.transact(self.release(tenant, attachment)?).await {
             Ok(()) => Ok(true),
             Err(error) if error.is_condition_failure() => Ok(false),
             Err(error) => Err(error),
@@ -165,15 +173,11 @@ impl Attachments<'_> {
     }
 
     /// The record's delete (on condition it exists) with both counters moved back.
-    fn release(self, user_id: &str, attachment: &Attachment) -> Result<Vec<TransactWriteItem>, StoreError> {
+    fn release(self, tenant: &Tenant, attachment: &Attachment) -> Result<Vec<TransactWriteItem>, StoreError> {
         Ok(vec![
-            self.store.delete_existing(
-                keys::user(user_id),
-                &keys::attachment(&attachment.task_id, &attachment.id),
-                None,
-            )?,
-            self.count_on_task(user_id, &attachment.task_id, -1, None)?,
-            self.count_usage(user_id, attachment, None)?,
+            self.store.delete_existing(AttachmentItem::key(tenant, &attachment.task_id, &attachment.id), None)?,
+            self.count_on_task(tenant, &attachment.task_id, -1, None)?,
+            self.count_usage(tenant, attachment, None)?,
         ])
     }
 }

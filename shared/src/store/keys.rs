@@ -1,5 +1,6 @@
 //! Every key format of the single table, in one place. User data sits under its owner's partition
-//! (`USER#<id>`), so a request can only reach what the caller owns. A few global items exist only to
+//! (`USER#<id>`; tasks and what hangs on them under their tenant's, `store::Tenant`), so a request
+//! can only reach what the caller owns. A few global items exist only to
 //! enforce uniqueness or to find a user by an external identifier (email, Google subject).
 
 pub const PK: &str = "PK";
@@ -77,8 +78,8 @@ pub fn activity(entry_id: &str) -> String {
 }
 
 /// GSI1 partition of one object's activity entries.
-pub fn activity_of(user_id: &str, entity_id: &str) -> String {
-    format!("USER#{user_id}#ACTIVITY#{entity_id}")
+pub fn activity_of(tenant: &super::Tenant, entity_id: &str) -> String {
+    format!("{}#ACTIVITY#{entity_id}", tenant.partition())
 }
 
 pub const TRASH_PREFIX: &str = "TRASH#";
@@ -88,8 +89,8 @@ pub fn trash(task_id: &str) -> String {
 }
 
 /// The trash index (GSI2) of one user: `USER#<id>#TRASH`, sorted by `<expires_at>#<task id>`.
-pub fn trash_index(user_id: &str) -> String {
-    format!("USER#{user_id}#TRASH")
+pub fn trash_index(tenant: &super::Tenant) -> String {
+    format!("{}#TRASH", tenant.partition())
 }
 
 /// The purge index partition (GSI1) of trash entries expiring on one UTC day: the hourly purge
@@ -101,8 +102,8 @@ pub fn purge_bucket(expires_at: i64) -> String {
 
 /// The index partition of a user's tasks: GSI1 sorts them by due time, GSI2 by priority, GSI3 by
 /// last update.
-pub fn tasks_index(user_id: &str) -> String {
-    format!("USER#{user_id}#TASKS")
+pub fn tasks_index(tenant: &super::Tenant) -> String {
+    format!("{}#TASKS", tenant.partition())
 }
 
 /// Notes sort under their task: `NOTE#<task id>#<note id>`.

@@ -18,10 +18,13 @@ pub mod schedule;
 pub mod sessions;
 pub mod tasks;
 pub mod templates;
+mod tenant;
 pub mod tokens;
 pub mod trash;
 pub mod update;
 mod write_error;
+
+pub use tenant::Tenant;
 
 pub use write_error::WriteError;
 
@@ -458,14 +461,11 @@ impl Store {
     /// A Delete that fails unless the item exists (and, with `unexpired_at`, has not expired).
     pub(crate) fn delete_existing(
         &self,
-        pk: String,
-        sk: &str,
+        key: Item,
         unexpired_at: Option<i64>,
     ) -> Result<TransactWriteItem, StoreError> {
-        let mut delete = Delete::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(pk, sk)))
-            .expression_attribute_names("#pk", keys::PK);
+        let mut delete =
+            Delete::builder().table_name(&self.table).set_key(Some(key)).expression_attribute_names("#pk", keys::PK);
         delete = match unexpired_at {
             Some(now) => delete
                 .condition_expression("attribute_exists(#pk) AND #ttl > :now")

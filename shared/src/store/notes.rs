@@ -5,6 +5,7 @@
 use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
+use super::Tenant;
 use super::{Store, StoreError, WriteError, from_item, key, keys, n, s, to_item};
 use crate::domain::note::Note;
 use crate::domain::plan::{Limit, LimitReached, PlanLimits};
@@ -21,6 +22,13 @@ pub struct NoteItem {
     pub note: Note,
 }
 
+impl NoteItem {
+    /// The key of a note of `tenant`.
+    pub fn key(tenant: &Tenant, task_id: &str, note_id: &str) -> super::Item {
+        key(tenant.partition(), keys::note(task_id, note_id))
+    }
+}
+
 /// Notes on a task. Reached as `store.notes()`.
 #[derive(Clone, Copy)]
 pub struct Notes<'a> {
@@ -29,10 +37,10 @@ pub struct Notes<'a> {
 
 impl Notes<'_> {
     /// A condition (for a transaction) that the task exists and is not in the trash.
-    pub fn task_is_live(self, user_id: &str, task_id: &str) -> Result<TransactWriteItem, StoreError> {
+    pub fn task_is_live(self, tenant: &Tenant, task_id: &str) -> Result<TransactWriteItem, StoreError> {
         let check = ConditionCheck::builder()
             .table_name(&self.store.table)
-            .set_key(Some(key(keys::user(user_id), keys::task(task_id))))
+            .set_key(Some(super::tasks::TaskItem::key(tenant, task_id)))
             .condition_expression("attribute_exists(#pk) AND attribute_not_exists(trashed_at)")
             .expression_attribute_names("#pk", keys::PK)
             .build()
@@ -40,9 +48,9 @@ impl Notes<'_> {
         Ok(TransactWriteItem::builder().condition_check(check).build())
     }
 
-    fn note_put(self, user_id: &str, note: &Note) -> Result<TransactWriteItem, StoreError> {
+    fn note_put(self, tenant: &Tenant, note: &Note) -> Result<TransactWriteItem, StoreError> {
         let item = NoteItem {
-            pk: keys::user(user_id),
+            pk: tenant.partition(),
             sk: keys::note(&note.task_id, &note.id),
             entity: "note".into(),
             note: note.clone(),
@@ -54,39 +62,39 @@ impl Notes<'_> {
     /// while it stays within `limit`.
     pub(crate) fn count_notes(
         self,
-        user_id: &str,
+        tenant: &Tenant,
         task_id: &str,
         delta: i64,
         limit: Option<u64>,
     ) -> Result<TransactWriteItem, StoreError> {
-        self.store.count(keys::user(user_id), &keys::task_counts(task_id), "notes", delta, limit)
+        self.store.count(tenant.partition(), &keys::task_counts(task_id), "notes", delta, limit)
     }
 
     /// The writes (for a new task's transaction) that save copies of notes on it, counted.
     pub(crate) fn copies(
         self,
-        user_id: &str,
+        tenant: &Tenant,
         task_id: &str,
         notes: &[Note],
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
         if notes.is_empty() {
             return Ok(Vec::new());
         }
-        let mut writes = vec![self.count_notes(user_id, task_id, notes.len() as i64, None)?];
+        let mut writes = vec![self.count_notes(tenant, task_id, notes.len() as i64, None)?];
         for note in notes {
-            writes.push(self.note_put(user_id, note)?);
+            writes.push(self.note_put(tenant, note)?);
         }
         Ok(writes)
     }
 
     /// Saves a note on a live task, within the plan's notes per task.
-    pub async fn add_note(self, user_id: &str, note: &Note, limits: PlanLimits) -> Result<(), WriteError<Note>> {
+    pub async fn add_note(self, tenant: &Tenant, note: &Note, limits: PlanLimits) -> Result<(), WriteError<Note>> {
         let change = FieldChange { field: "body".into(), old: serde_json::Value::Null, new: note.body.clone().into() };
         let actions = vec![
-            self.task_is_live(user_id, &note.task_id)?,
-            self.count_notes(user_id, &note.task_id, 1, Some(limits.notes_per_task))?,
-            self.note_put(user_id, note)?,
-            self.store.activity().record_activity(user_id, "note", &note.id, "created", &[change])?,
+            self.task_is_live(tenant, &note.task_id)?,
+            self.count_notes(tenant, &note.task_id, 1, Some(limits.notes_per_task))?,
+            self.note_put(tenant, note)?,
+            self.store.activity().record_activity(tenant, "note", &note.id, "created", &[change])?,
         ];
         match self.store.transact(actions).await {
             Ok(()) => Ok(()),
@@ -99,23 +107,23 @@ impl Notes<'_> {
     }
 
     /// The notes of a task, oldest first.
-    pub async fn list_notes(self, user_id: &str, task_id: &str) -> Result<Vec<Note>, StoreError> {
-        let items = self.store.query_prefix(keys::user(user_id), &keys::notes_of(task_id)).await?;
+    pub async fn list_notes(self, tenant: &Tenant, task_id: &str) -> Result<Vec<Note>, StoreError> {
+        let items = self.store.query_prefix(tenant.partition(), &keys::notes_of(task_id)).await?;
         items.into_iter().map(|item| from_item::<NoteItem>(item).map(|item| item.note)).collect()
     }
 
-    pub async fn get_note(self, user_id: &str, task_id: &str, note_id: &str) -> Result<Option<Note>, StoreError> {
-        let item: Option<NoteItem> = self.store.get(keys::user(user_id), &keys::note(task_id, note_id)).await?;
+    pub async fn get_note(self, tenant: &Tenant, task_id: &str, note_id: &str) -> Result<Option<Note>, StoreError> {
+        let item: Option<NoteItem> = self.store.get(tenant.partition(), &keys::note(task_id, note_id)).await?;
         Ok(item.map(|item| item.note))
     }
 
     /// Replaces a note's body if it is still at `before.version` and its task is live.
-    pub async fn edit_note(self, user_id: &str, before: &Note, body: &str) -> Result<Note, WriteError<Note>> {
+    pub async fn edit_note(self, tenant: &Tenant, before: &Note, body: &str) -> Result<Note, WriteError<Note>> {
         let now = super::now_rfc3339();
         let change = FieldChange { field: "body".into(), old: before.body.clone().into(), new: body.into() };
         let update = aws_sdk_dynamodb::types::Update::builder()
             .table_name(&self.store.table)
-            .set_key(Some(key(keys::user(user_id), keys::note(&before.task_id, &before.id))))
+            .set_key(Some(NoteItem::key(tenant, &before.task_id, &before.id)))
             .update_expression("SET body = :body, updated_at = :now, version = version + :one")
             .condition_expression("version = :version")
             .expression_attribute_values(":body", s(body))
@@ -125,15 +133,15 @@ impl Notes<'_> {
             .build()
             .map_err(StoreError::from)?;
         let actions = vec![
-            self.task_is_live(user_id, &before.task_id)?,
+            self.task_is_live(tenant, &before.task_id)?,
             TransactWriteItem::builder().update(update).build(),
-            self.store.activity().record_activity(user_id, "note", &before.id, "updated", &[change])?,
+            self.store.activity().record_activity(tenant, "note", &before.id, "updated", &[change])?,
         ];
         match self.store.transact(actions).await {
             Ok(()) => Ok(Note { body: body.into(), updated_at: now, version: before.version + 1, ..before.clone() }),
             Err(error) if error.failed_condition_at(0) => Err(WriteError::NotFound),
             Err(error) if error.failed_condition_at(1) => {
-                match self.get_note(user_id, &before.task_id, &before.id).await? {
+                match self.get_note(tenant, &before.task_id, &before.id).await? {
                     Some(current) => Err(WriteError::VersionConflict(Box::new(current))),
                     None => Err(WriteError::NotFound),
                 }
@@ -142,30 +150,28 @@ impl Notes<'_> {
         }
     }
 
-    pub async fn delete_note(self, user_id: &str, note: &Note) -> Result<(), WriteError<Note>> {
+    pub async fn delete_note(self, tenant: &Tenant, note: &Note) -> Result<(), WriteError<Note>> {
         let change = FieldChange { field: "body".into(), old: note.body.clone().into(), new: serde_json::Value::Null };
         let delete = aws_sdk_dynamodb::types::Delete::builder()
             .table_name(&self.store.table)
-            .set_key(Some(key(keys::user(user_id), keys::note(&note.task_id, &note.id))))
+            .set_key(Some(NoteItem::key(tenant, &note.task_id, &note.id)))
             .condition_expression("version = :version")
             .expression_attribute_values(":version", n(note.version))
             .build()
             .map_err(StoreError::from)?;
         let actions = vec![
-            self.task_is_live(user_id, &note.task_id)?,
+            self.task_is_live(tenant, &note.task_id)?,
             TransactWriteItem::builder().delete(delete).build(),
-            self.count_notes(user_id, &note.task_id, -1, None)?,
-            self.store.activity().record_activity(user_id, "note", &note.id, "deleted", &[change])?,
+            self.count_notes(tenant, &note.task_id, -1, None)?,
+            self.store.activity().record_activity(tenant, "note", &note.id, "deleted", &[change])?,
         ];
         match self.store.transact(actions).await {
             Ok(()) => Ok(()),
             Err(error) if error.failed_condition_at(0) => Err(WriteError::NotFound),
-            Err(error) if error.failed_condition_at(1) => {
-                match self.get_note(user_id, &note.task_id, &note.id).await? {
-                    Some(current) => Err(WriteError::VersionConflict(Box::new(current))),
-                    None => Err(WriteError::NotFound),
-                }
-            }
+            Err(error) if error.failed_condition_at(1) => match self.get_note(tenant, &note.task_id, &note.id).await? {
+                Some(current) => Err(WriteError::VersionConflict(Box::new(current))),
+                None => Err(WriteError::NotFound),
+            },
             Err(error) => Err(error.into()),
         }
     }

@@ -14,6 +14,7 @@ use aws_sdk_dynamodb::types::TransactWriteItem;
 use chrono::{DateTime, TimeDelta, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::Tenant;
 use super::{IndexRange, Store, StoreError, dynamo_error, from_item, keys, s, to_item};
 use crate::domain::messages::{NotificationJob, NotificationMessage};
 use crate::domain::reminders::{Scheduled, schedule};
@@ -104,13 +105,16 @@ pub struct Schedule<'a> {
 impl Schedule<'_> {
     /// The writes that bring a task's schedule entries from what `before` needed to what `after`
     /// needs (for the task's own transaction): new or moved entries are put, obsolete ones deleted.
+    /// Reminders go to the owner of a user's own task; a team's tasks have none until teams say
+    /// whom they remind (assignees).
     pub fn schedule_writes(
         self,
-        user_id: &str,
+        tenant: &Tenant,
         before: Option<&Task>,
         after: &Task,
         now: DateTime<Utc>,
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let Some(user_id) = tenant.own_user() else { return Ok(Vec::new()) };
         let old = before.map(|task| schedule(task, &task.reminders)).unwrap_or_default();
         let new = schedule(after, &after.reminders);
         let mut writes = Vec::new();

@@ -9,6 +9,7 @@
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
+use super::Tenant;
 use super::update::ItemUpdate;
 use super::{Item, Store, StoreError, WriteError, dynamo_error, from_item, key, keys, n, s, to_item};
 use crate::domain::note::Note;
@@ -83,7 +84,12 @@ pub struct TaskItem {
 }
 
 impl TaskItem {
-    pub fn new(user_id: &str, task: Task) -> Self {
+    /// The key of a task of `tenant`.
+    pub fn key(tenant: &Tenant, task_id: &str) -> Item {
+        key(tenant.partition(), keys::task(task_id))
+    }
+
+    pub fn new(tenant: &Tenant, task: Task) -> Self {
         let due = match (&task.due_at, &task.due_date) {
             (Some(at), _) => at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             (None, Some(date)) => format!("{date}T23:59:59Z"),
@@ -92,14 +98,14 @@ impl TaskItem {
         let search_text = format!("{}\n{}", task.title, task.description.as_deref().unwrap_or("")).to_lowercase();
         let series = task.recurrence.as_ref().and_then(|_| Series::starting_at(&task));
         TaskItem {
-            pk: keys::user(user_id),
+            pk: tenant.partition(),
             sk: keys::task(&task.id),
             entity: "task".into(),
-            gsi1pk: keys::tasks_index(user_id),
+            gsi1pk: keys::tasks_index(tenant),
             gsi1sk: format!("{due}#{}", task.id),
-            gsi2pk: keys::tasks_index(user_id),
+            gsi2pk: keys::tasks_index(tenant),
             gsi2sk: format!("{}#{}", priority_rank(task.priority), task.id),
-            gsi3pk: keys::tasks_index(user_id),
+            gsi3pk: keys::tasks_index(tenant),
             gsi3sk: format!("{}#{}", task.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true), task.id),
             search_text,
             reminders: task.reminders.clone(),
@@ -293,24 +299,20 @@ pub struct Tasks<'a> {
 impl Tasks<'_> {
     /// The update (for a transaction) that moves the open-task count by `delta`; going up, only
     /// while under `limit`.
-    pub(crate) fn count_open(self, user_id: &str, delta: i64, limit: u64) -> Result<TransactWriteItem, StoreError> {
+    pub(crate) fn count_open(self, tenant: &Tenant, delta: i64, limit: u64) -> Result<TransactWriteItem, StoreError> {
         let limit = (delta > 0).then_some(limit);
-        self.store.count(keys::user(user_id), keys::TASK_COUNTS, "open_tasks", delta, limit)
-    }
-
-    pub(crate) fn task_key(self, user_id: &str, task_id: &str) -> Item {
-        key(keys::user(user_id), keys::task(task_id))
+        self.store.count(tenant.partition(), keys::TASK_COUNTS, "open_tasks", delta, limit)
     }
 
     /// Writes `after` over `before`: every task field and index key (the subtask bookkeeping is
     /// left alone), if the stored task is still at `before.version` and not trashed.
-    pub(crate) fn task_write(self, user_id: &str, before: &Task, after: &Task) -> Result<ItemUpdate, StoreError> {
+    pub(crate) fn task_write(self, tenant: &Tenant, before: &Task, after: &Task) -> Result<ItemUpdate, StoreError> {
         let mut update = ItemUpdate::new();
         // A new repetition starts a new series at the current due; otherwise the series is left
         // as it is (completing an occurrence moves it explicitly).
         let new_series = before.recurrence != after.recurrence;
         let new_reminders = before.reminders != after.reminders;
-        for (attribute, value) in to_item(&TaskItem::new(user_id, after.clone()))? {
+        for (attribute, value) in to_item(&TaskItem::new(tenant, after.clone()))? {
             let skipped = match attribute.as_str() {
                 keys::PK | keys::SK => true,
                 "series_start" | "series_count" => !new_series,
@@ -337,7 +339,7 @@ impl Tasks<'_> {
     /// Adds `subtask` to its parent's set and counts, if the parent is live and has room.
     pub(crate) fn join_parent(
         self,
-        user_id: &str,
+        tenant: &Tenant,
         parent_id: &str,
         subtask: &Task,
         limits: PlanLimits,
@@ -353,7 +355,7 @@ impl Tasks<'_> {
                 &[("#pk", keys::PK)],
                 [(":subtask_limit", n(limits.subtasks_per_task))],
             )
-            .into_action(&self.store.table, self.task_key(user_id, parent_id))
+            .into_action(&self.store.table, TaskItem::key(tenant, parent_id))
     }
 
     /// Creates a task with its activity entry, counting it against the tier's limits: a top-level
@@ -361,13 +363,13 @@ impl Tasks<'_> {
     /// tasks whose parent is `task`) and `notes` (copies to save on it) join the same transaction.
     pub async fn create_task(
         self,
-        user_id: &str,
+        tenant: &Tenant,
         task: &Task,
         subtasks: &[Task],
         limits: PlanLimits,
         notes: &[Note],
     ) -> Result<(), TaskWriteError> {
-        let mut item = TaskItem::new(user_id, task.clone());
+        let mut item = TaskItem::new(tenant, task.clone());
         for subtask in subtasks {
             let (open, done) = subtask_contribution(subtask);
             item.subtask_ids.push(subtask.id.clone());
@@ -377,25 +379,25 @@ impl Tasks<'_> {
         let mut plan = Plan::default();
         plan.push(self.store.put_new(to_item(&item)?)?, None);
         plan.push(
-            self.store.activity().record_activity(user_id, "task", &task.id, "created", &creation_changes(task))?,
+            self.store.activity().record_activity(tenant, "task", &task.id, "created", &creation_changes(task))?,
             None,
         );
         if open_count(task) != 0 {
-            plan.push(self.count_open(user_id, 1, limits.open_tasks)?, Some(Guard::OpenLimit));
+            plan.push(self.count_open(tenant, 1, limits.open_tasks)?, Some(Guard::OpenLimit));
         }
         if let Some(parent_id) = &task.parent_id {
-            plan.push(self.join_parent(user_id, parent_id, task, limits)?, Some(Guard::Parent));
+            plan.push(self.join_parent(tenant, parent_id, task, limits)?, Some(Guard::Parent));
         }
         for subtask in subtasks {
-            plan.push(self.store.put_new(to_item(&TaskItem::new(user_id, subtask.clone()))?)?, None);
+            plan.push(self.store.put_new(to_item(&TaskItem::new(tenant, subtask.clone()))?)?, None);
         }
         let now = chrono::Utc::now();
         for created in std::iter::once(task).chain(subtasks) {
-            for write in self.store.schedule().schedule_writes(user_id, None, created, now)? {
+            for write in self.store.schedule().schedule_writes(tenant, None, created, now)? {
                 plan.push(write, None);
             }
         }
-        for write in self.store.notes().copies(user_id, &task.id, notes)? {
+        for write in self.store.notes().copies(tenant, &task.id, notes)? {
             plan.push(write, None);
         }
         // Counted with every write it makes (schedule entries too), before DynamoDB refuses it.
@@ -413,7 +415,7 @@ impl Tasks<'_> {
             }
             Err((_, Some(Guard::Parent))) => {
                 let parent_id = task.parent_id.as_deref().unwrap_or_default();
-                match self.get_task_item(user_id, parent_id).await? {
+                match self.get_task_item(tenant, parent_id).await? {
                     Some(_) => Err(TaskWriteError::LimitReached(LimitReached::of(Limit::SubtasksPerTask, limits))),
                     None => Err(TaskWriteError::NotFound),
                 }
@@ -423,21 +425,21 @@ impl Tasks<'_> {
     }
 
     /// A live (not trashed) task of the user, as stored.
-    pub async fn get_task_item(self, user_id: &str, task_id: &str) -> Result<Option<TaskItem>, StoreError> {
-        let item: Option<TaskItem> = self.store.get(keys::user(user_id), &keys::task(task_id)).await?;
+    pub async fn get_task_item(self, tenant: &Tenant, task_id: &str) -> Result<Option<TaskItem>, StoreError> {
+        let item: Option<TaskItem> = self.store.get(tenant.partition(), &keys::task(task_id)).await?;
         Ok(item.filter(TaskItem::is_live))
     }
 
     /// A live (not trashed) task of the user.
-    pub async fn get_task(self, user_id: &str, task_id: &str) -> Result<Option<Task>, StoreError> {
-        Ok(self.get_task_item(user_id, task_id).await?.map(TaskItem::into_task))
+    pub async fn get_task(self, tenant: &Tenant, task_id: &str) -> Result<Option<Task>, StoreError> {
+        Ok(self.get_task_item(tenant, task_id).await?.map(TaskItem::into_task))
     }
 
     /// Tasks of the user by id, trashed ones included, in id order (one BatchGetItem per 100).
-    pub(crate) async fn task_items(self, user_id: &str, ids: &[String]) -> Result<Vec<TaskItem>, StoreError> {
+    pub(crate) async fn task_items(self, tenant: &Tenant, ids: &[String]) -> Result<Vec<TaskItem>, StoreError> {
         let mut items = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(100) {
-            let keys = chunk.iter().map(|id| self.task_key(user_id, id)).collect();
+            let keys = chunk.iter().map(|id| TaskItem::key(tenant, id)).collect();
             for item in self.store.get_many(keys).await? {
                 items.push(from_item::<TaskItem>(item)?);
             }
@@ -447,9 +449,9 @@ impl Tasks<'_> {
     }
 
     /// The live subtasks of `parent`, oldest first.
-    pub async fn list_subtasks(self, user_id: &str, parent: &Task) -> Result<Vec<Task>, StoreError> {
+    pub async fn list_subtasks(self, tenant: &Tenant, parent: &Task) -> Result<Vec<Task>, StoreError> {
         let ids = parent.subtasks.as_ref().map(|counts| counts.ids.clone()).unwrap_or_default();
-        let items = self.task_items(user_id, &ids).await?;
+        let items = self.task_items(tenant, &ids).await?;
         Ok(items.into_iter().filter(TaskItem::is_live).map(TaskItem::into_task).collect())
     }
 
@@ -459,7 +461,7 @@ impl Tasks<'_> {
     /// or reopen the parent (see the module's notes).
     pub async fn update_task(
         self,
-        user_id: &str,
+        tenant: &Tenant,
         before: &Task,
         after: &Task,
         action: &str,
@@ -469,9 +471,9 @@ impl Tasks<'_> {
         let mut before = before.clone();
         for attempt in 0..PARENT_RACE_ATTEMPTS {
             if attempt > 0 {
-                before = self.reread(user_id, &before).await?;
+                before = self.reread(tenant, &before).await?;
             }
-            if self.try_update_task(user_id, &before, after, action, changes, limits).await? {
+            if self.try_update_task(tenant, &before, after, action, changes, limits).await? {
                 return Ok(());
             }
         }
@@ -479,8 +481,8 @@ impl Tasks<'_> {
     }
 
     /// The task again, after a lost race: the same version, or a conflict.
-    pub(crate) async fn reread(self, user_id: &str, task: &Task) -> Result<Task, TaskWriteError> {
-        match self.get_task(user_id, &task.id).await? {
+    pub(crate) async fn reread(self, tenant: &Tenant, task: &Task) -> Result<Task, TaskWriteError> {
+        match self.get_task(tenant, &task.id).await? {
             Some(current) if current.version == task.version => Ok(current),
             Some(current) => Err(TaskWriteError::VersionConflict(Box::new(current))),
             None => Err(TaskWriteError::NotFound),
@@ -490,14 +492,14 @@ impl Tasks<'_> {
     /// One attempt; `false` when a race on subtask counts means computing it again.
     async fn try_update_task(
         self,
-        user_id: &str,
+        tenant: &Tenant,
         before: &Task,
         after: &Task,
         action: &str,
         changes: &[FieldChange],
         limits: PlanLimits,
     ) -> Result<bool, TaskWriteError> {
-        let mut write = self.task_write(user_id, before, after)?;
+        let mut write = self.task_write(tenant, before, after)?;
         if before.status != after.status {
             write = write.remove("completed_by_subtasks");
         }
@@ -506,7 +508,7 @@ impl Tasks<'_> {
         let completing = after.status == Status::Done && before.status != Status::Done;
         if completing && before.subtasks.as_ref().is_some_and(|counts| counts.open > 0) {
             let (with_counts, writes, completed) =
-                self.complete_subtasks(user_id, write, before, after.updated_at).await?;
+                self.complete_subtasks(tenant, write, before, after.updated_at).await?;
             write = with_counts;
             cascade = writes;
             changes.push(FieldChange {
@@ -516,24 +518,24 @@ impl Tasks<'_> {
             });
         }
         let mut plan = Plan::default();
-        plan.push(write.into_action(&self.store.table, self.task_key(user_id, &after.id))?, Some(Guard::Task));
-        plan.push(self.store.activity().record_activity(user_id, "task", &after.id, action, &changes)?, None);
+        plan.push(write.into_action(&self.store.table, TaskItem::key(tenant, &after.id))?, Some(Guard::Task));
+        plan.push(self.store.activity().record_activity(tenant, "task", &after.id, action, &changes)?, None);
         let delta = open_count(after) - open_count(before);
         if delta != 0 {
-            plan.push(self.count_open(user_id, delta, limits.open_tasks)?, Some(Guard::OpenLimit));
+            plan.push(self.count_open(tenant, delta, limits.open_tasks)?, Some(Guard::OpenLimit));
         }
         for child in cascade {
             plan.push(child, Some(Guard::Raced));
         }
-        for (action, guard) in self.parent_follows(user_id, before, after, limits).await? {
+        for (action, guard) in self.parent_follows(tenant, before, after, limits).await? {
             plan.push(action, guard);
         }
-        for write in self.store.schedule().schedule_writes(user_id, Some(before), after, chrono::Utc::now())? {
+        for write in self.store.schedule().schedule_writes(tenant, Some(before), after, chrono::Utc::now())? {
             plan.push(write, None);
         }
         match plan.run(self.store).await {
             Ok(()) => Ok(true),
-            Err((_, Some(Guard::Task))) => self.reread(user_id, before).await.map(|_| false),
+            Err((_, Some(Guard::Task))) => self.reread(tenant, before).await.map(|_| false),
             Err((_, Some(Guard::OpenLimit))) => {
                 Err(TaskWriteError::LimitReached(LimitReached::of(Limit::OpenTasks, limits)))
             }
@@ -546,14 +548,14 @@ impl Tasks<'_> {
     /// write (`write`) is conditioned on the open count the subtasks were read at.
     async fn complete_subtasks(
         self,
-        user_id: &str,
+        tenant: &Tenant,
         write: ItemUpdate,
         parent: &Task,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<(ItemUpdate, Vec<TransactWriteItem>, Vec<String>), StoreError> {
         let counts = parent.subtasks.clone().unwrap_or_default();
         let open: Vec<Task> = self
-            .task_items(user_id, &counts.ids)
+            .task_items(tenant, &counts.ids)
             .await?
             .into_iter()
             .filter(TaskItem::is_live)
@@ -572,8 +574,8 @@ impl Tasks<'_> {
             done.set_status(Status::Done, now);
             done.version += 1;
             done.updated_at = now;
-            let update = self.task_write(user_id, &subtask, &done)?.remove("completed_by_subtasks");
-            writes.push(update.into_action(&self.store.table, self.task_key(user_id, &subtask.id))?);
+            let update = self.task_write(tenant, &subtask, &done)?.remove("completed_by_subtasks");
+            writes.push(update.into_action(&self.store.table, TaskItem::key(tenant, &subtask.id))?);
             ids.push(subtask.id);
         }
         Ok((write, writes, ids))
@@ -584,7 +586,7 @@ impl Tasks<'_> {
     /// reopens it. The parent's write holds only while its open count is the one read here.
     async fn parent_follows(
         self,
-        user_id: &str,
+        tenant: &Tenant,
         before: &Task,
         after: &Task,
         limits: PlanLimits,
@@ -598,7 +600,7 @@ impl Tasks<'_> {
         if open_delta == 0 && done_delta == 0 {
             return Ok(Vec::new());
         }
-        let Some(parent) = self.get_task_item(user_id, parent_id).await? else {
+        let Some(parent) = self.get_task_item(tenant, parent_id).await? else {
             return Ok(Vec::new());
         };
         let seen_open = parent.open_subtasks.unwrap_or(0);
@@ -620,12 +622,12 @@ impl Tasks<'_> {
             let action = if completes_parent { "completed_with_subtasks" } else { "reopened_with_subtask" };
             let changes = crate::domain::task::changes_between(&parent.task, &parent_after);
             follow_ups
-                .push((self.store.activity().record_activity(user_id, "task", parent_id, action, &changes)?, None));
+                .push((self.store.activity().record_activity(tenant, "task", parent_id, action, &changes)?, None));
             let delta = open_count(&parent_after) - open_count(&parent.task);
             if delta != 0 {
-                follow_ups.push((self.count_open(user_id, delta, limits.open_tasks)?, Some(Guard::OpenLimit)));
+                follow_ups.push((self.count_open(tenant, delta, limits.open_tasks)?, Some(Guard::OpenLimit)));
             }
-            let write = self.task_write(user_id, &parent.task, &parent_after)?;
+            let write = self.task_write(tenant, &parent.task, &parent_after)?;
             if completes_parent {
                 write.set("completed_by_subtasks", AttributeValue::Bool(true))
             } else {
@@ -641,7 +643,7 @@ impl Tasks<'_> {
             [(":seen_open", seen)],
         );
         let mut actions =
-            vec![(write.into_action(&self.store.table, self.task_key(user_id, parent_id))?, Some(Guard::Raced))];
+            vec![(write.into_action(&self.store.table, TaskItem::key(tenant, parent_id))?, Some(Guard::Raced))];
         actions.extend(follow_ups);
         Ok(actions)
     }
@@ -653,7 +655,7 @@ impl Tasks<'_> {
     /// the Query, which reads on until the page is full. Index orders are eventually consistent.
     pub async fn list_tasks(
         self,
-        user_id: &str,
+        tenant: &Tenant,
         filter: &TaskFilter,
         sort: TaskSort,
         after: Option<&str>,
@@ -661,7 +663,7 @@ impl Tasks<'_> {
     ) -> Result<TaskPage, StoreError> {
         let (expression, values) = filter_expression(filter);
         let mut items: Vec<TaskItem> = Vec::new();
-        let mut start = after.map(|position| start_key(user_id, sort, position));
+        let mut start = after.map(|position| start_key(tenant, sort, position));
         loop {
             let mut query =
                 self.store.client.query().table_name(&self.store.table).filter_expression(&expression).limit(200);
@@ -670,14 +672,14 @@ impl Tasks<'_> {
                     .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
                     .expression_attribute_names("#pk", keys::PK)
                     .expression_attribute_names("#sk", keys::SK)
-                    .expression_attribute_values(":pk", s(keys::user(user_id)))
+                    .expression_attribute_values(":pk", s(tenant.partition()))
                     .expression_attribute_values(":prefix", s(keys::TASK_PREFIX))
                     .scan_index_forward(false),
                 Some((index, partition, _, forward)) => query
                     .index_name(index)
                     .key_condition_expression("#pk = :pk")
                     .expression_attribute_names("#pk", partition)
-                    .expression_attribute_values(":pk", s(keys::tasks_index(user_id)))
+                    .expression_attribute_values(":pk", s(keys::tasks_index(tenant)))
                     .scan_index_forward(forward),
             };
             query = query.set_exclusive_start_key(start.take());
@@ -714,11 +716,11 @@ fn position_of(item: &TaskItem, sort: TaskSort) -> String {
 }
 
 /// The key to continue after `position`: index sort keys end in `#<task id>`.
-fn start_key(user_id: &str, sort: TaskSort, position: &str) -> super::Item {
+fn start_key(tenant: &Tenant, sort: TaskSort, position: &str) -> super::Item {
     let task_id = position.rsplit('#').next().unwrap_or(position);
-    let mut start = key(keys::user(user_id), keys::task(task_id));
+    let mut start = TaskItem::key(tenant, task_id);
     if let Some((_, partition, sort_key, _)) = sort.index() {
-        start.insert(partition.into(), s(keys::tasks_index(user_id)));
+        start.insert(partition.into(), s(keys::tasks_index(tenant)));
         start.insert(sort_key.into(), s(position));
     }
     start

@@ -6,6 +6,7 @@
 use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
+use super::Tenant;
 use super::accounts::UserItem;
 use super::{Store, StoreError, WriteError, from_item, key, keys, n, to_item};
 use crate::domain::plan::{Limit, LimitReached, PlanLimits};
@@ -67,7 +68,13 @@ impl Templates<'_> {
         let actions = vec![
             self.store.put_new(to_item(&item)?)?,
             self.count_templates(user_id, 1, Some(limits.templates))?,
-            self.store.activity().record_activity(user_id, "template", &template.id, "created", &[change])?,
+            self.store.activity().record_activity(
+                &Tenant::user(user_id),
+                "template",
+                &template.id,
+                "created",
+                &[change],
+            )?,
         ];
         match self.store.transact(actions).await {
             Ok(()) => Ok(()),
@@ -142,7 +149,7 @@ impl Templates<'_> {
         let actions = vec![
             TransactWriteItem::builder().delete(delete).build(),
             self.count_templates(user_id, -1, None)?,
-            self.store.activity().record_activity(user_id, "template", template_id, "deleted", &[])?,
+            self.store.activity().record_activity(&Tenant::user(user_id), "template", template_id, "deleted", &[])?,
         ];
         match self.store.transact(actions).await {
             Ok(()) => Ok(()),

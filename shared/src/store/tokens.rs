@@ -110,8 +110,9 @@ impl OneTimeTokens<'_> {
             return Ok(None);
         };
         let now = chrono::Utc::now().timestamp();
-        let action =
-            self.store.delete_existing(keys::user(user_id), &kind.sort_key(&opaque::sha256_hex(token)), Some(now))?;
+        let action = self
+            .store
+            .delete_existing(super::key(keys::user(user_id), kind.sort_key(&opaque::sha256_hex(token))), Some(now))?;
         Ok(Some((user_id.to_string(), action)))
     }
 }

@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Tenant;
 use super::tasks::{Guard, PARENT_RACE_ATTEMPTS, Plan, TaskItem, TaskWriteError, id_set};
 use super::update::ItemUpdate;
 use super::{IndexRange, Store, StoreError, dynamo_error, from_item, keys, n, s, to_item};
@@ -28,6 +29,9 @@ pub struct TrashItem {
     pub expires_at: i64,
     /// The task and the subtasks trashed with it: what the purge deletes.
     pub task_ids: Vec<String>,
+    /// Who trashed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trashed_by: Option<String>,
     /// The purge index (GSI1): `PURGE#<day the entry expires>`.
     #[serde(rename = "GSI1PK")]
     pub gsi1pk: String,
@@ -43,11 +47,16 @@ pub struct TrashItem {
 }
 
 impl TrashItem {
-    fn new(user_id: &str, task: &Task, subtask_ids: Vec<String>, trashed_at: String, expires_at: i64) -> Self {
+    /// The key of the trash entry of a task of `tenant`.
+    pub fn key(tenant: &Tenant, task_id: &str) -> super::Item {
+        super::key(tenant.partition(), keys::trash(task_id))
+    }
+
+    fn new(tenant: &Tenant, task: &Task, subtask_ids: Vec<String>, trashed_at: String, expires_at: i64) -> Self {
         let mut task_ids = vec![task.id.clone()];
         task_ids.extend(subtask_ids);
         TrashItem {
-            pk: keys::user(user_id),
+            pk: tenant.partition(),
             sk: keys::trash(&task.id),
             entity: "trash".into(),
             task_id: task.id.clone(),
@@ -55,16 +64,22 @@ impl TrashItem {
             trashed_at,
             expires_at,
             task_ids,
+            trashed_by: Some(tenant.actor().to_string()),
             gsi1pk: keys::purge_bucket(expires_at),
-            gsi1sk: format!("{expires_at:012}#{user_id}#{}", task.id),
-            gsi2pk: keys::trash_index(user_id),
+            gsi1sk: format!("{expires_at:012}#{}#{}", tenant.partition(), task.id),
+            gsi2pk: keys::trash_index(tenant),
             gsi2sk: format!("{expires_at:012}#{}", task.id),
         }
     }
 
-    /// The user the entry belongs to.
-    pub fn user_id(&self) -> &str {
-        self.pk.strip_prefix("USER#").unwrap_or_default()
+    /// The tenant the entry belongs to, acting as the person who trashed it (the purge's deletes
+    /// are theirs).
+    pub fn tenant(&self) -> Tenant {
+        let actor = self.trashed_by.clone().unwrap_or_default();
+        match self.pk.split_once('#') {
+            Some(("TEAM", team_id)) => Tenant::Team { team_id: team_id.into(), member_id: actor },
+            _ => Tenant::user(self.pk.strip_prefix("USER#").unwrap_or_default()),
+        }
     }
 }
 
@@ -108,25 +123,25 @@ pub struct Trash<'a> {
 
 impl Trash<'_> {
     /// Moves a task to the trash with its live subtasks.
-    pub async fn trash_task(self, user_id: &str, task: &Task) -> Result<(), TaskWriteError> {
+    pub async fn trash_task(self, tenant: &Tenant, task: &Task) -> Result<(), TaskWriteError> {
         let mut task = task.clone();
         for attempt in 0..PARENT_RACE_ATTEMPTS {
             if attempt > 0 {
-                task = self.store.tasks().reread(user_id, &task).await?;
+                task = self.store.tasks().reread(tenant, &task).await?;
             }
-            if self.try_trash(user_id, &task).await? {
+            if self.try_trash(tenant, &task).await? {
                 return Ok(());
             }
         }
         Err(StoreError::Contended("the task's subtasks kept changing while it was trashed").into())
     }
 
-    async fn try_trash(self, user_id: &str, task: &Task) -> Result<bool, TaskWriteError> {
+    async fn try_trash(self, tenant: &Tenant, task: &Task) -> Result<bool, TaskWriteError> {
         let now = super::now_rfc3339();
         let expires = super::ttl_in(TRASH_SECONDS);
         let subtask_ids = task.subtasks.as_ref().map(|counts| counts.ids.clone()).unwrap_or_default();
         let subtasks: Vec<TaskItem> =
-            self.store.tasks().task_items(user_id, &subtask_ids).await?.into_iter().filter(TaskItem::is_live).collect();
+            self.store.tasks().task_items(tenant, &subtask_ids).await?.into_iter().filter(TaskItem::is_live).collect();
         let mark = ItemUpdate::new().set("trashed_at", s(now.clone())).set(keys::TTL, n(expires));
         let mut plan = Plan::default();
         let task_mark = mark
@@ -137,10 +152,7 @@ impl Trash<'_> {
                 [(":expected_version", n(task.version))],
             )
             .condition(&set_size_is("subtask_ids", subtask_ids.len()), &[], [(":set_size", n(subtask_ids.len()))]);
-        plan.push(
-            task_mark.into_action(&self.store.table, self.store.tasks().task_key(user_id, &task.id))?,
-            Some(Guard::Task),
-        );
+        plan.push(task_mark.into_action(&self.store.table, TaskItem::key(tenant, &task.id))?, Some(Guard::Task));
         for subtask in &subtasks {
             let subtask_mark = mark.clone().set("trashed_with", s(task.id.clone())).condition(
                 "#version = :expected_version AND attribute_not_exists(trashed_at)",
@@ -148,23 +160,23 @@ impl Trash<'_> {
                 [(":expected_version", n(subtask.task.version))],
             );
             plan.push(
-                subtask_mark.into_action(&self.store.table, self.store.tasks().task_key(user_id, &subtask.task.id))?,
+                subtask_mark.into_action(&self.store.table, TaskItem::key(tenant, &subtask.task.id))?,
                 Some(Guard::Raced),
             );
         }
         let moved = subtasks.iter().map(|item| item.task.id.clone()).collect();
-        let entry = TrashItem::new(user_id, task, moved, now, expires);
+        let entry = TrashItem::new(tenant, task, moved, now, expires);
         plan.push(self.store.put(to_item(&entry)?)?, None);
-        plan.push(self.store.activity().record_activity(user_id, "task", &task.id, "trashed", &[])?, None);
+        plan.push(self.store.activity().record_activity(tenant, "task", &task.id, "trashed", &[])?, None);
         if open_count(task) != 0 {
-            plan.push(self.store.tasks().count_open(user_id, -1, 0)?, None);
+            plan.push(self.store.tasks().count_open(tenant, -1, 0)?, None);
         }
         if let Some(parent_id) = &task.parent_id {
-            plan.push(self.leave_parent(user_id, parent_id, task)?, None);
+            plan.push(self.leave_parent(tenant, parent_id, task)?, None);
         }
         match plan.run(self.store).await {
             Ok(()) => Ok(true),
-            Err((_, Some(Guard::Task))) => self.store.tasks().reread(user_id, task).await.map(|_| false),
+            Err((_, Some(Guard::Task))) => self.store.tasks().reread(tenant, task).await.map(|_| false),
             Err((_, Some(_))) => Ok(false),
             Err((error, None)) => Err(error.into()),
         }
@@ -173,7 +185,7 @@ impl Trash<'_> {
     /// Takes a subtask out of its parent's set and counts.
     fn leave_parent(
         self,
-        user_id: &str,
+        tenant: &Tenant,
         parent_id: &str,
         subtask: &Task,
     ) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, StoreError> {
@@ -183,18 +195,18 @@ impl Trash<'_> {
             .add("open_subtasks", n(-open))
             .add("done_subtasks", n(-done))
             .condition("attribute_exists(#pk)", &[("#pk", keys::PK)], [])
-            .into_action(&self.store.table, self.store.tasks().task_key(user_id, parent_id))
+            .into_action(&self.store.table, TaskItem::key(tenant, parent_id))
     }
 
     /// One page of the trash, most recently trashed first, after the position `after` (an
     /// entry's `<expires_at>#<task id>`); entries past their 7 days are not read. One Query of
     /// GSI2 for one entry more than the page, so a last page is known as such.
-    pub async fn list_trash(self, user_id: &str, after: Option<&str>, limit: usize) -> Result<TrashPage, StoreError> {
+    pub async fn list_trash(self, tenant: &Tenant, after: Option<&str>, limit: usize) -> Result<TrashPage, StoreError> {
         let now = chrono::Utc::now().timestamp();
         let start = after.map(|position| {
             let task_id = position.rsplit('#').next().unwrap_or_default();
-            let mut start = super::key(keys::user(user_id), keys::trash(task_id));
-            start.insert("GSI2PK".into(), s(keys::trash_index(user_id)));
+            let mut start = TrashItem::key(tenant, task_id);
+            start.insert("GSI2PK".into(), s(keys::trash_index(tenant)));
             start.insert("GSI2SK".into(), s(position));
             start
         });
@@ -205,7 +217,7 @@ impl Trash<'_> {
             .table_name(&self.store.table)
             .index_name("GSI2")
             .key_condition_expression("GSI2PK = :pk AND GSI2SK > :now")
-            .expression_attribute_values(":pk", s(keys::trash_index(user_id)))
+            .expression_attribute_values(":pk", s(keys::trash_index(tenant)))
             .expression_attribute_values(":now", s(format!("{now:012}")))
             .scan_index_forward(false)
             .limit(limit as i32 + 1)
@@ -223,22 +235,27 @@ impl Trash<'_> {
     /// Brings a trashed task back with its id and the subtasks trashed with it, if its 7 days
     /// have not passed. A subtask trashed on its own comes back under its parent, if the parent
     /// is live and has room.
-    pub async fn restore_task(self, user_id: &str, task_id: &str, limits: PlanLimits) -> Result<Task, RestoreError> {
+    pub async fn restore_task(self, tenant: &Tenant, task_id: &str, limits: PlanLimits) -> Result<Task, RestoreError> {
         for _ in 0..PARENT_RACE_ATTEMPTS {
-            if let Some(task) = self.try_restore(user_id, task_id, limits).await? {
+            if let Some(task) = self.try_restore(tenant, task_id, limits).await? {
                 return Ok(task);
             }
         }
         Err(StoreError::Contended("the task's parent kept changing while it was restored").into())
     }
 
-    async fn try_restore(self, user_id: &str, task_id: &str, limits: PlanLimits) -> Result<Option<Task>, RestoreError> {
+    async fn try_restore(
+        self,
+        tenant: &Tenant,
+        task_id: &str,
+        limits: PlanLimits,
+    ) -> Result<Option<Task>, RestoreError> {
         let item: Option<TaskItem> = self
             .store
             .client
             .get_item()
             .table_name(&self.store.table)
-            .set_key(Some(self.store.tasks().task_key(user_id, task_id)))
+            .set_key(Some(TaskItem::key(tenant, task_id)))
             .consistent_read(true)
             .send()
             .await
@@ -266,27 +283,24 @@ impl Trash<'_> {
             &[("#ttl", keys::TTL)],
             [(":now", n(now))],
         );
-        plan.push(
-            task_unmark.into_action(&self.store.table, self.store.tasks().task_key(user_id, task_id))?,
-            Some(Guard::Task),
-        );
-        for subtask in self.store.tasks().task_items(user_id, &item.subtask_ids).await? {
+        plan.push(task_unmark.into_action(&self.store.table, TaskItem::key(tenant, task_id))?, Some(Guard::Task));
+        for subtask in self.store.tasks().task_items(tenant, &item.subtask_ids).await? {
             if subtask.trashed_with.as_deref() == Some(task_id) {
                 let subtask_unmark = unmark.clone().condition("trashed_with = :parent", &[], [(":parent", s(task_id))]);
-                let key = self.store.tasks().task_key(user_id, &subtask.task.id);
+                let key = TaskItem::key(tenant, &subtask.task.id);
                 plan.push(subtask_unmark.into_action(&self.store.table, key)?, Some(Guard::Raced));
             }
         }
-        plan.push(self.store.delete(keys::user(user_id), &keys::trash(task_id))?, None);
-        plan.push(self.store.activity().record_activity(user_id, "task", task_id, "restored", &[])?, None);
+        plan.push(self.store.delete(tenant.partition(), &keys::trash(task_id))?, None);
+        plan.push(self.store.activity().record_activity(tenant, "task", task_id, "restored", &[])?, None);
         if open_count(&item.task) != 0 {
-            plan.push(self.store.tasks().count_open(user_id, 1, limits.open_tasks)?, Some(Guard::OpenLimit));
+            plan.push(self.store.tasks().count_open(tenant, 1, limits.open_tasks)?, Some(Guard::OpenLimit));
         }
         if let Some(parent_id) = &item.task.parent_id {
-            if self.store.tasks().get_task_item(user_id, parent_id).await?.is_none() {
+            if self.store.tasks().get_task_item(tenant, parent_id).await?.is_none() {
                 return Err(RestoreError::ParentInTrash);
             }
-            plan.push(self.store.tasks().join_parent(user_id, parent_id, &item.task, limits)?, Some(Guard::Parent));
+            plan.push(self.store.tasks().join_parent(tenant, parent_id, &item.task, limits)?, Some(Guard::Parent));
         }
         match plan.run(self.store).await {
             Ok(()) => Ok(Some(item.into_task())),
@@ -296,7 +310,7 @@ impl Trash<'_> {
             }
             Err((_, Some(Guard::Parent))) => {
                 let parent_id = item.task.parent_id.as_deref().unwrap_or_default();
-                match self.store.tasks().get_task_item(user_id, parent_id).await? {
+                match self.store.tasks().get_task_item(tenant, parent_id).await? {
                     Some(_) => Err(RestoreError::LimitReached(LimitReached::of(Limit::SubtasksPerTask, limits))),
                     None => Err(RestoreError::ParentInTrash),
                 }
@@ -346,17 +360,17 @@ impl Trash<'_> {
     /// Deletes a task of an expired entry, only while it is still in the trash (or already gone):
     /// false when it was restored meanwhile (the purge index is read eventually consistent, so an
     /// entry restored a moment ago may still be listed), and then nothing of it may go.
-    pub async fn delete_trashed_task(self, user_id: &str, task_id: &str) -> Result<bool, StoreError> {
-        let key = self.store.tasks().task_key(user_id, task_id);
+    pub async fn delete_trashed_task(self, tenant: &Tenant, task_id: &str) -> Result<bool, StoreError> {
+        let key = TaskItem::key(tenant, task_id);
         self.store.delete_on_condition(key, "attribute_not_exists(#pk) OR attribute_exists(trashed_at)").await
     }
 
     /// What a purged task left: its notes, counters, occurrence records, schedule entries,
     /// activity entries and attachments.
-    pub async fn leftovers_of(self, user_id: &str, task_id: &str) -> Result<PurgeWork, StoreError> {
-        let user = keys::user(user_id);
+    pub async fn leftovers_of(self, tenant: &Tenant, task_id: &str) -> Result<PurgeWork, StoreError> {
+        let user = tenant.partition();
         let mut work = PurgeWork::default();
-        work.items.extend(self.store.activity().keys_of(user_id, task_id).await?);
+        work.items.extend(self.store.activity().keys_of(tenant, task_id).await?);
         let prefixes = [
             keys::task_counts(task_id),
             keys::notes_of(task_id),
@@ -368,7 +382,7 @@ impl Trash<'_> {
                 work.items.push(super::key_of(&record));
             }
         }
-        work.attachments = self.store.attachments().list_attachments(user_id, task_id).await?;
+        work.attachments = self.store.attachments().list_attachments(tenant, task_id).await?;
         Ok(work)
     }
 

@@ -52,7 +52,7 @@ pub async fn list(
     })?;
     let entity = query.entity_id.as_deref();
     let page =
-        app.store.activity().list_activity(&caller.user_id, entity, request.after.as_deref(), request.limit).await?;
+        app.store.activity().list_activity(&caller.tenant(), entity, request.after.as_deref(), request.limit).await?;
     let items = page
         .items
         .into_iter()

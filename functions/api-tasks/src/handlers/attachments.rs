@@ -105,10 +105,11 @@ pub async fn create(
     ApiJson(request): ApiJson<NewAttachment>,
 ) -> Result<(StatusCode, Json<CreatedAttachment>), ApiError> {
     let (filename, content_type, size_bytes) = validate(&request)?;
-    let (task, limits) = tokio::try_join!(load_task(&app, &caller.user_id, &id), caller_limits(&app, &caller.user_id))?;
+    let tenant = caller.tenant();
+    let (task, limits) = tokio::try_join!(load_task(&app, &tenant, &id), caller_limits(&app, &caller.user_id))?;
     let attachment_id = ulid::Ulid::new().to_string();
     let attachment = Attachment {
-        object_key: object_key(&caller.user_id, &task.id, &attachment_id),
+        object_key: object_key(&tenant, &task.id, &attachment_id),
         id: attachment_id,
         task_id: task.id,
         filename,
@@ -120,7 +121,7 @@ pub async fn create(
         .upload(&attachment.object_key, &attachment.content_type, attachment.size_bytes, UPLOAD)
         .await
         .map_err(ApiError::internal)?;
-    app.store.attachments().add_attachment(&caller.user_id, &attachment, limits).await?;
+    app.store.attachments().add_attachment(&tenant, &attachment, limits).await?;
     let headers = presigned.headers.into_iter().map(|(name, value)| (name, value.into())).collect();
     let upload = Upload { method: "PUT", url: presigned.url, headers, expires_at: expires_in(UPLOAD) };
     Ok((StatusCode::CREATED, Json(CreatedAttachment { attachment, upload })))
@@ -141,9 +142,10 @@ pub async fn list(
     caller: CurrentUser,
     ApiPath(id): ApiPath<Id>,
 ) -> Result<Json<Page<AttachmentView>>, ApiError> {
-    let task = load_task(&app, &caller.user_id, &id).await?;
+    let tenant = caller.tenant();
+    let task = load_task(&app, &tenant, &id).await?;
     let mut items = Vec::new();
-    for attachment in app.store.attachments().list_attachments(&caller.user_id, &task.id).await? {
+    for attachment in app.store.attachments().list_attachments(&tenant, &task.id).await? {
         let download_url =
             files.download(&attachment.object_key, &attachment.filename, DOWNLOAD).await.map_err(ApiError::internal)?;
         items.push(AttachmentView { attachment, download_url, download_expires_at: expires_in(DOWNLOAD) });
@@ -172,15 +174,16 @@ pub async fn delete(
     caller: CurrentUser,
     ApiPath((id, attachment_id)): ApiPath<(Id, Id)>,
 ) -> Result<StatusCode, ApiError> {
-    let task = load_task(&app, &caller.user_id, &id).await?;
+    let tenant = caller.tenant();
+    let task = load_task(&app, &tenant, &id).await?;
     let attachment = app
         .store
         .attachments()
-        .get_attachment(&caller.user_id, &task.id, &attachment_id)
+        .get_attachment(&tenant, &task.id, &attachment_id)
         .await?
         .ok_or_else(ApiError::not_found)?;
     files.delete(&attachment.object_key).await.map_err(ApiError::internal)?;
-    if !app.store.attachments().delete_attachment(&caller.user_id, &attachment).await? {
+    if !app.store.attachments().delete_attachment(&tenant, &attachment).await? {
         return Err(ApiError::not_found());
     }
     Ok(StatusCode::NO_CONTENT)

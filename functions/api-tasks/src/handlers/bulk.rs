@@ -11,6 +11,7 @@ use shared::domain::Violations;
 use shared::domain::task::{Status, Task, TaskFields};
 use shared::http::openapi::{CallerProblems, Problem, RequestProblems, WriteProblems};
 use shared::http::{ApiError, ApiJson, CurrentUser};
+use shared::store::Tenant;
 
 use super::{change_task, load_task};
 
@@ -91,6 +92,7 @@ pub async fn bulk(
     caller: CurrentUser,
     ApiJson(request): ApiJson<BulkRequest>,
 ) -> Result<Json<BulkResponse>, ApiError> {
+    let tenant = caller.tenant();
     validate(&request)?;
     let no_precondition = HeaderMap::new();
     let mut results = Vec::with_capacity(request.ids.len());
@@ -101,22 +103,22 @@ pub async fn bulk(
                     status: Some(Some(Status::Done)),
                     ..TaskFields::default()
                 };
-                change_task(&app, &caller.user_id, id, &no_precondition, done, "completed").await.map(Some)
+                change_task(&app, &tenant, id, &no_precondition, done, "completed").await.map(Some)
             }
             BulkAction::Update => {
                 let fields = request.fields.clone().unwrap_or_default();
-                change_task(&app, &caller.user_id, id, &no_precondition, |_| fields.clone(), "updated").await.map(Some)
+                change_task(&app, &tenant, id, &no_precondition, |_| fields.clone(), "updated").await.map(Some)
             }
-            BulkAction::Delete => trash(&app, &caller.user_id, id).await.map(|()| None),
+            BulkAction::Delete => trash(&app, &tenant, id).await.map(|()| None),
         };
         results.push(result_of(id, outcome).await);
     }
     Ok(Json(BulkResponse { results }))
 }
 
-async fn trash(app: &Base, user_id: &str, id: &str) -> Result<(), ApiError> {
-    let task = load_task(app, user_id, id).await?;
-    Ok(app.store.trash().trash_task(user_id, &task).await?)
+async fn trash(app: &Base, tenant: &Tenant, id: &str) -> Result<(), ApiError> {
+    let task = load_task(app, tenant, id).await?;
+    Ok(app.store.trash().trash_task(tenant, &task).await?)
 }
 
 async fn result_of(id: &str, outcome: Result<Option<axum::response::Response>, ApiError>) -> BulkResult {

@@ -14,6 +14,7 @@ use shared::http::concurrency::created;
 use shared::http::json::from_value;
 use shared::http::openapi::{CallerProblems, RequestProblems, WriteProblems};
 use shared::http::{ApiError, ApiJson, CurrentUser};
+use shared::store::Tenant;
 use shared::store::tasks::TaskWriteError;
 
 use super::{caller_limits, load_task};
@@ -55,21 +56,22 @@ pub async fn create(
     caller: CurrentUser,
     ApiJson(body): ApiJson<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<Response, ApiError> {
+    let tenant = caller.tenant();
     let (template_id, mut fields) = split_create_body(body)?;
     let parent = match fields.parent_id.take().flatten() {
-        Some(parent_id) => Some(load_task(&app, &caller.user_id, &parent_id).await.map_err(|_| parent_not_found())?),
+        Some(parent_id) => Some(load_task(&app, &tenant, &parent_id).await.map_err(|_| parent_not_found())?),
         None => None,
     };
     match template_id {
-        Some(template_id) => create_from_template(&app, &caller.user_id, &template_id, fields, parent.as_ref()).await,
-        None => create_task(&app, &caller.user_id, fields, parent.as_ref()).await,
+        Some(template_id) => create_from_template(&app, &tenant, &template_id, fields, parent.as_ref()).await,
+        None => create_task(&app, &tenant, fields, parent.as_ref()).await,
     }
 }
 
 /// Creates a task from `fields`, under `parent` if given (a live task of the caller).
 pub async fn create_task(
     app: &Base,
-    user_id: &str,
+    tenant: &Tenant,
     fields: TaskFields,
     parent: Option<&Task>,
 ) -> Result<Response, ApiError> {
@@ -85,8 +87,8 @@ pub async fn create_task(
         Some(parent) => task.parent_id = Some(parent.id.clone()),
         None => task.subtasks = Some(SubtaskCounts::default()),
     }
-    let limits = caller_limits(app, user_id).await?;
-    match app.store.tasks().create_task(user_id, &task, &[], limits, &[]).await {
+    let limits = caller_limits(app, tenant.actor()).await?;
+    match app.store.tasks().create_task(tenant, &task, &[], limits, &[]).await {
         Ok(()) => {}
         Err(TaskWriteError::NotFound) => return Err(parent_not_found()),
         Err(refused) => return Err(refused.into()),
@@ -134,7 +136,7 @@ fn overlay(base: TaskFields, overrides: TaskFields) -> TaskFields {
 /// template without subtasks fits: subtasks are one level deep.
 pub async fn create_from_template(
     app: &Base,
-    user_id: &str,
+    tenant: &Tenant,
     template_id: &str,
     overrides: TaskFields,
     parent: Option<&Task>,
@@ -143,16 +145,17 @@ pub async fn create_from_template(
         return Err(unknown_template());
     }
     if let Some(parent) = parent {
-        let template = app.store.templates().get_template(user_id, template_id).await?.ok_or_else(unknown_template)?;
+        let template =
+            app.store.templates().get_template(tenant.actor(), template_id).await?.ok_or_else(unknown_template)?;
         if !template.subtasks.is_empty() {
             return Err(ApiError::from(Violations::one(
                 "parent_id",
                 "this template has subtasks; subtasks are one level deep",
             )));
         }
-        return create_task(app, user_id, overlay(template.task.fields(), overrides), Some(parent)).await;
+        return create_task(app, tenant, overlay(template.task.fields(), overrides), Some(parent)).await;
     }
-    let (template, user) = app.store.templates().get_template_and_user(user_id, template_id).await?;
+    let (template, user) = app.store.templates().get_template_and_user(tenant.actor(), template_id).await?;
     let template = template.ok_or_else(unknown_template)?;
     let limits = limits(user.ok_or_else(ApiError::not_found)?.tier);
     if template.subtasks.len() as u64 > limits.subtasks_per_task {
@@ -182,6 +185,6 @@ pub async fn create_from_template(
     }
     let ids = subtasks.iter().map(|subtask| subtask.id.clone()).collect();
     task.subtasks = Some(SubtaskCounts { open: subtasks.len() as u64, done: 0, ids });
-    app.store.tasks().create_task(user_id, &task, &subtasks, limits, &[]).await?;
+    app.store.tasks().create_task(tenant, &task, &subtasks, limits, &[]).await?;
     Ok(created(&format!("/v1/tasks/{}", task.id), &task))
 }

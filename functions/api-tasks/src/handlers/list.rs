@@ -156,6 +156,7 @@ pub async fn list_tasks(
     if !violations.is_empty() {
         return Err(ApiError::from(violations));
     }
-    let found = app.store.tasks().list_tasks(&caller.user_id, &filter, sort, page.after.as_deref(), page.limit).await?;
+    let found =
+        app.store.tasks().list_tasks(&caller.tenant(), &filter, sort, page.after.as_deref(), page.limit).await?;
     Ok(Json(Page::new(found.items, list, found.next.as_deref())))
 }

@@ -13,6 +13,7 @@ use shared::http::openapi::{CallerProblems, IfMatchParam, RequestProblems, TaskI
 use shared::http::pagination::Page;
 use shared::http::{ApiError, ApiJson, CurrentUser};
 use shared::http::{ApiPath, Id};
+use shared::store::Tenant;
 
 use super::{caller_limits, load_task};
 
@@ -37,9 +38,9 @@ fn note_response(status: StatusCode, note: &Note) -> Response {
     with_etag(status, note, note.version)
 }
 
-async fn load_note(app: &Base, user_id: &str, task_id: &str, note_id: &str) -> Result<Note, ApiError> {
-    load_task(app, user_id, task_id).await?;
-    app.store.notes().get_note(user_id, task_id, note_id).await?.ok_or_else(ApiError::not_found)
+async fn load_note(app: &Base, tenant: &Tenant, task_id: &str, note_id: &str) -> Result<Note, ApiError> {
+    load_task(app, tenant, task_id).await?;
+    app.store.notes().get_note(tenant, task_id, note_id).await?.ok_or_else(ApiError::not_found)
 }
 
 /// The task's notes.
@@ -56,8 +57,9 @@ pub async fn list(
     caller: CurrentUser,
     ApiPath(id): ApiPath<Id>,
 ) -> Result<Json<Page<Note>>, ApiError> {
-    let task = load_task(&app, &caller.user_id, &id).await?;
-    let items = app.store.notes().list_notes(&caller.user_id, &task.id).await?;
+    let tenant = caller.tenant();
+    let task = load_task(&app, &tenant, &id).await?;
+    let items = app.store.notes().list_notes(&tenant, &task.id).await?;
     Ok(Json(Page::whole(items)))
 }
 
@@ -80,7 +82,8 @@ pub async fn create(
     ApiJson(request): ApiJson<NoteBody>,
 ) -> Result<Response, ApiError> {
     let body = valid_body(&request)?;
-    let (task, limits) = tokio::try_join!(load_task(&app, &caller.user_id, &id), caller_limits(&app, &caller.user_id))?;
+    let tenant = caller.tenant();
+    let (task, limits) = tokio::try_join!(load_task(&app, &tenant, &id), caller_limits(&app, &caller.user_id))?;
     let now = shared::store::now_rfc3339();
     let note = Note {
         id: ulid::Ulid::new().to_string(),
@@ -90,7 +93,7 @@ pub async fn create(
         created_at: now.clone(),
         updated_at: now,
     };
-    app.store.notes().add_note(&caller.user_id, &note, limits).await?;
+    app.store.notes().add_note(&tenant, &note, limits).await?;
     Ok(created(&format!("/v1/tasks/{}/notes/{}", note.task_id, note.id), &note))
 }
 
@@ -117,13 +120,14 @@ pub async fn edit(
     headers: HeaderMap,
     ApiJson(request): ApiJson<NoteBody>,
 ) -> Result<Response, ApiError> {
+    let tenant = caller.tenant();
     let expected = if_match_version(&headers)?;
     let body = valid_body(&request)?;
-    let note = load_note(&app, &caller.user_id, &id, &note_id).await?;
+    let note = load_note(&app, &tenant, &id, &note_id).await?;
     if expected.is_some_and(|version| version != note.version) {
         return Err(version_conflict("note", note.version, &note));
     }
-    let edited = app.store.notes().edit_note(&caller.user_id, &note, &body).await?;
+    let edited = app.store.notes().edit_note(&tenant, &note, &body).await?;
     Ok(note_response(StatusCode::OK, &edited))
 }
 
@@ -147,11 +151,12 @@ pub async fn delete(
     ApiPath((id, note_id)): ApiPath<(Id, Id)>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
+    let tenant = caller.tenant();
     let expected = if_match_version(&headers)?;
-    let note = load_note(&app, &caller.user_id, &id, &note_id).await?;
+    let note = load_note(&app, &tenant, &id, &note_id).await?;
     if expected.is_some_and(|version| version != note.version) {
         return Err(version_conflict("note", note.version, &note));
     }
-    app.store.notes().delete_note(&caller.user_id, &note).await?;
+    app.store.notes().delete_note(&tenant, &note).await?;
     Ok(StatusCode::NO_CONTENT)
 }

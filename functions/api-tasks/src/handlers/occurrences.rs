@@ -15,6 +15,7 @@ use shared::http::openapi::{CallerProblems, IfMatchParam, RequestProblems, TaskI
 use shared::http::pagination::{Page, PageQuery};
 use shared::http::{ApiError, ApiQuery, CurrentUser};
 use shared::http::{ApiPath, Id};
+use shared::store::Tenant;
 use shared::store::keys;
 
 use super::{caller_limits, load_for_change, load_task, task_response};
@@ -34,11 +35,11 @@ pub async fn list(
     ApiPath(id): ApiPath<Id>,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<Occurrence>>, ApiError> {
-    let task = load_task(&app, &caller.user_id, &id).await?;
+    let tenant = caller.tenant();
+    let task = load_task(&app, &tenant, &id).await?;
     let prefix = keys::occurrences_of(&task.id);
     let page = query.page("occurrences", |position| position.starts_with(&prefix))?;
-    let found =
-        app.store.occurrences().list_occurrences(&caller.user_id, &task.id, page.after.as_deref(), page.limit).await?;
+    let found = app.store.occurrences().list_occurrences(&tenant, &task.id, page.after.as_deref(), page.limit).await?;
     Ok(Json(Page::new(found.items, "occurrences", found.next.as_deref())))
 }
 
@@ -64,7 +65,8 @@ pub async fn skip(
     ApiPath(id): ApiPath<Id>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let item = load_for_change(&app, &caller.user_id, &id, &headers).await?;
+    let tenant = caller.tenant();
+    let item = load_for_change(&app, &tenant, &id, &headers).await?;
     let Some(series) = item.series() else {
         return Err(ApiError::conflict("not_repeating", "only an occurrence of a repeating task can be skipped"));
     };
@@ -72,14 +74,14 @@ pub async fn skip(
     if !task.status.is_open() {
         return Err(ApiError::conflict("series_over", "the task is done or cancelled: no occurrence is left to skip"));
     }
-    close(&app, &caller.user_id, &task, &task, &series, Outcome::Skipped, "skipped").await
+    close(&app, &tenant, &task, &task, &series, Outcome::Skipped, "skipped").await
 }
 
 /// Closes the current occurrence of `before` as `current` records it (the request's other changes
 /// applied), and answers with the task at its next occurrence.
 pub async fn close(
     app: &Base,
-    user_id: &str,
+    tenant: &Tenant,
     before: &Task,
     current: &Task,
     series: &Series,
@@ -90,14 +92,14 @@ pub async fn close(
         .ok_or_else(|| ApiError::conflict("not_repeating", "the task does not repeat"))?;
     // The tier matters only when the next occurrence reopens a cancelled task.
     let limits = if may_raise_open_count(before, &step.next) {
-        caller_limits(app, user_id).await?
+        caller_limits(app, tenant.actor()).await?
     } else {
         limits(Tier::default())
     };
-    app.store.occurrences().close_occurrence(user_id, before, &step, action, limits).await?;
+    app.store.occurrences().close_occurrence(tenant, before, &step, action, limits).await?;
     // Reopened subtasks changed the counts: answer with the task as stored.
     let reopened = !step.ended && before.subtasks.as_ref().is_some_and(|counts| counts.done > 0);
     let next =
-        if reopened { app.store.tasks().get_task(user_id, &before.id).await?.unwrap_or(step.next) } else { step.next };
+        if reopened { app.store.tasks().get_task(tenant, &before.id).await?.unwrap_or(step.next) } else { step.next };
     Ok(task_response(StatusCode::OK, &next))
 }

@@ -17,6 +17,7 @@ use shared::http::openapi::{CallerProblems, IfMatchParam, RequestProblems, TaskI
 use shared::http::pagination::Page;
 use shared::http::{ApiError, ApiJson, CurrentUser};
 use shared::http::{ApiPath, Id};
+use shared::store::Tenant;
 
 use super::{load_for_change, load_task};
 
@@ -69,7 +70,7 @@ pub async fn list(
     caller: CurrentUser,
     ApiPath(id): ApiPath<Id>,
 ) -> Result<Json<Page<ReminderView>>, ApiError> {
-    let task = load_task(&app, &caller.user_id, &id).await?;
+    let task = load_task(&app, &caller.tenant(), &id).await?;
     let items = task.reminders.iter().map(|reminder| view(reminder, &task)).collect();
     Ok(Json(Page::whole(items)))
 }
@@ -95,7 +96,8 @@ pub async fn create(
     headers: HeaderMap,
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<Response, ApiError> {
-    let before = current(&app, &caller.user_id, &id, &headers).await?;
+    let tenant = caller.tenant();
+    let before = current(&app, &tenant, &id, &headers).await?;
     if before.reminders.len() >= MAX_PER_TASK {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -110,7 +112,7 @@ pub async fn create(
     let mut after = next_version(&before, now);
     after.reminders.push(reminder.clone());
     let change = FieldChange { field: "reminders".into(), old: serde_json::Value::Null, new: body };
-    save(&app, &caller.user_id, &before, &after, "reminder_added", change).await?;
+    save(&app, &tenant, &before, &after, "reminder_added", change).await?;
     Ok((StatusCode::CREATED, Json(view(&reminder, &after))).into_response())
 }
 
@@ -134,7 +136,8 @@ pub async fn delete(
     ApiPath((id, reminder_id)): ApiPath<(Id, Id)>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    let before = current(&app, &caller.user_id, &id, &headers).await?;
+    let tenant = caller.tenant();
+    let before = current(&app, &tenant, &id, &headers).await?;
     let removed =
         before.reminders.iter().find(|reminder| reminder.id == reminder_id).ok_or_else(ApiError::not_found)?;
     let change = FieldChange {
@@ -144,13 +147,13 @@ pub async fn delete(
     };
     let mut after = next_version(&before, Utc::now());
     after.reminders.retain(|reminder| reminder.id != reminder_id);
-    save(&app, &caller.user_id, &before, &after, "reminder_removed", change).await?;
+    save(&app, &tenant, &before, &after, "reminder_removed", change).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// The caller's task, checked against `If-Match`.
-async fn current(app: &Base, user_id: &str, task_id: &str, headers: &HeaderMap) -> Result<Task, ApiError> {
-    Ok(load_for_change(app, user_id, task_id, headers).await?.into_task())
+async fn current(app: &Base, tenant: &Tenant, task_id: &str, headers: &HeaderMap) -> Result<Task, ApiError> {
+    Ok(load_for_change(app, tenant, task_id, headers).await?.into_task())
 }
 
 fn next_version(task: &Task, now: DateTime<Utc>) -> Task {
@@ -159,7 +162,7 @@ fn next_version(task: &Task, now: DateTime<Utc>) -> Task {
 
 async fn save(
     app: &Base,
-    user_id: &str,
+    tenant: &Tenant,
     before: &Task,
     after: &Task,
     action: &str,
@@ -167,5 +170,5 @@ async fn save(
 ) -> Result<(), ApiError> {
     // The open-task count does not move: no tier limit applies.
     let no_limit_applies = limits(Tier::default());
-    Ok(app.store.tasks().update_task(user_id, before, after, action, &[change], no_limit_applies).await?)
+    Ok(app.store.tasks().update_task(tenant, before, after, action, &[change], no_limit_applies).await?)
 }

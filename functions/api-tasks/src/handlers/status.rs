@@ -32,7 +32,7 @@ pub async fn complete(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let done = |_: &Task| TaskFields { status: Some(Some(Status::Done)), ..TaskFields::default() };
-    change_task(&app, &caller.user_id, &id, &headers, done, "completed").await
+    change_task(&app, &caller.tenant(), &id, &headers, done, "completed").await
 }
 
 /// Reopens a done task (back to `todo`); an open task is left as it is.
@@ -60,7 +60,7 @@ pub async fn uncomplete(
         Status::Done => TaskFields { status: Some(Some(Status::Todo)), ..TaskFields::default() },
         _ => TaskFields::default(),
     };
-    change_task(&app, &caller.user_id, &id, &headers, reopen, "uncompleted").await
+    change_task(&app, &caller.tenant(), &id, &headers, reopen, "uncompleted").await
 }
 
 /// Archives the task.
@@ -84,5 +84,5 @@ pub async fn archive(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let archived = |_: &Task| TaskFields { archived: Some(Some(true)), ..TaskFields::default() };
-    change_task(&app, &caller.user_id, &id, &headers, archived, "archived").await
+    change_task(&app, &caller.tenant(), &id, &headers, archived, "archived").await
 }

@@ -28,8 +28,9 @@ pub async fn list(
     caller: CurrentUser,
     ApiPath(id): ApiPath<Id>,
 ) -> Result<Json<Page<Task>>, ApiError> {
-    let parent = load_task(&app, &caller.user_id, &id).await?;
-    let items = app.store.tasks().list_subtasks(&caller.user_id, &parent).await?;
+    let tenant = caller.tenant();
+    let parent = load_task(&app, &tenant, &id).await?;
+    let items = app.store.tasks().list_subtasks(&tenant, &parent).await?;
     Ok(Json(Page::whole(items)))
 }
 
@@ -54,9 +55,10 @@ pub async fn create(
     ApiPath(id): ApiPath<Id>,
     ApiJson(mut fields): ApiJson<TaskFields>,
 ) -> Result<Response, ApiError> {
-    let parent = load_task(&app, &caller.user_id, &id).await?;
+    let tenant = caller.tenant();
+    let parent = load_task(&app, &tenant, &id).await?;
     if fields.parent_id.take().flatten().is_some_and(|parent_id| parent_id != id) {
         return Err(ApiError::bad_request("parent_mismatch", "parent_id differs from the task of the path"));
     }
-    create_task(&app, &caller.user_id, fields, Some(&parent)).await
+    create_task(&app, &tenant, fields, Some(&parent)).await
 }

@@ -24,7 +24,7 @@ use super::{caller_limits, change_task, load_for_change, load_task, task_respons
     ),
     security(("bearer" = [])))]
 pub async fn get(State(app): State<Base>, caller: CurrentUser, ApiPath(id): ApiPath<Id>) -> Result<Response, ApiError> {
-    let task = load_task(&app, &caller.user_id, &id).await?;
+    let task = load_task(&app, &caller.tenant(), &id).await?;
     Ok(task_response(StatusCode::OK, &task))
 }
 
@@ -50,7 +50,7 @@ pub async fn patch(
     headers: HeaderMap,
     ApiJson(fields): ApiJson<TaskFields>,
 ) -> Result<Response, ApiError> {
-    change_task(&app, &caller.user_id, &id, &headers, |_| fields.clone(), "updated").await
+    change_task(&app, &caller.tenant(), &id, &headers, |_| fields.clone(), "updated").await
 }
 
 /// Moves the task to the trash, restorable for 7 days.
@@ -72,8 +72,9 @@ pub async fn delete(
     ApiPath(id): ApiPath<Id>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    let task = load_for_change(&app, &caller.user_id, &id, &headers).await?.into_task();
-    app.store.trash().trash_task(&caller.user_id, &task).await?;
+    let tenant = caller.tenant();
+    let task = load_for_change(&app, &tenant, &id, &headers).await?.into_task();
+    app.store.trash().trash_task(&tenant, &task).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -97,9 +98,10 @@ pub async fn duplicate(
     caller: CurrentUser,
     ApiPath(id): ApiPath<Id>,
 ) -> Result<Response, ApiError> {
-    let original = load_task(&app, &caller.user_id, &id).await?;
-    let notes = app.store.notes().list_notes(&caller.user_id, &original.id).await?;
-    let subtasks = app.store.tasks().list_subtasks(&caller.user_id, &original).await?;
+    let tenant = caller.tenant();
+    let original = load_task(&app, &tenant, &id).await?;
+    let notes = app.store.notes().list_notes(&tenant, &original.id).await?;
+    let subtasks = app.store.tasks().list_subtasks(&tenant, &original).await?;
     let now = chrono::Utc::now();
     // A subtask's copy is a sibling under the same parent; a parent's copy brings copies of its subtasks.
     // Ids from one monotonic generator keep the subtasks' order (lists sort by id).
@@ -125,7 +127,7 @@ pub async fn duplicate(
         })
         .collect();
     let limits = caller_limits(&app, &caller.user_id).await?;
-    app.store.tasks().create_task(&caller.user_id, &copy, &subtask_copies, limits, &note_copies).await?;
+    app.store.tasks().create_task(&tenant, &copy, &subtask_copies, limits, &note_copies).await?;
     Ok(created(&format!("/v1/tasks/{}", copy.id), &copy))
 }
 

@@ -53,6 +53,7 @@ pub async fn create(
     caller: CurrentUser,
     ApiJson(body): ApiJson<NewTemplate>,
 ) -> Result<Response, ApiError> {
+    let tenant = caller.tenant();
     let now = chrono::Utc::now();
     let id = ulid::Ulid::new().to_string();
     let (task, subtasks) = match (body.task_id, body.task) {
@@ -68,10 +69,10 @@ pub async fn create(
                 )));
             }
             // Like `parent_id`: a task that is absent, trashed or someone else's is a problem of the field.
-            let task = load_task(&app, &caller.user_id, &task_id)
+            let task = load_task(&app, &tenant, &task_id)
                 .await
                 .map_err(|_| ApiError::from(Violations::one("task_id", "no such task")))?;
-            let subtasks = app.store.tasks().list_subtasks(&caller.user_id, &task).await?;
+            let subtasks = app.store.tasks().list_subtasks(&tenant, &task).await?;
             let subtasks: Vec<TaskFields> =
                 subtasks.iter().map(|subtask| TemplateSubtask::from_task(subtask).fields()).collect();
             (TemplateTask::from_task(&task).fields(), subtasks)

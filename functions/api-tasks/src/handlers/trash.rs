@@ -40,7 +40,7 @@ pub async fn list(
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<TrashEntry>>, ApiError> {
     let request = query.page("trash", is_trash_position)?;
-    let page = app.store.trash().list_trash(&caller.user_id, request.after.as_deref(), request.limit).await?;
+    let page = app.store.trash().list_trash(&caller.tenant(), request.after.as_deref(), request.limit).await?;
     let items = page
         .items
         .into_iter()
@@ -74,7 +74,7 @@ pub async fn restore(
     ApiPath(id): ApiPath<Id>,
 ) -> Result<Response, ApiError> {
     let limits = caller_limits(&app, &caller.user_id).await?;
-    match app.store.trash().restore_task(&caller.user_id, &id, limits).await {
+    match app.store.trash().restore_task(&caller.tenant(), &id, limits).await {
         Ok(task) => Ok(task_response(StatusCode::OK, &task)),
         Err(RestoreError::NotFound) => Err(ApiError::not_found()),
         Err(RestoreError::NotInTrash) => Err(ApiError::conflict("not_in_trash", "this task is not in the trash")),
