@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod attachment;
+pub mod calendar;
 pub mod messages;
 pub mod note;
 pub mod notifications;

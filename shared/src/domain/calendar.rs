@@ -1,0 +1,303 @@
+//! Calendar events: a user's own (`flowday`) and those synced from Google or Outlook, their
+//! validation, and their occurrences in a range, which is what the calendar lists and what the
+//! planner plans around.
+//!
+//! An event is timed (`start_at`/`end_at`, instants) or all-day (`start_date`/`end_date`, end
+//! exclusive). A repeating event has an RFC 5545 `rrule` that repeats in its `timezone`, with the
+//! project's recurrence engine (so a weekly 09:00 Berlin meeting stays at 09:00 across DST), minus
+//! its `exdates`. One occurrence can be moved, retitled or cancelled by an override keyed by its
+//! `occurrence_id`: the occurrence's original start (an RFC 3339 instant, or a date for all-day
+//! events), as RECURRENCE-ID is in iCalendar.
+
+use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use super::Violations;
+use super::recurrence::{Recurrence, RecurrenceMode};
+
+pub const TITLE_MAX: usize = 500;
+pub const DESCRIPTION_MAX: usize = 10_000;
+pub const LOCATION_MAX: usize = 500;
+/// Excluded occurrences of one event.
+pub const EXDATES_MAX: usize = 1_000;
+/// The longest event: a year (a vacation, a conference season).
+pub const LONGEST_EVENT_DAYS: i64 = 366;
+/// The longest range one listing expands.
+pub const RANGE_MAX_DAYS: i64 = 62;
+/// The most occurrences one event contributes to one listing (a rule firing every minute of a
+/// 62-day range is cut here, not expanded to 89,280 items).
+pub const OCCURRENCES_PER_EVENT_MAX: usize = 2_000;
+
+/// Where an event comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    #[default]
+    Flowday,
+    Google,
+    Outlook,
+}
+
+/// When an event (or one occurrence of it) takes place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    Timed {
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    },
+    /// Whole days: `end` is the day after the last one.
+    AllDay {
+        start: NaiveDate,
+        end: NaiveDate,
+    },
+}
+
+impl When {
+    /// Reads the two shapes from their four fields: exactly one pair must be given, in order.
+    pub fn from_fields(
+        start_at: Option<DateTime<Utc>>,
+        end_at: Option<DateTime<Utc>>,
+        start_date: Option<NaiveDate>,
+        end_date: Option<NaiveDate>,
+        violations: &mut Violations,
+    ) -> Option<When> {
+        let when = match (start_at, end_at, start_date, end_date) {
+            (Some(start), Some(end), None, None) => When::Timed { start, end },
+            (None, None, Some(start), Some(end)) => When::AllDay { start, end },
+            _ => {
+                violations.add(
+                    "start_at",
+                    "give start_at and end_at (a timed event) or start_date and end_date (an all-day one), not both",
+                );
+                return None;
+            }
+        };
+        let (field, length) = match when {
+            When::Timed { start, end } => ("end_at", end - start),
+            When::AllDay { start, end } => ("end_date", TimeDelta::days((end - start).num_days())),
+        };
+        if length <= TimeDelta::zero() {
+            violations.add(field, "must be after the start");
+        } else if length > TimeDelta::days(LONGEST_EVENT_DAYS) {
+            violations.add(field, format!("an event lasts at most {LONGEST_EVENT_DAYS} days"));
+        }
+        Some(when)
+    }
+
+    /// The instants it covers, all-day events from midnight to midnight in `zone`.
+    pub fn instants(self, zone: Tz) -> (DateTime<Utc>, DateTime<Utc>) {
+        match self {
+            When::Timed { start, end } => (start, end),
+            When::AllDay { start, end } => (midnight(start, zone), midnight(end, zone)),
+        }
+    }
+
+    /// The id of the occurrence that starts here: its start instant, or its date.
+    pub fn occurrence_id(self) -> String {
+        match self {
+            When::Timed { start, .. } => start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            When::AllDay { start, .. } => start.to_string(),
+        }
+    }
+
+    fn overlaps(self, zone: Tz, from: DateTime<Utc>, to: DateTime<Utc>) -> bool {
+        let (start, end) = self.instants(zone);
+        start < to && end > from
+    }
+}
+
+/// The first instant of `date` in `zone` (the earlier one where midnight happens twice, the
+/// first after the gap where it does not happen).
+fn midnight(date: NaiveDate, zone: Tz) -> DateTime<Utc> {
+    let mut at = date.and_time(chrono::NaiveTime::MIN);
+    for _ in 0..4 {
+        if let Some(instant) = zone.from_local_datetime(&at).earliest() {
+            return instant.with_timezone(&Utc);
+        }
+        at += TimeDelta::minutes(30);
+    }
+    date.and_time(chrono::NaiveTime::MIN).and_utc()
+}
+
+/// What an event's repetition is, as checked: the rule (without `RRULE:`, upper case) in the
+/// event's zone.
+pub fn parse_rrule(rrule: &str, timezone: &str, violations: &mut Violations) -> Option<String> {
+    let value = serde_json::json!({ "rrule": rrule, "timezone": timezone });
+    match Recurrence::parse(&value) {
+        Ok(recurrence) => Some(recurrence.rrule),
+        Err(problems) => {
+            for (field, message) in problems.into_vec() {
+                // The event names its own fields: `rrule`, `timezone`.
+                violations.add(field.trim_start_matches("recurrence."), message);
+            }
+            None
+        }
+    }
+}
+
+/// A change to one occurrence of a repeating event: cancelled, or moved and retitled.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Override {
+    /// The original start of the occurrence it changes (see `When::occurrence_id`).
+    pub occurrence_id: String,
+    pub cancelled: bool,
+    pub title: Option<String>,
+    /// Where the occurrence goes instead.
+    pub when: Option<When>,
+    pub busy: Option<bool>,
+}
+
+/// An event as the expansion needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Series<'a> {
+    pub event_id: &'a str,
+    pub title: &'a str,
+    pub when: When,
+    pub zone: Tz,
+    /// The checked rule; `None` for a single event.
+    pub rrule: Option<&'a str>,
+    pub exdates: &'a [DateTime<Utc>],
+    pub busy: bool,
+    pub source: Source,
+    pub overrides: &'a [Override],
+}
+
+/// One occurrence in a listing (api.md's occurrence shape).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Occurrence {
+    pub event_id: String,
+    pub occurrence_id: String,
+    pub title: String,
+    pub when: When,
+    pub busy: bool,
+    pub source: Source,
+    pub recurring: bool,
+}
+
+impl Series<'_> {
+    /// The occurrences that overlap `[from, to)`, by start. Exdates and cancelled occurrences are
+    /// left out; a moved one appears where it was moved to (also when its original start lies
+    /// outside the range). At most `OCCURRENCES_PER_EVENT_MAX`.
+    pub fn occurrences_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Occurrence> {
+        let Some(rrule) = self.rrule else {
+            return if self.when.overlaps(self.zone, from, to) {
+                vec![self.occurrence(self.when, None)]
+            } else {
+                vec![]
+            };
+        };
+        let recurrence =
+            Recurrence { rrule: rrule.to_string(), timezone: self.zone.name().into(), mode: RecurrenceMode::FromDue };
+        let originals = self.original_starts(&recurrence, from, to);
+        let mut found = Vec::new();
+        for when in originals.iter().copied().filter(|when| !self.is_excluded(*when)) {
+            match self.overrides.iter().find(|change| change.occurrence_id == when.occurrence_id()) {
+                Some(change) if change.cancelled => {}
+                Some(change) => {
+                    let moved = change.when.unwrap_or(when);
+                    if moved.overlaps(self.zone, from, to) {
+                        found.push(self.occurrence(moved, Some(change)));
+                    }
+                }
+                None => found.push(self.occurrence(when, None)),
+            }
+        }
+        // Occurrences moved into the range from outside it.
+        for change in self.overrides.iter().filter(|change| !change.cancelled) {
+            let Some(moved) = change.when else { continue };
+            let walked = originals.iter().any(|when| when.occurrence_id() == change.occurrence_id);
+            if !walked && !self.is_excluded_id(&change.occurrence_id) && moved.overlaps(self.zone, from, to) {
+                found.push(self.occurrence(moved, Some(change)));
+            }
+        }
+        found.sort_by_key(|occurrence| occurrence.when.instants(self.zone).0);
+        found.truncate(OCCURRENCES_PER_EVENT_MAX);
+        found
+    }
+
+    /// The series' own occurrences whose time overlaps `[from, to)`, in order (one walk of the
+    /// recurrence engine from just before the range).
+    fn original_starts(&self, recurrence: &Recurrence, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<When> {
+        let mut starts = Vec::new();
+        match self.when {
+            When::Timed { start, end } => {
+                let length = end - start;
+                // The first occurrence still going on at `from` starts after `from - length`; the
+                // engine answers the series start itself when it is past that.
+                let mut after = from - length;
+                while starts.len() < OCCURRENCES_PER_EVENT_MAX {
+                    let Some(next) = recurrence.next_after(start, after) else { break };
+                    if next >= to {
+                        break;
+                    }
+                    starts.push(When::Timed { start: next, end: next + length });
+                    after = next;
+                }
+            }
+            When::AllDay { start, end } => {
+                let days = end - start;
+                let first_day = from.with_timezone(&self.zone).date_naive();
+                let last_day = to.with_timezone(&self.zone).date_naive();
+                let mut after = first_day - days;
+                while starts.len() < OCCURRENCES_PER_EVENT_MAX {
+                    let Some(next) = recurrence.next_date_after(start, after) else { break };
+                    if next > last_day {
+                        break;
+                    }
+                    starts.push(When::AllDay { start: next, end: next + days });
+                    after = next;
+                }
+            }
+        }
+        starts.retain(|when| when.overlaps(self.zone, from, to));
+        starts
+    }
+
+    fn is_excluded(&self, when: When) -> bool {
+        match when {
+            When::Timed { start, .. } => self.exdates.contains(&start),
+            When::AllDay { start, .. } => {
+                self.exdates.iter().any(|exdate| exdate.with_timezone(&self.zone).date_naive() == start)
+            }
+        }
+    }
+
+    /// `is_excluded` for an occurrence named by its id.
+    fn is_excluded_id(&self, occurrence_id: &str) -> bool {
+        match self.when {
+            When::Timed { .. } => DateTime::parse_from_rfc3339(occurrence_id)
+                .is_ok_and(|start| self.exdates.contains(&start.with_timezone(&Utc))),
+            When::AllDay { .. } => occurrence_id
+                .parse::<NaiveDate>()
+                .is_ok_and(|start| self.is_excluded(When::AllDay { start, end: start })),
+        }
+    }
+
+    fn occurrence(&self, when: When, change: Option<&Override>) -> Occurrence {
+        let original = change.map(|change| change.occurrence_id.clone());
+        Occurrence {
+            event_id: self.event_id.to_string(),
+            occurrence_id: original.unwrap_or_else(|| when.occurrence_id()),
+            title: change.and_then(|change| change.title.clone()).unwrap_or_else(|| self.title.to_string()),
+            when,
+            busy: change.and_then(|change| change.busy).unwrap_or(self.busy),
+            source: self.source,
+            recurring: self.rrule.is_some(),
+        }
+    }
+}
+
+/// Checks a listing's range: `from` before `to`, at most `RANGE_MAX_DAYS` apart.
+pub fn check_range(from: DateTime<Utc>, to: DateTime<Utc>) -> Result<(), String> {
+    if to <= from {
+        Err("must be after from".into())
+    } else if to - from > TimeDelta::days(RANGE_MAX_DAYS) {
+        Err(format!("a range spans at most {RANGE_MAX_DAYS} days"))
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
