@@ -2,6 +2,7 @@
 
 mod account;
 mod auth;
+mod calendar;
 mod google;
 mod http_contract;
 mod idempotency;

@@ -288,6 +288,157 @@ impl Series<'_> {
     }
 }
 
+/// One occurrence changed, as stored on its event and shown to clients.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OccurrenceChange {
+    /// The original start of the occurrence (an instant, or a date for all-day events).
+    pub occurrence_id: String,
+    #[serde(default)]
+    pub cancelled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_date: Option<NaiveDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_date: Option<NaiveDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub busy: Option<bool>,
+}
+
+impl OccurrenceChange {
+    fn to_override(&self) -> Override {
+        let when = match (self.start_at, self.end_at, self.start_date, self.end_date) {
+            (Some(start), Some(end), _, _) => Some(When::Timed { start, end }),
+            (_, _, Some(start), Some(end)) => Some(When::AllDay { start, end }),
+            _ => None,
+        };
+        Override {
+            occurrence_id: self.occurrence_id.clone(),
+            cancelled: self.cancelled,
+            title: self.title.clone(),
+            when,
+            busy: self.busy,
+        }
+    }
+}
+
+/// The most occurrences of one event that can be changed one by one.
+pub const CHANGES_MAX: usize = 100;
+
+/// A calendar event (api.md's event shape, with the occurrences changed one by one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Event {
+    pub id: String,
+    #[schema(min_length = 1, max_length = 500)]
+    pub title: String,
+    pub description: Option<String>,
+    pub location: Option<String>,
+    pub start_at: Option<DateTime<Utc>>,
+    pub end_at: Option<DateTime<Utc>>,
+    pub start_date: Option<NaiveDate>,
+    /// The day after the last one.
+    pub end_date: Option<NaiveDate>,
+    /// The IANA zone its rule repeats in (and its all-day dates are days of).
+    pub timezone: String,
+    /// An RFC 5545 RRULE value without `RRULE:`, or null.
+    pub rrule: Option<String>,
+    #[serde(default)]
+    pub exdates: Vec<DateTime<Utc>>,
+    #[serde(default)]
+    pub changes: Vec<OccurrenceChange>,
+    pub busy: bool,
+    pub source: Source,
+    pub version: u64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Event {
+    /// When the event (its first occurrence) takes place.
+    pub fn when(&self) -> Option<When> {
+        match (self.start_at, self.end_at, self.start_date, self.end_date) {
+            (Some(start), Some(end), None, None) => Some(When::Timed { start, end }),
+            (None, None, Some(start), Some(end)) => Some(When::AllDay { start, end }),
+            _ => None,
+        }
+    }
+
+    pub fn zone(&self) -> Tz {
+        self.timezone.parse().unwrap_or(chrono_tz::UTC)
+    }
+
+    /// The occurrences of the event that overlap `[from, to)` (see `Series`).
+    pub fn occurrences_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Occurrence> {
+        let Some(when) = self.when() else { return Vec::new() };
+        let overrides: Vec<Override> = self.changes.iter().map(OccurrenceChange::to_override).collect();
+        let series = Series {
+            event_id: &self.id,
+            title: &self.title,
+            when,
+            zone: self.zone(),
+            rrule: self.rrule.as_deref(),
+            exdates: &self.exdates,
+            busy: self.busy,
+            source: self.source,
+            overrides: &overrides,
+        };
+        series.occurrences_between(from, to)
+    }
+
+    /// The instants from the start of its first occurrence to the end of its last one, moved
+    /// occurrences included; no end for a rule without COUNT or UNTIL. What the range index keys.
+    pub fn span(&self) -> (DateTime<Utc>, Option<DateTime<Utc>>) {
+        let zone = self.zone();
+        let Some(when) = self.when() else { return (DateTime::<Utc>::MIN_UTC, None) };
+        let (mut first, mut last) = when.instants(zone);
+        for change in &self.changes {
+            if let Some(moved) = change.to_override().when {
+                let (start, end) = moved.instants(zone);
+                first = first.min(start);
+                last = last.max(end);
+            }
+        }
+        let Some(rrule) = &self.rrule else { return (first, Some(last)) };
+        if !(rrule.contains("COUNT=") || rrule.contains("UNTIL=")) {
+            return (first, None);
+        }
+        let recurrence =
+            Recurrence { rrule: rrule.clone(), timezone: self.timezone.clone(), mode: RecurrenceMode::FromDue };
+        let mut end_of_last = last;
+        match when {
+            When::Timed { start, end } => {
+                let mut at = start;
+                for _ in 0..100_000 {
+                    let Some(next) = recurrence.next_after(start, at) else { return (first, Some(end_of_last)) };
+                    end_of_last = end_of_last.max(next + (end - start));
+                    at = next;
+                }
+            }
+            When::AllDay { start, end } => {
+                let mut day = start;
+                for _ in 0..100_000 {
+                    let Some(next) = recurrence.next_date_after(start, day) else { return (first, Some(end_of_last)) };
+                    end_of_last = end_of_last.max(midnight(next + (end - start), zone));
+                    day = next;
+                }
+            }
+        }
+        (first, None)
+    }
+}
+
+impl super::Versioned for Event {
+    const KIND: &'static str = "event";
+
+    fn version(&self) -> u64 {
+        self.version
+    }
+}
+
 /// Checks a listing's range: `from` before `to`, at most `RANGE_MAX_DAYS` apart.
 pub fn check_range(from: DateTime<Utc>, to: DateTime<Utc>) -> Result<(), String> {
     if to <= from {

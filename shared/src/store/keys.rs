@@ -115,6 +115,16 @@ pub fn note(task_id: &str, note_id: &str) -> String {
     format!("NOTE#{task_id}#{note_id}")
 }
 
+/// A calendar event under its tenant: `EVENT#<event id>`.
+pub fn event(event_id: &str) -> String {
+    format!("EVENT#{event_id}")
+}
+
+/// The range index (GSI1) of a tenant's events of one source: `<tenant>#EVENTS#<source>`.
+pub fn events_index(tenant: &super::Tenant, source: &str) -> String {
+    format!("{}#EVENTS#{source}", tenant.partition())
+}
+
 /// The counters of one task's notes and attachments (`notes`, `attachments`), which the per-task
 /// caps are enforced on: `COUNTS#<task id>`.
 pub fn task_counts(task_id: &str) -> String {

@@ -5,6 +5,7 @@ pub mod activity;
 pub mod attachments;
 pub mod credentials;
 pub mod digests;
+pub mod events;
 pub mod idempotency;
 pub mod keys;
 pub mod login_attempts;
@@ -187,6 +188,10 @@ impl Store {
 
     pub fn digests(&self) -> digests::Digests<'_> {
         digests::Digests { store: self }
+    }
+
+    pub fn events(&self) -> events::Events<'_> {
+        events::Events { store: self }
     }
 
     pub fn idempotency(&self) -> idempotency::IdempotencyKeys<'_> {

@@ -201,3 +201,57 @@ fn times_and_rules_are_checked_with_every_problem_named() {
         "a range spans at most 62 days"
     );
 }
+
+fn event(when: When, rrule: Option<&str>) -> Event {
+    let (start_at, end_at, start_date, end_date) = match when {
+        When::Timed { start, end } => (Some(start), Some(end), None, None),
+        When::AllDay { start, end } => (None, None, Some(start), Some(end)),
+    };
+    Event {
+        id: "01EVENT".into(),
+        title: "Review".into(),
+        description: None,
+        location: None,
+        start_at,
+        end_at,
+        start_date,
+        end_date,
+        timezone: "Europe/Berlin".into(),
+        rrule: rrule.map(String::from),
+        exdates: Vec::new(),
+        changes: Vec::new(),
+        busy: true,
+        source: Source::Flowday,
+        version: 1,
+        created_at: utc("2026-12-01T00:00:00Z"),
+        updated_at: utc("2026-12-01T00:00:00Z"),
+    }
+}
+
+#[test]
+fn a_span_runs_to_the_end_of_the_last_occurrence_or_has_no_end() {
+    let single = event(timed("2026-12-07T08:00:00Z", "2026-12-07T09:00:00Z"), None);
+    assert_eq!(single.span(), (utc("2026-12-07T08:00:00Z"), Some(utc("2026-12-07T09:00:00Z"))));
+    let counted = event(timed("2026-12-07T08:00:00Z", "2026-12-07T09:00:00Z"), Some("FREQ=DAILY;COUNT=3"));
+    assert_eq!(counted.span().1, Some(utc("2026-12-09T09:00:00Z")));
+    let endless = event(timed("2026-12-07T08:00:00Z", "2026-12-07T09:00:00Z"), Some("FREQ=WEEKLY"));
+    assert_eq!(endless.span().1, None);
+    let mut moved = counted.clone();
+    moved.changes.push(OccurrenceChange {
+        occurrence_id: "2026-12-09T08:00:00Z".into(),
+        cancelled: false,
+        title: None,
+        start_at: Some(utc("2026-12-20T08:00:00Z")),
+        end_at: Some(utc("2026-12-20T09:00:00Z")),
+        start_date: None,
+        end_date: None,
+        busy: None,
+    });
+    assert_eq!(moved.span().1, Some(utc("2026-12-20T09:00:00Z")), "a moved occurrence stretches the span");
+    let until =
+        event(When::AllDay { start: date("2026-12-01"), end: date("2026-12-02") }, Some("FREQ=DAILY;UNTIL=20261205"));
+    assert_eq!(until.span(), (utc("2026-11-30T23:00:00Z"), Some(utc("2026-12-05T23:00:00Z"))));
+    let listed = moved.occurrences_between(utc("2026-12-19T00:00:00Z"), utc("2026-12-21T00:00:00Z"));
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].occurrence_id, "2026-12-09T08:00:00Z");
+}
