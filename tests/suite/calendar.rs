@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use flowday_tests::TestStack;
-use http::Method;
+use http::{Method, StatusCode};
+use serde_json::json;
 use shared::domain::calendar::{Event, Source};
 use shared::store::{Tenant, WriteError};
 
@@ -137,4 +138,176 @@ async fn an_event_changes_only_at_its_version_and_moves_in_the_index() {
     let actions: Vec<&str> =
         log["items"].as_array().unwrap().iter().map(|entry| entry["action"].as_str().unwrap()).collect();
     assert_eq!(actions, ["deleted", "updated", "created"]);
+}
+
+async fn create(stack: &TestStack, token: Option<&str>, body: serde_json::Value) -> flowday_tests::TestResponse {
+    stack.call(Method::POST, "/v1/calendar/events", token, Some(body)).await
+}
+
+fn listed_starts(page: &serde_json::Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["start_at"].as_str().or(item["start_date"].as_str()).unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn own_events_are_created_listed_as_occurrences_and_changed_one_occurrence_at_a_time() {
+    let stack = TestStack::new().await;
+    let me = stack.signup("Planner").await;
+    let token = me["access_token"].as_str();
+    // Mondays 09:00 in Berlin: 08:00 UTC in winter, 07:00 UTC in summer.
+    let weekly = json!({"title": "Team sync", "start_at": "2027-03-15T08:00:00Z", "end_at": "2027-03-15T08:30:00Z",
+                        "timezone": "Europe/Berlin", "rrule": "FREQ=WEEKLY;BYDAY=MO", "location": "Room 4"});
+    let created = create(&stack, token, weekly).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(
+        created.header("location"),
+        Some(format!("/v1/calendar/events/{}", created.body["id"].as_str().unwrap()).as_str())
+    );
+    assert_eq!((created.body["source"].as_str(), created.body["busy"].as_bool()), (Some("flowday"), Some(true)));
+    let holiday = json!({"title": "Easter", "start_date": "2027-03-26", "end_date": "2027-03-30", "busy": false});
+    assert_eq!(create(&stack, token, holiday).await.status, StatusCode::CREATED);
+
+    let range = "/v1/calendar/events?from=2027-03-20T00:00:00Z&to=2027-04-06T00:00:00Z";
+    let page = stack.call(Method::GET, range, token, None).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    // DST starts on 28 March 2027: the meeting stays at 09:00 Berlin time.
+    assert_eq!(
+        listed_starts(&page.body),
+        ["2027-03-22T08:00:00Z", "2027-03-26", "2027-03-29T07:00:00Z", "2027-04-05T07:00:00Z"]
+    );
+    assert_eq!(page.body["items"][1]["busy"], false);
+    assert_eq!(page.body["items"][0]["recurring"], true);
+
+    let path = format!("/v1/calendar/events/{}", created.body["id"].as_str().unwrap());
+    let moved = stack
+        .call(Method::PATCH, &format!("{path}?occurrence_id=2027-03-29T07:00:00Z"), token,
+              Some(json!({"start_at": "2027-03-30T12:00:00Z", "end_at": "2027-03-30T12:30:00Z", "title": "Team sync (Tuesday)"})))
+        .await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
+    assert_eq!(moved.body["version"], 2);
+    let cancelled =
+        stack.call(Method::DELETE, &format!("{path}?occurrence_id=2027-04-05T07:00:00Z"), token, None).await;
+    assert_eq!(cancelled.status, StatusCode::NO_CONTENT, "{}", cancelled.body);
+    let page = stack.call(Method::GET, range, token, None).await;
+    assert_eq!(listed_starts(&page.body), ["2027-03-22T08:00:00Z", "2027-03-26", "2027-03-30T12:00:00Z"]);
+    assert_eq!(page.body["items"][2]["title"], "Team sync (Tuesday)");
+    assert_eq!(page.body["items"][2]["occurrence_id"], "2027-03-29T07:00:00Z");
+
+    // Occurrences that are not in the series, or already cancelled, are not found.
+    for (method, occurrence) in [(Method::PATCH, "2027-03-30T07:00:00Z"), (Method::DELETE, "2027-04-05T07:00:00Z")] {
+        let body = (method == Method::PATCH).then(|| json!({"title": "x"}));
+        stack
+            .call(method, &format!("{path}?occurrence_id={occurrence}"), token, body)
+            .await
+            .assert_problem(StatusCode::NOT_FOUND, "not_found");
+    }
+    // A whole-event field cannot be set on one occurrence.
+    let wrong = stack
+        .call(
+            Method::PATCH,
+            &format!("{path}?occurrence_id=2027-03-22T08:00:00Z"),
+            token,
+            Some(json!({"rrule": "FREQ=DAILY"})),
+        )
+        .await;
+    wrong.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(wrong.error_fields(), ["rrule"]);
+}
+
+#[tokio::test]
+async fn bad_events_and_ranges_name_every_problem_and_write_nothing() {
+    let stack = TestStack::new().await;
+    let me = stack.signup("Strict").await;
+    let token = me["access_token"].as_str();
+    let bad = create(
+        &stack,
+        token,
+        json!({"title": " ", "start_at": "2027-01-01T10:00:00Z", "end_at": "2027-01-01T09:00:00Z",
+                                             "timezone": "Mars/Olympus", "rrule": "FREQ=SOMETIMES"}),
+    )
+    .await;
+    bad.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let mut fields = bad.error_fields();
+    fields.sort();
+    assert_eq!(fields, ["end_at", "timezone", "title"]);
+    let both =
+        create(&stack, token, json!({"title": "x", "start_at": "2027-01-01T10:00:00Z", "start_date": "2027-01-01"}))
+            .await;
+    both.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let rule = create(&stack, token, json!({"title": "x", "start_at": "2027-01-01T10:00:00Z", "end_at": "2027-01-01T11:00:00Z", "rrule": "FREQ=SOMETIMES"})).await;
+    assert_eq!(rule.error_fields(), ["rrule"]);
+    let page = stack
+        .call(Method::GET, "/v1/calendar/events?from=2026-12-01T00:00:00Z&to=2027-02-01T00:00:00Z", token, None)
+        .await;
+    assert_eq!(page.body["items"], json!([]), "nothing was written");
+
+    for (range, field) in [
+        ("from=2027-01-01T00:00:00Z", "to"),
+        ("from=yesterday&to=2027-01-02T00:00:00Z", "from"),
+        ("from=2027-01-01T00:00:00Z&to=2027-03-15T00:00:00Z", "to"),
+        ("from=2027-01-02T00:00:00Z&to=2027-01-01T00:00:00Z", "to"),
+    ] {
+        let response = stack.call(Method::GET, &format!("/v1/calendar/events?{range}"), token, None).await;
+        response.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        assert_eq!(response.error_fields(), [field], "{range}");
+    }
+}
+
+#[tokio::test]
+async fn another_users_event_is_404_everywhere_and_a_stale_version_is_412() {
+    let stack = TestStack::new().await;
+    let (owner, intruder) = (stack.signup("Owner").await, stack.signup("Intruder").await);
+    let (token, other) = (owner["access_token"].as_str(), intruder["access_token"].as_str());
+    let created = create(
+        &stack,
+        token,
+        json!({"title": "Private", "start_at": "2027-01-04T09:00:00Z", "end_at": "2027-01-04T10:00:00Z"}),
+    )
+    .await;
+    let path = format!("/v1/calendar/events/{}", created.body["id"].as_str().unwrap());
+    stack.call(Method::GET, &path, other, None).await.assert_problem(StatusCode::NOT_FOUND, "not_found");
+    stack
+        .call(Method::PATCH, &path, other, Some(json!({"title": "Mine now"})))
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "not_found");
+    stack.call(Method::DELETE, &path, other, None).await.assert_problem(StatusCode::NOT_FOUND, "not_found");
+    let theirs = stack
+        .call(Method::GET, "/v1/calendar/events?from=2027-01-01T00:00:00Z&to=2027-01-08T00:00:00Z", other, None)
+        .await;
+    assert_eq!(theirs.body["items"], json!([]));
+
+    let stale =
+        stack.call_with(Method::PATCH, &path, token, Some(json!({"title": "Renamed"})), &[("if-match", "\"7\"")]).await;
+    stale.assert_problem(StatusCode::PRECONDITION_FAILED, "version_conflict");
+    assert_eq!(stale.body["current"]["title"], "Private");
+    let renamed =
+        stack.call_with(Method::PATCH, &path, token, Some(json!({"title": "Renamed"})), &[("if-match", "\"1\"")]).await;
+    assert_eq!((renamed.status, renamed.header("etag")), (StatusCode::OK, Some("\"2\"")));
+    let unchanged = stack.call(Method::PATCH, &path, token, Some(json!({"title": "Renamed"}))).await;
+    assert_eq!(unchanged.body["version"], 2, "a change to the same value is no change");
+    assert_eq!(stack.call(Method::GET, &path, token, None).await.body["title"], "Renamed");
+}
+
+#[tokio::test]
+async fn a_synced_event_is_listed_but_changes_only_at_its_source() {
+    let stack = TestStack::new().await;
+    let me = stack.signup("Synced").await;
+    let token = me["access_token"].as_str();
+    let tenant = Tenant::user(me["user"]["id"].as_str().unwrap());
+    let board = event("board meeting", "2027-01-05T13:00:00Z", "2027-01-05T15:00:00Z", None, Source::Google);
+    stack.store("api-calendar").events().create_event(&tenant, &board).await.unwrap();
+    let page = stack
+        .call(Method::GET, "/v1/calendar/events?from=2027-01-04T00:00:00Z&to=2027-01-11T00:00:00Z", token, None)
+        .await;
+    assert_eq!(page.body["items"][0]["source"], "google");
+    let path = format!("/v1/calendar/events/{}", board.id);
+    stack
+        .call(Method::PATCH, &path, token, Some(json!({"title": "x"})))
+        .await
+        .assert_problem(StatusCode::CONFLICT, "read_only_event");
+    stack.call(Method::DELETE, &path, token, None).await.assert_problem(StatusCode::CONFLICT, "read_only_event");
 }

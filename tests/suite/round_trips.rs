@@ -153,3 +153,38 @@ async fn reminder_and_occurrence_routes_do_the_round_trips_the_data_model_states
         "reminder add, list; complete and skip of a repeating task; occurrences; reminder delete"
     );
 }
+
+#[tokio::test]
+async fn calendar_routes_do_the_round_trips_the_data_model_states() {
+    let stack = TestStack::without_rate_limits().await;
+    let user = stack.signup("Calendar").await;
+    let token = user["access_token"].as_str();
+    let range = "/v1/calendar/events?from=2027-01-04T00:00:00Z&to=2027-01-11T00:00:00Z";
+    // The first call of a process also checks the session; the counts below are the steady state.
+    stack.call(Method::GET, range, token, None).await;
+    let body = json!({"title": "Sync", "start_at": "2027-01-04T09:00:00Z", "end_at": "2027-01-04T09:30:00Z",
+                      "rrule": "FREQ=WEEKLY", "timezone": "Europe/Berlin"});
+    let create_request = stack.call(Method::POST, "/v1/calendar/events", token, Some(body));
+    let before = stack.round_trips("api-calendar");
+    let created = create_request.await;
+    let create = stack.round_trips("api-calendar") - before;
+    let path = format!("/v1/calendar/events/{}", created.body["id"].as_str().unwrap());
+    let list = counted(&stack, "api-calendar", StatusCode::OK, stack.call(Method::GET, range, token, None)).await;
+    let get = counted(&stack, "api-calendar", StatusCode::OK, stack.call(Method::GET, &path, token, None)).await;
+    let patch = counted(
+        &stack,
+        "api-calendar",
+        StatusCode::OK,
+        stack.call(Method::PATCH, &path, token, Some(json!({"title": "Weekly sync"}))),
+    )
+    .await;
+    let occurrence = format!("{path}?occurrence_id=2027-01-11T09:00:00Z");
+    let cancel =
+        counted(&stack, "api-calendar", StatusCode::NO_CONTENT, stack.call(Method::DELETE, &occurrence, token, None))
+            .await;
+    let delete =
+        counted(&stack, "api-calendar", StatusCode::NO_CONTENT, stack.call(Method::DELETE, &path, token, None)).await;
+    let measured = json!({"create": create, "list": list, "get": get, "patch": patch, "cancel_occurrence": cancel, "delete": delete});
+    let documented = json!({"create": 1, "list": 3, "get": 1, "patch": 2, "cancel_occurrence": 2, "delete": 2});
+    assert_eq!(measured, documented);
+}

@@ -56,6 +56,14 @@ pub const HTTP_FUNCTIONS: &[HttpFunction] = &[
         },
         openapi: api_notifications::ApiDoc::openapi,
     },
+    HttpFunction {
+        binary: "api-calendar",
+        paths: || paths(&api_calendar::routes()),
+        build: |env, sdk| {
+            Box::pin(async move { Ok(api_calendar::route_group(api_calendar::state(&env, &sdk).await?)) })
+        },
+        openapi: api_calendar::ApiDoc::openapi,
+    },
 ];
 
 /// What starts a background function (template.yaml declares the same: the parity test checks).

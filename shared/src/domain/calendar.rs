@@ -25,6 +25,10 @@ pub const EXDATES_MAX: usize = 1_000;
 pub const LONGEST_EVENT_DAYS: i64 = 366;
 /// The longest range one listing expands.
 pub const RANGE_MAX_DAYS: i64 = 62;
+/// The most occurrences walked to find where a series ends.
+const SPAN_WALK_MAX: usize = 100_000;
+/// The largest COUNT of an event's rule: a longer series is one without COUNT.
+pub const COUNT_MAX: u32 = 10_000;
 /// The most occurrences one event contributes to one listing (a rule firing every minute of a
 /// 62-day range is cut here, not expanded to 89,280 items).
 pub const OCCURRENCES_PER_EVENT_MAX: usize = 2_000;
@@ -222,32 +226,27 @@ impl Series<'_> {
         let mut starts = Vec::new();
         match self.when {
             When::Timed { start, end } => {
+                // The first occurrence still going on at `from` starts after `from - length`.
                 let length = end - start;
-                // The first occurrence still going on at `from` starts after `from - length`; the
-                // engine answers the series start itself when it is past that.
-                let mut after = from - length;
-                while starts.len() < OCCURRENCES_PER_EVENT_MAX {
-                    let Some(next) = recurrence.next_after(start, after) else { break };
-                    if next >= to {
-                        break;
+                recurrence.each_after(start, from - length, |next| {
+                    if next >= to || starts.len() >= OCCURRENCES_PER_EVENT_MAX {
+                        return false;
                     }
                     starts.push(When::Timed { start: next, end: next + length });
-                    after = next;
-                }
+                    true
+                });
             }
             When::AllDay { start, end } => {
                 let days = end - start;
                 let first_day = from.with_timezone(&self.zone).date_naive();
                 let last_day = to.with_timezone(&self.zone).date_naive();
-                let mut after = first_day - days;
-                while starts.len() < OCCURRENCES_PER_EVENT_MAX {
-                    let Some(next) = recurrence.next_date_after(start, after) else { break };
-                    if next > last_day {
-                        break;
+                recurrence.each_date_after(start, first_day - days, |next| {
+                    if next > last_day || starts.len() >= OCCURRENCES_PER_EVENT_MAX {
+                        return false;
                     }
                     starts.push(When::AllDay { start: next, end: next + days });
-                    after = next;
-                }
+                    true
+                });
             }
         }
         starts.retain(|when| when.overlaps(self.zone, from, to));
@@ -408,26 +407,22 @@ impl Event {
         }
         let recurrence =
             Recurrence { rrule: rrule.clone(), timezone: self.timezone.clone(), mode: RecurrenceMode::FromDue };
-        let mut end_of_last = last;
+        // One walk to the last occurrence; a series too long to walk counts as endless, which
+        // only makes the range index read it more often.
+        let (mut end_of_last, mut visited) = (last, 0usize);
         match when {
-            When::Timed { start, end } => {
-                let mut at = start;
-                for _ in 0..100_000 {
-                    let Some(next) = recurrence.next_after(start, at) else { return (first, Some(end_of_last)) };
-                    end_of_last = end_of_last.max(next + (end - start));
-                    at = next;
-                }
-            }
-            When::AllDay { start, end } => {
-                let mut day = start;
-                for _ in 0..100_000 {
-                    let Some(next) = recurrence.next_date_after(start, day) else { return (first, Some(end_of_last)) };
-                    end_of_last = end_of_last.max(midnight(next + (end - start), zone));
-                    day = next;
-                }
-            }
+            When::Timed { start, end } => recurrence.each_after(start, start, |next| {
+                end_of_last = end_of_last.max(next + (end - start));
+                visited += 1;
+                visited < SPAN_WALK_MAX
+            }),
+            When::AllDay { start, end } => recurrence.each_date_after(start, start, |next| {
+                end_of_last = end_of_last.max(midnight(next + (end - start), zone));
+                visited += 1;
+                visited < SPAN_WALK_MAX
+            }),
         }
-        (first, None)
+        if visited >= SPAN_WALK_MAX { (first, None) } else { (first, Some(end_of_last)) }
     }
 }
 
@@ -436,6 +431,260 @@ impl super::Versioned for Event {
 
     fn version(&self) -> u64 {
         self.version
+    }
+}
+
+/// The writable fields of an event. On create, absent means default; on PATCH, absent means
+/// unchanged and null means cleared.
+#[derive(Debug, Default, Clone, Deserialize, utoipa::ToSchema)]
+pub struct EventFields {
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 500)]
+    pub title: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, max_length = 10000)]
+    pub description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, max_length = 500)]
+    pub location: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub start_at: Option<Option<DateTime<Utc>>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub end_at: Option<Option<DateTime<Utc>>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<NaiveDate>)]
+    pub start_date: Option<Option<NaiveDate>>,
+    /// The day after the last one (all-day events).
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<NaiveDate>)]
+    pub end_date: Option<Option<NaiveDate>>,
+    /// An IANA zone (UTC when absent on create).
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub timezone: Option<Option<String>>,
+    /// An RFC 5545 RRULE value without `RRULE:`, e.g. `FREQ=WEEKLY;BYDAY=MO`.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, max_length = 500)]
+    pub rrule: Option<Option<String>>,
+    /// Occurrences left out (their original start instants; at most 1,000).
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Vec<DateTime<Utc>>>)]
+    pub exdates: Option<Option<Vec<DateTime<Utc>>>>,
+    /// Whether it blocks time (true when absent on create).
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<bool>)]
+    pub busy: Option<Option<bool>>,
+}
+
+use super::task::{FieldChange, nullable};
+
+/// `patch` applied to `value`: absent keeps it, null clears it.
+fn merged<T: Clone>(value: &Option<T>, patch: &Option<Option<T>>) -> Option<T> {
+    match patch {
+        None => value.clone(),
+        Some(new) => new.clone(),
+    }
+}
+
+impl Event {
+    /// A new own event from a client's fields, every problem named.
+    pub fn create(id: String, fields: &EventFields, now: DateTime<Utc>) -> Result<Event, Violations> {
+        let blank = Event {
+            id,
+            title: String::new(),
+            description: None,
+            location: None,
+            start_at: None,
+            end_at: None,
+            start_date: None,
+            end_date: None,
+            timezone: "UTC".into(),
+            rrule: None,
+            exdates: Vec::new(),
+            changes: Vec::new(),
+            busy: true,
+            source: Source::Flowday,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        blank.merge(fields, now)
+    }
+
+    /// The event with `fields` applied, checked whole, and what changed (names only for the
+    /// activity log). The version moves on when anything changed.
+    pub fn apply(&self, fields: &EventFields, now: DateTime<Utc>) -> Result<(Event, Vec<FieldChange>), Violations> {
+        let mut after = self.merge(fields, now)?;
+        let before = serde_json::to_value(self).unwrap_or_default();
+        let merged = serde_json::to_value(&after).unwrap_or_default();
+        let changes: Vec<FieldChange> = [
+            "title",
+            "description",
+            "location",
+            "start_at",
+            "end_at",
+            "start_date",
+            "end_date",
+            "timezone",
+            "rrule",
+            "exdates",
+            "busy",
+        ]
+        .iter()
+        .filter(|field| before.get(**field) != merged.get(**field))
+        .map(|field| FieldChange { field: (*field).into(), old: serde_json::Value::Null, new: serde_json::Value::Null })
+        .collect();
+        if changes.is_empty() {
+            return Ok((self.clone(), changes));
+        }
+        after.version = self.version + 1;
+        Ok((after, changes))
+    }
+
+    fn merge(&self, fields: &EventFields, now: DateTime<Utc>) -> Result<Event, Violations> {
+        let mut violations = Violations::new();
+        let title = merged(&Some(self.title.clone()), &fields.title).unwrap_or_default().trim().to_string();
+        let title_chars = title.chars().count();
+        if title_chars == 0 {
+            violations.add("title", "is required");
+        } else if title_chars > TITLE_MAX {
+            violations.add("title", format!("must be at most {TITLE_MAX} characters"));
+        }
+        let description = merged(&self.description, &fields.description).filter(|text| !text.trim().is_empty());
+        if description.as_ref().is_some_and(|text| text.chars().count() > DESCRIPTION_MAX) {
+            violations.add("description", format!("must be at most {DESCRIPTION_MAX} characters"));
+        }
+        let location = merged(&self.location, &fields.location).filter(|text| !text.trim().is_empty());
+        if location.as_ref().is_some_and(|text| text.chars().count() > LOCATION_MAX) {
+            violations.add("location", format!("must be at most {LOCATION_MAX} characters"));
+        }
+        let start_at = merged(&self.start_at, &fields.start_at);
+        let end_at = merged(&self.end_at, &fields.end_at);
+        let start_date = merged(&self.start_date, &fields.start_date);
+        let end_date = merged(&self.end_date, &fields.end_date);
+        let when = When::from_fields(start_at, end_at, start_date, end_date, &mut violations);
+        if let Some(when) = when {
+            check_years(when, &mut violations);
+        }
+        let timezone = merged(&Some(self.timezone.clone()), &fields.timezone).unwrap_or_else(|| "UTC".into());
+        let zone = match timezone.parse::<Tz>() {
+            Ok(zone) => Some(zone),
+            Err(_) => {
+                violations.add("timezone", format!("`{timezone}` is not an IANA time zone such as Europe/Berlin"));
+                None
+            }
+        };
+        let rrule = match (merged(&self.rrule, &fields.rrule), zone) {
+            (Some(rule), Some(zone)) => parse_rrule(&rule, zone.name(), &mut violations),
+            _ => None,
+        };
+        let count = rrule.as_ref().and_then(|rule| {
+            Recurrence { rrule: rule.clone(), timezone: "UTC".into(), mode: RecurrenceMode::FromDue }.count()
+        });
+        if count.is_some_and(|count| count > COUNT_MAX) {
+            violations.add("rrule", format!("COUNT is at most {COUNT_MAX}; leave it out for a series without end"));
+        }
+        let exdates = merged(&Some(self.exdates.clone()), &fields.exdates).unwrap_or_default();
+        if exdates.len() > EXDATES_MAX {
+            violations.add("exdates", format!("takes at most {EXDATES_MAX} instants"));
+        }
+        if !exdates.is_empty() && rrule.is_none() && merged(&self.rrule, &fields.rrule).is_none() {
+            violations.add("exdates", "only a repeating event (with an rrule) has occurrences to leave out");
+        }
+        let busy = merged(&Some(self.busy), &fields.busy).unwrap_or(true);
+        violations.finish(Event {
+            id: self.id.clone(),
+            title,
+            description,
+            location,
+            start_at,
+            end_at,
+            start_date,
+            end_date,
+            timezone: zone.map(|zone| zone.name().to_string()).unwrap_or(timezone),
+            rrule,
+            exdates,
+            // A new rule or a new first occurrence makes the old changes meaningless.
+            changes: if fields.rrule.is_some() || fields.start_at.is_some() || fields.start_date.is_some() {
+                Vec::new()
+            } else {
+                self.changes.clone()
+            },
+            busy,
+            source: self.source,
+            version: self.version,
+            created_at: self.created_at,
+            updated_at: now,
+        })
+    }
+
+    /// Whether `occurrence_id` names an occurrence of the series (not left out by an exdate).
+    pub fn has_occurrence(&self, occurrence_id: &str) -> bool {
+        let (Some(when), Some(rrule)) = (self.when(), &self.rrule) else { return false };
+        let recurrence =
+            Recurrence { rrule: rrule.clone(), timezone: self.timezone.clone(), mode: RecurrenceMode::FromDue };
+        match when {
+            When::Timed { start, .. } => DateTime::parse_from_rfc3339(occurrence_id).is_ok_and(|at| {
+                let at = at.with_timezone(&Utc);
+                !self.exdates.contains(&at) && recurrence.next_after(start, at - TimeDelta::seconds(1)) == Some(at)
+            }),
+            When::AllDay { start, .. } => occurrence_id.parse::<NaiveDate>().is_ok_and(|day| {
+                let zone = self.zone();
+                let excluded = self.exdates.iter().any(|exdate| exdate.with_timezone(&zone).date_naive() == day);
+                !excluded && day.pred_opt().is_some_and(|before| recurrence.next_date_after(start, before) == Some(day))
+            }),
+        }
+    }
+
+    /// The event with one occurrence changed (or cancelled), checked; the version moves on.
+    pub fn change_occurrence(&self, change: OccurrenceChange, now: DateTime<Utc>) -> Result<Event, Violations> {
+        let mut violations = Violations::new();
+        if let Some(title) = &change.title {
+            let chars = title.trim().chars().count();
+            if chars == 0 || chars > TITLE_MAX {
+                violations.add("title", format!("must be 1 to {TITLE_MAX} characters"));
+            }
+        }
+        let given = [
+            change.start_at.is_some(),
+            change.end_at.is_some(),
+            change.start_date.is_some(),
+            change.end_date.is_some(),
+        ];
+        let moved = given.iter().any(|given| *given).then(|| {
+            When::from_fields(change.start_at, change.end_at, change.start_date, change.end_date, &mut violations)
+        });
+        if let Some(Some(when)) = moved {
+            let all_day = matches!(self.when(), Some(When::AllDay { .. }));
+            if all_day != matches!(when, When::AllDay { .. }) {
+                violations.add("start_at", "an occurrence keeps its event's kind: timed or all-day");
+            }
+            check_years(when, &mut violations);
+        }
+        let mut changes: Vec<OccurrenceChange> =
+            self.changes.iter().filter(|other| other.occurrence_id != change.occurrence_id).cloned().collect();
+        if changes.len() >= CHANGES_MAX {
+            violations.add(
+                "occurrence_id",
+                format!("at most {CHANGES_MAX} occurrences of one event can be changed one by one"),
+            );
+        }
+        changes.push(change);
+        violations.finish(Event { changes, version: self.version + 1, updated_at: now, ..self.clone() })
+    }
+}
+
+/// Instants keyed as text sort right only with four-digit years: events live in 1900 to 9999.
+fn check_years(when: When, violations: &mut Violations) {
+    use chrono::Datelike;
+    let (start, end) = match when {
+        When::Timed { start, end } => (start.year(), end.year()),
+        When::AllDay { start, end } => (start.year(), end.year()),
+    };
+    if !(1900..=9999).contains(&start) || !(1900..=9999).contains(&end) {
+        violations.add("start_at", "must be between the years 1900 and 9999");
     }
 }
 

@@ -129,6 +129,33 @@ impl Recurrence {
         }
     }
 
+    /// Calls `visit` with each occurrence of the series starting at `dtstart` that falls strictly
+    /// after `after`, in order, until `visit` answers false or the series ends: one walk, where
+    /// calling `next_after` again and again would walk from the start each time.
+    pub fn each_after(
+        &self,
+        dtstart: DateTime<Utc>,
+        after: DateTime<Utc>,
+        mut visit: impl FnMut(DateTime<Utc>) -> bool,
+    ) {
+        if let Some((rule, zone)) = self.compiled() {
+            walk(&rule, zone, local(dtstart, zone), after, &mut visit);
+        }
+    }
+
+    /// `each_after` over calendar dates, for events without a time.
+    pub fn each_date_after(&self, start: NaiveDate, after: NaiveDate, mut visit: impl FnMut(NaiveDate) -> bool) {
+        let Some((rule, zone)) = self.compiled() else { return };
+        let rule = rule.for_dates(zone);
+        let midnight = |date: NaiveDate| date.and_time(NaiveTime::MIN);
+        walk(&rule, chrono_tz::UTC, midnight(start), midnight(after).and_utc(), &mut |at| visit(at.date_naive()));
+    }
+
+    /// The COUNT of the rule, if it has one.
+    pub fn count(&self) -> Option<u32> {
+        self.compiled().and_then(|(rule, _)| rule.count)
+    }
+
     /// `next_after` for tasks with a date and no time.
     pub fn next_date_after(&self, start: NaiveDate, after: NaiveDate) -> Option<NaiveDate> {
         let (rule, zone) = self.compiled()?;
@@ -638,22 +665,41 @@ fn occurrences_in(
 
 /// The first occurrence strictly after `after` of the series starting at local time `start`.
 fn first_after(rule: &Rule, zone: Tz, start: NaiveDateTime, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    let first = resolve(zone, start)?;
+    let mut found = None;
+    walk(rule, zone, start, after, &mut |at| {
+        found = Some(at);
+        false
+    });
+    found
+}
+
+/// Calls `visit` with each occurrence strictly after `after`, in order, until it answers false
+/// or the series ends (COUNT, UNTIL, 100 years past the start or `after`, or `MAX_PERIODS`).
+fn walk(
+    rule: &Rule,
+    zone: Tz,
+    start: NaiveDateTime,
+    after: DateTime<Utc>,
+    visit: &mut dyn FnMut(DateTime<Utc>) -> bool,
+) {
+    let Some(first) = resolve(zone, start) else { return };
     if rule.is_past_until(first, start.date()) {
-        return None;
+        return;
     }
-    if first > after {
-        return Some(first);
+    if first > after && !visit(first) {
+        return;
     }
     let after_date = local(after, zone).date();
-    let horizon = start.date().max(after_date).checked_add_months(Months::new(HORIZON_YEARS * 12))?;
+    let Some(horizon) = start.date().max(after_date).checked_add_months(Months::new(HORIZON_YEARS * 12)) else {
+        return;
+    };
     let skip = if rule.count.is_none() { periods_to_skip(rule, start.date(), after_date) } else { 0 };
     // The start is occurrence 1 whether or not it matches the rule (RFC 5545).
     let mut seen = 1;
     for index in (skip..).take(MAX_PERIODS) {
-        let first_day = period_start(rule, start.date(), index)?;
+        let Some(first_day) = period_start(rule, start.date(), index) else { return };
         if first_day > horizon {
-            return None;
+            return;
         }
         for (at, date) in occurrences_in(rule, zone, start, first_day) {
             if at <= first {
@@ -661,14 +707,13 @@ fn first_after(rule: &Rule, zone: Tz, start: NaiveDateTime, after: DateTime<Utc>
             }
             seen += 1;
             if rule.is_past_until(at, date) || rule.count.is_some_and(|count| seen > count) {
-                return None;
+                return;
             }
-            if at > after {
-                return Some(at);
+            if at > after && !visit(at) {
+                return;
             }
         }
     }
-    None
 }
 
 /// `first_after` over calendar dates: midnight in UTC, where no DST can interfere.

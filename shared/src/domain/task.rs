@@ -120,7 +120,9 @@ pub fn subtask_contribution(task: &Task) -> (i64, i64) {
 }
 
 /// `Some(None)` when a field is sent as null, `None` when it is absent.
-fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Option<Option<T>>, D::Error> {
+pub(crate) fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(deserializer).map(Some)
 }
 

@@ -124,6 +124,14 @@ pub struct TaskIdParam {
     pub id: String,
 }
 
+/// The `{id}` of a calendar event's routes, described once for the document.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct EventIdParam {
+    /// The event's id.
+    pub id: String,
+}
+
 /// The `If-Match` header of a conditional write, described once for the document.
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Header)]

@@ -1,0 +1,3 @@
+//! The handlers of api-calendar, one file per resource.
+
+pub mod events;
