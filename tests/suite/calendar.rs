@@ -311,3 +311,20 @@ async fn a_synced_event_is_listed_but_changes_only_at_its_source() {
         .assert_problem(StatusCode::CONFLICT, "read_only_event");
     stack.call(Method::DELETE, &path, token, None).await.assert_problem(StatusCode::CONFLICT, "read_only_event");
 }
+
+#[tokio::test]
+async fn a_retried_create_with_its_idempotency_key_makes_one_event() {
+    let stack = TestStack::new().await;
+    let me = stack.signup("Retry").await;
+    let token = me["access_token"].as_str();
+    let body = json!({"title": "Dentist", "start_at": "2027-02-01T09:00:00Z", "end_at": "2027-02-01T10:00:00Z"});
+    let key = [("idempotency-key", "create-dentist-1")];
+    let first = stack.call_with(Method::POST, "/v1/calendar/events", token, Some(body.clone()), &key).await;
+    let again = stack.call_with(Method::POST, "/v1/calendar/events", token, Some(body), &key).await;
+    assert_eq!((first.status, again.status), (StatusCode::CREATED, StatusCode::CREATED));
+    assert_eq!(first.body["id"], again.body["id"], "the retry answers the first result");
+    let page = stack
+        .call(Method::GET, "/v1/calendar/events?from=2027-02-01T00:00:00Z&to=2027-02-02T00:00:00Z", token, None)
+        .await;
+    assert_eq!(page.body["items"].as_array().unwrap().len(), 1);
+}
