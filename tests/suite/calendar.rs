@@ -43,6 +43,10 @@ fn all_day(title: &str, start: &str, end: &str) -> Event {
     event
 }
 
+fn free() -> shared::domain::plan::PlanLimits {
+    shared::domain::plan::limits(shared::domain::account::Tier::Free)
+}
+
 fn titles(events: &[Event]) -> Vec<String> {
     let mut titles: Vec<String> = events.iter().map(|event| event.title.clone()).collect();
     titles.sort();
@@ -77,13 +81,14 @@ async fn a_range_finds_every_event_that_can_overlap_it_and_nothing_of_another_te
         all_day("offsite", "2026-12-10", "2026-12-12"),
     ];
     for event in &events {
-        store.events().create_event(&mine, event).await.unwrap();
+        store.events().create_event(&mine, event, free()).await.unwrap();
     }
     store
         .events()
         .create_event(
             &theirs,
             &event("not mine", "2026-12-08T09:00:00Z", "2026-12-08T10:00:00Z", None, Source::Flowday),
+            free(),
         )
         .await
         .unwrap();
@@ -109,7 +114,7 @@ async fn an_event_changes_only_at_its_version_and_moves_in_the_index() {
     let tenant = Tenant::user(me["user"]["id"].as_str().unwrap());
     let store = stack.store("api-tasks");
     let original = event("review", "2026-12-08T09:00:00Z", "2026-12-08T10:00:00Z", None, Source::Flowday);
-    store.events().create_event(&tenant, &original).await.unwrap();
+    store.events().create_event(&tenant, &original, free()).await.unwrap();
 
     let mut moved = original.clone();
     moved.start_at = Some(utc("2027-01-12T09:00:00Z"));
@@ -299,7 +304,7 @@ async fn a_synced_event_is_listed_but_changes_only_at_its_source() {
     let token = me["access_token"].as_str();
     let tenant = Tenant::user(me["user"]["id"].as_str().unwrap());
     let board = event("board meeting", "2027-01-05T13:00:00Z", "2027-01-05T15:00:00Z", None, Source::Google);
-    stack.store("api-calendar").events().create_event(&tenant, &board).await.unwrap();
+    stack.store("api-calendar").events().create_event(&tenant, &board, free()).await.unwrap();
     let page = stack
         .call(Method::GET, "/v1/calendar/events?from=2027-01-04T00:00:00Z&to=2027-01-11T00:00:00Z", token, None)
         .await;
@@ -327,4 +332,43 @@ async fn a_retried_create_with_its_idempotency_key_makes_one_event() {
         .call(Method::GET, "/v1/calendar/events?from=2027-02-01T00:00:00Z&to=2027-02-02T00:00:00Z", token, None)
         .await;
     assert_eq!(page.body["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn the_free_plan_keeps_a_thousand_own_events_even_when_two_race_for_the_last_place() {
+    let stack = TestStack::new().await;
+    let me = stack.signup("Busy").await;
+    let token = me["access_token"].as_str();
+    let user_id = me["user"]["id"].as_str().unwrap();
+    let first = create(
+        &stack,
+        token,
+        json!({"title": "first", "start_at": "2027-02-01T09:00:00Z", "end_at": "2027-02-01T10:00:00Z"}),
+    )
+    .await;
+    // 998 more, as the counter sees them.
+    stack
+        .dynamo()
+        .update_item()
+        .table_name(stack.table())
+        .key("PK", aws_sdk_dynamodb::types::AttributeValue::S(format!("USER#{user_id}")))
+        .key("SK", aws_sdk_dynamodb::types::AttributeValue::S("EVENT_COUNTS".into()))
+        .update_expression("SET events = :count")
+        .expression_attribute_values(":count", aws_sdk_dynamodb::types::AttributeValue::N("999".into()))
+        .send()
+        .await
+        .unwrap();
+    let body =
+        |title: &str| json!({"title": title, "start_at": "2027-02-02T09:00:00Z", "end_at": "2027-02-02T10:00:00Z"});
+    let (one, two) = tokio::join!(create(&stack, token, body("one")), create(&stack, token, body("two")));
+    let mut statuses = [one.status, two.status];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::CREATED, StatusCode::FORBIDDEN], "{} / {}", one.body, two.body);
+    let refused = if one.status == StatusCode::FORBIDDEN { one } else { two };
+    refused.assert_problem(StatusCode::FORBIDDEN, "limit_reached");
+    assert_eq!(refused.body["limit"], "events");
+
+    let path = format!("/v1/calendar/events/{}", first.body["id"].as_str().unwrap());
+    assert_eq!(stack.call(Method::DELETE, &path, token, None).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(create(&stack, token, body("in its place")).await.status, StatusCode::CREATED);
 }

@@ -19,6 +19,8 @@ pub struct PlanLimits {
     pub attachments: u64,
     /// Bytes of all the user's attachments together.
     pub attachment_bytes: u64,
+    /// Own calendar events (synced ones do not count).
+    pub events: u64,
     /// Authenticated API requests per user and minute (the default of the rate-limit budget;
     /// `RATE_LIMIT_<TIER>_PER_MINUTE` overrides it).
     pub requests_per_minute: u32,
@@ -35,6 +37,7 @@ pub fn limits(tier: Tier) -> PlanLimits {
         attachments_per_task: 20,
         attachments: 5_000,
         attachment_bytes: 10 * 1024 * MB,
+        events: 20_000,
         requests_per_minute: 600,
     };
     match tier {
@@ -43,6 +46,7 @@ pub fn limits(tier: Tier) -> PlanLimits {
             subtasks_per_task: 10,
             attachments: 100,
             attachment_bytes: 250 * MB,
+            events: 1_000,
             requests_per_minute: 120,
             ..base
         },
@@ -63,6 +67,7 @@ pub enum Limit {
     AttachmentsPerTask,
     Attachments,
     AttachmentBytes,
+    Events,
 }
 
 impl Limit {
@@ -76,6 +81,7 @@ impl Limit {
             Limit::AttachmentsPerTask => "attachments_per_task",
             Limit::Attachments => "attachments",
             Limit::AttachmentBytes => "attachment_bytes",
+            Limit::Events => "events",
         }
     }
 
@@ -88,6 +94,7 @@ impl Limit {
             Limit::AttachmentsPerTask => limits.attachments_per_task,
             Limit::Attachments => limits.attachments,
             Limit::AttachmentBytes => limits.attachment_bytes,
+            Limit::Events => limits.events,
         }
     }
 
@@ -98,6 +105,7 @@ impl Limit {
             Limit::SubtasksPerTask => "delete some, or upgrade",
             Limit::Templates | Limit::NotesPerTask | Limit::AttachmentsPerTask => "delete some first",
             Limit::Attachments | Limit::AttachmentBytes => "delete some attachments, or upgrade",
+            Limit::Events => "delete some events, or upgrade",
         }
     }
 }
@@ -122,6 +130,7 @@ impl LimitReached {
             Limit::NotesPerTask => format!("notes: a task can have at most {}", self.allowed),
             Limit::AttachmentsPerTask => format!("attachments: a task can have at most {}", self.allowed),
             Limit::Attachments => format!("attachments: your plan allows {} in all", self.allowed),
+            Limit::Events => format!("calendar events: your plan allows {}", self.allowed),
             Limit::AttachmentBytes => {
                 format!("attachment storage: your plan allows {} MB in all", self.allowed / (1024 * 1024))
             }

@@ -11,7 +11,10 @@ use serde::{Deserialize, Serialize};
 
 use super::Tenant;
 use super::{Store, StoreError, WriteError, dynamo_error, from_item, key, keys, n, s, to_item};
+use aws_sdk_dynamodb::types::TransactWriteItem;
+
 use crate::domain::calendar::{Event, Source};
+use crate::domain::plan::{Limit, LimitReached, PlanLimits};
 use crate::domain::task::FieldChange;
 
 /// Sorts after every instant: the key of an event that never ends.
@@ -76,15 +79,34 @@ pub struct Events<'a> {
 }
 
 impl Events<'_> {
-    /// Saves a new event with its activity entry.
-    pub async fn create_event(self, tenant: &Tenant, event: &Event) -> Result<(), WriteError<Event>> {
+    /// Saves a new event with its activity entry; an own event counts against the plan's limit.
+    pub async fn create_event(
+        self,
+        tenant: &Tenant,
+        event: &Event,
+        limits: PlanLimits,
+    ) -> Result<(), WriteError<Event>> {
         let change =
             FieldChange { field: "title".into(), old: serde_json::Value::Null, new: event.title.clone().into() };
-        let actions = vec![
+        let mut actions = vec![
             self.store.put_new(to_item(&EventItem::new(tenant, event.clone()))?)?,
             self.store.activity().record_activity(tenant, "event", &event.id, "created", &[change])?,
         ];
-        self.store.transact(actions).await.map_err(WriteError::from)
+        if event.source == Source::Flowday {
+            actions.push(self.count_own(tenant, 1, Some(limits.events))?);
+        }
+        match self.store.transact(actions).await {
+            Ok(()) => Ok(()),
+            Err(error) if error.failed_condition_at(2) => {
+                Err(WriteError::LimitReached(LimitReached::of(Limit::Events, limits)))
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// The update (for a transaction) that moves the count of own events.
+    fn count_own(self, tenant: &Tenant, delta: i64, limit: Option<u64>) -> Result<TransactWriteItem, StoreError> {
+        self.store.count(tenant.partition(), keys::EVENT_COUNTS, "events", delta, limit)
     }
 
     pub async fn get_event(self, tenant: &Tenant, event_id: &str) -> Result<Option<Event>, StoreError> {
@@ -108,7 +130,7 @@ impl Events<'_> {
             .build()
             .map_err(StoreError::from)?;
         let actions = vec![
-            aws_sdk_dynamodb::types::TransactWriteItem::builder().put(put).build(),
+            TransactWriteItem::builder().put(put).build(),
             self.store.activity().record_activity(tenant, "event", &after.id, "updated", changes)?,
         ];
         match self.store.transact(actions).await {
@@ -127,10 +149,13 @@ impl Events<'_> {
             .expression_attribute_values(":version", n(event.version))
             .build()
             .map_err(StoreError::from)?;
-        let actions = vec![
-            aws_sdk_dynamodb::types::TransactWriteItem::builder().delete(delete).build(),
+        let mut actions = vec![
+            TransactWriteItem::builder().delete(delete).build(),
             self.store.activity().record_activity(tenant, "event", &event.id, "deleted", &[])?,
         ];
+        if event.source == Source::Flowday {
+            actions.push(self.count_own(tenant, -1, None)?);
+        }
         match self.store.transact(actions).await {
             Ok(()) => Ok(()),
             Err(error) if error.failed_condition_at(0) => Err(self.refused(tenant, &event.id).await),

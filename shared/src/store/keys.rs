@@ -120,6 +120,9 @@ pub fn event(event_id: &str) -> String {
     format!("EVENT#{event_id}")
 }
 
+/// The counter of a tenant's own events (`events`), which the plan's limit is enforced on.
+pub const EVENT_COUNTS: &str = "EVENT_COUNTS";
+
 /// The range index (GSI1) of a tenant's events of one source: `<tenant>#EVENTS#<source>`.
 pub fn events_index(tenant: &super::Tenant, source: &str) -> String {
     format!("{}#EVENTS#{source}", tenant.partition())

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use shared::Base;
 use shared::domain::Violations;
 use shared::domain::calendar::{Event, EventFields, Occurrence, OccurrenceChange, Source, When, check_range};
+use shared::domain::plan::limits;
 use shared::http::concurrency::{created, if_match_version, version_conflict, with_etag};
 use shared::http::openapi::{CallerProblems, EventIdParam, IfMatchParam, Problem, RequestProblems, WriteProblems};
 use shared::http::pagination::Page;
@@ -146,7 +147,8 @@ pub async fn create(
     ApiJson(fields): ApiJson<EventFields>,
 ) -> Result<Response, ApiError> {
     let event = Event::create(ulid::Ulid::new().to_string(), &fields, Utc::now()).map_err(ApiError::from)?;
-    app.store.events().create_event(&caller.tenant(), &event).await?;
+    let user = app.store.accounts().get_user(&caller.user_id).await?.ok_or_else(ApiError::not_found)?;
+    app.store.events().create_event(&caller.tenant(), &event, limits(user.tier)).await?;
     Ok(created(&format!("/v1/calendar/events/{}", event.id), &event))
 }
 
