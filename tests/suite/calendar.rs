@@ -372,3 +372,89 @@ async fn the_free_plan_keeps_a_thousand_own_events_even_when_two_race_for_the_la
     assert_eq!(stack.call(Method::DELETE, &path, token, None).await.status, StatusCode::NO_CONTENT);
     assert_eq!(create(&stack, token, body("in its place")).await.status, StatusCode::CREATED);
 }
+
+/// The occurrences an independent iCalendar library (Python's icalendar and
+/// recurring-ical-events, pinned in infra/requirements.txt) expands from `ics` in the range.
+fn expanded_elsewhere(ics: &str, from: &str, to: &str) -> Vec<(String, String, String)> {
+    use std::io::Write;
+    let root = flowday_local::workspace_root();
+    let python = root.join(".venv/bin/python");
+    assert!(python.exists(), "{} is missing: run `make venv`", python.display());
+    let mut child = std::process::Command::new(python)
+        .arg(root.join("tests/support/ical_occurrences.py"))
+        .args([from, to])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(ics.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "the iCalendar library refused the feed:\n{ics}");
+    let found: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    found
+        .iter()
+        .map(|item| {
+            let text = |name: &str| item[name].as_str().unwrap().to_string();
+            (text("uid"), text("start"), text("summary"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_ical_rendering_expands_in_an_independent_library_to_our_occurrences_across_dst() {
+    let stack = TestStack::new().await;
+    let me = stack.signup("Feed").await;
+    let token = me["access_token"].as_str();
+    let tenant = Tenant::user(me["user"]["id"].as_str().unwrap());
+    let bodies = [
+        // Mondays 09:00 Berlin, across the change of 28 March 2027.
+        json!({"title": "Team sync", "start_at": "2027-03-01T08:00:00Z", "end_at": "2027-03-01T08:30:00Z",
+               "timezone": "Europe/Berlin", "rrule": "FREQ=WEEKLY;BYDAY=MO"}),
+        // Weekdays 07:30 New York, across its change of 14 March, twenty times, one left out.
+        json!({"title": "Gym, early", "start_at": "2027-03-01T12:30:00Z", "end_at": "2027-03-01T13:30:00Z",
+               "timezone": "America/New_York", "rrule": "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR;COUNT=20",
+               "exdates": ["2027-03-16T11:30:00Z"]}),
+        json!({"title": "Quarter close", "start_date": "2027-03-31", "end_date": "2027-04-01", "rrule": "FREQ=MONTHLY;BYMONTHDAY=-1"}),
+        json!({"title": "Dentist; bring forms", "start_at": "2027-03-10T09:00:00Z", "end_at": "2027-03-10T10:00:00Z"}),
+    ];
+    let mut ids = Vec::new();
+    for body in bodies {
+        let created = create(&stack, token, body).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        ids.push(created.body["id"].as_str().unwrap().to_string());
+    }
+    let sync = format!("/v1/calendar/events/{}", ids[0]);
+    let moved = stack
+        .call(Method::PATCH, &format!("{sync}?occurrence_id=2027-03-29T07:00:00Z"), token,
+              Some(json!({"start_at": "2027-03-30T12:00:00Z", "end_at": "2027-03-30T12:30:00Z", "title": "Team sync, moved"})))
+        .await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
+    let cancelled =
+        stack.call(Method::DELETE, &format!("{sync}?occurrence_id=2027-03-15T08:00:00Z"), token, None).await;
+    assert_eq!(cancelled.status, StatusCode::NO_CONTENT);
+
+    let (from, to) = ("2027-03-01T00:00:00Z", "2027-04-26T00:00:00Z");
+    let page = stack.call(Method::GET, &format!("/v1/calendar/events?from={from}&to={to}"), token, None).await;
+    let mut ours: Vec<(String, String, String)> = page.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| {
+            let start = item["start_at"].as_str().or(item["start_date"].as_str()).unwrap().to_string();
+            (
+                format!("{}@flowday", item["event_id"].as_str().unwrap()),
+                start,
+                item["title"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    ours.sort_by(|a, b| (&a.1, &a.0).cmp(&(&b.1, &b.0)));
+    assert_eq!(ours.len(), 7 + 19 + 1 + 1, "{}", page.body);
+
+    let mut events = Vec::new();
+    for id in &ids {
+        events.push(stack.store("api-calendar").events().get_event(&tenant, id).await.unwrap().unwrap());
+    }
+    let ics = shared::domain::ical::calendar(&events, Utc::now());
+    assert_eq!(expanded_elsewhere(&ics, from, to), ours);
+}
