@@ -23,7 +23,7 @@ pub fn calendar(events: &[Event], now: DateTime<Utc>) -> String {
     let mut zones: Vec<Tz> = events.iter().filter(|event| uses_zone(event)).map(Event::zone).collect();
     zones.sort_by_key(|zone| zone.name());
     zones.dedup();
-    let first_year = events.iter().filter_map(|event| event.when()).map(|when| year_of(when)).min();
+    let first_year = events.iter().filter_map(|event| event.when()).map(year_of).min();
     let from_year = first_year.unwrap_or(now.year()) - 1;
     let to_year = from_year.max(now.year()) + ZONE_YEARS_AHEAD;
     for zone in zones {
