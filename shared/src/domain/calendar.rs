@@ -288,7 +288,7 @@ impl Series<'_> {
 }
 
 /// One occurrence changed, as stored on its event and shown to clients.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OccurrenceChange {
     /// The original start of the occurrence (an instant, or a date for all-day events).
     pub occurrence_id: String,
@@ -309,6 +309,11 @@ pub struct OccurrenceChange {
 }
 
 impl OccurrenceChange {
+    /// The occurrence `occurrence_id` cancelled.
+    pub fn cancellation(occurrence_id: &str) -> Self {
+        OccurrenceChange { occurrence_id: occurrence_id.to_string(), cancelled: true, ..OccurrenceChange::default() }
+    }
+
     fn to_override(&self) -> Override {
         let when = match (self.start_at, self.end_at, self.start_date, self.end_date) {
             (Some(start), Some(end), _, _) => Some(When::Timed { start, end }),

@@ -251,16 +251,9 @@ fn occurrence_change(event: &Event, occurrence_id: &str, fields: &EventFields) -
     if existing.is_some_and(|change| change.cancelled) {
         return Err(ApiError::not_found());
     }
-    let base = existing.cloned().unwrap_or(OccurrenceChange {
-        occurrence_id: occurrence_id.to_string(),
-        cancelled: false,
-        title: None,
-        start_at: None,
-        end_at: None,
-        start_date: None,
-        end_date: None,
-        busy: None,
-    });
+    let base = existing
+        .cloned()
+        .unwrap_or(OccurrenceChange { occurrence_id: occurrence_id.to_string(), ..OccurrenceChange::default() });
     let change = OccurrenceChange {
         title: match &fields.title {
             None => base.title.clone(),
@@ -316,16 +309,7 @@ pub async fn delete(
     {
         return Err(ApiError::not_found());
     }
-    let cancel = OccurrenceChange {
-        occurrence_id: occurrence_id.clone(),
-        cancelled: true,
-        title: None,
-        start_at: None,
-        end_at: None,
-        start_date: None,
-        end_date: None,
-        busy: None,
-    };
+    let cancel = OccurrenceChange::cancellation(occurrence_id);
     let after = event.change_occurrence(cancel, Utc::now()).map_err(ApiError::from)?;
     app.store.events().replace_event(&tenant, &event, &after, &[changed("occurrence")]).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -239,13 +239,9 @@ fn a_span_runs_to_the_end_of_the_last_occurrence_or_has_no_end() {
     let mut moved = counted.clone();
     moved.changes.push(OccurrenceChange {
         occurrence_id: "2026-12-09T08:00:00Z".into(),
-        cancelled: false,
-        title: None,
         start_at: Some(utc("2026-12-20T08:00:00Z")),
         end_at: Some(utc("2026-12-20T09:00:00Z")),
-        start_date: None,
-        end_date: None,
-        busy: None,
+        ..OccurrenceChange::default()
     });
     assert_eq!(moved.span().1, Some(utc("2026-12-20T09:00:00Z")), "a moved occurrence stretches the span");
     let until =

@@ -80,25 +80,13 @@ fn single_and_all_day_events_need_no_zone() {
 fn changed_occurrences_get_their_own_vevent_and_cancelled_ones_an_exdate() {
     let mut daily = event("Stand-up", "2026-12-07T08:00:00Z", "2026-12-07T08:15:00Z", Some("FREQ=DAILY"));
     daily.changes = vec![
-        OccurrenceChange {
-            occurrence_id: "2026-12-08T08:00:00Z".into(),
-            cancelled: true,
-            title: None,
-            start_at: None,
-            end_at: None,
-            start_date: None,
-            end_date: None,
-            busy: None,
-        },
+        OccurrenceChange::cancellation("2026-12-08T08:00:00Z"),
         OccurrenceChange {
             occurrence_id: "2026-12-09T08:00:00Z".into(),
-            cancelled: false,
             title: Some("Stand-up, late".into()),
             start_at: Some(utc("2026-12-09T12:00:00Z")),
             end_at: Some(utc("2026-12-09T12:15:00Z")),
-            start_date: None,
-            end_date: None,
-            busy: None,
+            ..OccurrenceChange::default()
         },
     ];
     let lines = lines(&calendar(&[daily], utc("2026-12-02T00:00:00Z")));
