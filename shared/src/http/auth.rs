@@ -25,6 +25,13 @@ impl CurrentUser {
     }
 }
 
+/// The limits of a user's plan, read from the profile on every call, so a tier change counts
+/// from the next request on.
+pub async fn caller_limits(base: &Base, user_id: &str) -> Result<crate::domain::plan::PlanLimits, ApiError> {
+    let user = base.store.accounts().get_user(user_id).await?.ok_or_else(ApiError::not_found)?;
+    Ok(crate::domain::plan::limits(user.tier))
+}
+
 fn bearer_token(value: &HeaderValue) -> Option<&str> {
     let value = value.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;

@@ -32,6 +32,14 @@ pub fn version_conflict(what: &str, version: u64, current: &impl Serialize) -> A
         .with_extra("current", serde_json::to_value(current).unwrap_or_default())
 }
 
+/// 412 with `current` when the client expected another version (`expected` from `If-Match`).
+pub fn check_if_match<T: Versioned>(expected: Option<u64>, current: &T) -> Result<(), ApiError> {
+    match expected {
+        Some(version) if version != current.version() => Err(version_conflict(T::KIND, current.version(), current)),
+        _ => Ok(()),
+    }
+}
+
 pub fn etag(version: u64) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{version}\"")).expect("digits and quotes are a valid header value")
 }

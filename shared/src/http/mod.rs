@@ -17,7 +17,7 @@ pub mod rate_limit;
 pub mod request_id;
 pub mod routes;
 
-pub use auth::{CheckedUser, CurrentUser};
+pub use auth::{CheckedUser, CurrentUser, caller_limits};
 pub use ids::{ApiPath, Id};
 pub use json::{ApiJson, OptionalJson};
 pub use problem::{ApiError, FieldError};

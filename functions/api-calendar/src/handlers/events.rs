@@ -13,11 +13,10 @@ use serde::{Deserialize, Serialize};
 use shared::Base;
 use shared::domain::Violations;
 use shared::domain::calendar::{Event, EventFields, Occurrence, OccurrenceChange, Source, When, check_range};
-use shared::domain::plan::limits;
-use shared::http::concurrency::{created, if_match_version, version_conflict, with_etag};
+use shared::http::concurrency::{check_if_match, created, if_match_version, with_etag};
 use shared::http::openapi::{CallerProblems, EventIdParam, IfMatchParam, Problem, RequestProblems, WriteProblems};
 use shared::http::pagination::Page;
-use shared::http::{ApiError, ApiJson, ApiPath, ApiQuery, CurrentUser, Id};
+use shared::http::{ApiError, ApiJson, ApiPath, ApiQuery, CurrentUser, Id, caller_limits};
 use shared::store::Tenant;
 
 /// The range of a listing.
@@ -147,8 +146,8 @@ pub async fn create(
     ApiJson(fields): ApiJson<EventFields>,
 ) -> Result<Response, ApiError> {
     let event = Event::create(ulid::Ulid::new().to_string(), &fields, Utc::now()).map_err(ApiError::from)?;
-    let user = app.store.accounts().get_user(&caller.user_id).await?.ok_or_else(ApiError::not_found)?;
-    app.store.events().create_event(&caller.tenant(), &event, limits(user.tier)).await?;
+    let limits = caller_limits(&app, &caller.user_id).await?;
+    app.store.events().create_event(&caller.tenant(), &event, limits).await?;
     Ok(created(&format!("/v1/calendar/events/{}", event.id), &event))
 }
 
@@ -164,9 +163,7 @@ async fn load_for_change(app: &Base, tenant: &Tenant, id: &str, headers: &Header
     if event.source != Source::Flowday {
         return Err(ApiError::conflict("read_only_event", "a synced event changes in the calendar it comes from"));
     }
-    if expected.is_some_and(|version| version != event.version) {
-        return Err(version_conflict("event", event.version, &event));
-    }
+    check_if_match(expected, &event)?;
     Ok(event)
 }
 

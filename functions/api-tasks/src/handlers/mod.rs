@@ -15,9 +15,10 @@ use axum::response::Response;
 use http::{HeaderMap, StatusCode};
 use shared::Base;
 use shared::domain::occurrence::Outcome;
-use shared::domain::plan::{PlanLimits, limits, may_raise_open_count};
+use shared::domain::plan::{limits, may_raise_open_count};
 use shared::domain::task::{FieldChange, Status, Task, TaskFields};
 use shared::http::ApiError;
+pub use shared::http::caller_limits;
 use shared::http::concurrency::{self, if_match_version, with_etag};
 use shared::store::Tenant;
 use shared::store::tasks::TaskItem;
@@ -25,16 +26,6 @@ use shared::store::tasks::TaskItem;
 /// A task with its `ETag`.
 pub fn task_response(status: StatusCode, task: &Task) -> Response {
     with_etag(status, task, task.version)
-}
-
-pub fn version_conflict(current: &Task) -> ApiError {
-    concurrency::version_conflict("task", current.version, current)
-}
-
-/// The caller's tier limits (from the profile).
-pub async fn caller_limits(app: &Base, user_id: &str) -> Result<PlanLimits, ApiError> {
-    let user = app.store.accounts().get_user(user_id).await?.ok_or_else(ApiError::not_found)?;
-    Ok(limits(user.tier))
 }
 
 /// The caller's live task, or 404 (absent, trashed, or another user's: all alike).
@@ -60,9 +51,7 @@ pub async fn load_for_change(
 ) -> Result<TaskItem, ApiError> {
     let expected = if_match_version(headers)?;
     let item = load_task_item(app, tenant, task_id).await?;
-    if expected.is_some_and(|version| version != item.task.version) {
-        return Err(version_conflict(&item.into_task()));
-    }
+    concurrency::check_if_match(expected, &item.task)?;
     Ok(item)
 }
 

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use shared::Base;
 use shared::domain::Violations;
 use shared::domain::note::{Note, validate_body};
-use shared::http::concurrency::{created, if_match_version, version_conflict, with_etag};
+use shared::http::concurrency::{check_if_match, created, if_match_version, with_etag};
 use shared::http::openapi::{CallerProblems, IfMatchParam, RequestProblems, TaskIdParam, WriteProblems};
 use shared::http::pagination::Page;
 use shared::http::{ApiError, ApiJson, CurrentUser};
@@ -124,9 +124,7 @@ pub async fn edit(
     let expected = if_match_version(&headers)?;
     let body = valid_body(&request)?;
     let note = load_note(&app, &tenant, &id, &note_id).await?;
-    if expected.is_some_and(|version| version != note.version) {
-        return Err(version_conflict("note", note.version, &note));
-    }
+    check_if_match(expected, &note)?;
     let edited = app.store.notes().edit_note(&tenant, &note, &body).await?;
     Ok(note_response(StatusCode::OK, &edited))
 }
@@ -154,9 +152,7 @@ pub async fn delete(
     let tenant = caller.tenant();
     let expected = if_match_version(&headers)?;
     let note = load_note(&app, &tenant, &id, &note_id).await?;
-    if expected.is_some_and(|version| version != note.version) {
-        return Err(version_conflict("note", note.version, &note));
-    }
+    check_if_match(expected, &note)?;
     app.store.notes().delete_note(&tenant, &note).await?;
     Ok(StatusCode::NO_CONTENT)
 }
