@@ -245,6 +245,21 @@ async fn bad_events_and_ranges_name_every_problem_and_write_nothing() {
     both.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     let rule = create(&stack, token, json!({"title": "x", "start_at": "2027-01-01T10:00:00Z", "end_at": "2027-01-01T11:00:00Z", "rrule": "FREQ=SOMETIMES"})).await;
     assert_eq!(rule.error_fields(), ["rrule"]);
+    // Oversized input: a title over 500 characters, 1,001 exdates, a COUNT past 10,000.
+    let exdates: Vec<String> =
+        (0..1001).map(|day| format!("2027-{:02}-{:02}T09:00:00Z", day % 12 + 1, day % 28 + 1)).collect();
+    let oversized = create(
+        &stack,
+        token,
+        json!({"title": "x".repeat(501), "start_at": "2027-01-01T09:00:00Z",
+                                                   "end_at": "2027-01-01T10:00:00Z", "rrule": "FREQ=DAILY;COUNT=10001",
+                                                   "exdates": exdates}),
+    )
+    .await;
+    oversized.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let mut fields = oversized.error_fields();
+    fields.sort();
+    assert_eq!(fields, ["exdates", "rrule", "title"]);
     let page = stack
         .call(Method::GET, "/v1/calendar/events?from=2026-12-01T00:00:00Z&to=2027-02-01T00:00:00Z", token, None)
         .await;

@@ -5,7 +5,7 @@
 //! An event is timed (`start_at`/`end_at`, instants) or all-day (`start_date`/`end_date`, end
 //! exclusive). A repeating event has an RFC 5545 `rrule` that repeats in its `timezone`, with the
 //! project's recurrence engine (so a weekly 09:00 Berlin meeting stays at 09:00 across DST), minus
-//! its `exdates`. One occurrence can be moved, retitled or cancelled by an override keyed by its
+//! its `exdates`. One occurrence can be moved, retitled or cancelled by a change (`OccurrenceChange`) keyed by its
 //! `occurrence_id`: the occurrence's original start (an RFC 3339 instant, or a date for all-day
 //! events), as RECURRENCE-ID is in iCalendar.
 
@@ -140,18 +140,6 @@ pub fn parse_rrule(rrule: &str, timezone: &str, violations: &mut Violations) -> 
     }
 }
 
-/// A change to one occurrence of a repeating event: cancelled, or moved and retitled.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Override {
-    /// The original start of the occurrence it changes (see `When::occurrence_id`).
-    pub occurrence_id: String,
-    pub cancelled: bool,
-    pub title: Option<String>,
-    /// Where the occurrence goes instead.
-    pub when: Option<When>,
-    pub busy: Option<bool>,
-}
-
 /// An event as the expansion needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Series<'a> {
@@ -164,7 +152,8 @@ pub struct Series<'a> {
     pub exdates: &'a [DateTime<Utc>],
     pub busy: bool,
     pub source: Source,
-    pub overrides: &'a [Override],
+    /// Occurrences changed one by one.
+    pub changes: &'a [OccurrenceChange],
 }
 
 /// One occurrence in a listing (api.md's occurrence shape).
@@ -196,10 +185,10 @@ impl Series<'_> {
         let originals = self.original_starts(&recurrence, from, to);
         let mut found = Vec::new();
         for when in originals.iter().copied().filter(|when| !self.is_excluded(*when)) {
-            match self.overrides.iter().find(|change| change.occurrence_id == when.occurrence_id()) {
+            match self.changes.iter().find(|change| change.occurrence_id == when.occurrence_id()) {
                 Some(change) if change.cancelled => {}
                 Some(change) => {
-                    let moved = change.when.unwrap_or(when);
+                    let moved = change.when().unwrap_or(when);
                     if moved.overlaps(self.zone, from, to) {
                         found.push(self.occurrence(moved, Some(change)));
                     }
@@ -208,8 +197,8 @@ impl Series<'_> {
             }
         }
         // Occurrences moved into the range from outside it.
-        for change in self.overrides.iter().filter(|change| !change.cancelled) {
-            let Some(moved) = change.when else { continue };
+        for change in self.changes.iter().filter(|change| !change.cancelled) {
+            let Some(moved) = change.when() else { continue };
             let walked = originals.iter().any(|when| when.occurrence_id() == change.occurrence_id);
             if !walked && !self.is_excluded_id(&change.occurrence_id) && moved.overlaps(self.zone, from, to) {
                 found.push(self.occurrence(moved, Some(change)));
@@ -273,7 +262,7 @@ impl Series<'_> {
         }
     }
 
-    fn occurrence(&self, when: When, change: Option<&Override>) -> Occurrence {
+    fn occurrence(&self, when: When, change: Option<&OccurrenceChange>) -> Occurrence {
         let original = change.map(|change| change.occurrence_id.clone());
         Occurrence {
             event_id: self.event_id.to_string(),
@@ -314,18 +303,12 @@ impl OccurrenceChange {
         OccurrenceChange { occurrence_id: occurrence_id.to_string(), cancelled: true, ..OccurrenceChange::default() }
     }
 
-    fn to_override(&self) -> Override {
-        let when = match (self.start_at, self.end_at, self.start_date, self.end_date) {
+    /// Where the occurrence goes instead, when it was moved.
+    pub fn when(&self) -> Option<When> {
+        match (self.start_at, self.end_at, self.start_date, self.end_date) {
             (Some(start), Some(end), _, _) => Some(When::Timed { start, end }),
             (_, _, Some(start), Some(end)) => Some(When::AllDay { start, end }),
             _ => None,
-        };
-        Override {
-            occurrence_id: self.occurrence_id.clone(),
-            cancelled: self.cancelled,
-            title: self.title.clone(),
-            when,
-            busy: self.busy,
         }
     }
 }
@@ -378,7 +361,6 @@ impl Event {
     /// The occurrences of the event that overlap `[from, to)` (see `Series`).
     pub fn occurrences_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Occurrence> {
         let Some(when) = self.when() else { return Vec::new() };
-        let overrides: Vec<Override> = self.changes.iter().map(OccurrenceChange::to_override).collect();
         let series = Series {
             event_id: &self.id,
             title: &self.title,
@@ -388,7 +370,7 @@ impl Event {
             exdates: &self.exdates,
             busy: self.busy,
             source: self.source,
-            overrides: &overrides,
+            changes: &self.changes,
         };
         series.occurrences_between(from, to)
     }
@@ -400,7 +382,7 @@ impl Event {
         let Some(when) = self.when() else { return (DateTime::<Utc>::MIN_UTC, None) };
         let (mut first, mut last) = when.instants(zone);
         for change in &self.changes {
-            if let Some(moved) = change.to_override().when {
+            if let Some(moved) = change.when() {
                 let (start, end) = moved.instants(zone);
                 first = first.min(start);
                 last = last.max(end);

@@ -78,7 +78,7 @@ fn vevent(out: &mut Lines, event: &Event, now: DateTime<Utc>) {
     for change in event.changes.iter().filter(|change| !change.cancelled) {
         let Some(original_start) = original(change, when) else { continue };
         let length = length_of(when, zone);
-        let moved = changed_when(change).unwrap_or(match original_start {
+        let moved = change.when().unwrap_or(match original_start {
             Original::At(start) => When::Timed { start, end: start + length },
             Original::Day(day) => When::AllDay { start: day, end: day + Duration::days(length.num_days().max(1)) },
         });
@@ -114,14 +114,6 @@ fn excluded_as(when: When, at: DateTime<Utc>, zone: Tz) -> Original {
     match when {
         When::Timed { .. } => Original::At(at),
         When::AllDay { .. } => Original::Day(at.with_timezone(&zone).date_naive()),
-    }
-}
-
-fn changed_when(change: &OccurrenceChange) -> Option<When> {
-    match (change.start_at, change.end_at, change.start_date, change.end_date) {
-        (Some(start), Some(end), _, _) => Some(When::Timed { start, end }),
-        (_, _, Some(start), Some(end)) => Some(When::AllDay { start, end }),
-        _ => None,
     }
 }
 

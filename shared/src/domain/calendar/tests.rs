@@ -20,7 +20,7 @@ fn series<'a>(
     when: When,
     rrule: Option<&'a str>,
     exdates: &'a [DateTime<Utc>],
-    overrides: &'a [Override],
+    changes: &'a [OccurrenceChange],
 ) -> Series<'a> {
     Series {
         event_id: "01EVENT",
@@ -31,7 +31,7 @@ fn series<'a>(
         exdates,
         busy: true,
         source: Source::Flowday,
-        overrides,
+        changes,
     }
 }
 
@@ -66,29 +66,32 @@ fn an_occurrence_still_going_on_at_the_start_of_the_range_is_listed() {
 #[test]
 fn exdates_and_cancelled_occurrences_are_left_out_and_moved_ones_move() {
     let exdates = [utc("2026-12-08T08:00:00Z")];
-    let overrides = [
-        Override { occurrence_id: "2026-12-09T08:00:00Z".into(), cancelled: true, ..Override::default() },
-        Override {
+    let changes = [
+        OccurrenceChange::cancellation("2026-12-09T08:00:00Z"),
+        OccurrenceChange {
             occurrence_id: "2026-12-10T08:00:00Z".into(),
             title: Some("Stand-up (late)".into()),
-            when: Some(timed("2026-12-10T12:00:00Z", "2026-12-10T12:15:00Z")),
-            ..Override::default()
+            start_at: Some(utc("2026-12-10T12:00:00Z")),
+            end_at: Some(utc("2026-12-10T12:15:00Z")),
+            ..OccurrenceChange::default()
         },
         // Moved from the day after the range into it.
-        Override {
+        OccurrenceChange {
             occurrence_id: "2026-12-12T08:00:00Z".into(),
-            when: Some(timed("2026-12-11T16:00:00Z", "2026-12-11T16:15:00Z")),
-            ..Override::default()
+            start_at: Some(utc("2026-12-11T16:00:00Z")),
+            end_at: Some(utc("2026-12-11T16:15:00Z")),
+            ..OccurrenceChange::default()
         },
         // Moved from inside the range to after it.
-        Override {
+        OccurrenceChange {
             occurrence_id: "2026-12-11T08:00:00Z".into(),
-            when: Some(timed("2026-12-20T08:00:00Z", "2026-12-20T08:15:00Z")),
+            start_at: Some(utc("2026-12-20T08:00:00Z")),
+            end_at: Some(utc("2026-12-20T08:15:00Z")),
             busy: Some(false),
-            ..Override::default()
+            ..OccurrenceChange::default()
         },
     ];
-    let daily = series(timed("2026-12-07T08:00:00Z", "2026-12-07T08:15:00Z"), Some("FREQ=DAILY"), &exdates, &overrides);
+    let daily = series(timed("2026-12-07T08:00:00Z", "2026-12-07T08:15:00Z"), Some("FREQ=DAILY"), &exdates, &changes);
     let found = daily.occurrences_between(utc("2026-12-07T00:00:00Z"), utc("2026-12-12T00:00:00Z"));
     assert_eq!(starts(&found), ["2026-12-07T08:00:00Z", "2026-12-10T12:00:00Z", "2026-12-11T16:00:00Z"]);
     assert_eq!(found[1].occurrence_id, "2026-12-10T08:00:00Z", "a moved occurrence keeps its id");
