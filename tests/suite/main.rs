@@ -3,6 +3,7 @@
 mod account;
 mod auth;
 mod calendar;
+mod calendar_feed;
 mod google;
 mod http_contract;
 mod idempotency;

@@ -184,7 +184,24 @@ async fn calendar_routes_do_the_round_trips_the_data_model_states() {
             .await;
     let delete =
         counted(&stack, "api-calendar", StatusCode::NO_CONTENT, stack.call(Method::DELETE, &path, token, None)).await;
-    let measured = json!({"create": create, "list": list, "get": get, "patch": patch, "cancel_occurrence": cancel, "delete": delete});
-    let documented = json!({"create": 2, "list": 3, "get": 1, "patch": 2, "cancel_occurrence": 2, "delete": 2});
+    let feed = stack.call(Method::POST, "/v1/calendar/feed", token, None);
+    let before = stack.round_trips("api-calendar");
+    let feed = feed.await;
+    let create_feed = stack.round_trips("api-calendar") - before;
+    let url = feed.body["url"].as_str().unwrap();
+    let feed_path = &url[url.find("/v1/").unwrap()..];
+    let serve_feed =
+        counted(&stack, "api-calendar", StatusCode::OK, stack.call(Method::GET, feed_path, None, None)).await;
+    let delete_feed = counted(
+        &stack,
+        "api-calendar",
+        StatusCode::NO_CONTENT,
+        stack.call(Method::DELETE, "/v1/calendar/feed", token, None),
+    )
+    .await;
+    let measured = json!({"create": create, "list": list, "get": get, "patch": patch, "cancel_occurrence": cancel, "delete": delete,
+                          "create_feed": create_feed, "serve_feed": serve_feed, "delete_feed": delete_feed});
+    let documented = json!({"create": 2, "list": 3, "get": 1, "patch": 2, "cancel_occurrence": 2, "delete": 2,
+                            "create_feed": 2, "serve_feed": 2, "delete_feed": 1});
     assert_eq!(measured, documented);
 }

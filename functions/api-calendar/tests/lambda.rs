@@ -37,6 +37,18 @@ async fn every_api_calendar_event_is_answered_by_the_lambda_binary() {
     let starts: Vec<&str> =
         listed.body["items"].as_array().unwrap().iter().map(|item| item["start_at"].as_str().unwrap()).collect();
     assert_eq!(starts, ["2026-12-15T13:00:00Z"], "the first Monday cancelled, the second moved: {}", listed.body);
+    let feed = invoke(&lambda, with("create-feed", &[])).await;
+    assert_eq!(feed.status, 201, "{}", feed.body);
+    let url = feed.body["url"].as_str().unwrap();
+    let feed_token =
+        url.strip_prefix("https://api.flowday.example/v1/calendar/feed/").unwrap().strip_suffix(".ics").unwrap();
+    let served = invoke(&lambda, with("serve-feed", &[("feed_token", feed_token)])).await;
+    assert_eq!(served.status, 200, "{}", served.body);
+    assert_eq!(served.header("content-type"), Some("text/calendar; charset=utf-8"));
+    assert!(served.body.as_str().unwrap().contains("SUMMARY:Team sync"), "{}", served.body);
+    assert_eq!(invoke(&lambda, with("delete-feed", &[])).await.status, 204);
+    let ended = invoke(&lambda, with("serve-feed", &[("feed_token", feed_token)])).await;
+    assert_eq!(ended.status, 404, "a deleted feed's URL ends at once");
     let deleted = invoke(&lambda, with("delete-event", &[("event_id", &id)])).await;
     assert_eq!(deleted.status, 204, "{}", deleted.body);
     let gone = invoke(&lambda, with("get-event", &[("event_id", &id)])).await;

@@ -12,6 +12,7 @@ use super::calendar::{Event, OccurrenceChange, When};
 const ZONE_YEARS_AHEAD: i32 = 20;
 
 /// The whole feed: a VCALENDAR of `events` (own ones; synced events live in their own calendars).
+/// `now` only widens the years the VTIMEZONEs cover.
 pub fn calendar(events: &[Event], now: DateTime<Utc>) -> String {
     let mut out = Lines::default();
     out.push("BEGIN:VCALENDAR");
@@ -30,7 +31,7 @@ pub fn calendar(events: &[Event], now: DateTime<Utc>) -> String {
         vtimezone(&mut out, zone, from_year, to_year);
     }
     for event in events {
-        vevent(&mut out, event, now);
+        vevent(&mut out, event);
     }
     out.push("END:VCALENDAR");
     out.finish()
@@ -49,13 +50,15 @@ fn uses_zone(event: &Event) -> bool {
     event.rrule.is_some() && matches!(event.when(), Some(When::Timed { .. })) && event.zone() != chrono_tz::UTC
 }
 
-fn vevent(out: &mut Lines, event: &Event, now: DateTime<Utc>) {
+/// DTSTAMP is when the event last changed, not the time of the request, so the same events give
+/// the same bytes and the feed's ETag holds until something changes.
+fn vevent(out: &mut Lines, event: &Event) {
     let Some(when) = event.when() else { return };
     let local = uses_zone(event);
     let zone = event.zone();
     out.push("BEGIN:VEVENT");
     out.push(&format!("UID:{}@flowday", event.id));
-    out.push(&format!("DTSTAMP:{}", utc_stamp(now)));
+    out.push(&format!("DTSTAMP:{}", utc_stamp(event.updated_at)));
     out.push(&format!("SEQUENCE:{}", event.version.saturating_sub(1)));
     out.push(&format!("SUMMARY:{}", escape(&event.title)));
     if let Some(description) = &event.description {
@@ -84,7 +87,7 @@ fn vevent(out: &mut Lines, event: &Event, now: DateTime<Utc>) {
         });
         out.push("BEGIN:VEVENT");
         out.push(&format!("UID:{}@flowday", event.id));
-        out.push(&format!("DTSTAMP:{}", utc_stamp(now)));
+        out.push(&format!("DTSTAMP:{}", utc_stamp(event.updated_at)));
         out.push(&format!("RECURRENCE-ID{}", instant_value(original_start, zone, local)));
         out.push(&format!("SEQUENCE:{}", event.version.saturating_sub(1)));
         out.push(&format!("SUMMARY:{}", escape(change.title.as_deref().unwrap_or(&event.title))));

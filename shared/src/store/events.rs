@@ -173,41 +173,60 @@ impl Events<'_> {
     }
 
     /// Every event of `tenant` with an occurrence that may overlap `[from, to)`: one Query of
-    /// GSI1 per source (eventually consistent), pages followed.
+    /// GSI1 per source (eventually consistent, the three at once), pages followed.
     pub async fn events_between(
         self,
         tenant: &Tenant,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<Event>, StoreError> {
+        let sources = [Source::Flowday, Source::Google, Source::Outlook];
+        let found =
+            futures::future::try_join_all(sources.map(|source| self.of_source(tenant, source, from, Some(to)))).await?;
+        Ok(found.into_iter().flatten().collect())
+    }
+
+    /// The tenant's own events with an occurrence ending after `since`, the endless ones included:
+    /// what the calendar feed publishes. One Query, pages followed.
+    pub async fn own_events_since(self, tenant: &Tenant, since: DateTime<Utc>) -> Result<Vec<Event>, StoreError> {
+        self.of_source(tenant, Source::Flowday, since, None).await
+    }
+
+    /// The events of one source that end at or after `from` and, with `to`, start before it.
+    async fn of_source(
+        self,
+        tenant: &Tenant,
+        source: Source,
+        from: DateTime<Utc>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Event>, StoreError> {
         let mut events = Vec::new();
-        for source in [Source::Flowday, Source::Google, Source::Outlook] {
-            let mut start = None;
-            loop {
-                let output = self
-                    .store
-                    .client
-                    .query()
-                    .table_name(&self.store.table)
-                    .index_name("GSI1")
-                    .key_condition_expression("GSI1PK = :pk AND GSI1SK >= :from")
-                    .filter_expression("span_start < :to")
-                    .expression_attribute_values(":pk", s(keys::events_index(tenant, source_name(source))))
-                    .expression_attribute_values(":from", s(instant_key(from)))
-                    .expression_attribute_values(":to", s(instant_key(to)))
-                    .set_exclusive_start_key(start)
-                    .send()
-                    .await
-                    .map_err(dynamo_error)?;
-                for item in output.items.unwrap_or_default() {
-                    events.push(from_item::<EventItem>(item)?.event);
+        let mut start = None;
+        loop {
+            let query = self
+                .store
+                .client
+                .query()
+                .table_name(&self.store.table)
+                .index_name("GSI1")
+                .key_condition_expression("GSI1PK = :pk AND GSI1SK >= :from")
+                .expression_attribute_values(":pk", s(keys::events_index(tenant, source_name(source))))
+                .expression_attribute_values(":from", s(instant_key(from)))
+                .set_exclusive_start_key(start);
+            let query = match to {
+                Some(to) => {
+                    query.filter_expression("span_start < :to").expression_attribute_values(":to", s(instant_key(to)))
                 }
-                start = output.last_evaluated_key;
-                if start.is_none() {
-                    break;
-                }
+                None => query,
+            };
+            let output = query.send().await.map_err(dynamo_error)?;
+            for item in output.items.unwrap_or_default() {
+                events.push(from_item::<EventItem>(item)?.event);
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(events);
             }
         }
-        Ok(events)
     }
 }

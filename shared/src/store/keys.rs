@@ -123,6 +123,9 @@ pub fn event(event_id: &str) -> String {
 /// The counter of a tenant's own events (`events`), which the plan's limit is enforced on.
 pub const EVENT_COUNTS: &str = "EVENT_COUNTS";
 
+/// The calendar feed's token hash, under the user.
+pub const CALENDAR_FEED: &str = "CALENDAR_FEED";
+
 /// The range index (GSI1) of a tenant's events of one source: `<tenant>#EVENTS#<source>`.
 pub fn events_index(tenant: &super::Tenant, source: &str) -> String {
     format!("{}#EVENTS#{source}", tenant.partition())

@@ -6,6 +6,7 @@ pub mod attachments;
 pub mod credentials;
 pub mod digests;
 pub mod events;
+pub mod feeds;
 pub mod idempotency;
 pub mod keys;
 pub mod login_attempts;
@@ -192,6 +193,10 @@ impl Store {
 
     pub fn events(&self) -> events::Events<'_> {
         events::Events { store: self }
+    }
+
+    pub fn feeds(&self) -> feeds::Feeds<'_> {
+        feeds::Feeds { store: self }
     }
 
     pub fn idempotency(&self) -> idempotency::IdempotencyKeys<'_> {

@@ -1,3 +1,4 @@
 //! The handlers of api-calendar, one file per resource.
 
 pub mod events;
+pub mod feed;
