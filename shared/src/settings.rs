@@ -158,6 +158,51 @@ impl GoogleSettings {
     }
 }
 
+/// Calendar connections (Google Calendar and Microsoft Graph). A provider without a client id is
+/// off in that deploy (`POST /v1/calendar/connections/{provider}` answers 503). Base URLs default to
+/// the public ones; national clouds and tests point them elsewhere.
+#[derive(Debug, Clone)]
+pub struct CalendarSettings {
+    pub google_client_id: Option<String>,
+    pub google_oauth_base: String,
+    pub google_api_base: String,
+    /// The secret holding Google's OAuth client secret.
+    pub google_secret_id: String,
+    pub microsoft_client_id: Option<String>,
+    pub microsoft_login_base: String,
+    pub microsoft_graph_base: String,
+    pub microsoft_tenant: String,
+    pub microsoft_secret_id: String,
+    /// The secret whose text keys the sealing of connection tokens.
+    pub token_key_secret_id: String,
+    /// The `calendar-sync` queue.
+    pub sync_queue_url: String,
+}
+
+impl CalendarSettings {
+    pub fn read(env: &Env) -> Result<Self, SettingError> {
+        let base = |name: &'static str, default: &str| -> Result<String, SettingError> {
+            match env.optional(name) {
+                Some(_) => env.url(name),
+                None => Ok(default.to_string()),
+            }
+        };
+        Ok(CalendarSettings {
+            google_client_id: env.optional("GOOGLE_CALENDAR_CLIENT_ID"),
+            google_oauth_base: base("GOOGLE_OAUTH_BASE_URL", "https://accounts.google.com")?,
+            google_api_base: base("GOOGLE_API_BASE_URL", "https://www.googleapis.com")?,
+            google_secret_id: env.require("GOOGLE_OAUTH_SECRET_ID")?,
+            microsoft_client_id: env.optional("MICROSOFT_CLIENT_ID"),
+            microsoft_login_base: base("MICROSOFT_LOGIN_BASE_URL", "https://login.microsoftonline.com")?,
+            microsoft_graph_base: base("MICROSOFT_GRAPH_BASE_URL", "https://graph.microsoft.com/v1.0")?,
+            microsoft_tenant: env.optional("MICROSOFT_TENANT").unwrap_or_else(|| "common".into()),
+            microsoft_secret_id: env.require("MICROSOFT_OAUTH_SECRET_ID")?,
+            token_key_secret_id: env.require("CALENDAR_TOKEN_KEY_SECRET_ID")?,
+            sync_queue_url: env.require("CALENDAR_SYNC_QUEUE_URL")?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,6 +217,28 @@ mod tests {
         assert_eq!(error.to_string(), "missing setting EMAIL_FROM");
         let error = FileSettings::read(&env(&[("FILES_BUCKET", "")])).unwrap_err();
         assert_eq!(error.to_string(), "missing setting FILES_BUCKET", "a blank value is missing too");
+    }
+
+    #[test]
+    fn calendar_base_urls_default_to_the_public_ones_and_can_be_pointed_elsewhere() {
+        let required = [
+            ("GOOGLE_OAUTH_SECRET_ID", "g"),
+            ("MICROSOFT_OAUTH_SECRET_ID", "m"),
+            ("CALENDAR_TOKEN_KEY_SECRET_ID", "k"),
+            ("CALENDAR_SYNC_QUEUE_URL", "q"),
+        ];
+        let defaults = CalendarSettings::read(&env(&required)).unwrap();
+        assert_eq!(defaults.microsoft_graph_base, "https://graph.microsoft.com/v1.0");
+        assert_eq!((defaults.google_client_id, defaults.microsoft_tenant.as_str()), (None, "common"));
+        let mut pointed = required.to_vec();
+        pointed.push(("MICROSOFT_GRAPH_BASE_URL", "https://graph.microsoft.us/v1.0/"));
+        let read = CalendarSettings::read(&env(&pointed)).unwrap();
+        assert_eq!(read.microsoft_graph_base, "https://graph.microsoft.us/v1.0");
+        pointed.push(("GOOGLE_API_BASE_URL", "googleapis"));
+        assert!(matches!(
+            CalendarSettings::read(&env(&pointed)),
+            Err(SettingError::Invalid { name: "GOOGLE_API_BASE_URL", .. })
+        ));
     }
 
     #[test]

@@ -111,7 +111,7 @@ pub async fn signer(env: &Env, sdk: &SdkConfig, base: &Base) -> Result<crate::au
     Ok(signer)
 }
 
-async fn read_secret(client: &aws_sdk_secretsmanager::Client, id: &str) -> Result<String, InitError> {
+pub(crate) async fn read_secret(client: &aws_sdk_secretsmanager::Client, id: &str) -> Result<String, InitError> {
     let output = client.get_secret_value().secret_id(id).send().await.map_err(|error| InitError::Secret {
         id: id.to_string(),
         reason: aws_smithy_types::error::display::DisplayErrorContext(&error).to_string(),

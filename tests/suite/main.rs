@@ -4,6 +4,7 @@ mod account;
 mod auth;
 mod calendar;
 mod calendar_feed;
+mod calendar_providers;
 mod google;
 mod http_contract;
 mod idempotency;

@@ -13,6 +13,7 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
 
+pub mod calendar_fakes;
 pub mod google;
 
 /// The endpoint of this process's emulator, started on first use. It runs on a thread that never
@@ -439,4 +440,78 @@ impl TestStack {
     pub fn store(&self, binary: &str) -> shared::store::Store {
         self.gateway.base(binary).expect("a function of the gateway").store.clone()
     }
+}
+
+impl TestStack {
+    /// A stack whose calendar connections go to these fakes (their client ids, secrets and base
+    /// URLs, as a deployer would set the real ones).
+    pub async fn with_calendar_fakes(
+        google: &calendar_fakes::FakeGoogleCalendar,
+        graph: &calendar_fakes::FakeGraph,
+    ) -> Self {
+        use calendar_fakes::{FakeGoogleCalendar, FakeGraph};
+        use flowday_local::stack::secret_override;
+        Self::with_parameters(HashMap::from([
+            ("GoogleCalendarClientId".to_string(), FakeGoogleCalendar::CLIENT_ID.to_string()),
+            ("GoogleOAuthBaseUrl".to_string(), google.uri()),
+            ("GoogleApiBaseUrl".to_string(), google.uri()),
+            (secret_override("GoogleOAuthSecret"), FakeGoogleCalendar::CLIENT_SECRET.to_string()),
+            ("MicrosoftClientId".to_string(), FakeGraph::CLIENT_ID.to_string()),
+            ("MicrosoftLoginBaseUrl".to_string(), graph.login_base()),
+            ("MicrosoftGraphBaseUrl".to_string(), graph.graph_base()),
+            (secret_override("MicrosoftOAuthSecret"), FakeGraph::CLIENT_SECRET.to_string()),
+        ]))
+        .await
+    }
+
+    /// Connects the caller's `provider` calendar as a browser would: starts the authorization,
+    /// follows the consent URL (the fake consents at once) and opens the callback it redirects
+    /// to. Answers the callback's response (303 on to the app).
+    pub async fn connect_calendar(&self, token: Option<&str>, provider: &str) -> TestResponse {
+        let started = self.call(Method::POST, &format!("/v1/calendar/connections/{provider}"), token, None).await;
+        assert_eq!(started.status, StatusCode::CREATED, "{}", started.body);
+        let consent = started.body["url"].as_str().expect("a consent URL");
+        let callback = follow_consent(consent).await;
+        self.call(Method::GET, &callback, None, None).await
+    }
+
+    /// Runs calendar-sync-worker on what waits on the calendar-sync queue, again while jobs queue
+    /// more (further pages, a pass another job asked for); answers the jobs it ran. Every job
+    /// must succeed.
+    pub async fn run_calendar_sync(&self) -> usize {
+        let mut ran = 0;
+        for _ in 0..20 {
+            let bodies = self.drain_queue("CalendarSyncQueue").await;
+            if bodies.is_empty() {
+                return ran;
+            }
+            ran += bodies.len();
+            let records: Vec<Value> = bodies
+                .iter()
+                .map(|body| {
+                    let id = ulid::Ulid::new().to_string();
+                    serde_json::json!({
+                        "messageId": id, "receiptHandle": id, "body": body.to_string(),
+                        "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+                        "eventSource": "aws:sqs", "awsRegion": "us-east-1",
+                    })
+                })
+                .collect();
+            let answer =
+                self.gateway.jobs.invoke("calendar-sync-worker", serde_json::json!({"Records": records})).await;
+            let answer = answer.expect("the worker runs");
+            assert_eq!(answer["batchItemFailures"], serde_json::json!([]), "every job done: {answer}");
+        }
+        panic!("calendar-sync jobs kept coming after 20 rounds");
+    }
+}
+
+/// Opens a consent URL of a calendar fake without following its redirect; answers the path and
+/// query of the callback it sends the browser to.
+pub async fn follow_consent(consent: &str) -> String {
+    let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let answer = browser.get(consent).send().await.expect("the fake consents");
+    assert_eq!(answer.status().as_u16(), 302, "the consent redirects");
+    let location = answer.headers()["location"].to_str().unwrap().to_string();
+    location[location.find("/v1/").expect("our callback")..].to_string()
 }

@@ -1,12 +1,15 @@
 //! maintenance (EventBridge Scheduler, hourly): sends the daily digests of the users whose local
-//! digest hour has begun, then purges trash entries whose 7 days are over. Each job runs even when
-//! the other fails; the run fails (and alarms) if either did.
+//! digest hour has begun, purges trash entries whose 7 days are over, and queues the renewal of
+//! calendar push channels that expire within a day (calendar-sync-worker renews them). Each job
+//! runs even when another fails; the run fails (and alarms) if any did.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use shared::integrations::calendar_clients::SyncQueue;
 use shared::integrations::files::Files;
+use shared::jobs::calendar_sync::CalendarJob;
 use shared::jobs::digests::{DigestError, DigestReport, send_digests};
 use shared::jobs::purge::{DEFAULT_DAYS_BACK, PurgeReport, purge_expired_trash};
 use shared::jobs::queue::NotificationQueue;
@@ -29,6 +32,8 @@ pub struct MaintenanceEvent {
 pub struct MaintenanceReport {
     pub digests: DigestReport,
     pub trash: PurgeReport,
+    /// Connections whose watch expires within a day, queued for renewal.
+    pub watches_renewed: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,14 +46,17 @@ pub enum MaintenanceError {
     /// run fails so that its alarm fires.
     #[error("{0} trash entries could not be purged")]
     PurgeIncomplete(usize),
+    #[error("calendar watches not renewed: {0}")]
+    Watches(String),
 }
 
-/// What maintenance uses: the store, the `notifications` queue (digests) and the files bucket
-/// (purged trash takes its attachments along).
+/// What maintenance uses: the store, the `notifications` queue (digests), the files bucket
+/// (purged trash takes its attachments along) and the `calendar-sync` queue (watch renewals).
 pub struct MaintenanceState {
     pub store: Store,
     pub queue: NotificationQueue,
     pub files: Files,
+    pub calendar_sync: SyncQueue,
 }
 
 /// Built once per cold start, by Lambda's main and the local gateway alike.
@@ -57,6 +65,7 @@ pub fn state(env: &Env, sdk: &SdkConfig) -> Result<MaintenanceState, InitError> 
         store: Store::from_env(env, sdk)?,
         queue: NotificationQueue::from_env(env, sdk)?,
         files: Files::from_env(env, sdk)?,
+        calendar_sync: SyncQueue::from_env(env, sdk)?,
     })
 }
 
@@ -81,7 +90,29 @@ pub async fn handle(
 pub async fn run(state: &MaintenanceState, event: MaintenanceEvent) -> Result<MaintenanceReport, MaintenanceError> {
     let digests = digests(state, event.digest_at.unwrap_or_else(Utc::now)).await;
     let trash = purge(state, event.days_back).await;
-    Ok(MaintenanceReport { digests: digests?, trash: trash? })
+    let watches = renew_watches(state).await;
+    Ok(MaintenanceReport { digests: digests?, trash: trash?, watches_renewed: watches? })
+}
+
+/// Queues the renewal of every watch that expires within 25 hours (a day ahead, plus the hour
+/// to the next run). A renewal queued twice renews twice, which only moves the expiry on.
+async fn renew_watches(state: &MaintenanceState) -> Result<usize, MaintenanceError> {
+    let failed = |error: String| {
+        tracing::error!(%error, "calendar watches not renewed");
+        MaintenanceError::Watches(error)
+    };
+    let until = Utc::now() + chrono::Duration::hours(25);
+    let due = state.store.connections().watches_expiring(until).await.map_err(|error| failed(error.to_string()))?;
+    for connection in &due {
+        let job = CalendarJob::Sync {
+            user_id: connection.user_id.clone(),
+            connection_id: connection.id.clone(),
+            renew_watch: true,
+        };
+        state.calendar_sync.send(&job, 0).await.map_err(|error| failed(error.to_string()))?;
+    }
+    tracing::info!(count = due.len(), "calendar watches queued for renewal");
+    Ok(due.len())
 }
 
 async fn digests(state: &MaintenanceState, at: DateTime<Utc>) -> Result<DigestReport, MaintenanceError> {

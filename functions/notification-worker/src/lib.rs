@@ -161,6 +161,7 @@ pub async fn process(context: &WorkerState, record: &SqsMessage, now: DateTime<U
             }
         }
         NotificationJob::Deferred { notification, channels } => (notification, Some(channels)),
+        NotificationJob::Notice { notification } => (notification, None),
     };
     let report = deliver(
         &context.store,

@@ -64,6 +64,14 @@ pub const HTTP_FUNCTIONS: &[HttpFunction] = &[
         },
         openapi: api_calendar::ApiDoc::openapi,
     },
+    HttpFunction {
+        binary: "webhook-calendar",
+        paths: || paths(&webhook_calendar::routes()),
+        build: |env, sdk| {
+            Box::pin(async move { Ok(webhook_calendar::route_group(webhook_calendar::state(&env, &sdk).await?)) })
+        },
+        openapi: webhook_calendar::ApiDoc::openapi,
+    },
 ];
 
 /// What starts a background function (template.yaml declares the same: the parity test checks).
@@ -99,6 +107,11 @@ pub const BACKGROUND_FUNCTIONS: &[BackgroundFunction] = &[
         binary: "notification-worker",
         trigger: Trigger::Queue("NotificationsQueue"),
         build: |env, sdk| Ok(handler(notification_worker::state(env, sdk)?, notification_worker::handle)),
+    },
+    BackgroundFunction {
+        binary: "calendar-sync-worker",
+        trigger: Trigger::Queue("CalendarSyncQueue"),
+        build: |env, sdk| Ok(handler(calendar_sync_worker::state(env, sdk)?, calendar_sync_worker::handle)),
     },
 ];
 

@@ -87,6 +87,20 @@ fn parameters_from_env(template: &Template) -> HashMap<String, String> {
             println!("  {parameter} = {value} (from {})", env_name(&parameter));
             Some((parameter, value))
         })
+        .chain(client_secrets_from_env())
+        .collect()
+}
+
+/// The OAuth client secrets of real calendar providers, when `make dev` is to talk to them:
+/// `GOOGLE_OAUTH_CLIENT_SECRET` and `MICROSOFT_CLIENT_SECRET` (never printed).
+fn client_secrets_from_env() -> Vec<(String, String)> {
+    [("GOOGLE_OAUTH_CLIENT_SECRET", "GoogleOAuthSecret"), ("MICROSOFT_CLIENT_SECRET", "MicrosoftOAuthSecret")]
+        .into_iter()
+        .filter_map(|(variable, secret)| {
+            let value = std::env::var(variable).ok().filter(|value| !value.is_empty())?;
+            println!("  {secret} set from {variable}");
+            Some((flowday_local::stack::secret_override(secret), value))
+        })
         .collect()
 }
 

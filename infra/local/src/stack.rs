@@ -223,6 +223,13 @@ impl LocalStack {
             let value = match resource["Metadata"]["FlowdayLocalValue"].as_str() {
                 Some("jwt-key-set") => key_set.clone(),
                 Some("jwt-public-keys") => public_keys_of(&key_set),
+                // An OAuth client's secret: the real one when `make dev` is given it, else a
+                // development value the local provider fakes accept.
+                Some("google-client-secret" | "microsoft-client-secret") => self
+                    .parameters
+                    .get(&secret_override(&id))
+                    .cloned()
+                    .unwrap_or_else(|| LOCAL_CLIENT_SECRET.to_string()),
                 _ => shared::auth::opaque::new_secret(),
             };
             let output = client
@@ -382,4 +389,12 @@ fn sdk_error<E: std::error::Error + 'static, R: std::fmt::Debug>(
 pub fn public_keys_of(key_set: &str) -> String {
     let keys = shared::auth::JwtKeys::from_secret_json(key_set, "any", "any").expect("a key set of ours");
     keys.jwks().to_string()
+}
+
+/// The local value of an OAuth client secret no one gave (the calendar fakes' client secret).
+pub const LOCAL_CLIENT_SECRET: &str = "flowday-local-client-secret";
+
+/// The override that sets the local value of the secret `id` (e.g. `secret:GoogleOAuthSecret`).
+pub fn secret_override(id: &str) -> String {
+    format!("secret:{id}")
 }

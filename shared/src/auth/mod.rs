@@ -3,5 +3,6 @@
 pub mod jwt;
 pub mod opaque;
 pub mod password;
+pub mod sealed;
 
 pub use jwt::{AccessClaims, JwtKeys, JwtSigner, KeyError};

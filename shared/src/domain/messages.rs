@@ -47,6 +47,9 @@ pub enum NotificationJob {
     /// A password-reset or verification email to this (normalised) address, sent only if an
     /// account has it. Queued so that the API answers alike, and as fast, whether or not one does.
     AccountEmail { email: String, purpose: AccountEmailPurpose },
+    /// A notification made by the sender (e.g. `calendar_disconnected`), delivered as it is on
+    /// the channels the user allows.
+    Notice { notification: Notification },
 }
 
 /// Why an account email is sent.

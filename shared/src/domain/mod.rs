@@ -3,6 +3,7 @@
 pub mod account;
 pub mod attachment;
 pub mod calendar;
+pub mod connection;
 pub mod ical;
 pub mod messages;
 pub mod note;

@@ -28,14 +28,17 @@ pub enum NotificationType {
     TaskDueSoon,
     DailyDigest,
     System,
+    /// A calendar connection stopped syncing (the provider refused our grant).
+    CalendarDisconnected,
 }
 
 impl NotificationType {
-    pub const ALL: [NotificationType; 4] = [
+    pub const ALL: [NotificationType; 5] = [
         NotificationType::TaskReminder,
         NotificationType::TaskDueSoon,
         NotificationType::DailyDigest,
         NotificationType::System,
+        NotificationType::CalendarDisconnected,
     ];
 
     /// The name in JSON (the same as serde's).
@@ -45,6 +48,7 @@ impl NotificationType {
             NotificationType::TaskDueSoon => "task_due_soon",
             NotificationType::DailyDigest => "daily_digest",
             NotificationType::System => "system",
+            NotificationType::CalendarDisconnected => "calendar_disconnected",
         }
     }
 
@@ -61,6 +65,7 @@ impl NotificationType {
             NotificationType::TaskDueSoon => ChannelSwitches { in_app: true, email: false, push: true },
             NotificationType::DailyDigest => ChannelSwitches { in_app: false, email: false, push: false },
             NotificationType::System => ChannelSwitches { in_app: true, email: true, push: false },
+            NotificationType::CalendarDisconnected => ChannelSwitches { in_app: true, email: true, push: false },
         }
     }
 }

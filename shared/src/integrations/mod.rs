@@ -2,6 +2,8 @@
 //! formats. Each is built at cold start by the functions that use it (`from_env`), from the
 //! settings of its capability.
 
+pub mod calendar_clients;
+pub mod calendars;
 pub mod email;
 pub mod files;
 pub mod google;

@@ -37,6 +37,12 @@ pub struct EventItem {
     /// `<end of the last occurrence, or ~>#<event id>`.
     #[serde(rename = "GSI1SK")]
     pub gsi1sk: String,
+    /// A synced event's connection, and the full sync that last wrote it (one that a later full
+    /// sync did not see is gone upstream).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<u64>,
 }
 
 fn instant_key(at: DateTime<Utc>) -> String {
@@ -67,7 +73,18 @@ impl EventItem {
             span_start: instant_key(start),
             gsi1pk: keys::events_index(tenant, source_name(event.source)),
             gsi1sk: format!("{end}#{}", event.id),
+            connection_id: None,
+            generation: None,
             event,
+        }
+    }
+
+    /// A synced event, written by the sync of `connection_id` in its full sync `generation`.
+    pub fn synced(tenant: &Tenant, event: Event, connection_id: &str, generation: u64) -> Self {
+        EventItem {
+            connection_id: Some(connection_id.into()),
+            generation: Some(generation),
+            ..EventItem::new(tenant, event)
         }
     }
 }
@@ -226,6 +243,131 @@ impl Events<'_> {
             start = output.last_evaluated_key;
             if start.is_none() {
                 return Ok(events);
+            }
+        }
+    }
+}
+
+/// Occurrence changes of a synced series waiting for the series (`EVENT_CHANGES#<event id>`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingChangesItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub entity: String,
+    pub changes: Vec<crate::domain::calendar::OccurrenceChange>,
+    /// A series that never comes leaves these behind for 30 days at most.
+    pub ttl: i64,
+}
+
+/// What a sync page found of the events it touches: the events, and the changes waiting for
+/// series not yet seen.
+#[derive(Debug, Default)]
+pub struct SyncedState {
+    pub events: std::collections::HashMap<String, EventItem>,
+    pub pending: std::collections::HashMap<String, Vec<crate::domain::calendar::OccurrenceChange>>,
+}
+
+/// One write of a sync page.
+pub enum SyncedWrite {
+    Put(Box<EventItem>),
+    Delete(String),
+    Pending(String, Vec<crate::domain::calendar::OccurrenceChange>),
+    DeletePending(String),
+}
+
+impl Events<'_> {
+    /// The synced events `ids` and the pending changes of `pending_ids`, read consistently, 100
+    /// keys per BatchGetItem.
+    pub async fn synced_state(
+        self,
+        tenant: &Tenant,
+        ids: &[String],
+        pending_ids: &[String],
+    ) -> Result<SyncedState, StoreError> {
+        let mut keys: Vec<super::Item> = ids.iter().map(|id| EventItem::key(tenant, id)).collect();
+        keys.extend(pending_ids.iter().map(|id| key(tenant.partition(), keys::pending_changes(id))));
+        let mut state = SyncedState::default();
+        for chunk in keys.chunks(100) {
+            for item in self.store.get_many(chunk.to_vec()).await? {
+                let sk = item.get(keys::SK).and_then(|value| value.as_s().ok()).cloned().unwrap_or_default();
+                if sk.starts_with("EVENT_CHANGES#") {
+                    let pending: PendingChangesItem = from_item(item)?;
+                    let id = pending.sk.trim_start_matches("EVENT_CHANGES#").to_string();
+                    state.pending.insert(id, pending.changes);
+                } else {
+                    let event: EventItem = from_item(item)?;
+                    state.events.insert(event.event.id.clone(), event);
+                }
+            }
+        }
+        Ok(state)
+    }
+
+    /// Writes a sync page's results (25 per BatchWriteItem). Each write is idempotent, so a page
+    /// written twice (a crash before the cursor moved) ends the same.
+    pub async fn write_synced(self, tenant: &Tenant, writes: Vec<SyncedWrite>) -> Result<(), StoreError> {
+        let expires = super::ttl_in(30 * 24 * 3600);
+        let mut batch = Vec::with_capacity(writes.len());
+        for write in writes {
+            batch.push(match write {
+                SyncedWrite::Put(item) => super::BatchWrite::Put(to_item(&*item)?),
+                SyncedWrite::Delete(id) => super::BatchWrite::Delete(EventItem::key(tenant, &id)),
+                SyncedWrite::Pending(id, changes) => super::BatchWrite::Put(to_item(&PendingChangesItem {
+                    pk: tenant.partition(),
+                    sk: keys::pending_changes(&id),
+                    entity: "event_changes".into(),
+                    changes,
+                    ttl: expires,
+                })?),
+                SyncedWrite::DeletePending(id) => {
+                    super::BatchWrite::Delete(key(tenant.partition(), keys::pending_changes(&id)))
+                }
+            });
+        }
+        self.store.write_batch(batch).await
+    }
+
+    /// The ids of a connection's synced events, those written before full sync `generation` only
+    /// when it is given: one Query of the source's range partition, pages followed.
+    pub async fn synced_ids(
+        self,
+        tenant: &Tenant,
+        source: Source,
+        connection_id: &str,
+        older_than: Option<u64>,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut ids = Vec::new();
+        let mut start = None;
+        loop {
+            let query = self
+                .store
+                .client
+                .query()
+                .table_name(&self.store.table)
+                .index_name("GSI1")
+                .key_condition_expression("GSI1PK = :pk")
+                .expression_attribute_values(":pk", s(keys::events_index(tenant, source_name(source))))
+                .expression_attribute_values(":connection", s(connection_id))
+                .projection_expression("#id")
+                .expression_attribute_names("#id", "id")
+                .set_exclusive_start_key(start);
+            let query = match older_than {
+                Some(generation) => query
+                    .filter_expression("connection_id = :connection AND generation < :generation")
+                    .expression_attribute_values(":generation", n(generation)),
+                None => query.filter_expression("connection_id = :connection"),
+            };
+            let output = query.send().await.map_err(dynamo_error)?;
+            for item in output.items.unwrap_or_default() {
+                if let Some(id) = item.get("id").and_then(|value| value.as_s().ok()) {
+                    ids.push(id.clone());
+                }
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(ids);
             }
         }
     }

@@ -123,6 +123,30 @@ pub fn event(event_id: &str) -> String {
 /// The counter of a tenant's own events (`events`), which the plan's limit is enforced on.
 pub const EVENT_COUNTS: &str = "EVENT_COUNTS";
 
+/// A calendar connection under its user: `CONNECTION#<connection id>`.
+pub const CONNECTION_PREFIX: &str = "CONNECTION#";
+
+pub fn connection(connection_id: &str) -> String {
+    format!("{CONNECTION_PREFIX}{connection_id}")
+}
+
+/// An OAuth authorization under way, by the SHA-256 of its `state`: `OAUTH_STATE#<hash>`.
+pub fn oauth_state(state_hash: &str) -> String {
+    format!("OAUTH_STATE#{state_hash}")
+}
+
+/// The renewal index (GSI1) of push channels: `WATCHES#<day they expire>`, sorted by
+/// `<expiry>#<user id>#<connection id>`.
+pub fn watches_bucket(day: chrono::NaiveDate) -> String {
+    format!("WATCHES#{day}")
+}
+
+/// Occurrence changes of a synced series that arrived before the series itself:
+/// `EVENT_CHANGES#<event id>`, merged into the event when it comes.
+pub fn pending_changes(event_id: &str) -> String {
+    format!("EVENT_CHANGES#{event_id}")
+}
+
 /// The calendar feed's token hash, under the user.
 pub const CALENDAR_FEED: &str = "CALENDAR_FEED";
 

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod activity;
 pub mod attachments;
+pub mod connections;
 pub mod credentials;
 pub mod digests;
 pub mod events;
@@ -185,6 +186,10 @@ impl Store {
 
     pub fn attachments(&self) -> attachments::Attachments<'_> {
         attachments::Attachments { store: self }
+    }
+
+    pub fn connections(&self) -> connections::Connections<'_> {
+        connections::Connections { store: self }
     }
 
     pub fn digests(&self) -> digests::Digests<'_> {
@@ -511,6 +516,55 @@ impl Store {
             .send()
             .await;
         condition_held(result)
+    }
+}
+
+/// One write of a BatchWriteItem.
+pub enum BatchWrite {
+    Put(Item),
+    Delete(Item),
+}
+
+impl Store {
+    /// Puts and deletes items, 25 per BatchWriteItem, retrying what DynamoDB leaves unprocessed
+    /// (with a growing pause). Unconditional: for writes that are idempotent by themselves.
+    pub(crate) async fn write_batch(&self, writes: Vec<BatchWrite>) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
+        let requests: Vec<WriteRequest> = writes
+            .into_iter()
+            .map(|write| match write {
+                BatchWrite::Put(item) => PutRequest::builder()
+                    .set_item(Some(item))
+                    .build()
+                    .map(|put| WriteRequest::builder().put_request(put).build()),
+                BatchWrite::Delete(key) => DeleteRequest::builder()
+                    .set_key(Some(key))
+                    .build()
+                    .map(|delete| WriteRequest::builder().delete_request(delete).build()),
+            })
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::from)?;
+        for chunk in requests.chunks(25) {
+            let mut pending = chunk.to_vec();
+            for attempt in 0..5u32 {
+                let output = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(dynamo_error)?;
+                pending = output.unprocessed_items.and_then(|mut left| left.remove(&self.table)).unwrap_or_default();
+                if pending.is_empty() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+            }
+            if !pending.is_empty() {
+                return Err(StoreError::Unprocessed(format!("{} writes left unprocessed", pending.len())));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -386,39 +386,9 @@ impl Trash<'_> {
         Ok(work)
     }
 
-    /// Deletes items by key, 25 per BatchWriteItem, retrying what DynamoDB leaves unprocessed.
+    /// Deletes items by key (see `Store::write_batch`).
     pub async fn delete_items(self, keys: Vec<super::Item>) -> Result<(), StoreError> {
-        use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
-        for chunk in keys.chunks(25) {
-            let mut requests: Vec<WriteRequest> = chunk
-                .iter()
-                .map(|key| {
-                    let delete = DeleteRequest::builder().set_key(Some(key.clone())).build();
-                    delete.map(|delete| WriteRequest::builder().delete_request(delete).build())
-                })
-                .collect::<Result<_, _>>()
-                .map_err(StoreError::from)?;
-            for attempt in 0..5u32 {
-                let output = self
-                    .store
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.store.table, requests)
-                    .send()
-                    .await
-                    .map_err(dynamo_error)?;
-                requests =
-                    output.unprocessed_items.and_then(|mut left| left.remove(&self.store.table)).unwrap_or_default();
-                if requests.is_empty() {
-                    break;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
-            }
-            if !requests.is_empty() {
-                return Err(StoreError::Unprocessed(format!("{} deletes left unprocessed", requests.len())));
-            }
-        }
-        Ok(())
+        self.store.write_batch(keys.into_iter().map(super::BatchWrite::Delete).collect()).await
     }
 
     /// Deletes a trash entry: the purge's last step, so an interrupted purge is found again.

@@ -97,6 +97,34 @@ impl ItemUpdate {
         clauses.join(" ")
     }
 
+    /// Runs the update alone (one UpdateItem): the item as it was before, or `None` when a
+    /// condition did not hold.
+    pub(crate) async fn apply(self, store: &super::Store, key: Item) -> Result<Option<Item>, StoreError> {
+        let mut update = store
+            .client
+            .update_item()
+            .table_name(&store.table)
+            .set_key(Some(key))
+            .update_expression(self.expression())
+            .set_expression_attribute_names(Some(self.names))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld);
+        if !self.values.is_empty() {
+            update = update.set_expression_attribute_values(Some(self.values));
+        }
+        if !self.conditions.is_empty() {
+            update = update.condition_expression(self.conditions.join(" AND "));
+        }
+        match update.send().await {
+            Ok(output) => Ok(Some(output.attributes.unwrap_or_default())),
+            Err(error)
+                if error.as_service_error().is_some_and(|service| service.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(error) => Err(super::dynamo_error(error)),
+        }
+    }
+
     /// The update as an action of a transaction.
     pub fn into_action(self, table: &str, key: Item) -> Result<TransactWriteItem, StoreError> {
         let mut update = Update::builder()

@@ -116,7 +116,7 @@ fn matches_etag(headers: &HeaderMap, etag: &str) -> bool {
 
 /// Where this API is reached, from the request: API Gateway gives the host and
 /// `X-Forwarded-Proto`; a request without it is plain HTTP only on this machine (`make dev`).
-fn api_origin(headers: &HeaderMap) -> String {
+pub(crate) fn api_origin(headers: &HeaderMap) -> String {
     let text = |value: Option<&HeaderValue>| value.and_then(|value| value.to_str().ok()).map(str::to_string);
     let host = text(headers.get(header::HOST)).unwrap_or_else(|| "localhost".into());
     let local =

@@ -1,4 +1,5 @@
 //! The handlers of api-calendar, one file per resource.
 
+pub mod connections;
 pub mod events;
 pub mod feed;
