@@ -5,6 +5,7 @@ mod auth;
 mod calendar;
 mod calendar_feed;
 mod calendar_providers;
+mod calendar_sync;
 mod google;
 mod http_contract;
 mod idempotency;

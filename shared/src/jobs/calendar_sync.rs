@@ -676,7 +676,12 @@ fn synced_event(
         ..EventFields::default()
     };
     match upstream.when {
-        UpstreamWhen::Timed { start, end } => (fields.start_at, fields.end_at) = (Some(Some(start)), Some(Some(end))),
+        // Providers allow events of no length (a marker at one instant); ours last at least a
+        // minute, rather than be left out.
+        UpstreamWhen::Timed { start, end } => {
+            let end = end.max(start + Duration::minutes(1));
+            (fields.start_at, fields.end_at) = (Some(Some(start)), Some(Some(end)))
+        }
         UpstreamWhen::AllDay { start, end } => {
             (fields.start_date, fields.end_date) = (Some(Some(start)), Some(Some(end)))
         }
