@@ -175,8 +175,6 @@ pub struct CalendarSettings {
     pub microsoft_secret_id: String,
     /// The secret whose text keys the sealing of connection tokens.
     pub token_key_secret_id: String,
-    /// The `calendar-sync` queue.
-    pub sync_queue_url: String,
 }
 
 impl CalendarSettings {
@@ -198,7 +196,6 @@ impl CalendarSettings {
             microsoft_tenant: env.optional("MICROSOFT_TENANT").unwrap_or_else(|| "common".into()),
             microsoft_secret_id: env.require("MICROSOFT_OAUTH_SECRET_ID")?,
             token_key_secret_id: env.require("CALENDAR_TOKEN_KEY_SECRET_ID")?,
-            sync_queue_url: env.require("CALENDAR_SYNC_QUEUE_URL")?,
         })
     }
 }
@@ -225,7 +222,6 @@ mod tests {
             ("GOOGLE_OAUTH_SECRET_ID", "g"),
             ("MICROSOFT_OAUTH_SECRET_ID", "m"),
             ("CALENDAR_TOKEN_KEY_SECRET_ID", "k"),
-            ("CALENDAR_SYNC_QUEUE_URL", "q"),
         ];
         let defaults = CalendarSettings::read(&env(&required)).unwrap();
         assert_eq!(defaults.microsoft_graph_base, "https://graph.microsoft.com/v1.0");

@@ -133,16 +133,20 @@ async fn an_event_changes_only_at_its_version_and_moves_in_the_index() {
         store.events().events_between(&tenant, utc("2027-01-01T00:00:00Z"), utc("2027-02-01T00:00:00Z")).await.unwrap();
     assert_eq!(titles(&january), ["review"]);
 
-    match store.events().delete_event(&tenant, &original).await {
+    match store.events().trash_event(&tenant, &original).await {
         Err(WriteError::VersionConflict(current)) => assert_eq!(current.version, 2),
-        other => panic!("deleting a stale version must conflict: {other:?}"),
+        other => panic!("trashing a stale version must conflict: {other:?}"),
     }
-    store.events().delete_event(&tenant, &moved).await.unwrap();
+    store.events().trash_event(&tenant, &moved).await.unwrap();
     assert!(store.events().get_event(&tenant, &moved.id).await.unwrap().is_none());
     let log = stack.call(Method::GET, &format!("/v1/activity?entity_id={}", moved.id), token, None).await.body;
     let actions: Vec<&str> =
         log["items"].as_array().unwrap().iter().map(|entry| entry["action"].as_str().unwrap()).collect();
-    assert_eq!(actions, ["deleted", "updated", "created"]);
+    assert_eq!(actions, ["trashed", "updated", "created"]);
+    match store.events().replace_event(&tenant, &moved, &moved, &[]).await {
+        Err(WriteError::NotFound) => {}
+        other => panic!("a trashed event cannot be written back by a change read before: {other:?}"),
+    }
 }
 
 async fn create(stack: &TestStack, token: Option<&str>, body: serde_json::Value) -> flowday_tests::TestResponse {
@@ -386,4 +390,67 @@ async fn the_free_plan_keeps_a_thousand_own_events_even_when_two_race_for_the_la
     let path = format!("/v1/calendar/events/{}", first.body["id"].as_str().unwrap());
     assert_eq!(stack.call(Method::DELETE, &path, token, None).await.status, StatusCode::NO_CONTENT);
     assert_eq!(create(&stack, token, body("in its place")).await.status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn a_deleted_event_waits_in_the_trash_comes_back_once_and_is_purged_after_its_seven_days() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let stack = TestStack::new().await;
+    let me = stack.signup("Trash").await;
+    let token = me["access_token"].as_str();
+    let user_id = me["user"]["id"].as_str().unwrap();
+    let body = json!({"title": "Retro", "start_at": "2027-01-05T09:00:00Z", "end_at": "2027-01-05T10:00:00Z"});
+    let event = create(&stack, token, body.clone()).await.body;
+    let path = format!("/v1/calendar/events/{}", event["id"].as_str().unwrap());
+    let range = "/v1/calendar/events?from=2027-01-04T00:00:00Z&to=2027-01-11T00:00:00Z";
+    assert_eq!(stack.call(Method::DELETE, &path, token, None).await.status, StatusCode::NO_CONTENT);
+    stack.call(Method::GET, &path, token, None).await.assert_problem(StatusCode::NOT_FOUND, "not_found");
+    assert!(listed_starts(&stack.call(Method::GET, range, token, None).await.body).is_empty());
+    let trash = stack.call(Method::GET, "/v1/trash", token, None).await;
+    assert_eq!(trash.body["items"][0]["kind"], "event", "{}", trash.body);
+    assert_eq!(trash.body["items"][0]["title"], "Retro");
+
+    let restore = format!("/v1/trash/{}/restore", event["id"].as_str().unwrap());
+    let other = stack.signup("Other").await;
+    stack
+        .call(Method::POST, &restore, other["access_token"].as_str(), None)
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "not_found");
+    let restored = stack.call(Method::POST, &restore, token, None).await;
+    assert_eq!(restored.status, StatusCode::OK, "{}", restored.body);
+    assert_eq!((restored.body["title"].as_str(), restored.header("etag")), (Some("Retro"), Some("\"1\"")));
+    assert_eq!(listed_starts(&stack.call(Method::GET, range, token, None).await.body), ["2027-01-05T09:00:00Z"]);
+    stack.call(Method::POST, &restore, token, None).await.assert_problem(StatusCode::CONFLICT, "not_in_trash");
+    assert!(stack.call(Method::GET, "/v1/trash", token, None).await.body["items"].as_array().unwrap().is_empty());
+
+    // Trashed again, and its 7 days over: the hourly purge deletes it and its activity.
+    assert_eq!(stack.call(Method::DELETE, &path, token, None).await.status, StatusCode::NO_CONTENT);
+    let expired = Utc::now().timestamp() - 24 * 3600;
+    let id = event["id"].as_str().unwrap();
+    let user = AttributeValue::S(format!("USER#{user_id}"));
+    let entry = stack
+        .dynamo()
+        .update_item()
+        .table_name(stack.table())
+        .key("PK", user.clone())
+        .key("SK", AttributeValue::S(format!("TRASH#{id}")))
+        .update_expression("SET expires_at = :expired, GSI1PK = :bucket, GSI1SK = :position")
+        .expression_attribute_values(":expired", AttributeValue::N(expired.to_string()))
+        .expression_attribute_values(":bucket", AttributeValue::S(shared::store::keys::purge_bucket(expired)))
+        .expression_attribute_values(":position", AttributeValue::S(format!("{expired:012}#USER#{user_id}#{id}")))
+        .send();
+    entry.await.unwrap();
+    let state = stack.job_state("maintenance", maintenance::state);
+    let report = maintenance::run(&state, maintenance::MaintenanceEvent::default()).await.unwrap();
+    assert_eq!(report.trash.entries, 1, "{report:?}");
+    let item = stack
+        .dynamo()
+        .get_item()
+        .table_name(stack.table())
+        .key("PK", user)
+        .key("SK", AttributeValue::S(format!("EVENT#{id}")));
+    assert!(item.send().await.unwrap().item.is_none(), "the event is gone for good");
+    let log = stack.call(Method::GET, &format!("/v1/activity?entity_id={id}"), token, None).await;
+    assert!(log.body["items"].as_array().unwrap().is_empty(), "{}", log.body);
+    stack.call(Method::POST, &restore, token, None).await.assert_problem(StatusCode::NOT_FOUND, "not_found");
 }

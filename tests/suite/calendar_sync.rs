@@ -57,7 +57,12 @@ async fn connection(stack: &TestStack, token: Option<&str>) -> Value {
 /// Runs one job directly with the worker's state, under `job_id`.
 async fn run_job(stack: &TestStack, job: &CalendarJob, job_id: &str) -> SyncReport {
     let state = stack.job_state("calendar-sync-worker", calendar_sync_worker::state);
-    let context = SyncContext { store: &state.store, clients: &state.clients, notifications: &state.notifications };
+    let context = SyncContext {
+        store: &state.store,
+        clients: &state.clients,
+        queue: &state.queue,
+        notifications: &state.notifications,
+    };
     process(&context, job, job_id).await.expect("the job runs")
 }
 

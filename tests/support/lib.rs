@@ -13,7 +13,7 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
 
-pub mod calendar_fakes;
+pub use flowday_local::calendar_fakes;
 pub mod google;
 
 /// The endpoint of this process's emulator, started on first use. It runs on a thread that never

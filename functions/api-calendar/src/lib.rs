@@ -12,17 +12,19 @@ use axum::extract::FromRef;
 use shared::Base;
 use shared::http::{Route, RouteGroup};
 use shared::integrations::calendar_clients::CalendarClients;
+use shared::jobs::queue::SyncQueue;
 use shared::settings::Env;
 use shared::state::{InitError, SdkConfig};
 
 use handlers::{connections, events, feed};
 
-/// What the handlers use: the base, the providers (with the sealing key and the sync queue),
-/// and where the app is, for the browser's way back from a provider.
+/// What the handlers use: the base, the providers (with the sealing key), the calendar-sync
+/// queue, and where the app is, for the browser's way back from a provider.
 #[derive(Clone, FromRef)]
 pub struct CalendarState {
     pub base: Base,
     pub calendars: CalendarClients,
+    pub sync_queue: SyncQueue,
     pub app_url: AppUrl,
 }
 
@@ -63,6 +65,7 @@ pub async fn state(env: &Env, sdk: &SdkConfig) -> Result<CalendarState, InitErro
     Ok(CalendarState {
         base: Base::from_env(env, sdk).await?,
         calendars: CalendarClients::from_env(env, sdk)?,
+        sync_queue: SyncQueue::from_env(env, sdk)?,
         app_url: AppUrl(env.url("APP_BASE_URL")?),
     })
 }

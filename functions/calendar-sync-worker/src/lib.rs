@@ -9,16 +9,18 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use shared::integrations::calendar_clients::CalendarClients;
 use shared::jobs::calendar_sync::{CalendarJob, SyncContext, process};
-use shared::jobs::queue::NotificationQueue;
+use shared::jobs::queue::{NotificationQueue, SyncQueue};
 use shared::settings::Env;
 use shared::state::{InitError, SdkConfig};
 use shared::store::Store;
 
-/// What the worker uses: the store, the providers (secrets read on first use), and the
-/// notifications queue (a connection that stops syncing tells its owner).
+/// What the worker uses: the store, the providers (secrets read on first use), its own queue
+/// (jobs put themselves back), and the notifications queue (a connection that stops syncing
+/// tells its owner).
 pub struct SyncWorkerState {
     pub store: Store,
     pub clients: CalendarClients,
+    pub queue: SyncQueue,
     pub notifications: NotificationQueue,
 }
 
@@ -27,6 +29,7 @@ pub fn state(env: &Env, sdk: &SdkConfig) -> Result<SyncWorkerState, InitError> {
     Ok(SyncWorkerState {
         store: Store::from_env(env, sdk)?,
         clients: CalendarClients::from_env(env, sdk)?,
+        queue: SyncQueue::from_env(env, sdk)?,
         notifications: NotificationQueue::from_env(env, sdk)?,
     })
 }
@@ -37,7 +40,12 @@ pub async fn handle(
     event: serde_json::Value,
 ) -> Result<serde_json::Value, lambda_runtime::Error> {
     let event: SqsEvent = serde_json::from_value(event)?;
-    let context = SyncContext { store: &state.store, clients: &state.clients, notifications: &state.notifications };
+    let context = SyncContext {
+        store: &state.store,
+        clients: &state.clients,
+        queue: &state.queue,
+        notifications: &state.notifications,
+    };
     let mut response = SqsBatchResponse::default();
     for record in event.records {
         let message_id = record.message_id.clone().unwrap_or_default();

@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use shared::integrations::calendar_clients::SyncQueue;
+use shared::domain::messages::CalendarJob;
 use shared::integrations::files::Files;
-use shared::jobs::calendar_sync::CalendarJob;
 use shared::jobs::digests::{DigestError, DigestReport, send_digests};
 use shared::jobs::purge::{DEFAULT_DAYS_BACK, PurgeReport, purge_expired_trash};
 use shared::jobs::queue::NotificationQueue;
+use shared::jobs::queue::SyncQueue;
 use shared::settings::Env;
 use shared::state::{InitError, SdkConfig};
 use shared::store::Store;

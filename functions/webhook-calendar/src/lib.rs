@@ -10,7 +10,7 @@ use axum::Router;
 use axum::extract::FromRef;
 use shared::Base;
 use shared::http::{Route, RouteGroup};
-use shared::integrations::calendar_clients::SyncQueue;
+use shared::jobs::queue::SyncQueue;
 use shared::settings::Env;
 use shared::state::{InitError, SdkConfig};
 

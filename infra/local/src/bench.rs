@@ -18,7 +18,7 @@ fn release_binary(name: &str) -> PathBuf {
     target.join("release").join(name)
 }
 
-fn event(function: &str, name: &str, values: &[(&str, &str)]) -> Result<serde_json::Value, String> {
+pub(crate) fn event(function: &str, name: &str, values: &[(&str, &str)]) -> Result<serde_json::Value, String> {
     load_event(&workspace_root().join("events").join(function).join(format!("{name}.json")), values)
 }
 
@@ -72,6 +72,7 @@ pub async fn run() -> Result<(), String> {
     tasks(&stack, 1000).await?;
     crate::bench_reminders::reminders(&stack, &release_binary("reminder-scheduler"), 10_000).await?;
     logins(&stack, 1000).await?;
+    crate::bench_calendar::calendar(&emulator).await?;
     drop(emulator);
     Ok(())
 }
@@ -188,7 +189,7 @@ async fn timed(process: &LambdaProcess, event: serde_json::Value, count: usize) 
 }
 
 /// A new account made through the api-auth binary: its access token and user id.
-async fn signup(stack: &LocalStack, name: &str) -> Result<(String, String), String> {
+pub(crate) async fn signup(stack: &LocalStack, name: &str) -> Result<(String, String), String> {
     let auth = LambdaProcess::start(&release_binary("api-auth"), "api-auth", stack).await.map_err(|e| e.to_string())?;
     let email = format!("{name}-{}@example.com", ulid::Ulid::new().to_string().to_lowercase());
     let signup =

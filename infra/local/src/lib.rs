@@ -3,7 +3,9 @@
 //! and a Lambda Runtime API stand-in.
 
 pub mod bench;
+pub mod bench_calendar;
 pub mod bench_reminders;
+pub mod calendar_fakes;
 pub mod contract;
 pub mod emulator;
 pub mod functions;

@@ -46,6 +46,9 @@ async fn main() {
         Some("bench") if args.get(1).map(String::as_str) == Some("logins") => {
             flowday_local::bench::logins_only(1000).await
         }
+        Some("bench") if args.get(1).map(String::as_str) == Some("calendar") => {
+            flowday_local::bench_calendar::calendar_only().await
+        }
         Some("bench") => flowday_local::bench::run().await,
         Some("contract") => {
             let seconds = args.get(1).and_then(|text| text.parse().ok()).unwrap_or(180);

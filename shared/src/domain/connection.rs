@@ -39,3 +39,38 @@ pub struct Connection {
     pub last_synced_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }
+
+/// Where a page of changes starts.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
+pub enum SyncFrom {
+    /// A full sync: every event from the beginning.
+    Start,
+    /// The next page of the sync under way (Google's `pageToken`, Graph's `@odata.nextLink`).
+    Page(String),
+    /// The changes since the last completed sync (Google's `syncToken`, Graph's `@odata.deltaLink`).
+    Cursor(String),
+}
+
+/// A channel (Google) or subscription (Graph) as the provider created it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Watch {
+    /// Google: our channel id; Graph: the subscription's id.
+    pub id: String,
+    /// Google's `resourceId` (needed to stop the channel); none for Graph.
+    pub resource_id: Option<String>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What the sync worker needs of a connection just removed: its events to delete and its watch
+/// to stop (with its sealed refresh token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemovedConnection {
+    pub user_id: String,
+    pub id: String,
+    pub provider: Source,
+    /// Sealed, as stored.
+    pub refresh_token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch: Option<Watch>,
+}

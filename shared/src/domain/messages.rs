@@ -10,6 +10,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::connection::RemovedConnection;
 use crate::domain::notifications::{Channel, NotificationType};
 
 pub const MESSAGE_VERSION: u32 = 1;
@@ -86,6 +87,29 @@ impl NotificationMessage {
     /// worker's to find out).
     pub fn account_email(email: impl Into<String>, purpose: AccountEmailPurpose) -> Self {
         Self::new("", NotificationJob::AccountEmail { email: email.into(), purpose })
+    }
+}
+
+/// The messages of the `calendar-sync` queue: what api-calendar, webhook-calendar and
+/// maintenance ask calendar-sync-worker to do.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "job", rename_all = "snake_case")]
+pub enum CalendarJob {
+    /// Bring the connection's events up to date (a notification, a new connection, a manual
+    /// sync), renewing its watch first when asked or when it is due.
+    Sync {
+        user_id: String,
+        connection_id: String,
+        #[serde(default)]
+        renew_watch: bool,
+    },
+    /// A removed connection: delete its events and stop its watch.
+    Disconnected { connection: RemovedConnection },
+}
+
+impl CalendarJob {
+    pub fn sync(user_id: &str, connection_id: &str) -> Self {
+        CalendarJob::Sync { user_id: user_id.into(), connection_id: connection_id.into(), renew_watch: false }
     }
 }
 

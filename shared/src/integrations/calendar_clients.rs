@@ -1,5 +1,5 @@
 //! What the calendar functions use to reach Google and Microsoft: one client per configured
-//! provider, the key that seals their tokens, and the `calendar-sync` queue. Built at cold start
+//! provider, and the key that seals their tokens. Built at cold start
 //! from `CalendarSettings`; the secrets (client secrets, the sealing key) are read from Secrets
 //! Manager on first use, once per process, so a background function's state stays synchronous.
 
@@ -12,8 +12,6 @@ use super::calendars::google::{GoogleCalendar, GoogleConfig};
 use super::calendars::microsoft::{MicrosoftCalendar, MicrosoftConfig};
 use crate::auth::sealed::SealingKey;
 use crate::domain::calendar::Source;
-use crate::jobs::calendar_sync::CalendarJob;
-use crate::jobs::queue::QueueError;
 use crate::settings::{CalendarSettings, Env};
 use crate::state::{InitError, SdkConfig};
 
@@ -41,19 +39,16 @@ pub struct CalendarClients {
     secrets: aws_sdk_secretsmanager::Client,
     http: reqwest::Client,
     loaded: Arc<OnceCell<Loaded>>,
-    pub queue: SyncQueue,
 }
 
 impl CalendarClients {
     pub fn from_env(env: &Env, sdk: &SdkConfig) -> Result<Self, InitError> {
         let settings = CalendarSettings::read(env)?;
-        let queue = SyncQueue { sqs: aws_sdk_sqs::Client::new(sdk), url: settings.sync_queue_url.clone() };
         Ok(CalendarClients {
             settings: Arc::new(settings),
             secrets: aws_sdk_secretsmanager::Client::new(sdk),
             http: super::http_client()?,
             loaded: Arc::new(OnceCell::new()),
-            queue,
         })
     }
 
@@ -97,35 +92,5 @@ impl CalendarClients {
             None => None,
         };
         Ok(Loaded { google, outlook, sealing })
-    }
-}
-
-/// The `calendar-sync` queue.
-#[derive(Clone, Debug)]
-pub struct SyncQueue {
-    pub sqs: aws_sdk_sqs::Client,
-    pub url: String,
-}
-
-impl SyncQueue {
-    /// The queue of `CALENDAR_SYNC_QUEUE_URL`, for the functions that only queue syncs (the
-    /// webhook, maintenance).
-    pub fn from_env(env: &Env, sdk: &SdkConfig) -> Result<Self, InitError> {
-        let url = env.require("CALENDAR_SYNC_QUEUE_URL")?;
-        Ok(SyncQueue { sqs: aws_sdk_sqs::Client::new(sdk), url })
-    }
-
-    /// Queues a job, visible after `delay_seconds` (SQS allows at most 900).
-    pub async fn send(&self, job: &CalendarJob, delay_seconds: u32) -> Result<(), QueueError> {
-        let body = serde_json::to_string(job).map_err(|error| QueueError(error.to_string()))?;
-        self.sqs
-            .send_message()
-            .queue_url(&self.url)
-            .message_body(body)
-            .delay_seconds(delay_seconds.min(900) as i32)
-            .send()
-            .await
-            .map_err(|error| QueueError(aws_sdk_sqs::error::DisplayErrorContext(&error).to_string()))?;
-        Ok(())
     }
 }

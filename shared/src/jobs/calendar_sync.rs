@@ -16,10 +16,11 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::auth::opaque::{new_secret, sha256_hex};
 use crate::domain::calendar::{DESCRIPTION_MAX, Event, EventFields, LOCATION_MAX, OccurrenceChange, Source, TITLE_MAX};
+use crate::domain::connection::RemovedConnection;
 use crate::domain::messages::{Notification, NotificationJob, NotificationMessage};
 use crate::domain::notifications::NotificationType;
 use crate::integrations::calendar_clients::{CalendarClients, Loaded};
@@ -27,9 +28,9 @@ use crate::integrations::calendars::{
     CalendarProvider, Original, ProviderError, SyncFrom, UpstreamChange, UpstreamEvent, UpstreamWhen, Watch,
     WatchRequest,
 };
-use crate::jobs::queue::{NotificationQueue, QueueError};
+use crate::jobs::queue::{NotificationQueue, QueueError, SyncQueue};
 use crate::state::InitError;
-use crate::store::connections::{ConnectionItem, Lease};
+use crate::store::connections::{ConnectionItem, Lease, token_owner};
 use crate::store::events::{EventItem, SyncedWrite};
 use crate::store::{Store, StoreError, Tenant};
 
@@ -46,27 +47,7 @@ const RENEW_BEFORE_HOURS: i64 = 24;
 /// Where a throttled job waits when the provider did not say.
 const DEFAULT_RETRY_SECONDS: u32 = 60;
 
-/// One job of the `calendar-sync` queue.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "job", rename_all = "snake_case")]
-pub enum CalendarJob {
-    /// Bring the connection's events up to date (a notification, a new connection, a manual
-    /// sync), renewing its watch first when asked or when it is due.
-    Sync {
-        user_id: String,
-        connection_id: String,
-        #[serde(default)]
-        renew_watch: bool,
-    },
-    /// A deleted connection: stop its watch and delete its events.
-    Disconnected { connection: Box<ConnectionItem> },
-}
-
-impl CalendarJob {
-    pub fn sync(user_id: &str, connection_id: &str) -> Self {
-        CalendarJob::Sync { user_id: user_id.into(), connection_id: connection_id.into(), renew_watch: false }
-    }
-}
+pub use crate::domain::messages::CalendarJob;
 
 /// What a job did.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -122,6 +103,8 @@ pub enum SyncError {
 pub struct SyncContext<'a> {
     pub store: &'a Store,
     pub clients: &'a CalendarClients,
+    /// Where a job puts itself back (more pages, a throttled provider).
+    pub queue: &'a SyncQueue,
     pub notifications: &'a NotificationQueue,
 }
 
@@ -207,7 +190,7 @@ async fn requeue(
     report: SyncReport,
 ) -> Result<SyncReport, SyncError> {
     context.store.connections().release_lease(connection, job_id).await?;
-    context.clients.queue.send(&CalendarJob::sync(&connection.user_id, &connection.id), delay).await?;
+    context.queue.send(&CalendarJob::sync(&connection.user_id, &connection.id), delay).await?;
     Ok(SyncReport { outcome, ..report })
 }
 
@@ -318,8 +301,9 @@ async fn disconnect(context: &SyncContext<'_>, connection: &ConnectionItem) -> R
     Ok(Pass::Disconnected)
 }
 
-/// A deleted connection: its events go, and its watch is stopped if its tokens still work.
-async fn purge(context: &SyncContext<'_>, connection: &ConnectionItem) -> Result<SyncReport, SyncError> {
+/// A deleted connection: its events go, and its watch is stopped if its refresh token still
+/// works (a watch left running only sends notifications that answer 404 until it expires).
+async fn purge(context: &SyncContext<'_>, connection: &RemovedConnection) -> Result<SyncReport, SyncError> {
     let tenant = Tenant::user(&connection.user_id);
     let ids = context.store.events().synced_ids(&tenant, connection.provider, &connection.id, None).await?;
     let deleted = ids.len();
@@ -327,13 +311,15 @@ async fn purge(context: &SyncContext<'_>, connection: &ConnectionItem) -> Result
     context.store.events().write_synced(&tenant, writes.collect()).await?;
     if let Some(watch) = &connection.watch {
         let loaded = context.clients.loaded().await?;
-        if let (Some(provider), Some(mut tokens)) =
-            (loaded.provider(connection.provider), Tokens::open(loaded, connection))
-        {
-            let provider_ref = provider.as_ref();
-            let stop = move |token: String| async move { provider_ref.stop(&token, watch).await };
-            if let Err(error) = with_token(context, loaded, provider.as_ref(), connection, &mut tokens, stop).await {
-                tracing::info!(?error, "the watch of a deleted connection could not be stopped; it expires by itself");
+        let owner = token_owner(&connection.user_id, connection.provider);
+        let refresh = loaded.sealing.open(&connection.refresh_token, &owner).ok();
+        if let (Some(provider), Some(refresh)) = (loaded.provider(connection.provider), refresh) {
+            let stopped = match provider.refresh(&refresh).await {
+                Ok(grant) => provider.stop(&grant.access_token, watch).await,
+                Err(error) => Err(error),
+            };
+            if let Err(error) = stopped {
+                tracing::info!(%error, "the watch of a removed connection could not be stopped; it expires by itself");
             }
         }
     }

@@ -1,13 +1,13 @@
 //! The trash purge (hourly, in `maintenance`): a trash entry whose 7 days are over loses its
 //! tasks, their notes and attachment records (their room in the quota given back once), and the
-//! attachments' files. The entry goes
+//! attachments' files; or its calendar event and the event's activity entries. The entry goes
 //! last, so a run cut short (timeout, S3 error) leaves it for the next run to finish.
 
 use serde::Serialize;
 
 use crate::integrations::files::Files;
 use crate::store::Store;
-use crate::store::trash::TrashItem;
+use crate::store::trash::{TrashItem, TrashKind};
 
 /// How far back the purge looks for expired entries, in days. An outage longer than this needs
 /// one run with a larger `days_back` (docs/operations.md).
@@ -57,6 +57,9 @@ pub async fn purge_expired_trash(
 /// Each task first (on condition it is still in the trash: one restored meanwhile keeps all of
 /// its things), then its files and items; the entry last.
 async fn purge_entry(store: &Store, files: &Files, entry: &TrashItem) -> Result<(usize, usize), PurgeError> {
+    if entry.kind == TrashKind::Event {
+        return Ok((purge_event(store, entry).await?, 0));
+    }
     let (mut items, mut objects) = (0, 0);
     let tenant = entry.tenant();
     for task_id in &entry.task_ids {
@@ -76,4 +79,20 @@ async fn purge_entry(store: &Store, files: &Files, entry: &TrashItem) -> Result<
     }
     store.trash().delete_trash_entry(entry).await?;
     Ok((items, objects))
+}
+
+/// A trashed calendar event: the event (while still trashed) and its activity entries, then the
+/// entry.
+async fn purge_event(store: &Store, entry: &TrashItem) -> Result<usize, PurgeError> {
+    let tenant = entry.tenant();
+    let mut items = 0;
+    if store.events().delete_trashed_event(&tenant, &entry.task_id).await? {
+        let activity = store.activity().keys_of(&tenant, &entry.task_id).await?;
+        items += 1 + activity.len();
+        store.trash().delete_items(activity).await?;
+    } else {
+        tracing::warn!(event_id = %entry.task_id, "a purged event was restored meanwhile: kept");
+    }
+    store.trash().delete_trash_entry(entry).await?;
+    Ok(items)
 }

@@ -79,3 +79,35 @@ async fn send_batch(sqs: &aws_sdk_sqs::Client, queue_url: &str, bodies: Vec<Stri
     }
     Err(QueueError(format!("{} messages refused twice", pending.len())))
 }
+
+/// The `calendar-sync` queue.
+#[derive(Clone, Debug)]
+pub struct SyncQueue {
+    pub sqs: aws_sdk_sqs::Client,
+    pub url: String,
+}
+
+impl SyncQueue {
+    /// The queue of `CALENDAR_SYNC_QUEUE_URL`.
+    pub fn from_env(
+        env: &crate::settings::Env,
+        sdk: &crate::state::SdkConfig,
+    ) -> Result<Self, crate::settings::SettingError> {
+        let url = env.require("CALENDAR_SYNC_QUEUE_URL")?;
+        Ok(SyncQueue { sqs: aws_sdk_sqs::Client::new(sdk), url })
+    }
+
+    /// Queues a job, visible after `delay_seconds` (SQS allows at most 900).
+    pub async fn send(&self, job: &crate::domain::messages::CalendarJob, delay_seconds: u32) -> Result<(), QueueError> {
+        let body = serde_json::to_string(job).map_err(|error| QueueError(error.to_string()))?;
+        self.sqs
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .delay_seconds(delay_seconds.min(900) as i32)
+            .send()
+            .await
+            .map_err(|error| QueueError(aws_sdk_sqs::error::DisplayErrorContext(&error).to_string()))?;
+        Ok(())
+    }
+}

@@ -15,8 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::update::ItemUpdate;
 use super::{Item, Store, StoreError, from_item, key, keys, n, s, to_item};
 use crate::domain::calendar::Source;
-use crate::domain::connection::{Connection, ConnectionStatus};
-use crate::integrations::calendars::{SyncFrom, Watch};
+use crate::domain::connection::{Connection, ConnectionStatus, RemovedConnection, SyncFrom, Watch};
 
 /// How long a sync job may hold a connection: longer than the worker's timeout, so a job never
 /// outlives its lease.
@@ -128,6 +127,17 @@ impl ConnectionItem {
             error: self.error.clone(),
             last_synced_at: self.last_synced_at,
             created_at: self.created_at,
+        }
+    }
+
+    /// What the sync worker needs to clean up after it (its sealed refresh token included).
+    pub fn removed(&self) -> RemovedConnection {
+        RemovedConnection {
+            user_id: self.user_id.clone(),
+            id: self.id.clone(),
+            provider: self.provider,
+            refresh_token: self.refresh_token.clone(),
+            watch: self.watch.clone(),
         }
     }
 

@@ -10,6 +10,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::Tenant;
+use super::trash::{RestoreError, TRASH_SECONDS, TrashItem, TrashKind};
+use super::update::ItemUpdate;
 use super::{Store, StoreError, WriteError, dynamo_error, from_item, key, keys, n, s, to_item};
 use aws_sdk_dynamodb::types::TransactWriteItem;
 
@@ -31,11 +33,11 @@ pub struct EventItem {
     pub event: Event,
     /// The start of the first occurrence (RFC 3339, UTC, seconds).
     pub span_start: String,
-    /// `<tenant>#EVENTS#<source>`.
-    #[serde(rename = "GSI1PK")]
+    /// `<tenant>#EVENTS#<source>` (absent while the event is in the trash).
+    #[serde(rename = "GSI1PK", default, skip_serializing_if = "String::is_empty")]
     pub gsi1pk: String,
     /// `<end of the last occurrence, or ~>#<event id>`.
-    #[serde(rename = "GSI1SK")]
+    #[serde(rename = "GSI1SK", default, skip_serializing_if = "String::is_empty")]
     pub gsi1sk: String,
     /// A synced event's connection, and the full sync that last wrote it (one that a later full
     /// sync did not see is gone upstream).
@@ -43,6 +45,12 @@ pub struct EventItem {
     pub connection_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generation: Option<u64>,
+    /// Set while the event is in the trash (it then has no range-index keys, so no listing or
+    /// feed finds it), with its `ttl`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trashed_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<i64>,
 }
 
 fn instant_key(at: DateTime<Utc>) -> String {
@@ -75,6 +83,8 @@ impl EventItem {
             gsi1sk: format!("{end}#{}", event.id),
             connection_id: None,
             generation: None,
+            trashed_at: None,
+            ttl: None,
             event,
         }
     }
@@ -126,9 +136,10 @@ impl Events<'_> {
         self.store.count(tenant.partition(), keys::EVENT_COUNTS, "events", delta, limit)
     }
 
+    /// A live event (one in the trash reads as absent).
     pub async fn get_event(self, tenant: &Tenant, event_id: &str) -> Result<Option<Event>, StoreError> {
         let item: Option<EventItem> = self.store.get(tenant.partition(), &keys::event(event_id)).await?;
-        Ok(item.map(|item| item.event))
+        Ok(item.filter(|item| item.trashed_at.is_none()).map(|item| item.event))
     }
 
     /// Replaces an event still at `before.version` with `after`, recording `changes`.
@@ -142,7 +153,7 @@ impl Events<'_> {
         let put = aws_sdk_dynamodb::types::Put::builder()
             .table_name(&self.store.table)
             .set_item(Some(to_item(&EventItem::new(tenant, after.clone()))?))
-            .condition_expression("version = :version")
+            .condition_expression("version = :version AND attribute_not_exists(trashed_at)")
             .expression_attribute_values(":version", n(before.version))
             .build()
             .map_err(StoreError::from)?;
@@ -157,18 +168,27 @@ impl Events<'_> {
         }
     }
 
-    /// Deletes an event still at its version.
-    pub async fn delete_event(self, tenant: &Tenant, event: &Event) -> Result<(), WriteError<Event>> {
-        let delete = aws_sdk_dynamodb::types::Delete::builder()
-            .table_name(&self.store.table)
-            .set_key(Some(EventItem::key(tenant, &event.id)))
-            .condition_expression("version = :version")
-            .expression_attribute_values(":version", n(event.version))
-            .build()
-            .map_err(StoreError::from)?;
+    /// Moves an event still at its version to the trash for 7 days: it leaves the range index
+    /// (no listing or feed finds it) and a trash entry lists it, in one transaction with its
+    /// activity entry and (an own event) the count of own events.
+    pub async fn trash_event(self, tenant: &Tenant, event: &Event) -> Result<(), WriteError<Event>> {
+        let trashed_at = super::now_rfc3339();
+        let expires_at = super::ttl_in(TRASH_SECONDS);
+        let mark = ItemUpdate::new()
+            .set("trashed_at", s(trashed_at.clone()))
+            .set(keys::TTL, n(expires_at))
+            .remove("GSI1PK")
+            .remove("GSI1SK")
+            .condition(
+                "version = :version AND attribute_not_exists(trashed_at)",
+                &[],
+                [(":version", n(event.version))],
+            );
+        let entry = TrashItem::entry(tenant, TrashKind::Event, &event.id, &event.title, trashed_at, expires_at);
         let mut actions = vec![
-            TransactWriteItem::builder().delete(delete).build(),
-            self.store.activity().record_activity(tenant, "event", &event.id, "deleted", &[])?,
+            mark.into_action(&self.store.table, EventItem::key(tenant, &event.id))?,
+            self.store.put(to_item(&entry)?)?,
+            self.store.activity().record_activity(tenant, "event", &event.id, "trashed", &[])?,
         ];
         if event.source == Source::Flowday {
             actions.push(self.count_own(tenant, -1, None)?);
@@ -178,6 +198,54 @@ impl Events<'_> {
             Err(error) if error.failed_condition_at(0) => Err(self.refused(tenant, &event.id).await),
             Err(error) => Err(error.into()),
         }
+    }
+
+    /// Brings a trashed event back (its 7 days not over), counted again against the plan's limit.
+    pub async fn restore_event(
+        self,
+        tenant: &Tenant,
+        event_id: &str,
+        limits: PlanLimits,
+    ) -> Result<Event, RestoreError> {
+        let item: Option<EventItem> = self.store.get(tenant.partition(), &keys::event(event_id)).await?;
+        let Some(item) = item else { return Err(RestoreError::NotFound) };
+        if item.trashed_at.is_none() {
+            return Err(RestoreError::NotInTrash);
+        }
+        let now = chrono::Utc::now().timestamp();
+        if item.ttl.is_some_and(|ttl| ttl <= now) {
+            return Err(RestoreError::Expired);
+        }
+        let live = EventItem::new(tenant, item.event.clone());
+        let unmark = ItemUpdate::new()
+            .remove("trashed_at")
+            .remove(keys::TTL)
+            .set("GSI1PK", s(live.gsi1pk))
+            .set("GSI1SK", s(live.gsi1sk))
+            .condition("attribute_exists(trashed_at) AND #ttl > :now", &[("#ttl", keys::TTL)], [(":now", n(now))]);
+        let mut actions = vec![
+            unmark.into_action(&self.store.table, EventItem::key(tenant, event_id))?,
+            self.store.delete(tenant.partition(), &keys::trash(event_id))?,
+            self.store.activity().record_activity(tenant, "event", event_id, "restored", &[])?,
+        ];
+        if item.event.source == Source::Flowday {
+            actions.push(self.count_own(tenant, 1, Some(limits.events))?);
+        }
+        match self.store.transact(actions).await {
+            Ok(()) => Ok(item.event),
+            Err(error) if error.failed_condition_at(0) => Err(RestoreError::NotInTrash),
+            Err(error) if error.failed_condition_at(3) => {
+                Err(RestoreError::LimitReached(LimitReached::of(Limit::Events, limits)))
+            }
+            Err(error) => Err(RestoreError::Store(error)),
+        }
+    }
+
+    /// Deletes an event of an expired trash entry, only while it is still in the trash (or
+    /// already gone); false when it was restored meanwhile.
+    pub async fn delete_trashed_event(self, tenant: &Tenant, event_id: &str) -> Result<bool, StoreError> {
+        let key = EventItem::key(tenant, event_id);
+        self.store.delete_on_condition(key, "attribute_not_exists(#pk) OR attribute_exists(trashed_at)").await
     }
 
     /// Why a conditional write failed: the event changed (here it is now) or is gone.

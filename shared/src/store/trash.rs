@@ -15,6 +15,15 @@ use crate::domain::task::{Task, subtask_contribution};
 /// Deleted tasks can be restored for 7 days.
 pub const TRASH_SECONDS: i64 = 7 * 24 * 3600;
 
+/// What a trash entry holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrashKind {
+    #[default]
+    Task,
+    Event,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrashItem {
     #[serde(rename = "PK")]
@@ -22,12 +31,16 @@ pub struct TrashItem {
     #[serde(rename = "SK")]
     pub sk: String,
     pub entity: String,
+    /// A task (with its subtasks) or a calendar event.
+    #[serde(default)]
+    pub kind: TrashKind,
+    /// The id of the task or event (its field name is from the time only tasks were trashed).
     pub task_id: String,
     pub title: String,
     pub trashed_at: String,
     /// Epoch seconds after which the task cannot be restored and the purge deletes it.
     pub expires_at: i64,
-    /// The task and the subtasks trashed with it: what the purge deletes.
+    /// The task and the subtasks trashed with it (an event: the event): what the purge deletes.
     pub task_ids: Vec<String>,
     /// Who trashed it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -53,22 +66,35 @@ impl TrashItem {
     }
 
     fn new(tenant: &Tenant, task: &Task, subtask_ids: Vec<String>, trashed_at: String, expires_at: i64) -> Self {
-        let mut task_ids = vec![task.id.clone()];
-        task_ids.extend(subtask_ids);
+        let mut entry = Self::entry(tenant, TrashKind::Task, &task.id, &task.title, trashed_at, expires_at);
+        entry.task_ids.extend(subtask_ids);
+        entry
+    }
+
+    /// The entry of a trashed `kind` of object (`id`, shown as `title`).
+    pub(crate) fn entry(
+        tenant: &Tenant,
+        kind: TrashKind,
+        id: &str,
+        title: &str,
+        trashed_at: String,
+        expires_at: i64,
+    ) -> Self {
         TrashItem {
             pk: tenant.partition(),
-            sk: keys::trash(&task.id),
+            sk: keys::trash(id),
             entity: "trash".into(),
-            task_id: task.id.clone(),
-            title: task.title.clone(),
+            kind,
+            task_id: id.into(),
+            title: title.into(),
             trashed_at,
             expires_at,
-            task_ids,
+            task_ids: vec![id.into()],
             trashed_by: Some(tenant.actor().to_string()),
             gsi1pk: keys::purge_bucket(expires_at),
-            gsi1sk: format!("{expires_at:012}#{}#{}", tenant.partition(), task.id),
+            gsi1sk: format!("{expires_at:012}#{}#{id}", tenant.partition()),
             gsi2pk: keys::trash_index(tenant),
-            gsi2sk: format!("{expires_at:012}#{}", task.id),
+            gsi2sk: format!("{expires_at:012}#{id}"),
         }
     }
 

@@ -25,12 +25,13 @@ use shared::Base;
 use shared::auth::opaque::{new_secret, sha256_hex, user_of_token, user_token};
 use shared::domain::calendar::Source;
 use shared::domain::connection::{AUTHORIZATION_SECONDS, CONNECTIONS_PER_USER, Connection};
+use shared::domain::messages::CalendarJob;
 use shared::http::openapi::{CallerProblems, Problem, RequestProblems};
 use shared::http::pagination::Page;
 use shared::http::{ApiError, ApiPath, CurrentUser, Id};
 use shared::integrations::calendar_clients::CalendarClients;
 use shared::integrations::calendars::{CalendarProvider, Grant, ProviderError};
-use shared::jobs::calendar_sync::CalendarJob;
+use shared::jobs::queue::SyncQueue;
 use shared::store::connections::{ConnectionItem, provider_name, token_owner};
 
 use super::feed::api_origin;
@@ -165,6 +166,7 @@ pub async fn start(
 pub async fn callback(
     State(app): State<Base>,
     State(calendars): State<CalendarClients>,
+    State(queue): State<SyncQueue>,
     State(app_url): State<AppUrl>,
     ApiPath(provider): ApiPath<String>,
     query: Result<Query<CallbackQuery>, QueryRejection>,
@@ -225,7 +227,7 @@ pub async fn callback(
     store_access(&app, &connection, loaded, &grant).await?;
     let first_sync =
         CalendarJob::Sync { user_id: user_id.clone(), connection_id: connection.id.clone(), renew_watch: true };
-    calendars.queue.send(&first_sync, 0).await.map_err(ApiError::internal)?;
+    queue.send(&first_sync, 0).await.map_err(ApiError::internal)?;
     Ok(back(&format!("connected={}", provider_name(provider))))
 }
 
@@ -260,14 +262,14 @@ fn failure_code(error: &ProviderError) -> &'static str {
     security(("bearer" = [])))]
 pub async fn delete(
     State(app): State<Base>,
-    State(calendars): State<CalendarClients>,
+    State(queue): State<SyncQueue>,
     caller: CurrentUser,
     ApiPath(id): ApiPath<Id>,
 ) -> Result<StatusCode, ApiError> {
     let removed = app.store.connections().delete_connection(&caller.user_id, &id).await?;
     let removed = removed.ok_or_else(ApiError::not_found)?;
-    let job = CalendarJob::Disconnected { connection: Box::new(removed) };
-    calendars.queue.send(&job, 0).await.map_err(ApiError::internal)?;
+    let job = CalendarJob::Disconnected { connection: removed.removed() };
+    queue.send(&job, 0).await.map_err(ApiError::internal)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -283,7 +285,7 @@ pub async fn delete(
     security(("bearer" = [])))]
 pub async fn sync(
     State(app): State<Base>,
-    State(calendars): State<CalendarClients>,
+    State(queue): State<SyncQueue>,
     caller: CurrentUser,
     ApiPath(id): ApiPath<Id>,
 ) -> Result<Response, ApiError> {
@@ -295,6 +297,6 @@ pub async fn sync(
             "the provider refused our access: connect the account again",
         ));
     }
-    calendars.queue.send(&CalendarJob::sync(&caller.user_id, &id), 0).await.map_err(ApiError::internal)?;
+    queue.send(&CalendarJob::sync(&caller.user_id, &id), 0).await.map_err(ApiError::internal)?;
     Ok((StatusCode::ACCEPTED, Json(SyncQueued { queued: true })).into_response())
 }

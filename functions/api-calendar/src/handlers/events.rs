@@ -277,7 +277,8 @@ fn pick<T: Copy>(patch: &Option<Option<T>>, current: Option<T>) -> Option<T> {
     }
 }
 
-/// Deletes an own event, or with `?occurrence_id=` cancels one occurrence of it.
+/// Moves an own event to the trash (restorable for 7 days with `POST /v1/trash/{id}/restore`), or
+/// with `?occurrence_id=` cancels one occurrence of it.
 #[utoipa::path(delete, path = "/v1/calendar/events/{id}", tag = "calendar",
     params(EventIdParam, OccurrenceQuery, IfMatchParam),
     responses(
@@ -298,7 +299,7 @@ pub async fn delete(
     let tenant = caller.tenant();
     let event = load_for_change(&app, &tenant, &id, &headers).await?;
     let Some(occurrence_id) = &query.occurrence_id else {
-        app.store.events().delete_event(&tenant, &event).await?;
+        app.store.events().trash_event(&tenant, &event).await?;
         return Ok(StatusCode::NO_CONTENT);
     };
     if !event.has_occurrence(occurrence_id)

@@ -5,10 +5,10 @@
 use axum::extract::State;
 use http::{HeaderMap, StatusCode};
 use shared::Base;
+use shared::domain::messages::CalendarJob;
 use shared::http::ApiError;
 use shared::http::openapi::{Problem, RequestProblems};
-use shared::integrations::calendar_clients::SyncQueue;
-use shared::jobs::calendar_sync::CalendarJob;
+use shared::jobs::queue::SyncQueue;
 
 use super::verified_connection;
 

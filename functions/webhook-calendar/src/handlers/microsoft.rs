@@ -8,10 +8,10 @@ use axum::response::{IntoResponse, Response};
 use http::{StatusCode, header};
 use serde::Deserialize;
 use shared::Base;
+use shared::domain::messages::CalendarJob;
 use shared::http::openapi::{Problem, RequestProblems};
 use shared::http::{ApiError, ApiQuery};
-use shared::integrations::calendar_clients::SyncQueue;
-use shared::jobs::calendar_sync::CalendarJob;
+use shared::jobs::queue::SyncQueue;
 
 use super::verified_connection;
 

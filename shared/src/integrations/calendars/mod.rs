@@ -5,7 +5,8 @@
 //! (`jobs::calendar_sync`) turns those into our events. Base URLs are settings, so tests and
 //! national clouds point them elsewhere; `tests/support/calendar_fakes.rs` speaks both formats.
 //!
-//! This module uses nothing else of the crate: a provider is a `reqwest::Client` and its settings.
+//! A provider is a `reqwest::Client` and its settings; it uses nothing of the crate but the
+//! connection's domain types.
 
 pub mod google;
 pub mod microsoft;
@@ -13,6 +14,10 @@ pub mod microsoft;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
+
+/// Where a sync stands and a provider's push channel are part of a connection's state (the
+/// store keeps them), so they are domain types.
+pub use crate::domain::connection::{SyncFrom, Watch};
 
 /// Which provider a connection is to. Its name is the event's `source` and the path segment of
 /// `POST /v1/calendar/connections/{provider}`.
@@ -64,18 +69,6 @@ pub struct Account {
     /// The calendar's id at the provider (Google: `primary` resolves to the address; Graph: the
     /// default calendar's id).
     pub calendar_id: String,
-}
-
-/// Where a page of changes starts.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
-pub enum SyncFrom {
-    /// A full sync: every event from the beginning.
-    Start,
-    /// The next page of the sync under way (Google's `pageToken`, Graph's `@odata.nextLink`).
-    Page(String),
-    /// The changes since the last completed sync (Google's `syncToken`, Graph's `@odata.deltaLink`).
-    Cursor(String),
 }
 
 /// One page of changes, in the provider's order.
@@ -150,16 +143,6 @@ pub struct WatchRequest {
     /// The secret the provider sends back with every notification: Google's `token`
     /// (`X-Goog-Channel-Token`), Graph's `clientState`.
     pub secret: String,
-}
-
-/// A channel (Google) or subscription (Graph) as the provider created it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Watch {
-    /// Google: our channel id; Graph: the subscription's id.
-    pub id: String,
-    /// Google's `resourceId` (needed to stop the channel); none for Graph.
-    pub resource_id: Option<String>,
-    pub expires_at: DateTime<Utc>,
 }
 
 /// Why a call to a provider failed, sorted by what the caller does next.
