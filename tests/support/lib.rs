@@ -449,19 +449,7 @@ impl TestStack {
         google: &calendar_fakes::FakeGoogleCalendar,
         graph: &calendar_fakes::FakeGraph,
     ) -> Self {
-        use calendar_fakes::{FakeGoogleCalendar, FakeGraph};
-        use flowday_local::stack::secret_override;
-        Self::with_parameters(HashMap::from([
-            ("GoogleCalendarClientId".to_string(), FakeGoogleCalendar::CLIENT_ID.to_string()),
-            ("GoogleOAuthBaseUrl".to_string(), google.uri()),
-            ("GoogleApiBaseUrl".to_string(), google.uri()),
-            (secret_override("GoogleOAuthSecret"), FakeGoogleCalendar::CLIENT_SECRET.to_string()),
-            ("MicrosoftClientId".to_string(), FakeGraph::CLIENT_ID.to_string()),
-            ("MicrosoftLoginBaseUrl".to_string(), graph.login_base()),
-            ("MicrosoftGraphBaseUrl".to_string(), graph.graph_base()),
-            (secret_override("MicrosoftOAuthSecret"), FakeGraph::CLIENT_SECRET.to_string()),
-        ]))
-        .await
+        Self::with_parameters(calendar_fakes::stack_parameters(google, graph)).await
     }
 
     /// Connects the caller's `provider` calendar as a browser would: starts the authorization,

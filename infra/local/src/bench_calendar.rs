@@ -4,7 +4,6 @@
 //! month holding 30 repeating and 300 single own events, through the api-calendar binary.
 //! Reported in docs/performance.md.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
@@ -17,7 +16,6 @@ use shared::store::connections::ConnectionItem;
 
 use crate::calendar_fakes::{FakeGoogleCalendar, FakeGraph};
 use crate::lambda_process::LambdaProcess;
-use crate::stack::secret_override;
 use crate::{Emulator, LocalStack, Template, workspace_root};
 
 const UPSTREAM_EVENTS: usize = 2_000;
@@ -27,16 +25,7 @@ pub async fn calendar(emulator: &Emulator) -> Result<(), String> {
     let google = FakeGoogleCalendar::start().await;
     let graph = FakeGraph::start().await;
     let template = Template::load(&workspace_root().join("template.yaml")).map_err(|error| error.to_string())?;
-    let overrides = HashMap::from([
-        ("GoogleCalendarClientId".to_string(), FakeGoogleCalendar::CLIENT_ID.to_string()),
-        ("GoogleOAuthBaseUrl".to_string(), google.uri()),
-        ("GoogleApiBaseUrl".to_string(), google.uri()),
-        (secret_override("GoogleOAuthSecret"), FakeGoogleCalendar::CLIENT_SECRET.to_string()),
-        ("MicrosoftClientId".to_string(), FakeGraph::CLIENT_ID.to_string()),
-        ("MicrosoftLoginBaseUrl".to_string(), graph.login_base()),
-        ("MicrosoftGraphBaseUrl".to_string(), graph.graph_base()),
-        (secret_override("MicrosoftOAuthSecret"), FakeGraph::CLIENT_SECRET.to_string()),
-    ]);
+    let overrides = crate::calendar_fakes::stack_parameters(&google, &graph);
     let stack =
         LocalStack::create(&emulator.endpoint(), "benchcal", template, overrides).await.map_err(|e| e.to_string())?;
     seed_upstream(&google, UPSTREAM_EVENTS, 0);

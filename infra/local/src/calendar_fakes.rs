@@ -1294,3 +1294,19 @@ fn with_retry_after(response: ResponseTemplate, retry_after: Option<u64>) -> Res
         None => response,
     }
 }
+
+/// The template parameters (and local secret values) that point a stack's calendar connections
+/// at these fakes, as a deployer would set the real providers'.
+pub fn stack_parameters(google: &FakeGoogleCalendar, graph: &FakeGraph) -> HashMap<String, String> {
+    use crate::stack::secret_override;
+    HashMap::from([
+        ("GoogleCalendarClientId".to_string(), FakeGoogleCalendar::CLIENT_ID.to_string()),
+        ("GoogleOAuthBaseUrl".to_string(), google.uri()),
+        ("GoogleApiBaseUrl".to_string(), google.uri()),
+        (secret_override("GoogleOAuthSecret"), FakeGoogleCalendar::CLIENT_SECRET.to_string()),
+        ("MicrosoftClientId".to_string(), FakeGraph::CLIENT_ID.to_string()),
+        ("MicrosoftLoginBaseUrl".to_string(), graph.login_base()),
+        ("MicrosoftGraphBaseUrl".to_string(), graph.graph_base()),
+        (secret_override("MicrosoftOAuthSecret"), FakeGraph::CLIENT_SECRET.to_string()),
+    ])
+}

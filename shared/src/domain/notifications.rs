@@ -501,7 +501,8 @@ mod tests {
                 "task_reminder": {"in_app": true, "email": false, "push": true},
                 "task_due_soon": {"in_app": true, "email": false, "push": true},
                 "daily_digest": {"in_app": false, "email": false, "push": false},
-                "system": {"in_app": true, "email": true, "push": false}
+                "system": {"in_app": true, "email": true, "push": false},
+                "calendar_disconnected": {"in_app": true, "email": true, "push": false}
             },
             "quiet_hours": {"enabled": false, "start": "22:00", "end": "07:00"},
             "digest_hour": 8

@@ -13,6 +13,7 @@ use super::Tenant;
 use super::trash::{RestoreError, TRASH_SECONDS, TrashItem, TrashKind};
 use super::update::ItemUpdate;
 use super::{Store, StoreError, WriteError, dynamo_error, from_item, key, keys, n, s, to_item};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 
 use crate::domain::calendar::{Event, Source};
@@ -285,7 +286,31 @@ impl Events<'_> {
         from: DateTime<Utc>,
         to: Option<DateTime<Utc>>,
     ) -> Result<Vec<Event>, StoreError> {
-        let mut events = Vec::new();
+        let items = self
+            .source_items(tenant, source, |query| {
+                let query = query
+                    .key_condition_expression("GSI1PK = :pk AND GSI1SK >= :from")
+                    .expression_attribute_values(":from", s(instant_key(from)));
+                match to {
+                    Some(to) => query
+                        .filter_expression("span_start < :to")
+                        .expression_attribute_values(":to", s(instant_key(to))),
+                    None => query,
+                }
+            })
+            .await?;
+        items.into_iter().map(|item| Ok(from_item::<EventItem>(item)?.event)).collect()
+    }
+
+    /// Every item a Query of `source`'s range partition (GSI1, `:pk`) shaped by `shape` finds,
+    /// pages followed.
+    async fn source_items(
+        self,
+        tenant: &Tenant,
+        source: Source,
+        shape: impl Fn(QueryFluentBuilder) -> QueryFluentBuilder,
+    ) -> Result<Vec<super::Item>, StoreError> {
+        let mut items = Vec::new();
         let mut start = None;
         loop {
             let query = self
@@ -294,23 +319,13 @@ impl Events<'_> {
                 .query()
                 .table_name(&self.store.table)
                 .index_name("GSI1")
-                .key_condition_expression("GSI1PK = :pk AND GSI1SK >= :from")
                 .expression_attribute_values(":pk", s(keys::events_index(tenant, source_name(source))))
-                .expression_attribute_values(":from", s(instant_key(from)))
                 .set_exclusive_start_key(start);
-            let query = match to {
-                Some(to) => {
-                    query.filter_expression("span_start < :to").expression_attribute_values(":to", s(instant_key(to)))
-                }
-                None => query,
-            };
-            let output = query.send().await.map_err(dynamo_error)?;
-            for item in output.items.unwrap_or_default() {
-                events.push(from_item::<EventItem>(item)?.event);
-            }
+            let output = shape(query).send().await.map_err(dynamo_error)?;
+            items.extend(output.items.unwrap_or_default());
             start = output.last_evaluated_key;
             if start.is_none() {
-                return Ok(events);
+                return Ok(items);
             }
         }
     }
@@ -406,37 +421,21 @@ impl Events<'_> {
         connection_id: &str,
         older_than: Option<u64>,
     ) -> Result<Vec<String>, StoreError> {
-        let mut ids = Vec::new();
-        let mut start = None;
-        loop {
-            let query = self
-                .store
-                .client
-                .query()
-                .table_name(&self.store.table)
-                .index_name("GSI1")
-                .key_condition_expression("GSI1PK = :pk")
-                .expression_attribute_values(":pk", s(keys::events_index(tenant, source_name(source))))
-                .expression_attribute_values(":connection", s(connection_id))
-                .projection_expression("#id")
-                .expression_attribute_names("#id", "id")
-                .set_exclusive_start_key(start);
-            let query = match older_than {
-                Some(generation) => query
-                    .filter_expression("connection_id = :connection AND generation < :generation")
-                    .expression_attribute_values(":generation", n(generation)),
-                None => query.filter_expression("connection_id = :connection"),
-            };
-            let output = query.send().await.map_err(dynamo_error)?;
-            for item in output.items.unwrap_or_default() {
-                if let Some(id) = item.get("id").and_then(|value| value.as_s().ok()) {
-                    ids.push(id.clone());
+        let items = self
+            .source_items(tenant, source, |query| {
+                let query = query
+                    .key_condition_expression("GSI1PK = :pk")
+                    .expression_attribute_values(":connection", s(connection_id))
+                    .projection_expression("#id")
+                    .expression_attribute_names("#id", "id");
+                match older_than {
+                    Some(generation) => query
+                        .filter_expression("connection_id = :connection AND generation < :generation")
+                        .expression_attribute_values(":generation", n(generation)),
+                    None => query.filter_expression("connection_id = :connection"),
                 }
-            }
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                return Ok(ids);
-            }
-        }
+            })
+            .await?;
+        Ok(items.iter().filter_map(|item| item.get("id").and_then(|value| value.as_s().ok()).cloned()).collect())
     }
 }

@@ -5,16 +5,13 @@
 //! `originalStartTime`). Of the `recurrence` lines only `RRULE` and `EXDATE` are read: Google's UI
 //! never writes `RDATE` or `EXRULE` (EXRULE is deprecated by RFC 5545), so they are ignored.
 
-use std::fmt::Write as _;
-use std::time::Duration;
-
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::oauth::{self, form_encode, network_error, path_segment, retry_after};
 use super::{
     Account, CalendarProvider, ChangePage, Grant, Original, Provider, ProviderError, SyncFrom, UpstreamChange,
     UpstreamEvent, UpstreamWhen, Watch, WatchRequest,
@@ -84,19 +81,7 @@ impl GoogleCalendar {
 
     async fn token(&self, form: &[(&str, &str)]) -> Result<Grant, ProviderError> {
         let url = format!("{}/o/oauth2/token", self.config.oauth_base);
-        let response = self.http.post(url).form(form).send().await.map_err(network_error)?;
-        if !response.status().is_success() {
-            return Err(token_error(response).await);
-        }
-        let body = response.bytes().await.map_err(network_error)?;
-        // No serde detail in the error: it could quote a token.
-        let token: TokenResponse = serde_json::from_slice(&body)
-            .map_err(|_| ProviderError::Failed("Google's token endpoint sent an unreadable answer".into()))?;
-        Ok(Grant {
-            access_token: token.access_token,
-            refresh_token: token.refresh_token,
-            expires_at: Utc::now() + chrono::Duration::seconds(token.expires_in),
-        })
+        oauth::request_grant(&self.http, url, form, "Google").await
     }
 
     fn calendar_url(&self, calendar_id: &str, rest: &str) -> String {
@@ -252,22 +237,6 @@ impl CalendarProvider for GoogleCalendar {
             other => other,
         }
     }
-}
-
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    expires_in: i64,
-    /// Sent on a code exchange; on a refresh only if Google rotated it.
-    refresh_token: Option<String>,
-}
-
-/// The token endpoint's errors (RFC 6749 section 5.2).
-#[derive(Deserialize, Default)]
-struct OAuthError {
-    #[serde(default)]
-    error: String,
-    error_description: Option<String>,
 }
 
 /// The API's errors: `{"error":{"code","message","errors":[{"reason"}]}}`.
@@ -496,59 +465,9 @@ fn local_to_utc(local: NaiveDateTime, zone: Option<&str>) -> Result<DateTime<Utc
     Ok(at.with_timezone(&Utc))
 }
 
-/// Percent-encodes one path segment (calendar ids are addresses, or contain `#`).
-pub(super) fn path_segment(value: &str) -> String {
-    let mut encoded = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~@".contains(&byte) {
-            encoded.push(char::from(byte));
-        } else {
-            let _ = write!(encoded, "%{byte:02X}");
-        }
-    }
-    encoded
-}
-
-/// `application/x-www-form-urlencoded` pairs (the query of a consent URL).
-pub(super) fn form_encode(pairs: &[(&str, &str)]) -> String {
-    // Strings always encode; an empty query would only make the consent page complain.
-    serde_urlencoded::to_string(pairs).unwrap_or_default()
-}
-
 async fn read_json<T: DeserializeOwned>(response: Response, what: &str) -> Result<T, ProviderError> {
     let body = response.bytes().await.map_err(network_error)?;
     serde_json::from_slice(&body).map_err(|error| ProviderError::Failed(format!("unreadable Google {what}: {error}")))
-}
-
-/// A failed connection. The URL is left out: a page or sync token is part of it.
-pub(super) fn network_error(error: reqwest::Error) -> ProviderError {
-    ProviderError::Failed(format!("request failed: {}", error.without_url()))
-}
-
-/// `Retry-After` in seconds, or as an HTTP-date.
-pub(super) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = DateTime::parse_from_rfc2822(value).ok()?;
-    Some((at.with_timezone(&Utc) - Utc::now()).to_std().unwrap_or(Duration::ZERO))
-}
-
-async fn token_error(response: Response) -> ProviderError {
-    let status = response.status();
-    let retry = retry_after(response.headers());
-    let body: OAuthError = match response.bytes().await {
-        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
-        Err(_) => OAuthError::default(),
-    };
-    if body.error == "invalid_grant" {
-        return ProviderError::GrantRefused(body.error_description.unwrap_or(body.error));
-    }
-    if matches!(status, StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE) {
-        return ProviderError::Throttled { retry_after: retry };
-    }
-    ProviderError::Failed(format!("Google's token endpoint answered {status} {}", body.error))
 }
 
 async fn api_error(response: Response, what: &str) -> ProviderError {

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 // Helpers both providers need; they live with Google because mod.rs declares only the two providers.
-use super::google::{form_encode, network_error, path_segment, retry_after};
+use super::oauth::{self, form_encode, network_error, path_segment, retry_after};
 use super::{
     Account, CalendarProvider, ChangePage, Grant, Provider, ProviderError, SyncFrom, UpstreamChange, UpstreamEvent,
     UpstreamWhen, Watch, WatchRequest,
@@ -92,19 +92,7 @@ impl MicrosoftCalendar {
     }
 
     async fn token(&self, form: &[(&str, &str)]) -> Result<Grant, ProviderError> {
-        let response = self.http.post(self.login_url("token")).form(form).send().await.map_err(network_error)?;
-        if !response.status().is_success() {
-            return Err(token_error(response).await);
-        }
-        let body = response.bytes().await.map_err(network_error)?;
-        // No serde detail in the error: it could quote a token.
-        let token: TokenResponse = serde_json::from_slice(&body)
-            .map_err(|_| ProviderError::Failed("Microsoft's token endpoint sent an unreadable answer".into()))?;
-        Ok(Grant {
-            access_token: token.access_token,
-            refresh_token: token.refresh_token,
-            expires_at: Utc::now() + Duration::seconds(token.expires_in),
-        })
+        oauth::request_grant(&self.http, self.login_url("token"), form, "Microsoft").await
     }
 
     /// Sends a Graph call; any answer but 2xx becomes its `ProviderError`.
@@ -266,22 +254,6 @@ impl CalendarProvider for MicrosoftCalendar {
     }
 }
 
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    expires_in: i64,
-    /// Always sent: Microsoft rotates refresh tokens.
-    refresh_token: Option<String>,
-}
-
-/// The token endpoint's errors: `{"error","error_description","error_codes",...}`.
-#[derive(Deserialize, Default)]
-struct OAuthError {
-    #[serde(default)]
-    error: String,
-    error_description: Option<String>,
-}
-
 /// Graph's errors: `{"error":{"code","message"}}`.
 #[derive(Deserialize, Default)]
 struct GraphErrorBody {
@@ -439,26 +411,6 @@ fn non_empty(text: Option<String>) -> Option<String> {
 async fn read_json<T: DeserializeOwned>(response: Response, what: &str) -> Result<T, ProviderError> {
     let body = response.bytes().await.map_err(network_error)?;
     serde_json::from_slice(&body).map_err(|error| ProviderError::Failed(format!("unreadable Graph {what}: {error}")))
-}
-
-async fn token_error(response: Response) -> ProviderError {
-    let status = response.status();
-    let retry = retry_after(response.headers());
-    let body: OAuthError = match response.bytes().await {
-        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
-        Err(_) => OAuthError::default(),
-    };
-    // Both need the user back: the grant is gone, or new consent (MFA, conditional access) is needed.
-    if matches!(body.error.as_str(), "invalid_grant" | "interaction_required") {
-        let description = body.error_description.unwrap_or(body.error);
-        // The first line names the AADSTS code; trace and correlation ids follow.
-        let first_line = description.lines().next().unwrap_or_default().to_string();
-        return ProviderError::GrantRefused(first_line);
-    }
-    if matches!(status, StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE) {
-        return ProviderError::Throttled { retry_after: retry };
-    }
-    ProviderError::Failed(format!("Microsoft's token endpoint answered {status} {}", body.error))
 }
 
 async fn api_error(response: Response, what: &str) -> ProviderError {

@@ -10,6 +10,7 @@
 
 pub mod google;
 pub mod microsoft;
+mod oauth;
 
 use std::time::Duration;
 
