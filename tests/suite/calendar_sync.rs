@@ -487,3 +487,24 @@ async fn maintenance_queues_the_renewal_of_watches_that_expire_within_a_day() {
     assert_ne!(channels[0].id, old_channel.id);
     assert_eq!(google_notifies(&stack, &google).await, StatusCode::OK, "the new channel's token is the current one");
 }
+
+#[tokio::test]
+async fn providers_and_calendar_apps_calling_from_one_address_are_not_held_to_a_clients_budget() {
+    let Calendars { google, graph: _graph, stack } = calendars().await;
+    let me = stack.signup("Ada").await;
+    let token = me["access_token"].as_str();
+    stack.connect_calendar(token, "google").await;
+    stack.run_calendar_sync().await;
+    let feed = stack.call(Method::POST, "/v1/calendar/feed", token, None).await;
+    let url = feed.body["url"].as_str().unwrap();
+    let feed_path = &url[url.find("/v1/").unwrap()..];
+    // One address's budget is 60 a minute; Google notifies for all our users from a few.
+    for _ in 0..70 {
+        assert_eq!(google_notifies(&stack, &google).await, StatusCode::OK);
+        assert_eq!(stack.call(Method::GET, feed_path, None, None).await.status, StatusCode::OK);
+    }
+    let login =
+        stack.call(Method::POST, "/v1/auth/login", None, Some(json!({"email": "x@example.com", "password": "y"})));
+    // Those 140 calls spent nothing of the address's budget: its own requests still go through.
+    login.await.assert_problem(StatusCode::UNAUTHORIZED, "invalid_credentials");
+}

@@ -50,7 +50,8 @@ pub fn routes() -> Vec<Route<CalendarState>> {
         // The answer holds a fresh secret: a replay would have to store it.
         Route::post("/v1/calendar/feed", feed::create).without_idempotency(),
         Route::delete("/v1/calendar/feed", feed::delete),
-        Route::get("/v1/calendar/feed/{token}", feed::serve),
+        // Calendar apps fetch every subscriber's feed from a few addresses.
+        Route::get("/v1/calendar/feed/{token}", feed::serve).without_rate_limit(),
         Route::get("/v1/calendar/connections", connections::list),
         // The answer holds a fresh `state`, a credential until it is used.
         Route::post("/v1/calendar/connections/{id}", connections::start).without_idempotency(),

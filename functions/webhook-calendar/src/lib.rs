@@ -27,8 +27,11 @@ pub struct WebhookState {
 /// send Idempotency-Key; a repeated notification is one more sync that finds nothing new.
 pub fn routes() -> Vec<Route<WebhookState>> {
     vec![
-        Route::post("/webhooks/google-calendar", google::notify).without_idempotency(),
-        Route::post("/webhooks/microsoft-graph", microsoft::notify).without_idempotency().with_query(),
+        Route::post("/webhooks/google-calendar", google::notify).without_idempotency().without_rate_limit(),
+        Route::post("/webhooks/microsoft-graph", microsoft::notify)
+            .without_idempotency()
+            .without_rate_limit()
+            .with_query(),
     ]
 }
 

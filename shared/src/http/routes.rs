@@ -26,6 +26,8 @@ pub struct Route<S> {
     /// Whether its handler reads a query string (`ApiQuery`, which refuses names it does not
     /// know); any other route refuses every query parameter.
     pub takes_query: bool,
+    /// Whether requests spend a client's budget (`rate_limit`); see `without_rate_limit`.
+    pub rate_limited: bool,
 }
 
 macro_rules! route_constructor {
@@ -36,7 +38,14 @@ macro_rules! route_constructor {
             T: 'static,
         {
             let handler = routing::$name(handler);
-            Route { method: Method::$method, path, handler, idempotent: $idempotent, takes_query: false }
+            Route {
+                method: Method::$method,
+                path,
+                handler,
+                idempotent: $idempotent,
+                takes_query: false,
+                rate_limited: true,
+            }
         }
     };
 }
@@ -51,6 +60,15 @@ impl<S: Clone + Send + Sync + 'static> Route<S> {
     /// A mutation whose answer must never be stored or replayed (it hands out fresh tokens).
     pub fn without_idempotency(mut self) -> Self {
         self.idempotent = false;
+        self
+    }
+
+    /// A route that servers of other companies call for many of our users at once, from a few
+    /// shared addresses (providers' webhooks, calendar apps fetching feeds): a per-address budget
+    /// would refuse them. Each such request carries its own secret, checked with one read before
+    /// any other work; API Gateway's throttling bounds the rest.
+    pub fn without_rate_limit(mut self) -> Self {
+        self.rate_limited = false;
         self
     }
 
@@ -88,8 +106,10 @@ impl RouteGroup {
                     handler = handler.layer(axum::middleware::from_fn(super::query::refuse_query));
                 }
                 // Outermost: a request over its budget does no other work.
-                handler =
-                    handler.layer(axum::middleware::from_fn_with_state(base.clone(), super::rate_limit::rate_limit));
+                if route.rate_limited {
+                    handler = handler
+                        .layer(axum::middleware::from_fn_with_state(base.clone(), super::rate_limit::rate_limit));
+                }
                 (route.method, route.path, handler.with_state(state.clone()))
             })
             .collect();
