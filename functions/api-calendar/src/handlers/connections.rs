@@ -161,6 +161,7 @@ pub async fn start(
         (status = 303, description = "On to the app: `connected=<provider>` or `calendar_error=<code>`",
             headers(("Location" = String, description = "The app's calendar settings"))),
         (status = 400, description = "invalid_state: unknown, used, expired, or for another provider", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "not_found: no such provider", body = Problem, content_type = "application/problem+json"),
         RequestProblems
     ))]
 pub async fn callback(
