@@ -52,11 +52,6 @@ impl CalendarClients {
         })
     }
 
-    /// A stand-in for tests: these providers and sealing key, no secrets read.
-    pub fn with_providers(self, loaded: Loaded) -> Self {
-        CalendarClients { loaded: Arc::new(OnceCell::new_with(Some(loaded))), ..self }
-    }
-
     /// The providers and the sealing key (read from Secrets Manager the first time).
     pub async fn loaded(&self) -> Result<&Loaded, InitError> {
         self.loaded.get_or_try_init(|| self.load()).await
