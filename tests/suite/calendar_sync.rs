@@ -508,3 +508,15 @@ async fn providers_and_calendar_apps_calling_from_one_address_are_not_held_to_a_
     // Those 140 calls spent nothing of the address's budget: its own requests still go through.
     login.await.assert_problem(StatusCode::UNAUTHORIZED, "invalid_credentials");
 }
+
+#[tokio::test]
+async fn a_body_that_is_not_a_graph_notification_batch_is_400_and_queues_nothing() {
+    let Calendars { google: _google, graph: _graph, stack } = calendars().await;
+    for body in [json!("not a batch"), json!({"value": "x"}), json!({"value": [{"clientState": "a.b.c"}]})] {
+        let answer = stack.call(Method::POST, "/webhooks/microsoft-graph", None, Some(body)).await;
+        answer.assert_problem(StatusCode::BAD_REQUEST, "malformed_notification");
+    }
+    let unknown = stack.call(Method::POST, "/webhooks/microsoft-graph?validation=x", None, None).await;
+    unknown.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert!(stack.drain_queue("CalendarSyncQueue").await.is_empty(), "nothing queued");
+}
