@@ -200,12 +200,75 @@ impl CalendarSettings {
     }
 }
 
+/// Billing through Stripe: the API's base (a local stand-in in `make dev`), the secrets of the
+/// API key and the webhook signing secret, and the price of each plan and credit pack.
+#[derive(Debug, Clone)]
+pub struct BillingSettings {
+    pub stripe_api_base: String,
+    pub api_key_secret_id: String,
+    pub prices: crate::domain::billing::Prices,
+}
+
+impl BillingSettings {
+    pub fn read(env: &Env) -> Result<Self, SettingError> {
+        let stripe_api_base = match env.optional("STRIPE_API_BASE") {
+            Some(_) => env.url("STRIPE_API_BASE")?,
+            None => "https://api.stripe.com".to_string(),
+        };
+        let api_key_secret_id = env.require("STRIPE_API_KEY_SECRET_ID")?;
+        Ok(BillingSettings { stripe_api_base, api_key_secret_id, prices: Self::read_prices(env) })
+    }
+
+    /// The price of each plan and pack (`STRIPE_PRICE_PRO_MONTHLY`, ...); a blank one is not sold.
+    pub fn read_prices(env: &Env) -> crate::domain::billing::Prices {
+        use crate::domain::billing::{CreditPack, PlanId};
+        let plans = [
+            (PlanId::ProMonthly, "STRIPE_PRICE_PRO_MONTHLY"),
+            (PlanId::ProYearly, "STRIPE_PRICE_PRO_YEARLY"),
+            (PlanId::Team, "STRIPE_PRICE_TEAM"),
+        ];
+        let packs = [
+            (CreditPack::Credits100, "STRIPE_PRICE_CREDITS_100"),
+            (CreditPack::Credits500, "STRIPE_PRICE_CREDITS_500"),
+        ];
+        crate::domain::billing::Prices {
+            plans: plans.into_iter().filter_map(|(plan, name)| Some((plan, env.optional(name)?))).collect(),
+            packs: packs.into_iter().filter_map(|(pack, name)| Some((pack, env.optional(name)?))).collect(),
+        }
+    }
+
+    /// The secret holding the webhook signing secret(s) (webhook-stripe only).
+    pub fn webhook_secret_id(env: &Env) -> Result<String, SettingError> {
+        env.require("STRIPE_WEBHOOK_SECRET_ID")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Env {
         Env::from_map(pairs.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect())
+    }
+
+    #[test]
+    fn billing_sells_only_the_plans_with_a_price() {
+        use crate::domain::billing::PlanId;
+        let required = [
+            ("STRIPE_API_KEY_SECRET_ID", "arn:stripe"),
+            ("STRIPE_PRICE_PRO_MONTHLY", "price_1"),
+            ("STRIPE_PRICE_TEAM", ""),
+        ];
+        let settings = BillingSettings::read(&env(&required)).unwrap();
+        assert_eq!(settings.stripe_api_base, "https://api.stripe.com");
+        assert_eq!(settings.prices.of_plan(PlanId::ProMonthly), Some("price_1"));
+        assert_eq!(settings.prices.of_plan(PlanId::Team), None, "a blank price is not sold");
+        assert_eq!(settings.prices.plan_of("price_1"), Some(PlanId::ProMonthly));
+        let error = BillingSettings::read(&env(&[])).unwrap_err();
+        assert_eq!(error.to_string(), "missing setting STRIPE_API_KEY_SECRET_ID");
+        let mut local = required.to_vec();
+        local.push(("STRIPE_API_BASE", "http://127.0.0.1:4242/"));
+        assert_eq!(BillingSettings::read(&env(&local)).unwrap().stripe_api_base, "http://127.0.0.1:4242");
     }
 
     #[test]

@@ -111,6 +111,11 @@ pub async fn signer(env: &Env, sdk: &SdkConfig, base: &Base) -> Result<crate::au
     Ok(signer)
 }
 
+/// A secret's text, read at cold start by a function whose client needs it (Stripe's API key).
+pub async fn secret(sdk: &SdkConfig, id: &str) -> Result<String, InitError> {
+    read_secret(&aws_sdk_secretsmanager::Client::new(sdk), id).await
+}
+
 pub(crate) async fn read_secret(client: &aws_sdk_secretsmanager::Client, id: &str) -> Result<String, InitError> {
     let output = client.get_secret_value().secret_id(id).send().await.map_err(|error| InitError::Secret {
         id: id.to_string(),

@@ -202,6 +202,130 @@ async fn calendar_routes_do_the_round_trips_the_data_model_states() {
     let measured = json!({"create": create, "list": list, "get": get, "patch": patch, "cancel_occurrence": cancel, "delete": delete,
                           "create_feed": create_feed, "serve_feed": serve_feed, "delete_feed": delete_feed});
     let documented = json!({"create": 2, "list": 3, "get": 1, "patch": 2, "cancel_occurrence": 2, "delete": 2,
-                            "create_feed": 2, "serve_feed": 2, "delete_feed": 1});
+                            "create_feed": 2, "serve_feed": 3, "delete_feed": 1});
+    assert_eq!(measured, documented);
+}
+
+#[tokio::test]
+async fn billing_routes_and_stripe_events_do_the_round_trips_the_data_model_states() {
+    let off =
+        ["RateLimitAnonymousPerMinute", "RateLimitFreePerMinute", "RateLimitProPerMinute", "RateLimitTeamPerMinute"];
+    let (stack, stripe) = TestStack::with_stripe_and(off.map(|name| (name.to_string(), "0".to_string())).into()).await;
+    let user = stack.signup("Billing").await;
+    let token = user["access_token"].as_str();
+    // The first call of a process also checks the session; the counts below are the steady state.
+    stack.call(Method::GET, "/v1/billing/plans", token, None).await;
+    let get = |path: &'static str| stack.call(Method::GET, path, token, None);
+    let credits = counted(&stack, "api-billing", StatusCode::OK, get("/v1/credits")).await;
+    let history = counted(&stack, "api-billing", StatusCode::OK, get("/v1/credits/history")).await;
+    let plans = counted(&stack, "api-billing", StatusCode::OK, get("/v1/billing/plans")).await;
+    let pro = json!({"plan": "pro_monthly"});
+    let first_checkout = counted(
+        &stack,
+        "api-billing",
+        StatusCode::CREATED,
+        stack.call(Method::POST, "/v1/billing/checkout", token, Some(pro.clone())),
+    )
+    .await;
+    let checkout = counted(
+        &stack,
+        "api-billing",
+        StatusCode::CREATED,
+        stack.call(Method::POST, "/v1/billing/checkout", token, Some(pro)),
+    )
+    .await;
+    let started = stack.call(Method::POST, "/v1/billing/checkout", token, Some(json!({"plan": "pro_monthly"}))).await;
+    let before = stack.round_trips("webhook-stripe");
+    let page = shared::integrations::http_client().unwrap().get(started.body["url"].as_str().unwrap()).send().await;
+    assert_eq!(page.unwrap().status(), 200);
+    stripe.settle().await;
+    let purchase_events = stack.round_trips("webhook-stripe") - before;
+    let subscription = counted(&stack, "api-billing", StatusCode::OK, get("/v1/billing/subscription")).await;
+    let invoices = counted(&stack, "api-billing", StatusCode::OK, get("/v1/billing/invoices")).await;
+    let portal = counted(
+        &stack,
+        "api-billing",
+        StatusCode::CREATED,
+        stack.call(Method::POST, "/v1/billing/portal", token, None),
+    )
+    .await;
+    // Per event type: the purchase sent six (subscription created, invoice created, finalized,
+    // paid and payment succeeded, checkout completed); a repeat costs one read.
+    let event = |kind: &str| stripe.events().into_iter().find(|event| event["type"] == kind).unwrap();
+    let mut per_event = serde_json::Map::new();
+    for kind in ["customer.subscription.created", "invoice.paid", "checkout.session.completed", "invoice.created"] {
+        let mut fresh = event(kind);
+        fresh["id"] = json!(format!("evt_again_{}", kind.replace('.', "_")));
+        let before = stack.round_trips("webhook-stripe");
+        let body = fresh.to_string();
+        let request = http::Request::post("/webhooks/stripe")
+            .header("content-type", "application/json")
+            .header("stripe-signature", flowday_tests::billing::sign(flowday_tests::billing::WEBHOOK_SECRET, &body))
+            .body(axum::body::Body::from(body))
+            .unwrap();
+        assert_eq!(stack.send(request).await.status, StatusCode::OK);
+        per_event.insert(kind.to_string(), json!(stack.round_trips("webhook-stripe") - before));
+    }
+    let measured = json!({"plans": plans, "subscription": subscription, "first_checkout": first_checkout,
+                          "checkout": checkout, "portal": portal, "invoices": invoices, "credits": credits,
+                          "history": history, "purchase_events": purchase_events, "per_event": per_event});
+    let documented = json!({"plans": 0, "subscription": 2, "first_checkout": 3, "checkout": 2, "portal": 1,
+                            "invoices": 1, "credits": 2, "history": 1, "purchase_events": 16,
+                            "per_event": {"customer.subscription.created": 4, "invoice.paid": 5,
+                                          "checkout.session.completed": 4, "invoice.created": 1}});
+    assert_eq!(measured, documented);
+}
+
+#[tokio::test]
+async fn planning_routes_do_the_round_trips_the_data_model_states() {
+    let stack = TestStack::without_rate_limits().await;
+    let user = stack.signup("Planning").await;
+    let token = user["access_token"].as_str();
+    stack.call(Method::GET, "/v1/planning/settings", token, None).await;
+    let get_settings =
+        counted(&stack, "api-planning", StatusCode::OK, stack.call(Method::GET, "/v1/planning/settings", token, None))
+            .await;
+    let every_day = json!([{"start": "09:00", "end": "17:00"}]);
+    let hours: serde_json::Map<String, Value> = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        .iter()
+        .map(|day| (day.to_string(), every_day.clone()))
+        .collect();
+    let settings = json!({"working_hours": hours});
+    let put_settings = counted(
+        &stack,
+        "api-planning",
+        StatusCode::OK,
+        stack.call(Method::PUT, "/v1/planning/settings", token, Some(settings)),
+    )
+    .await;
+    stack.create_task(token, json!({"title": "Plan me", "estimate_minutes": 30})).await;
+    let day = (chrono::Utc::now().with_timezone(&chrono_tz::UTC).date_naive() + chrono::Duration::days(1)).to_string();
+    let first = stack.call(Method::POST, "/v1/plans", token, Some(json!({"date": day})));
+    let before = stack.round_trips("api-planning");
+    let first = first.await;
+    let first_propose = stack.round_trips("api-planning") - before;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    let again = stack.call(Method::POST, "/v1/plans", token, Some(json!({"date": day})));
+    let before = stack.round_trips("api-planning");
+    let plan = again.await.body;
+    let propose = stack.round_trips("api-planning") - before;
+    let get = counted(
+        &stack,
+        "api-planning",
+        StatusCode::OK,
+        stack.call(Method::GET, &format!("/v1/plans/{day}"), token, None),
+    )
+    .await;
+    let accept_path = format!("/v1/plans/{}/accept", plan["id"].as_str().unwrap());
+    let accept =
+        counted(&stack, "api-planning", StatusCode::OK, stack.call(Method::POST, &accept_path, token, None)).await;
+    let third = stack.call(Method::POST, "/v1/plans", token, Some(json!({"date": day}))).await.body;
+    let reject_path = format!("/v1/plans/{}/reject", third["id"].as_str().unwrap());
+    let reject =
+        counted(&stack, "api-planning", StatusCode::OK, stack.call(Method::POST, &reject_path, token, None)).await;
+    let measured = json!({"get_settings": get_settings, "put_settings": put_settings, "first_propose": first_propose,
+                          "propose": propose, "get": get, "accept": accept, "reject": reject});
+    let documented = json!({"get_settings": 1, "put_settings": 2, "first_propose": 8, "propose": 9, "get": 2,
+                            "accept": 4, "reject": 2});
     assert_eq!(measured, documented);
 }

@@ -14,6 +14,7 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 pub use flowday_local::calendar_fakes;
+pub mod billing;
 pub mod google;
 
 /// The endpoint of this process's emulator, started on first use. It runs on a thread that never
@@ -63,6 +64,16 @@ impl TestStack {
         // A test acts as many clients by sending X-Forwarded-For, as `make dev` with TRUST_FORWARDED_FOR=1.
         let router = gateway.router.clone().layer(axum::middleware::from_fn(trust_forwarded_for));
         TestStack { router, stack, gateway }
+    }
+
+    /// Serves this stack's gateway on a loopback port, for callers that speak HTTP (a provider's
+    /// fake sending webhooks): answers its base URL. The server lives as long as the test.
+    pub async fn serve(&self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
+        let address = listener.local_addr().expect("its address");
+        let service = self.router.clone().into_make_service_with_connect_info::<std::net::SocketAddr>();
+        tokio::spawn(async move { axum::serve(listener, service).await });
+        format!("http://{address}")
     }
 
     /// With every rate limit off: for tests that count a route's own round trips (a counter is

@@ -73,6 +73,8 @@ pub async fn run() -> Result<(), String> {
     crate::bench_reminders::reminders(&stack, &release_binary("reminder-scheduler"), 10_000).await?;
     logins(&stack, 1000).await?;
     crate::bench_calendar::calendar(&emulator).await?;
+    crate::bench_billing::billing(&emulator).await?;
+    crate::bench_planner::planner()?;
     drop(emulator);
     Ok(())
 }

@@ -1246,7 +1246,8 @@ fn path_segments(request: &Request, prefix: &str) -> Vec<String> {
     rest.split('/').map(percent_decode).collect()
 }
 
-fn percent_decode(segment: &str) -> String {
+/// `%XX` escapes decoded (the fakes read ids out of request paths).
+pub(crate) fn percent_decode(segment: &str) -> String {
     let bytes = segment.as_bytes();
     let mut decoded = Vec::with_capacity(bytes.len());
     let mut index = 0;

@@ -12,6 +12,7 @@ use http::Request;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
+use crate::stripe_fake::{FakeStripe, LOCAL_PRICES, WebhookTarget};
 use crate::{Emulator, LocalStack, Template, gateway, workspace_root};
 
 /// The checks every answer must pass.
@@ -27,15 +28,25 @@ pub async fn run(max_seconds: u64) -> Result<(), String> {
 async fn test_against(endpoint: &str, max_seconds: u64) -> Result<(), String> {
     let template = Template::load(&workspace_root().join("template.yaml")).map_err(|error| error.to_string())?;
     // The tester sends thousands of requests a minute from one address: budgets it never reaches.
-    let budgets = HashMap::from(
+    let mut parameters = HashMap::from(
         ["RateLimitAnonymousPerMinute", "RateLimitFreePerMinute", "AccountEmailsPerHour"]
             .map(|parameter| (parameter.to_string(), "1000000".to_string())),
     );
-    let stack = LocalStack::create(endpoint, "contract", template, budgets).await.map_err(|e| e.to_string())?;
-    let router = gateway::gateway(&stack).await.map_err(|error| error.to_string())?.router;
-    let token = signed_in_user(&router).await?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.map_err(|error| error.to_string())?;
     let port = listener.local_addr().map_err(|error| error.to_string())?.port();
+    // Billing against the Stripe stand-in, as in `make dev`: checkouts, the portal and invoices
+    // answer what Stripe would.
+    let stripe = FakeStripe::start(Some(WebhookTarget {
+        url: format!("http://127.0.0.1:{port}/webhooks/stripe"),
+        secret: crate::stack::LOCAL_STRIPE_WEBHOOK_SECRET.into(),
+    }))
+    .await;
+    stripe.sell_local_prices();
+    parameters.insert("StripeApiBase".into(), stripe.uri());
+    parameters.extend(LOCAL_PRICES.iter().map(|price| (price.parameter.to_string(), price.id.to_string())));
+    let stack = LocalStack::create(endpoint, "contract", template, parameters).await.map_err(|e| e.to_string())?;
+    let router = gateway::gateway(&stack).await.map_err(|error| error.to_string())?.router;
+    let token = signed_in_user(&router).await?;
     let server = tokio::spawn(async move { axum::serve(listener, router).await });
 
     let schemathesis = workspace_root().join(".venv/bin/schemathesis");

@@ -72,6 +72,28 @@ pub const HTTP_FUNCTIONS: &[HttpFunction] = &[
         },
         openapi: webhook_calendar::ApiDoc::openapi,
     },
+    HttpFunction {
+        binary: "api-planning",
+        paths: || paths(&api_planning::routes()),
+        build: |env, sdk| {
+            Box::pin(async move { Ok(api_planning::route_group(api_planning::state(&env, &sdk).await?)) })
+        },
+        openapi: api_planning::ApiDoc::openapi,
+    },
+    HttpFunction {
+        binary: "api-billing",
+        paths: || paths(&api_billing::routes()),
+        build: |env, sdk| Box::pin(async move { Ok(api_billing::route_group(api_billing::state(&env, &sdk).await?)) }),
+        openapi: api_billing::ApiDoc::openapi,
+    },
+    HttpFunction {
+        binary: "webhook-stripe",
+        paths: || paths(&webhook_stripe::routes()),
+        build: |env, sdk| {
+            Box::pin(async move { Ok(webhook_stripe::route_group(webhook_stripe::state(&env, &sdk).await?)) })
+        },
+        openapi: webhook_stripe::ApiDoc::openapi,
+    },
 ];
 
 /// What starts a background function (template.yaml declares the same: the parity test checks).

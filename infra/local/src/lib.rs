@@ -3,7 +3,9 @@
 //! and a Lambda Runtime API stand-in.
 
 pub mod bench;
+pub mod bench_billing;
 pub mod bench_calendar;
+pub mod bench_planner;
 pub mod bench_reminders;
 pub mod calendar_fakes;
 pub mod contract;
@@ -11,9 +13,11 @@ pub mod emulator;
 pub mod functions;
 pub mod gateway;
 pub mod lambda_process;
+pub mod llm_fakes;
 pub mod openapi;
 pub mod runtime_api;
 pub mod stack;
+pub mod stripe_fake;
 pub mod template;
 pub mod triggers;
 

@@ -7,7 +7,8 @@
 //!   JwtKeysSecret in a deployed stack; `jwt-public-keys` prints the public keys (JWKS) of the key
 //!   set on its stdin, the value of JwtPublicKeysSecret.
 //! - `flowday-local bench`: cold start, peak memory and login latency of the release binaries;
-//!   `bench reminders`: only the reminder scheduler's 10,000-in-a-minute run.
+//!   `bench reminders`: only the reminder scheduler's 10,000-in-a-minute run; `bench calendar`,
+//!   `bench billing`, `bench planner`: only those parts.
 //! - `flowday-local openapi`: the OpenAPI document generated from the code (`make openapi`
 //!   writes it to docs/openapi.json).
 //! - `flowday-local contract [seconds]`: schemathesis over docs/openapi.json against a stack of
@@ -46,6 +47,10 @@ async fn main() {
         Some("bench") if args.get(1).map(String::as_str) == Some("logins") => {
             flowday_local::bench::logins_only(1000).await
         }
+        Some("bench") if args.get(1).map(String::as_str) == Some("planner") => flowday_local::bench_planner::planner(),
+        Some("bench") if args.get(1).map(String::as_str) == Some("billing") => {
+            flowday_local::bench_billing::billing_only().await
+        }
         Some("bench") if args.get(1).map(String::as_str) == Some("calendar") => {
             flowday_local::bench_calendar::calendar_only().await
         }
@@ -63,7 +68,7 @@ async fn main() {
             Ok(())
         }
         Some(other) => Err(format!(
-            "unknown command {other}; use `dev`, `jwt-key-set [kid]`, `jwt-public-keys`, `bench [reminders]`, `functions`, `openapi` or `contract [seconds]`"
+            "unknown command {other}; use `dev`, `jwt-key-set [kid]`, `jwt-public-keys`, `bench [reminders|logins|calendar|billing|planner]`, `functions`, `openapi` or `contract [seconds]`"
         )),
     };
     if let Err(message) = result {
@@ -94,17 +99,22 @@ fn parameters_from_env(template: &Template) -> HashMap<String, String> {
         .collect()
 }
 
-/// The OAuth client secrets of real calendar providers, when `make dev` is to talk to them:
-/// `GOOGLE_OAUTH_CLIENT_SECRET` and `MICROSOFT_CLIENT_SECRET` (never printed).
+/// The secrets of real providers, when `make dev` is to talk to them (never printed): the OAuth
+/// client secrets of the calendar providers, Stripe's API key and webhook signing secret.
 fn client_secrets_from_env() -> Vec<(String, String)> {
-    [("GOOGLE_OAUTH_CLIENT_SECRET", "GoogleOAuthSecret"), ("MICROSOFT_CLIENT_SECRET", "MicrosoftOAuthSecret")]
-        .into_iter()
-        .filter_map(|(variable, secret)| {
-            let value = std::env::var(variable).ok().filter(|value| !value.is_empty())?;
-            println!("  {secret} set from {variable}");
-            Some((flowday_local::stack::secret_override(secret), value))
-        })
-        .collect()
+    [
+        ("GOOGLE_OAUTH_CLIENT_SECRET", "GoogleOAuthSecret"),
+        ("MICROSOFT_CLIENT_SECRET", "MicrosoftOAuthSecret"),
+        ("STRIPE_API_KEY", "StripeApiKeySecret"),
+        ("STRIPE_WEBHOOK_SECRET", "StripeWebhookSecret"),
+    ]
+    .into_iter()
+    .filter_map(|(variable, secret)| {
+        let value = std::env::var(variable).ok().filter(|value| !value.is_empty())?;
+        println!("  {secret} set from {variable}");
+        Some((flowday_local::stack::secret_override(secret), value))
+    })
+    .collect()
 }
 
 /// `RateLimitFreePerMinute` -> `RATE_LIMIT_FREE_PER_MINUTE`.
@@ -117,6 +127,35 @@ fn env_name(parameter: &str) -> String {
         name.push(c.to_ascii_uppercase());
     }
     name
+}
+
+/// The local Stripe stand-in, unless `STRIPE_API_BASE` points at a Stripe (test mode, or
+/// stripe-mock): it answers api-billing's calls and sends its webhooks, signed with the local
+/// stack's webhook secret, to this gateway. Plans and packs get local prices unless the
+/// environment gives real ones.
+async fn local_stripe(
+    port: u16,
+    overrides: &mut HashMap<String, String>,
+) -> Option<flowday_local::stripe_fake::FakeStripe> {
+    use flowday_local::stripe_fake::{FakeStripe, WebhookTarget};
+    if overrides.contains_key("StripeApiBase") {
+        return None;
+    }
+    let secret = overrides
+        .get(&flowday_local::stack::secret_override("StripeWebhookSecret"))
+        .cloned()
+        .unwrap_or_else(|| flowday_local::stack::LOCAL_STRIPE_WEBHOOK_SECRET.to_string());
+    let target = WebhookTarget { url: format!("http://127.0.0.1:{port}/webhooks/stripe"), secret };
+    let stripe = FakeStripe::start(Some(target)).await;
+    overrides.insert("StripeApiBase".into(), stripe.uri());
+    overrides
+        .entry(flowday_local::stack::secret_override("StripeApiKeySecret"))
+        .or_insert_with(|| flowday_local::stripe_fake::SECRET_KEY.into());
+    stripe.sell_local_prices();
+    for price in &flowday_local::stripe_fake::LOCAL_PRICES {
+        overrides.entry(price.parameter.to_string()).or_insert_with(|| price.id.to_string());
+    }
+    Some(stripe)
 }
 
 fn pid_file() -> PathBuf {
@@ -146,7 +185,8 @@ async fn dev() -> Result<(), String> {
     };
     let mut emulator = Emulator::start(emulator_port).map_err(|error| error.to_string())?;
     let template = Template::load(&workspace_root().join("template.yaml")).map_err(|error| error.to_string())?;
-    let overrides = parameters_from_env(&template);
+    let mut overrides = parameters_from_env(&template);
+    let stripe = local_stripe(port, &mut overrides).await;
     let stack = LocalStack::create(&emulator.endpoint(), "dev", template, overrides)
         .await
         .map_err(|error| error.to_string())?;
@@ -182,6 +222,12 @@ async fn dev() -> Result<(), String> {
          -d '{{\"email\":\"ada@example.com\",\"password\":\"correct horse battery\",\"name\":\"Ada\",\"timezone\":\"Europe/Berlin\"}}'"
     );
     println!("  curl -s -X POST http://127.0.0.1:{port}/_local/invoke/maintenance -d @events/maintenance/hourly.json");
+    if let Some(stripe) = &stripe {
+        println!(
+            "  Stripe stand-in: {} (POST /v1/billing/checkout answers a URL on it; a GET of that URL pays and sends the webhooks)",
+            stripe.uri()
+        );
+    }
     println!("\nCtrl-C stops the gateway, the triggers and the emulator.\n");
 
     if trust_forwarded_for {

@@ -26,8 +26,11 @@ pub fn document() -> Value {
         ))
         .build();
     let mut document = OpenApiBuilder::new().info(info).build();
+    let mut seen = std::collections::BTreeMap::new();
     for function in HTTP_FUNCTIONS {
-        document.merge((function.openapi)());
+        let part = (function.openapi)();
+        refuse_schema_clashes(&mut seen, function.binary, &part);
+        document.merge(part);
     }
     shared::http::openapi::Security.modify(&mut document);
     let mut document = serde_json::to_value(&document).expect("the document serialises");
@@ -35,6 +38,29 @@ pub fn document() -> Value {
     close_request_bodies(&mut document);
     name_operations(&mut document);
     document
+}
+
+/// Merging keeps the first schema of a name: two functions' different types of one name would
+/// describe one of them wrongly (the contract test found api-billing's and api-planning's
+/// `PlanView`). Such a clash fails the document's generation, naming both.
+fn refuse_schema_clashes(
+    seen: &mut std::collections::BTreeMap<String, (&'static str, Value)>,
+    binary: &'static str,
+    part: &utoipa::openapi::OpenApi,
+) {
+    let Some(components) = &part.components else { return };
+    for (name, schema) in &components.schemas {
+        let schema = serde_json::to_value(schema).expect("a schema serialises");
+        match seen.get(name) {
+            Some((owner, known)) if *known != schema => {
+                panic!("schema {name} of {binary} differs from {owner}'s schema of the same name: rename one")
+            }
+            Some(_) => {}
+            None => {
+                seen.insert(name.clone(), (binary, schema));
+            }
+        }
+    }
 }
 
 /// Operation ids from method and path (`postV1NotificationsIdRead`): unique across functions,

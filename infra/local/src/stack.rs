@@ -230,6 +230,18 @@ impl LocalStack {
                     .get(&secret_override(&id))
                     .cloned()
                     .unwrap_or_else(|| LOCAL_CLIENT_SECRET.to_string()),
+                // Stripe's keys: the real ones when `make dev` is given them, else the values the
+                // local Stripe stand-in uses.
+                Some("stripe-api-key") => self
+                    .parameters
+                    .get(&secret_override(&id))
+                    .cloned()
+                    .unwrap_or_else(|| LOCAL_STRIPE_API_KEY.to_string()),
+                Some("stripe-webhook-secret") => self
+                    .parameters
+                    .get(&secret_override(&id))
+                    .cloned()
+                    .unwrap_or_else(|| LOCAL_STRIPE_WEBHOOK_SECRET.to_string()),
                 _ => shared::auth::opaque::new_secret(),
             };
             let output = client
@@ -393,6 +405,13 @@ pub fn public_keys_of(key_set: &str) -> String {
 
 /// The local value of an OAuth client secret no one gave (the calendar fakes' client secret).
 pub const LOCAL_CLIENT_SECRET: &str = "flowday-local-client-secret";
+
+/// The local stack's Stripe API key (the stand-in's), unless `STRIPE_API_KEY` gives one.
+pub const LOCAL_STRIPE_API_KEY: &str = "sk_test_flowday_local";
+
+/// The local stack's webhook signing secret, unless `STRIPE_WEBHOOK_SECRET` gives one: a
+/// documented development value (README), so a person can sign events by hand.
+pub const LOCAL_STRIPE_WEBHOOK_SECRET: &str = "whsec_flowday_local_development";
 
 /// The override that sets the local value of the secret `id` (e.g. `secret:GoogleOAuthSecret`).
 pub fn secret_override(id: &str) -> String {

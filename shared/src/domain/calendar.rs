@@ -113,7 +113,7 @@ impl When {
 
 /// The first instant of `date` in `zone` (the earlier one where midnight happens twice, the
 /// first after the gap where it does not happen).
-fn midnight(date: NaiveDate, zone: Tz) -> DateTime<Utc> {
+pub fn midnight(date: NaiveDate, zone: Tz) -> DateTime<Utc> {
     let mut at = date.and_time(chrono::NaiveTime::MIN);
     for _ in 0..4 {
         if let Some(instant) = zone.from_local_datetime(&at).earliest() {

@@ -11,9 +11,23 @@ use super::calendar::{Event, OccurrenceChange, When};
 /// How many years of a zone's transitions a VTIMEZONE lists, from the first event on.
 const ZONE_YEARS_AHEAD: i32 = 20;
 
+/// A block of focus time an accepted day plan gave a task.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FocusBlock {
+    pub task_id: String,
+    pub title: String,
+    pub start_at: DateTime<Utc>,
+    pub end_at: DateTime<Utc>,
+}
+
 /// The whole feed: a VCALENDAR of `events` (own ones; synced events live in their own calendars).
 /// `now` only widens the years the VTIMEZONEs cover.
 pub fn calendar(events: &[Event], now: DateTime<Utc>) -> String {
+    with_focus_blocks(events, &[], now)
+}
+
+/// The feed with the focus blocks of accepted plans too, each a VEVENT of its own.
+pub fn with_focus_blocks(events: &[Event], blocks: &[FocusBlock], now: DateTime<Utc>) -> String {
     let mut out = Lines::default();
     out.push("BEGIN:VCALENDAR");
     out.push("VERSION:2.0");
@@ -32,6 +46,9 @@ pub fn calendar(events: &[Event], now: DateTime<Utc>) -> String {
     }
     for event in events {
         vevent(&mut out, event);
+    }
+    for block in blocks {
+        focus_vevent(&mut out, block);
     }
     out.push("END:VCALENDAR");
     out.finish()
@@ -150,6 +167,20 @@ fn instant_value(value: Original, zone: Tz, local: bool) -> String {
         Original::At(at) => format!(":{}", utc_stamp(at)),
         Original::Day(day) => format!(";VALUE=DATE:{}", day.format("%Y%m%d")),
     }
+}
+
+/// A focus block: its UID names the task and the start, and DTSTAMP is its start, so the same
+/// accepted plan gives the same bytes.
+fn focus_vevent(out: &mut Lines, block: &FocusBlock) {
+    out.push("BEGIN:VEVENT");
+    out.push(&format!("UID:{}-{}@flowday-plan", block.task_id, block.start_at.timestamp()));
+    out.push(&format!("DTSTAMP:{}", utc_stamp(block.start_at)));
+    out.push(&format!("SUMMARY:{}", escape(&format!("Focus: {}", block.title))));
+    out.push(&format!("DTSTART:{}", utc_stamp(block.start_at)));
+    out.push(&format!("DTEND:{}", utc_stamp(block.end_at)));
+    out.push("CATEGORIES:Flowday plan");
+    out.push(transparency(true));
+    out.push("END:VEVENT");
 }
 
 fn utc_stamp(at: DateTime<Utc>) -> String {

@@ -30,15 +30,18 @@ pub enum NotificationType {
     System,
     /// A calendar connection stopped syncing (the provider refused our grant).
     CalendarDisconnected,
+    /// The subscription needs the user: a payment failed, a trial ends soon.
+    Billing,
 }
 
 impl NotificationType {
-    pub const ALL: [NotificationType; 5] = [
+    pub const ALL: [NotificationType; 6] = [
         NotificationType::TaskReminder,
         NotificationType::TaskDueSoon,
         NotificationType::DailyDigest,
         NotificationType::System,
         NotificationType::CalendarDisconnected,
+        NotificationType::Billing,
     ];
 
     /// The name in JSON (the same as serde's).
@@ -49,6 +52,7 @@ impl NotificationType {
             NotificationType::DailyDigest => "daily_digest",
             NotificationType::System => "system",
             NotificationType::CalendarDisconnected => "calendar_disconnected",
+            NotificationType::Billing => "billing",
         }
     }
 
@@ -66,6 +70,7 @@ impl NotificationType {
             NotificationType::DailyDigest => ChannelSwitches { in_app: false, email: false, push: false },
             NotificationType::System => ChannelSwitches { in_app: true, email: true, push: false },
             NotificationType::CalendarDisconnected => ChannelSwitches { in_app: true, email: true, push: false },
+            NotificationType::Billing => ChannelSwitches { in_app: true, email: true, push: false },
         }
     }
 }
@@ -502,7 +507,8 @@ mod tests {
                 "task_due_soon": {"in_app": true, "email": false, "push": true},
                 "daily_digest": {"in_app": false, "email": false, "push": false},
                 "system": {"in_app": true, "email": true, "push": false},
-                "calendar_disconnected": {"in_app": true, "email": true, "push": false}
+                "calendar_disconnected": {"in_app": true, "email": true, "push": false},
+                "billing": {"in_app": true, "email": true, "push": false}
             },
             "quiet_hours": {"enabled": false, "start": "22:00", "end": "07:00"},
             "digest_hour": 8

@@ -7,6 +7,8 @@ use super::task::{Status, Task};
 /// The limits of one tier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PlanLimits {
+    /// The tier these are the limits of.
+    pub tier: Tier,
     /// Open top-level tasks (subtasks have their own limit per parent).
     pub open_tasks: u64,
     pub subtasks_per_task: u64,
@@ -24,12 +26,19 @@ pub struct PlanLimits {
     /// Authenticated API requests per user and minute (the default of the rate-limit budget;
     /// `RATE_LIMIT_<TIER>_PER_MINUTE` overrides it).
     pub requests_per_minute: u32,
+    /// AI jobs a user may start per hour.
+    pub ai_requests_per_hour: u32,
+    /// AI credits set each day (at midnight in the user's zone, lazily on first use).
+    pub daily_credits: u64,
+    /// AI credits granted per month of a paid subscription, on each paid invoice.
+    pub subscription_credits_per_month: u64,
 }
 
 pub fn limits(tier: Tier) -> PlanLimits {
     const MB: u64 = 1024 * 1024;
     // What every tier shares: per-task caps keep one task's page and its duplicate bounded.
     let base = PlanLimits {
+        tier,
         open_tasks: 10_000,
         subtasks_per_task: 50,
         templates: 100,
@@ -39,6 +48,9 @@ pub fn limits(tier: Tier) -> PlanLimits {
         attachment_bytes: 10 * 1024 * MB,
         events: 20_000,
         requests_per_minute: 600,
+        ai_requests_per_hour: 60,
+        daily_credits: 10,
+        subscription_credits_per_month: 300,
     };
     match tier {
         Tier::Free => PlanLimits {
@@ -48,12 +60,20 @@ pub fn limits(tier: Tier) -> PlanLimits {
             attachment_bytes: 250 * MB,
             events: 1_000,
             requests_per_minute: 120,
+            ai_requests_per_hour: 10,
+            daily_credits: 3,
+            subscription_credits_per_month: 0,
             ..base
         },
         Tier::Pro => base,
-        Tier::Team => {
-            PlanLimits { attachments: 20_000, attachment_bytes: 50 * 1024 * MB, requests_per_minute: 1_200, ..base }
-        }
+        Tier::Team => PlanLimits {
+            attachments: 20_000,
+            attachment_bytes: 50 * 1024 * MB,
+            requests_per_minute: 1_200,
+            ai_requests_per_hour: 120,
+            subscription_credits_per_month: 500,
+            ..base
+        },
     }
 }
 
@@ -98,6 +118,12 @@ impl Limit {
         }
     }
 
+    /// The lowest tier above `tier` whose plan lifts this limit, if any does.
+    pub fn lifted_by(self, tier: Tier) -> Option<Tier> {
+        let allowed = self.allowed(limits(tier));
+        [Tier::Pro, Tier::Team].into_iter().find(|higher| *higher > tier && self.allowed(limits(*higher)) > allowed)
+    }
+
     /// What the person can do about it.
     pub fn advice(self) -> &'static str {
         match self {
@@ -110,16 +136,18 @@ impl Limit {
     }
 }
 
-/// A write refused because it would go past a limit: which one, and how many the plan allows.
+/// A write refused because it would go past a limit: which one, how many the plan allows, and
+/// the tier that would allow more (None when no plan does).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LimitReached {
     pub limit: Limit,
     pub allowed: u64,
+    pub lifted_by: Option<Tier>,
 }
 
 impl LimitReached {
     pub fn of(limit: Limit, limits: PlanLimits) -> Self {
-        LimitReached { limit, allowed: limit.allowed(limits) }
+        LimitReached { limit, allowed: limit.allowed(limits), lifted_by: limit.lifted_by(limits.tier) }
     }
 
     pub fn detail(self) -> String {
@@ -174,5 +202,8 @@ mod tests {
         assert!(reached.detail().contains("50"), "{}", reached.detail());
         let storage = LimitReached::of(Limit::AttachmentBytes, limits(Tier::Free));
         assert!(storage.detail().contains("250 MB"), "{}", storage.detail());
+        assert_eq!(reached.lifted_by, Some(Tier::Pro));
+        assert_eq!(LimitReached::of(Limit::Templates, limits(Tier::Free)).lifted_by, None);
+        assert_eq!(LimitReached::of(Limit::Attachments, limits(Tier::Pro)).lifted_by, Some(Tier::Team));
     }
 }

@@ -90,6 +90,10 @@ pub struct Task {
     /// `{"rrule", "timezone", "mode": "from_due" | "from_completion"}`
     #[schema(value_type = Option<Object>)]
     pub recurrence: Option<serde_json::Value>,
+    /// Where accepted day plans put the task's work (written by `POST /v1/plans/{id}/accept`,
+    /// never by clients).
+    #[serde(default)]
+    pub scheduled_blocks: Vec<ScheduledBlock>,
     pub completed_at: Option<DateTime<Utc>>,
     pub archived: bool,
     pub version: u64,
@@ -101,6 +105,15 @@ pub struct Task {
     /// The task's reminders (`/v1/tasks/{id}/reminders`; kept with the task, not part of its shape).
     #[serde(skip)]
     pub reminders: Vec<Reminder>,
+}
+
+/// One block of time an accepted plan gave the task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ScheduledBlock {
+    pub start_at: DateTime<Utc>,
+    pub end_at: DateTime<Utc>,
+    /// The accepted plan it came from.
+    pub plan_id: String,
 }
 
 /// A parent's view of its subtasks. Cancelled subtasks count in neither `open` nor `done`.
@@ -214,6 +227,7 @@ impl Task {
             team_id: None,
             assignee_id: None,
             recurrence: None,
+            scheduled_blocks: Vec::new(),
             completed_at: None,
             archived: false,
             version: 1,

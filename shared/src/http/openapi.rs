@@ -33,6 +33,18 @@ pub struct Problem {
     /// On 403 `limit_reached`: which limit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<String>,
+    /// On 403 `limit_reached`: how many the plan allows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<u64>,
+    /// On 403 `limit_reached`: the tier whose plan lifts the limit, null when none does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upgrade_to: Option<crate::domain::account::Tier>,
+    /// On 402 `insufficient_credits`: how many the job needs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub needed: Option<u64>,
+    /// On 402 `insufficient_credits`: the balance per kind.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub balance: Option<crate::domain::credits::Amounts>,
 }
 
 fn problem(description: &str) -> RefOr<Response> {
@@ -94,7 +106,7 @@ pub struct WriteProblems;
 impl IntoResponses for WriteProblems {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
         responses(&[
-            ("403", "limit_reached: `limit` names the tier's limit"),
+            ("403", "limit_reached: `limit` names the tier's limit, `upgrade_to` the tier that lifts it"),
             ("409", "A conflict (`code` says which), or idempotency_in_progress"),
             ("412", "version_conflict: If-Match is stale; `current` holds the object as it is now"),
         ])

@@ -32,13 +32,20 @@ pub struct ApiError {
     pub detail: String,
     pub errors: Vec<FieldError>,
     pub retry_after_seconds: Option<u64>,
-    /// An extra member of the body, e.g. `current` on a version conflict.
-    pub extra: Option<Box<(&'static str, serde_json::Value)>>,
+    /// Extra members of the body, e.g. `current` on a version conflict.
+    pub extra: Vec<(&'static str, serde_json::Value)>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
-        ApiError { status, code, detail: detail.into(), errors: Vec::new(), retry_after_seconds: None, extra: None }
+        ApiError {
+            status,
+            code,
+            detail: detail.into(),
+            errors: Vec::new(),
+            retry_after_seconds: None,
+            extra: Vec::new(),
+        }
     }
 
     pub fn validation(errors: Vec<FieldError>) -> Self {
@@ -71,10 +78,24 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "an internal error occurred")
     }
 
-    /// 403 `limit_reached`: which limit (`limit`) and how many the plan allows.
+    /// 403 `limit_reached`: which limit (`limit`), how many the plan allows (`allowed`), and the
+    /// tier whose plan lifts it (`upgrade_to`, null when none does).
     pub fn limit_reached(reached: LimitReached) -> Self {
         Self::new(StatusCode::FORBIDDEN, "limit_reached", reached.detail())
             .with_extra("limit", serde_json::json!(reached.limit.name()))
+            .with_extra("allowed", serde_json::json!(reached.allowed))
+            .with_extra("upgrade_to", serde_json::json!(reached.lifted_by))
+    }
+
+    /// 402 `insufficient_credits`: the job needs more credits than the balance (`balance`, per kind).
+    pub fn insufficient_credits(refused: crate::domain::credits::InsufficientCredits) -> Self {
+        Self::new(
+            StatusCode::PAYMENT_REQUIRED,
+            "insufficient_credits",
+            format!("this needs {} credits and you have {}", refused.needed, refused.balance.total()),
+        )
+        .with_extra("needed", serde_json::json!(refused.needed))
+        .with_extra("balance", serde_json::json!(refused.balance))
     }
 
     pub fn with_retry_after(mut self, seconds: u64) -> Self {
@@ -83,7 +104,7 @@ impl ApiError {
     }
 
     pub fn with_extra(mut self, name: &'static str, value: serde_json::Value) -> Self {
-        self.extra = Some(Box::new((name, value)));
+        self.extra.push((name, value));
         self
     }
 }
@@ -156,8 +177,7 @@ impl IntoResponse for ApiError {
         if !self.errors.is_empty() {
             body["errors"] = serde_json::to_value(&self.errors).unwrap_or_default();
         }
-        if let Some(extra) = self.extra {
-            let (name, value) = *extra;
+        for (name, value) in self.extra {
             body[name] = value;
         }
         let mut response = (self.status, body.to_string()).into_response();
@@ -179,5 +199,45 @@ impl From<crate::domain::Violations> for ApiError {
         let bad_rule = errors.iter().any(|error| error.field.starts_with("recurrence"));
         let error = ApiError::validation(errors);
         if bad_rule { ApiError { status: StatusCode::BAD_REQUEST, code: "invalid_recurrence", ..error } } else { error }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::response::IntoResponse;
+    use http_body_util::BodyExt;
+
+    use super::*;
+    use crate::domain::credits::{Amounts, InsufficientCredits};
+
+    async fn body(error: ApiError) -> (StatusCode, serde_json::Value) {
+        let response = error.into_response();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn insufficient_credits_is_402_with_the_balance_per_kind() {
+        let balance = Amounts { daily: 0, subscription: 2, purchased: 0, kickstart: 1 };
+        let (status, body) = body(ApiError::insufficient_credits(InsufficientCredits { needed: 5, balance })).await;
+        assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
+        assert_eq!(body["code"], "insufficient_credits");
+        assert_eq!(body["needed"], 5);
+        assert_eq!(body["balance"], serde_json::json!({"daily": 0, "subscription": 2, "purchased": 0, "kickstart": 1}));
+        assert!(body["detail"].as_str().unwrap().contains("needs 5 credits and you have 3"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn limit_reached_names_the_limit_and_the_tier_that_lifts_it() {
+        use crate::domain::account::Tier;
+        use crate::domain::plan::{Limit, LimitReached, limits};
+        let (status, body) =
+            body(ApiError::limit_reached(LimitReached::of(Limit::OpenTasks, limits(Tier::Free)))).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(
+            (body["limit"].as_str(), body["allowed"].as_u64(), body["upgrade_to"].as_str()),
+            (Some("open_tasks"), Some(50), Some("pro"))
+        );
     }
 }

@@ -7,7 +7,10 @@ pub mod calendars;
 pub mod email;
 pub mod files;
 pub mod google;
+pub mod llm;
 pub mod push;
+pub mod stripe;
+pub mod stripe_webhook;
 
 use crate::state::InitError;
 

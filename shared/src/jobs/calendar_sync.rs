@@ -121,14 +121,7 @@ pub async fn process(context: &SyncContext<'_>, job: &CalendarJob, job_id: &str)
 /// The id of the event a connection's upstream event becomes: derived, so a page written twice
 /// writes the same items, and shaped as a ULID like every id of the API.
 pub fn synced_event_id(connection_id: &str, upstream_id: &str) -> String {
-    derived_ulid(&format!("{connection_id}\0{upstream_id}"))
-}
-
-fn derived_ulid(seed: &str) -> String {
-    let digest = sha2::Digest::finalize(sha2::Digest::chain_update(<sha2::Sha256 as sha2::Digest>::new(), seed));
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    ulid::Ulid::from(u128::from_be_bytes(bytes)).to_string()
+    crate::domain::derived_id(&format!("{connection_id}\0{upstream_id}"))
 }
 
 enum Pass {
@@ -283,7 +276,7 @@ async fn disconnect(context: &SyncContext<'_>, connection: &ConnectionItem) -> R
         _ => "Google",
     };
     let notification = Notification {
-        id: derived_ulid(&format!("calendar_disconnected\0{}\0{}", connection.id, connection.generation)),
+        id: crate::domain::derived_id(&format!("calendar_disconnected\0{}\0{}", connection.id, connection.generation)),
         kind: NotificationType::CalendarDisconnected,
         title: format!("Your {provider} calendar stopped syncing"),
         body: format!(

@@ -195,6 +195,8 @@ impl Accounts<'_> {
             };
             actions.push(self.store.put_new(to_item(&google_item)?)?);
         }
+        // The kickstart credits come with the account, once.
+        actions.extend(self.store.credits().opening(&user.id)?);
         actions.extend(extra);
         match self.store.transact(actions).await {
             Ok(()) => Ok(()),

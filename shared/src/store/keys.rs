@@ -260,3 +260,53 @@ pub fn push_token_claim(token_hash: &str) -> String {
 }
 
 pub const PUSH_TOKEN_CLAIM_SK: &str = "PUSH_TOKEN";
+
+/// The user's AI credit balance.
+pub const CREDITS: &str = "CREDITS";
+
+/// What an AI job reserved: `CREDIT_JOB#<job id>`.
+pub fn credit_job(job_id: &str) -> String {
+    format!("CREDIT_JOB#{job_id}")
+}
+
+/// The marker of a grant made once per source (an invoice, a checkout): `CREDIT_GRANT#<source>`.
+pub fn credit_grant(source: &str) -> String {
+    format!("CREDIT_GRANT#{source}")
+}
+
+/// The credit history: `CREDIT_LEDGER#<ulid>`, so a Query reads it in time order.
+pub const CREDIT_LEDGER_PREFIX: &str = "CREDIT_LEDGER#";
+
+pub fn credit_ledger(entry_id: &str) -> String {
+    format!("{CREDIT_LEDGER_PREFIX}{entry_id}")
+}
+
+/// The user's billing state: the Stripe customer and the subscription as last reported.
+pub const BILLING: &str = "BILLING";
+
+/// A Stripe customer's user: `STRIPE_CUSTOMER#<customer id>` (partition and sort key), for the
+/// webhook events that name only the customer.
+pub fn stripe_customer(customer_id: &str) -> String {
+    format!("STRIPE_CUSTOMER#{customer_id}")
+}
+
+/// A Stripe event processed: `STRIPE_EVENT#<event id>` (partition and sort key).
+pub fn stripe_event(event_id: &str) -> String {
+    format!("STRIPE_EVENT#{event_id}")
+}
+
+/// The user's planning settings.
+pub const PLANNING_SETTINGS: &str = "PLANNING_SETTINGS";
+
+/// A plan: `PLAN#<plan id>`.
+pub fn plan(plan_id: &str) -> String {
+    format!("PLAN#{plan_id}")
+}
+
+/// Which plan is a day's current one: `PLAN_DATE#<YYYY-MM-DD>`.
+pub fn plan_day(date: &str) -> String {
+    format!("PLAN_DATE#{date}")
+}
+
+/// Sorts after every `PLAN_DATE#<date>`.
+pub const PLAN_DAY_END: &str = "PLAN_DATE#~";

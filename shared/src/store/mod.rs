@@ -3,8 +3,10 @@
 pub mod accounts;
 pub mod activity;
 pub mod attachments;
+pub mod billing;
 pub mod connections;
 pub mod credentials;
+pub mod credits;
 pub mod digests;
 pub mod events;
 pub mod feeds;
@@ -14,6 +16,7 @@ pub mod login_attempts;
 pub mod notes;
 pub mod notifications;
 pub mod occurrences;
+pub mod planning;
 pub mod push_tokens;
 pub mod rate_limits;
 pub mod round_trips;
@@ -188,6 +191,18 @@ impl Store {
         attachments::Attachments { store: self }
     }
 
+    pub fn billing(&self) -> billing::Billing<'_> {
+        billing::Billing { store: self }
+    }
+
+    pub fn credits(&self) -> credits::Credits<'_> {
+        credits::Credits { store: self }
+    }
+
+    pub fn planning(&self) -> planning::Planning<'_> {
+        planning::Planning { store: self }
+    }
+
     pub fn connections(&self) -> connections::Connections<'_> {
         connections::Connections { store: self }
     }
@@ -318,34 +333,52 @@ impl Store {
         Ok(items.into_iter().filter(|item| !expired(item, now)).collect())
     }
 
-    /// All items of a partition whose sort key starts with `prefix` (one Query per page of 1 MB).
+    /// Every item of a partition whose sort key starts with `prefix` (unexpired ones), in
+    /// sort-key order; pages followed, consistent.
     pub(crate) async fn query_prefix(&self, pk: String, prefix: &str) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start_key = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .expression_attribute_names("#pk", keys::PK)
-                .expression_attribute_names("#sk", keys::SK)
-                .expression_attribute_values(":pk", s(pk.clone()))
-                .expression_attribute_values(":prefix", s(prefix))
-                .consistent_read(true)
-                .set_exclusive_start_key(start_key)
-                .send()
-                .await
-                .map_err(dynamo_error)?;
-            items.extend(output.items.unwrap_or_default());
-            start_key = output.last_evaluated_key;
-            if start_key.is_none() {
-                break;
-            }
-        }
+        let mut items = self.query_all(pk, "begins_with(#sk, :prefix)", vec![(":prefix", s(prefix))]).await?;
         let now = chrono::Utc::now().timestamp();
         items.retain(|item| !expired(item, now));
         Ok(items)
+    }
+
+    /// Every item of a partition whose sort key is between `from` and `to` (both included), in
+    /// sort-key order; pages followed, consistent.
+    pub(crate) async fn query_from(&self, pk: String, from: &str, to: &str) -> Result<Vec<Item>, StoreError> {
+        self.query_all(pk, "#sk BETWEEN :from AND :to", vec![(":from", s(from)), (":to", s(to))]).await
+    }
+
+    /// Every item of the partition `pk` whose sort key meets `sort_key_condition` (`#sk` names it;
+    /// `values` are its placeholders): one consistent Query per 1 MB page.
+    async fn query_all(
+        &self,
+        pk: String,
+        sort_key_condition: &str,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start_key = None;
+        loop {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression(format!("#pk = :pk AND {sort_key_condition}"))
+                .expression_attribute_names("#pk", keys::PK)
+                .expression_attribute_names("#sk", keys::SK)
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start_key);
+            for (name, value) in &values {
+                query = query.expression_attribute_values(*name, value.clone());
+            }
+            let output = query.send().await.map_err(dynamo_error)?;
+            items.extend(output.items.unwrap_or_default());
+            start_key = output.last_evaluated_key;
+            if start_key.is_none() {
+                return Ok(items);
+            }
+        }
     }
 
     /// Every item of one GSI1 partition whose `GSI1SK` is in `range` (one Query per 1 MB page;

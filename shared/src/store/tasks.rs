@@ -448,6 +448,12 @@ impl Tasks<'_> {
         Ok(items)
     }
 
+    /// The live (not trashed) tasks among `ids`, in id order; unknown and trashed ones are left out.
+    pub async fn live_tasks(self, tenant: &Tenant, ids: &[String]) -> Result<Vec<Task>, StoreError> {
+        let items = self.task_items(tenant, ids).await?;
+        Ok(items.into_iter().filter(TaskItem::is_live).map(TaskItem::into_task).collect())
+    }
+
     /// The live subtasks of `parent`, oldest first.
     pub async fn list_subtasks(self, tenant: &Tenant, parent: &Task) -> Result<Vec<Task>, StoreError> {
         let ids = parent.subtasks.as_ref().map(|counts| counts.ids.clone()).unwrap_or_default();

@@ -41,6 +41,18 @@ impl ItemUpdate {
         self
     }
 
+    /// A SET clause written out (`name = list_append(...)`), with its own value placeholders;
+    /// attribute names in it are plain (not reserved words).
+    pub fn set_expression(
+        mut self,
+        expression: &str,
+        values: impl IntoIterator<Item = (&'static str, AttributeValue)>,
+    ) -> Self {
+        self.sets.push(expression.to_string());
+        self.values.extend(values.into_iter().map(|(name, value)| (name.to_string(), value)));
+        self
+    }
+
     /// Adds to a number, or adds members to a set; a missing attribute starts from zero / empty.
     pub fn add(mut self, attribute: &str, value: AttributeValue) -> Self {
         let (name, placeholder) = self.placeholders(attribute, Some(value));

@@ -85,7 +85,8 @@ pub async fn serve(
     let since = Utc::now() - Duration::days(FEED_HISTORY_DAYS);
     let mut events = app.store.events().own_events_since(&Tenant::user(&user_id), since).await?;
     events.sort_by(|a, b| a.id.cmp(&b.id));
-    let body = ical::calendar(&events, Utc::now());
+    let blocks = focus_blocks(&app, &user_id, since).await?;
+    let body = ical::with_focus_blocks(&events, &blocks, Utc::now());
     let etag = format!("\"{}\"", &sha256_hex(&body)[..32]);
     let cached = [(header::ETAG, etag.clone()), (header::CACHE_CONTROL, CACHE_CONTROL.to_string())];
     if matches_etag(&headers, &etag) {
@@ -93,6 +94,20 @@ pub async fn serve(
     }
     let content_type = (header::CONTENT_TYPE, "text/calendar; charset=utf-8".to_string());
     Ok((StatusCode::OK, cached, [content_type], body).into_response())
+}
+
+/// The focus blocks of the user's accepted day plans since `since`.
+async fn focus_blocks(
+    app: &Base,
+    user_id: &str,
+    since: chrono::DateTime<Utc>,
+) -> Result<Vec<ical::FocusBlock>, ApiError> {
+    let days = app.store.planning().accepted_days_since(user_id, &since.date_naive().to_string()).await?;
+    let mut blocks = Vec::new();
+    for day in days {
+        blocks.extend(day.focus_blocks()?);
+    }
+    Ok(blocks)
 }
 
 /// The user a feed token belongs to, if it is their current one (compared in constant time).

@@ -144,6 +144,8 @@ fn fresh_copy(task: &Task, id: String, parent_id: Option<&str>, now: chrono::Dat
         parent_id: parent_id.map(String::from),
         subtasks: None,
         reminders: Vec::new(),
+        // A copy is not planned: its blocks would double-book the original's time.
+        scheduled_blocks: Vec::new(),
         ..task.clone()
     }
 }

@@ -1,0 +1,4 @@
+//! One file per resource: the planning settings and the plans.
+
+pub mod plans;
+pub mod settings;

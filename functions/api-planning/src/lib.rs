@@ -1,0 +1,48 @@
+//! api-planning: "plan my day". The planning settings (working hours, peak hours, buffers, the
+//! focus cap, chunks and breaks), and plans: a proposal the planner (`domain::planner`, pure)
+//! makes from the day's open tasks, busy time and settings, which the user accepts (its blocks
+//! become the tasks' `scheduled_blocks`, never double-booked) or rejects. Each route's handler is
+//! in `handlers/<file>.rs`, named in the table below; `input.rs` gathers what the planner reads.
+
+mod handlers;
+mod input;
+
+use axum::Router;
+use shared::Base;
+use shared::http::{Route, RouteGroup};
+use shared::settings::Env;
+use shared::state::{InitError, SdkConfig};
+
+use handlers::{plans, settings};
+
+/// Every route this function serves (template.yaml declares the same list). `{id}` is a plan's
+/// id, except on `GET /v1/plans/{id}`, where it is the day (`YYYY-MM-DD`): one segment name per
+/// position, as the router wants.
+pub fn routes() -> Vec<Route<Base>> {
+    vec![
+        Route::get("/v1/planning/settings", settings::get),
+        Route::put("/v1/planning/settings", settings::put),
+        Route::post("/v1/plans", plans::propose),
+        Route::get("/v1/plans/{id}", plans::get),
+        Route::post("/v1/plans/{id}/accept", plans::accept),
+        Route::post("/v1/plans/{id}/reject", plans::reject),
+    ]
+}
+
+/// Built once per cold start, by Lambda's main and the local gateway alike.
+pub async fn state(env: &Env, sdk: &SdkConfig) -> Result<Base, InitError> {
+    Base::from_env(env, sdk).await
+}
+
+pub fn route_group(state: Base) -> RouteGroup {
+    RouteGroup::new(routes(), state)
+}
+
+/// This function's part of the OpenAPI document (infra/local merges every function's).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(settings::get, settings::put, plans::propose, plans::get, plans::accept, plans::reject))]
+pub struct ApiDoc;
+
+pub fn router(state: Base) -> Router {
+    route_group(state).router()
+}

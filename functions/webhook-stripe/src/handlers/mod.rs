@@ -1,0 +1,3 @@
+//! The one route: `POST /webhooks/stripe`.
+
+pub mod stripe;
