@@ -243,12 +243,83 @@ impl BillingSettings {
     }
 }
 
+/// Which language model the AI features use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LlmProvider {
+    /// Amazon Bedrock's Converse API, signed with the function's role (the deployed default).
+    Bedrock,
+    /// An OpenAI-compatible chat completions API (OpenAI, vLLM, Ollama), with a key from Secrets Manager.
+    OpenAi,
+}
+
+/// The language model of the AI features: `LLM_PROVIDER` (`bedrock`, `openai`, or blank for
+/// none), `LLM_MODEL`, `LLM_BASE_URL` (the endpoint; the provider's own when blank) and
+/// `LLM_API_KEY_SECRET_ID` (the secret holding an OpenAI-compatible key; blank for servers that
+/// need none). Read by api-ai and api-planning (is one configured?) and by ai-worker (the client).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LlmSettings {
+    pub provider: Option<LlmProvider>,
+    pub model: String,
+    pub base_url: Option<String>,
+    pub api_key_secret_id: Option<String>,
+}
+
+/// What the routes say when no model is configured.
+pub const LLM_UNCONFIGURED: &str = "no language model is configured: set LLM_PROVIDER to bedrock or openai, \
+     with LLM_MODEL, and for openai LLM_BASE_URL and the key in LlmApiKeySecret (make dev: LLM_API_KEY)";
+
+impl LlmSettings {
+    pub fn read(env: &Env) -> Result<Self, SettingError> {
+        let provider = match env.optional("LLM_PROVIDER").as_deref() {
+            None => None,
+            Some("bedrock") => Some(LlmProvider::Bedrock),
+            Some("openai") => Some(LlmProvider::OpenAi),
+            Some(other) => {
+                let reason = format!("{other:?} is not bedrock, openai or blank");
+                return Err(SettingError::Invalid { name: "LLM_PROVIDER", reason });
+            }
+        };
+        let base_url = match env.optional("LLM_BASE_URL") {
+            Some(_) => Some(env.url("LLM_BASE_URL")?),
+            None => None,
+        };
+        let model = match (env.optional("LLM_MODEL"), provider) {
+            (Some(model), _) => model,
+            (None, Some(LlmProvider::Bedrock)) => crate::integrations::llm::BEDROCK_DEFAULT_MODEL.to_string(),
+            (None, _) => crate::integrations::llm::OPENAI_DEFAULT_MODEL.to_string(),
+        };
+        Ok(LlmSettings { provider, model, base_url, api_key_secret_id: env.optional("LLM_API_KEY_SECRET_ID") })
+    }
+
+    /// The provider, or why the AI routes are unavailable.
+    pub fn require(&self) -> Result<LlmProvider, &'static str> {
+        self.provider.ok_or(LLM_UNCONFIGURED)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Env {
         Env::from_map(pairs.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect())
+    }
+
+    #[test]
+    fn the_language_model_is_optional_and_named_when_wrong() {
+        let none = LlmSettings::read(&env(&[])).unwrap();
+        assert_eq!(none.require(), Err(LLM_UNCONFIGURED));
+        let openai =
+            LlmSettings::read(&env(&[("LLM_PROVIDER", "openai"), ("LLM_BASE_URL", "http://localhost:11434/v1/")]));
+        let openai = openai.unwrap();
+        assert_eq!(
+            (openai.require(), openai.base_url.as_deref()),
+            (Ok(LlmProvider::OpenAi), Some("http://localhost:11434/v1"))
+        );
+        let bedrock = LlmSettings::read(&env(&[("LLM_PROVIDER", "bedrock")])).unwrap();
+        assert_eq!(bedrock.model, crate::integrations::llm::BEDROCK_DEFAULT_MODEL);
+        let wrong = LlmSettings::read(&env(&[("LLM_PROVIDER", "gpt")])).unwrap_err();
+        assert!(wrong.to_string().contains("LLM_PROVIDER"), "{wrong}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The integration suite: every test gets its own local stack in this process's emulator.
 
 mod account;
+mod ai;
 mod auth;
 mod billing;
 mod calendar;

@@ -14,6 +14,7 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 pub use flowday_local::calendar_fakes;
+pub mod ai;
 pub mod billing;
 pub mod google;
 

@@ -81,6 +81,12 @@ pub const HTTP_FUNCTIONS: &[HttpFunction] = &[
         openapi: api_planning::ApiDoc::openapi,
     },
     HttpFunction {
+        binary: "api-ai",
+        paths: || paths(&api_ai::routes()),
+        build: |env, sdk| Box::pin(async move { Ok(api_ai::route_group(api_ai::state(&env, &sdk).await?)) }),
+        openapi: api_ai::ApiDoc::openapi,
+    },
+    HttpFunction {
         binary: "api-billing",
         paths: || paths(&api_billing::routes()),
         build: |env, sdk| Box::pin(async move { Ok(api_billing::route_group(api_billing::state(&env, &sdk).await?)) }),
@@ -129,6 +135,11 @@ pub const BACKGROUND_FUNCTIONS: &[BackgroundFunction] = &[
         binary: "notification-worker",
         trigger: Trigger::Queue("NotificationsQueue"),
         build: |env, sdk| Ok(handler(notification_worker::state(env, sdk)?, notification_worker::handle)),
+    },
+    BackgroundFunction {
+        binary: "ai-worker",
+        trigger: Trigger::Queue("AiJobsQueue"),
+        build: |env, sdk| Ok(handler(ai_worker::state(env, sdk)?, ai_worker::handle)),
     },
     BackgroundFunction {
         binary: "calendar-sync-worker",

@@ -24,11 +24,11 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::calendar_fakes::percent_decode;
 
-use shared::integrations::llm::{OpenAiConfig, RetryPolicy};
+use shared::integrations::llm::{BedrockConfig, OpenAiConfig, RetryPolicy};
 
 /// A fake OpenAI-compatible server. `uri()` is the API base (with `/v1`).
 pub type FakeOpenAi = FakeLlm<OpenAiWire>;
-/// A fake Bedrock runtime (for the SigV4-signed Converse client to come): it checks the
+/// A fake Bedrock runtime (for the SigV4-signed Converse client, `BedrockConverse`): it checks the
 /// credential's access key id and answers in the runtime's format.
 pub type FakeBedrock = FakeLlm<BedrockWire>;
 
@@ -355,6 +355,17 @@ impl FakeLlm<BedrockWire> {
     /// A fake that takes requests signed with `ACCESS_KEY_ID`.
     pub async fn start() -> Self {
         Self::start_with(None).await
+    }
+
+    /// The client's settings for this fake: its URI as the endpoint, `REGION`, `MODEL_ID`, a 5 s
+    /// timeout and fast retries. Sign with `ACCESS_KEY_ID` and `SECRET_ACCESS_KEY`.
+    pub fn config(&self) -> BedrockConfig {
+        BedrockConfig {
+            endpoint: self.uri(),
+            timeout: Duration::from_secs(5),
+            retry: test_retry_policy(),
+            ..BedrockConfig::new(Self::REGION, Self::MODEL_ID)
+        }
     }
 
     /// The model ids of the requests so far (decoded from their paths).

@@ -100,13 +100,15 @@ fn parameters_from_env(template: &Template) -> HashMap<String, String> {
 }
 
 /// The secrets of real providers, when `make dev` is to talk to them (never printed): the OAuth
-/// client secrets of the calendar providers, Stripe's API key and webhook signing secret.
+/// client secrets of the calendar providers, Stripe's API key and webhook signing secret, and
+/// the key of an OpenAI-compatible model.
 fn client_secrets_from_env() -> Vec<(String, String)> {
     [
         ("GOOGLE_OAUTH_CLIENT_SECRET", "GoogleOAuthSecret"),
         ("MICROSOFT_CLIENT_SECRET", "MicrosoftOAuthSecret"),
         ("STRIPE_API_KEY", "StripeApiKeySecret"),
         ("STRIPE_WEBHOOK_SECRET", "StripeWebhookSecret"),
+        ("LLM_API_KEY", "LlmApiKeySecret"),
     ]
     .into_iter()
     .filter_map(|(variable, secret)| {

@@ -97,12 +97,14 @@ fn add_idempotency_keys(document: &mut Value) {
     });
     for function in HTTP_FUNCTIONS {
         for route in (function.paths)().into_iter().filter(|route| route.idempotent) {
+            let mut header = header.clone();
+            header["required"] = json!(route.key_required);
             let method = route.method.as_str().to_ascii_lowercase();
             let operation = document.get_mut("paths").and_then(|paths| paths.get_mut(route.path));
             if let Some(operation) = operation.and_then(|item| item.get_mut(&method)) {
                 let parameters = operation.as_object_mut().expect("an operation is an object");
                 let list = parameters.entry("parameters").or_insert_with(|| json!([]));
-                list.as_array_mut().expect("parameters are a list").push(header.clone());
+                list.as_array_mut().expect("parameters are a list").push(header);
             }
         }
     }

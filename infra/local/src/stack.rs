@@ -242,6 +242,10 @@ impl LocalStack {
                     .get(&secret_override(&id))
                     .cloned()
                     .unwrap_or_else(|| LOCAL_STRIPE_WEBHOOK_SECRET.to_string()),
+                // An OpenAI-compatible model's key: `LLM_API_KEY` in make dev, a test fake's key.
+                Some("llm-api-key") => {
+                    self.parameters.get(&secret_override(&id)).cloned().unwrap_or_else(shared::auth::opaque::new_secret)
+                }
                 _ => shared::auth::opaque::new_secret(),
             };
             let output = client

@@ -1,6 +1,7 @@
 //! Types and rules. Pure: no I/O, no AWS or HTTP types.
 
 pub mod account;
+pub mod ai;
 pub mod attachment;
 pub mod billing;
 pub mod calendar;
@@ -8,6 +9,7 @@ pub mod connection;
 pub mod credits;
 pub mod ical;
 pub mod messages;
+pub mod narration;
 pub mod note;
 pub mod notifications;
 pub mod occurrence;

@@ -32,16 +32,19 @@ pub enum NotificationType {
     CalendarDisconnected,
     /// The subscription needs the user: a payment failed, a trial ends soon.
     Billing,
+    /// An AI job finished (a breakdown made, a plan narrated, or a job that failed).
+    AiJob,
 }
 
 impl NotificationType {
-    pub const ALL: [NotificationType; 6] = [
+    pub const ALL: [NotificationType; 7] = [
         NotificationType::TaskReminder,
         NotificationType::TaskDueSoon,
         NotificationType::DailyDigest,
         NotificationType::System,
         NotificationType::CalendarDisconnected,
         NotificationType::Billing,
+        NotificationType::AiJob,
     ];
 
     /// The name in JSON (the same as serde's).
@@ -53,6 +56,7 @@ impl NotificationType {
             NotificationType::System => "system",
             NotificationType::CalendarDisconnected => "calendar_disconnected",
             NotificationType::Billing => "billing",
+            NotificationType::AiJob => "ai_job",
         }
     }
 
@@ -71,6 +75,8 @@ impl NotificationType {
             NotificationType::System => ChannelSwitches { in_app: true, email: true, push: false },
             NotificationType::CalendarDisconnected => ChannelSwitches { in_app: true, email: true, push: false },
             NotificationType::Billing => ChannelSwitches { in_app: true, email: true, push: false },
+            // In the app only: the user is usually there, waiting for it.
+            NotificationType::AiJob => ChannelSwitches { in_app: true, email: false, push: false },
         }
     }
 }

@@ -63,6 +63,16 @@ fn caller(headers: &HeaderMap, app: &Base) -> Option<String> {
     app.keys.verify(token.trim()).map(|claims| claims.sub)
 }
 
+/// 400 `idempotency_key_required` for a request without a key, on the routes that need one.
+pub async fn require_key(req: Request, next: Next) -> Response {
+    if is_mutation(req.method()) && !req.headers().contains_key(IDEMPOTENCY_KEY) {
+        let detail =
+            "this route needs an Idempotency-Key header: a retry without one could start, and charge, a second job";
+        return ApiError::bad_request("idempotency_key_required", detail).into_response();
+    }
+    next.run(req).await
+}
+
 pub async fn idempotency(State(app): State<Base>, req: Request, next: Next) -> Response {
     if !is_mutation(req.method()) {
         return next.run(req).await;

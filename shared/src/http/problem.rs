@@ -98,6 +98,11 @@ impl ApiError {
         .with_extra("balance", serde_json::json!(refused.balance))
     }
 
+    /// 503 `ai_unavailable`: no language model is configured; `detail` names the settings.
+    pub fn ai_unavailable(detail: &str) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "ai_unavailable", detail)
+    }
+
     pub fn with_retry_after(mut self, seconds: u64) -> Self {
         self.retry_after_seconds = Some(seconds.max(1));
         self

@@ -23,6 +23,9 @@ pub struct Route<S> {
     pub handler: MethodRouter<S>,
     /// Whether the idempotency middleware runs for it.
     pub idempotent: bool,
+    /// Whether a request without an `Idempotency-Key` is refused (400): the AI routes, whose
+    /// repeats would start, and charge, another job.
+    pub key_required: bool,
     /// Whether its handler reads a query string (`ApiQuery`, which refuses names it does not
     /// know); any other route refuses every query parameter.
     pub takes_query: bool,
@@ -43,6 +46,7 @@ macro_rules! route_constructor {
                 path,
                 handler,
                 idempotent: $idempotent,
+                key_required: false,
                 takes_query: false,
                 rate_limited: true,
             }
@@ -69,6 +73,13 @@ impl<S: Clone + Send + Sync + 'static> Route<S> {
     /// any other work; API Gateway's throttling bounds the rest.
     pub fn without_rate_limit(mut self) -> Self {
         self.rate_limited = false;
+        self
+    }
+
+    /// A mutation that must carry an `Idempotency-Key`.
+    pub fn requiring_idempotency_key(mut self) -> Self {
+        self.idempotent = true;
+        self.key_required = true;
         self
     }
 
@@ -102,6 +113,9 @@ impl RouteGroup {
                     handler = handler
                         .layer(axum::middleware::from_fn_with_state(base.clone(), super::idempotency::idempotency));
                 }
+                if route.key_required {
+                    handler = handler.layer(axum::middleware::from_fn(super::idempotency::require_key));
+                }
                 if !route.takes_query {
                     handler = handler.layer(axum::middleware::from_fn(super::query::refuse_query));
                 }
@@ -129,12 +143,18 @@ pub struct RouteInfo {
     pub method: Method,
     pub path: &'static str,
     pub idempotent: bool,
+    pub key_required: bool,
 }
 
 pub fn paths<S>(routes: &[Route<S>]) -> Vec<RouteInfo> {
     routes
         .iter()
-        .map(|route| RouteInfo { method: route.method.clone(), path: route.path, idempotent: route.idempotent })
+        .map(|route| RouteInfo {
+            method: route.method.clone(),
+            path: route.path,
+            idempotent: route.idempotent,
+            key_required: route.key_required,
+        })
         .collect()
 }
 

@@ -1,24 +1,32 @@
 //! Language models behind one trait, `LanguageModel`: plain text completions (chat, narration) and
-//! structured ones whose answer is a JSON object matching a JSON Schema. Implemented so far:
+//! structured ones whose answer is a JSON object matching a JSON Schema. Two implementations:
 //!
 //! - `OpenAiCompatible`: `POST {base_url}/chat/completions` (OpenAI, vLLM, Ollama's `/v1`), JSON
 //!   through `response_format: json_schema` (strict).
-//!
-//! Amazon Bedrock's Converse API (the deployed default of issue 13) comes next, as SigV4-signed
-//! requests through the signer the SDK links anyway (no Bedrock SDK crate: its build time), JSON
-//! through one forced tool whose input schema is the schema; `llm_fakes::FakeBedrock` already
-//! speaks its wire format.
+//! - `BedrockConverse`: Amazon Bedrock's Converse API (the deployed default of issue 13),
+//!   `POST {endpoint}/model/{modelId}/converse` signed with SigV4 by the signer the SDK links
+//!   anyway (no Bedrock SDK crate: its build time), JSON through one forced tool whose input
+//!   schema is the schema. Credentials come from a provider at each attempt (Lambda's rotate).
 //!
 //! A client refuses a request over the model's context window before sending it (`TooLong`, estimated
 //! at ~4 characters a token), give each attempt a timeout, retry throttling and outages with
 //! exponential backoff and jitter (at most `RetryPolicy::max_attempts`, honouring `Retry-After`
 //! up to a cap), and always return a `Usage` (estimated when a server reports none). Errors never
-//! carry the API key, and requests and answers never reach logs. Base URLs and endpoints are
-//! settings, so tests point them at the local fakes (`infra/local/src/llm_fakes.rs`).
+//! carry the API key or AWS credentials, and requests and answers never reach logs. Base URLs and
+//! endpoints are settings, so tests point them at the local fakes (`infra/local/src/llm_fakes.rs`:
+//! `FakeOpenAi`, `FakeBedrock`).
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_sigv4::http_request::{
+    PayloadChecksumKind, SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign,
+};
+use aws_sigv4::sign::v4;
+use aws_smithy_runtime_api::client::identity::Identity;
+use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -493,6 +501,428 @@ impl LanguageModel for OpenAiCompatible {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Amazon Bedrock Converse
+
+/// Where a Bedrock runtime is and which model it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BedrockConfig {
+    /// Without a path: `https://bedrock-runtime.us-east-1.amazonaws.com` (a fake's URI in tests).
+    pub endpoint: String,
+    /// The region the requests are signed for.
+    pub region: String,
+    /// A model id, an inference profile id or an ARN: `anthropic.claude-3-5-haiku-20241022-v1:0`.
+    pub model_id: String,
+    /// Per attempt.
+    pub timeout: Duration,
+    /// The model's context window, in tokens (input and answer).
+    pub context_tokens: u32,
+    pub retry: RetryPolicy,
+}
+
+impl BedrockConfig {
+    /// The region's runtime endpoint, a 60 s timeout per attempt, a 200k context window (Claude's:
+    /// set it for smaller models), the default retries.
+    pub fn new(region: impl Into<String>, model_id: impl Into<String>) -> Self {
+        let region = region.into();
+        BedrockConfig {
+            endpoint: format!("https://bedrock-runtime.{region}.amazonaws.com"),
+            region,
+            model_id: model_id.into(),
+            timeout: Duration::from_secs(60),
+            context_tokens: 200_000,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// Bedrock's Converse API behind `LanguageModel`, as plain HTTPS requests signed with SigV4.
+#[derive(Clone)]
+pub struct BedrockConverse {
+    http: reqwest::Client,
+    url: String,
+    config: BedrockConfig,
+    credentials: SharedCredentialsProvider,
+}
+
+/// Credentials never reach logs: a provider's own `Debug` may show what it holds.
+impl std::fmt::Debug for BedrockConverse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BedrockConverse")
+            .field("url", &self.url)
+            .field("config", &self.config)
+            .field("credentials", &"[redacted]")
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConverseResponse {
+    output: Option<ConverseOutput>,
+    #[serde(default)]
+    stop_reason: String,
+    usage: Option<ConverseUsage>,
+}
+
+#[derive(Deserialize)]
+struct ConverseOutput {
+    message: Option<ConverseMessage>,
+}
+
+#[derive(Deserialize)]
+struct ConverseMessage {
+    #[serde(default)]
+    content: Vec<ContentBlock>,
+}
+
+/// One block of the answer; the kinds read here are `text` and `toolUse` (others, such as
+/// `reasoningContent`, are skipped).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ContentBlock {
+    text: Option<String>,
+    tool_use: Option<ToolUse>,
+}
+
+#[derive(Deserialize)]
+struct ToolUse {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    input: Value,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConverseUsage {
+    input_tokens: u32,
+    output_tokens: u32,
+}
+
+impl BedrockConverse {
+    pub fn new(http: reqwest::Client, config: BedrockConfig, credentials: SharedCredentialsProvider) -> Self {
+        // The id is one path segment: `:` and an ARN's `/` are percent-encoded.
+        let model = encode_segment(&config.model_id);
+        let url = format!("{}/model/{model}/converse", config.endpoint.trim_end_matches('/'));
+        BedrockConverse { http, url, config, credentials }
+    }
+
+    fn body(&self, system: &str, messages: &[Message], max_tokens: u32, temperature: Option<f32>) -> Value {
+        let turns = messages
+            .iter()
+            .map(|message| json!({ "role": message.role.as_str(), "content": [{ "text": message.text }] }));
+        let mut body = json!({
+            "messages": turns.collect::<Vec<_>>(),
+            "inferenceConfig": { "maxTokens": max_tokens },
+        });
+        // Bedrock refuses a blank text block, so an empty system prompt is left out.
+        if !system.is_empty() {
+            body["system"] = json!([{ "text": system }]);
+        }
+        if let Some(temperature) = temperature {
+            body["inferenceConfig"]["temperature"] = json!(temperature);
+        }
+        body
+    }
+
+    /// The answer's blocks and usage, after the retries. A stop by a guardrail or a content filter
+    /// is a refusal.
+    async fn converse(&self, body: &Value) -> Result<(Vec<ContentBlock>, Option<Usage>), LlmError> {
+        let body = body.to_string().into_bytes();
+        let response = with_retries("bedrock", &self.config.retry, self.config.timeout, || self.post(&body)).await?;
+        match response.stop_reason.as_str() {
+            reason @ ("guardrail_intervened" | "content_filtered") => {
+                return Err(LlmError::Refused(format!("bedrock: the answer was stopped ({reason})")));
+            }
+            "max_tokens" => tracing::warn!(model = %self.config.model_id, "an LLM answer was cut at max_tokens"),
+            _ => {}
+        }
+        let usage =
+            response.usage.map(|usage| Usage { input_tokens: usage.input_tokens, output_tokens: usage.output_tokens });
+        let content = response.output.and_then(|output| output.message).map(|message| message.content);
+        Ok((content.unwrap_or_default(), usage))
+    }
+
+    /// One attempt, signed afresh: a retry gets a new `x-amz-date` and the current credentials.
+    async fn post(&self, body: &[u8]) -> Result<ConverseResponse, LlmError> {
+        let mut request = self.http.post(&self.url).header(CONTENT_TYPE, "application/json").body(body.to_vec());
+        for (name, value) in self.sign(body).await? {
+            request = request.header(name, value);
+        }
+        let network =
+            |error: reqwest::Error| LlmError::Unavailable(format!("bedrock: {}", causes(&error.without_url())));
+        let response = request.send().await.map_err(network)?;
+        let status = response.status().as_u16();
+        let header =
+            |name: &str| response.headers().get(name).and_then(|value| value.to_str().ok()).map(str::to_string);
+        let wait = retry_after(header("retry-after-ms").as_deref(), header("retry-after").as_deref());
+        let error_type = header("x-amzn-errortype");
+        let text = response.text().await.map_err(network)?;
+        if !(200..300).contains(&status) {
+            return Err(bedrock_error(status, wait, error_type.as_deref(), &text));
+        }
+        serde_json::from_str(&text)
+            .map_err(|error| LlmError::Malformed(format!("bedrock: not a Converse response: {error}")))
+    }
+
+    /// The SigV4 headers of a POST of `body` to the model: `authorization`, `x-amz-date`,
+    /// `x-amz-content-sha256` and, with temporary credentials, `x-amz-security-token`.
+    async fn sign(&self, body: &[u8]) -> Result<Vec<(&'static str, HeaderValue)>, LlmError> {
+        // The provider is asked each time: Lambda's credentials rotate, and are then always current.
+        let credentials = self.credentials.provide_credentials().await.map_err(credentials_error)?;
+        let identity: Identity = credentials.into();
+        let mut settings = SigningSettings::default();
+        settings.signature_location = SignatureLocation::Headers;
+        // The body's hash in a header too, as the SDK sends it.
+        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        let unsignable = |error: &dyn std::error::Error| LlmError::Refused(format!("bedrock: cannot sign: {error}"));
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&self.config.region)
+            .name("bedrock")
+            .time(SystemTime::now())
+            .settings(settings)
+            .build()
+            .map_err(|error| unsignable(&error))?
+            .into();
+        // The content type is signed: the request sends exactly this one.
+        let headers = [(CONTENT_TYPE.as_str(), "application/json")];
+        let request = SignableRequest::new("POST", self.url.as_str(), headers.into_iter(), SignableBody::Bytes(body))
+            .map_err(|error| unsignable(&error))?;
+        let (instructions, _signature) = sign(request, &params).map_err(|error| unsignable(&error))?.into_parts();
+        let (headers, _query) = instructions.into_parts();
+        let mut signed = Vec::with_capacity(headers.len());
+        for header in headers {
+            let mut value = HeaderValue::from_str(header.value()).map_err(|error| unsignable(&error))?;
+            // Keeps the signature and the session token out of reqwest's `Debug`.
+            value.set_sensitive(header.sensitive());
+            signed.push((header.name(), value));
+        }
+        Ok(signed)
+    }
+}
+
+/// No credentials at all is a setting to fix; a provider that failed (IMDS, STS) may answer next time.
+fn credentials_error(error: CredentialsError) -> LlmError {
+    let message = format!("bedrock: no AWS credentials: {}", causes(&error));
+    match error {
+        CredentialsError::CredentialsNotLoaded(_) | CredentialsError::InvalidConfiguration(_) => {
+            LlmError::Refused(message)
+        }
+        _ => LlmError::Unavailable(message),
+    }
+}
+
+/// An error answer: its type in `x-amzn-errortype` (`ThrottlingException:http://internal...`) or
+/// in the body's `__type` (`com.amazon.coral...#ThrottlingException`), its text in `message` (or
+/// `Message`). The secret key never leaves this process, so Bedrock cannot echo it.
+fn bedrock_error(status: u16, retry_after: Option<Duration>, error_type: Option<&str>, body: &str) -> LlmError {
+    let body = serde_json::from_str::<Value>(body).unwrap_or(Value::Null);
+    let kind = error_type.or(body["__type"].as_str()).unwrap_or_default();
+    let kind = kind.split(':').next().unwrap_or_default();
+    let kind = kind.rsplit('#').next().unwrap_or_default();
+    let message = body["message"].as_str().or(body["Message"].as_str()).unwrap_or("no message");
+    let text = scrub(&format!("bedrock: {status} {kind}: {message}"), None);
+    match kind {
+        "ThrottlingException" => LlmError::Throttled { retry_after },
+        "ServiceUnavailableException" | "InternalServerException" | "ModelTimeoutException" => {
+            LlmError::Unavailable(text)
+        }
+        "ValidationException" | "" if status == 400 && overflows(message) => LlmError::TooLong,
+        "ValidationException"
+        | "AccessDeniedException"
+        | "UnrecognizedClientException"
+        | "ResourceNotFoundException" => LlmError::Refused(text),
+        _ => error_of_status(status, retry_after, text),
+    }
+}
+
+/// Bedrock tells a request over the model's window only in words, which vary by model: "Input is
+/// too long for requested model.", "prompt is too long: 201234 tokens > 200000 maximum", "Too many
+/// input tokens.", "The maximum tokens you requested exceeds the model limit".
+fn overflows(message: &str) -> bool {
+    let message = message.to_lowercase();
+    [
+        "too long",
+        "too many input tokens",
+        "max tokens",
+        "max_tokens",
+        "maximum tokens",
+        "context length",
+        "context window",
+    ]
+    .iter()
+    .any(|wording| message.contains(wording))
+}
+
+/// One URL path segment, percent-encoded as RFC 3986 wants it (all but the unreserved characters).
+fn encode_segment(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => encoded.push(char::from(byte)),
+            _ => encoded.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    encoded
+}
+
+/// The one tool of a structured request, forced: its input schema is the answer's schema, so its
+/// input is the answer.
+fn answer_tool(name: &str, schema: &Value) -> Value {
+    json!({
+        "tools": [{
+            "toolSpec": {
+                "name": name,
+                "description": format!("Gives the answer: a `{name}` object matching the input schema."),
+                "inputSchema": { "json": schema },
+            },
+        }],
+        "toolChoice": { "tool": { "name": name } },
+    })
+}
+
+/// The input of the answer tool: an object (some models send it as a JSON string instead).
+fn tool_input(name: &str, content: Vec<ContentBlock>) -> Result<Value, LlmError> {
+    let answered_in_text = content.iter().any(|block| block.text.is_some());
+    let tool_use = content.into_iter().filter_map(|block| block.tool_use).find(|tool_use| tool_use.name == name);
+    match tool_use.map(|tool_use| tool_use.input) {
+        Some(value @ Value::Object(_)) => Ok(value),
+        Some(Value::String(text)) => parse_object("bedrock", &text),
+        Some(_) => Err(LlmError::Malformed("bedrock: the tool's input is not an object".to_string())),
+        None if answered_in_text => {
+            Err(LlmError::Malformed("bedrock: the model answered in text instead of with the tool".to_string()))
+        }
+        None => Err(LlmError::Malformed("bedrock: no tool use in the answer".to_string())),
+    }
+}
+
+/// The text blocks of an answer, joined; an answer without any is malformed.
+fn text_of(content: Vec<ContentBlock>) -> Result<String, LlmError> {
+    let texts: Vec<String> = content.into_iter().filter_map(|block| block.text).collect();
+    if texts.is_empty() {
+        return Err(LlmError::Malformed("bedrock: no text in the answer".to_string()));
+    }
+    Ok(texts.concat())
+}
+
+#[async_trait::async_trait]
+impl LanguageModel for BedrockConverse {
+    async fn complete_json(&self, request: &JsonRequest) -> Result<JsonAnswer, LlmError> {
+        let schema_text = request.schema.to_string();
+        let (system, messages) = (&request.system, &request.messages);
+        let input = check_budget(system, messages, &schema_text, request.max_tokens, self.config.context_tokens)?;
+        let mut body = self.body(system, messages, request.max_tokens, None);
+        body["toolConfig"] = answer_tool(&request.schema_name, &request.schema);
+        let (content, usage) = self.converse(&body).await?;
+        let value = tool_input(&request.schema_name, content)?;
+        let usage =
+            usage.unwrap_or_else(|| Usage { input_tokens: input, output_tokens: estimate_tokens(&value.to_string()) });
+        Ok(JsonAnswer { value, usage, model: self.config.model_id.clone() })
+    }
+
+    async fn complete_text(&self, request: &TextRequest) -> Result<TextAnswer, LlmError> {
+        let (system, messages) = (&request.system, &request.messages);
+        let input = check_budget(system, messages, "", request.max_tokens, self.config.context_tokens)?;
+        let body = self.body(system, messages, request.max_tokens, request.temperature);
+        let (content, usage) = self.converse(&body).await?;
+        let text = text_of(content)?;
+        let usage = usage.unwrap_or_else(|| Usage { input_tokens: input, output_tokens: estimate_tokens(&text) });
+        Ok(TextAnswer { text, usage, model: self.config.model_id.clone() })
+    }
+
+    fn provider(&self) -> &'static str {
+        "bedrock"
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// From the settings
+
+/// The model of `LLM_MODEL` when it is blank, per provider.
+pub const BEDROCK_DEFAULT_MODEL: &str = "anthropic.claude-3-5-haiku-20241022-v1:0";
+pub const OPENAI_DEFAULT_MODEL: &str = "gpt-4o-mini";
+
+/// The language model the settings name, or none when no provider is configured. Bedrock is
+/// signed with the function's credentials; an OpenAI-compatible key is read from Secrets
+/// Manager on first use (`LazyOpenAi`), so a background function's cold start reads no secret.
+pub fn from_settings(
+    settings: &crate::settings::LlmSettings,
+    sdk: &crate::state::SdkConfig,
+) -> Result<Option<std::sync::Arc<dyn LanguageModel>>, crate::state::InitError> {
+    use crate::settings::LlmProvider;
+    let Some(provider) = settings.provider else {
+        return Ok(None);
+    };
+    let http = super::http_client()?;
+    let model: std::sync::Arc<dyn LanguageModel> = match provider {
+        LlmProvider::Bedrock => {
+            let region = sdk.region().map(|region| region.to_string()).unwrap_or_else(|| "us-east-1".into());
+            let mut config = BedrockConfig::new(region, settings.model.clone());
+            if let Some(endpoint) = &settings.base_url {
+                config.endpoint = endpoint.clone();
+            }
+            let credentials = sdk
+                .credentials_provider()
+                .ok_or(crate::state::InitError::Aws("no AWS credentials to sign Bedrock requests with"))?;
+            std::sync::Arc::new(BedrockConverse::new(http, config, credentials))
+        }
+        LlmProvider::OpenAi => std::sync::Arc::new(LazyOpenAi {
+            http,
+            base_url: settings.base_url.clone().unwrap_or_else(|| OPENAI_BASE_URL.to_string()),
+            model: settings.model.clone(),
+            secret_id: settings.api_key_secret_id.clone(),
+            sdk: sdk.clone(),
+            client: tokio::sync::OnceCell::new(),
+        }),
+    };
+    Ok(Some(model))
+}
+
+/// An OpenAI-compatible client whose API key is read from Secrets Manager on its first call
+/// (then kept for the life of the function). A failed read is `Unavailable`: the job comes back.
+pub struct LazyOpenAi {
+    http: reqwest::Client,
+    base_url: String,
+    model: String,
+    secret_id: Option<String>,
+    sdk: crate::state::SdkConfig,
+    client: tokio::sync::OnceCell<OpenAiCompatible>,
+}
+
+impl LazyOpenAi {
+    async fn client(&self) -> Result<&OpenAiCompatible, LlmError> {
+        self.client
+            .get_or_try_init(|| async {
+                let key = match &self.secret_id {
+                    Some(id) => Some(crate::state::secret(&self.sdk, id).await.map_err(|error| {
+                        LlmError::Unavailable(format!("openai: the API key could not be read: {error}"))
+                    })?),
+                    None => None,
+                };
+                let config = OpenAiConfig::new(self.base_url.clone(), self.model.clone(), key);
+                Ok(OpenAiCompatible::new(self.http.clone(), config))
+            })
+            .await
+    }
+}
+
+#[async_trait::async_trait]
+impl LanguageModel for LazyOpenAi {
+    async fn complete_json(&self, request: &JsonRequest) -> Result<JsonAnswer, LlmError> {
+        self.client().await?.complete_json(request).await
+    }
+
+    async fn complete_text(&self, request: &TextRequest) -> Result<TextAnswer, LlmError> {
+        self.client().await?.complete_text(request).await
+    }
+
+    fn provider(&self) -> &'static str {
+        "openai"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -529,5 +959,53 @@ mod tests {
         assert_eq!(scrub("bad key sk-123", Some("sk-123")), "bad key [redacted]");
         assert_eq!(parse_object("t", "```json\n{\"a\":1}\n```").unwrap(), json!({"a": 1}));
         assert!(matches!(parse_object("t", "[1]"), Err(LlmError::Malformed(_))));
+    }
+
+    #[test]
+    fn encodes_model_ids_as_one_segment() {
+        assert_eq!(
+            encode_segment("anthropic.claude-3-5-haiku-20241022-v1:0"),
+            "anthropic.claude-3-5-haiku-20241022-v1%3A0"
+        );
+        assert_eq!(
+            encode_segment("arn:aws:bedrock:eu-west-1:1:inference-profile/eu.x"),
+            "arn%3Aaws%3Abedrock%3Aeu-west-1%3A1%3Ainference-profile%2Feu.x"
+        );
+        let config = BedrockConfig::new("eu-west-1", "m:0");
+        assert_eq!(config.endpoint, "https://bedrock-runtime.eu-west-1.amazonaws.com");
+    }
+
+    #[test]
+    fn reads_bedrock_errors() {
+        let header = Some("ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/");
+        let wait = Some(Duration::from_secs(1));
+        assert_eq!(bedrock_error(429, wait, header, "{}"), LlmError::Throttled { retry_after: wait });
+        let body = r#"{"__type": "com.amazon.coral.service#ServiceUnavailableException", "Message": "down"}"#;
+        assert_eq!(
+            bedrock_error(503, None, None, body),
+            LlmError::Unavailable("bedrock: 503 ServiceUnavailableException: down".into())
+        );
+        let too_long = r#"{"message": "Input is too long for requested model."}"#;
+        assert_eq!(bedrock_error(400, None, Some("ValidationException"), too_long), LlmError::TooLong);
+        assert_eq!(bedrock_error(400, None, None, too_long), LlmError::TooLong);
+        let invalid = r#"{"message": "The provided model identifier is invalid."}"#;
+        assert!(matches!(bedrock_error(400, None, Some("ValidationException"), invalid), LlmError::Refused(_)));
+        assert!(matches!(bedrock_error(424, None, Some("ModelErrorException"), "{}"), LlmError::Refused(_)));
+        assert!(matches!(bedrock_error(408, None, Some("ModelTimeoutException"), "{}"), LlmError::Unavailable(_)));
+        assert!(matches!(bedrock_error(502, None, None, "<html>Bad gateway</html>"), LlmError::Unavailable(_)));
+    }
+
+    #[test]
+    fn reads_the_answer_tool_and_text() {
+        let blocks =
+            |content: Value| serde_json::from_value::<ConverseMessage>(json!({ "content": content })).unwrap().content;
+        let tool = |input: Value| blocks(json!([{ "toolUse": { "toolUseId": "t", "name": "plan", "input": input } }]));
+        assert_eq!(tool_input("plan", tool(json!({ "a": 1 }))).unwrap(), json!({ "a": 1 }));
+        assert_eq!(tool_input("plan", tool(json!("{\"a\": 1}"))).unwrap(), json!({ "a": 1 }));
+        assert!(matches!(tool_input("plan", tool(json!([1]))), Err(LlmError::Malformed(_))));
+        assert!(matches!(tool_input("plan", blocks(json!([{ "text": "{}" }]))), Err(LlmError::Malformed(_))));
+        let text = blocks(json!([{ "reasoningContent": {} }, { "text": "a" }, { "text": "b" }]));
+        assert_eq!(text_of(text).unwrap(), "ab");
+        assert!(matches!(text_of(blocks(json!([]))), Err(LlmError::Malformed(_))));
     }
 }

@@ -2,6 +2,7 @@
 //! function over the store and clients, so the Lambda entry point, the local gateway and tests
 //! run the same code.
 
+pub mod ai;
 pub mod calendar_sync;
 pub mod content;
 pub mod deliver;

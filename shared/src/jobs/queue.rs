@@ -80,6 +80,37 @@ async fn send_batch(sqs: &aws_sdk_sqs::Client, queue_url: &str, bodies: Vec<Stri
     Err(QueueError(format!("{} messages refused twice", pending.len())))
 }
 
+/// The `ai-jobs` queue (api-ai and api-planning send to it; ai-worker consumes it).
+#[derive(Clone, Debug)]
+pub struct AiJobQueue {
+    pub sqs: aws_sdk_sqs::Client,
+    pub url: String,
+}
+
+impl AiJobQueue {
+    /// The queue of `AI_JOBS_QUEUE_URL`.
+    pub fn from_env(
+        env: &crate::settings::Env,
+        sdk: &crate::state::SdkConfig,
+    ) -> Result<Self, crate::settings::SettingError> {
+        let url = env.require("AI_JOBS_QUEUE_URL")?;
+        Ok(AiJobQueue { sqs: aws_sdk_sqs::Client::new(sdk), url })
+    }
+
+    /// Queues a job's message.
+    pub async fn send(&self, message: &crate::domain::ai::AiJobMessage) -> Result<(), QueueError> {
+        let body = serde_json::to_string(message).map_err(|error| QueueError(error.to_string()))?;
+        self.sqs
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(|error| QueueError(aws_sdk_sqs::error::DisplayErrorContext(&error).to_string()))?;
+        Ok(())
+    }
+}
+
 /// The `calendar-sync` queue.
 #[derive(Clone, Debug)]
 pub struct SyncQueue {

@@ -207,6 +207,33 @@ impl Credits<'_> {
         timezone: &str,
         daily_allowance: u64,
     ) -> Result<Reserved, StoreError> {
+        let account = (user_id, timezone, daily_allowance);
+        self.reserve_with(account, job_id, amount, now, Vec::new()).await
+    }
+
+    /// `reserve` for `job`, which is written in the same transaction: a job exists exactly when
+    /// its credits are held (nothing is half-written if either is refused).
+    pub async fn reserve_for_job(
+        self,
+        job: &crate::store::ai::JobItem,
+        amount: u64,
+        now: DateTime<Utc>,
+        timezone: &str,
+        daily_allowance: u64,
+    ) -> Result<Reserved, StoreError> {
+        let put = self.store.put_new(to_item(job)?)?;
+        self.reserve_with((&job.user_id, timezone, daily_allowance), &job.id, amount, now, vec![put]).await
+    }
+
+    /// Takes `amount` for `job_id` with `with` (more actions of the same transaction).
+    async fn reserve_with(
+        self,
+        (user_id, timezone, daily_allowance): (&str, &str, u64),
+        job_id: &str,
+        amount: u64,
+        now: DateTime<Utc>,
+        with: Vec<TransactWriteItem>,
+    ) -> Result<Reserved, StoreError> {
         let today = crate::domain::credits::today(now, timezone);
         for attempt in 0..ATTEMPTS {
             if let Some(existing) = self.reservation(user_id, job_id).await? {
@@ -226,11 +253,12 @@ impl Credits<'_> {
                 reservation,
                 created_at: super::now_rfc3339(),
             };
-            let actions = vec![
+            let mut actions = vec![
                 self.take(user_id, &balance, &taken)?,
                 self.store.put_new(to_item(&item)?)?,
                 self.entry(user_id, LedgerEntryKind::Reserve, taken, Some(job_id), "reserved for an AI job")?,
             ];
+            actions.extend(with.iter().cloned());
             match self.store.transact(actions).await {
                 Ok(()) => return Ok(Reserved::Taken(taken)),
                 Err(error) if lost_race(&error) => backoff(attempt).await,

@@ -310,3 +310,18 @@ pub fn plan_day(date: &str) -> String {
 
 /// Sorts after every `PLAN_DATE#<date>`.
 pub const PLAN_DAY_END: &str = "PLAN_DATE#~";
+
+/// An AI job: `AI_JOB#<job id>`.
+pub fn ai_job(job_id: &str) -> String {
+    format!("AI_JOB#{job_id}")
+}
+
+/// A day's AI use: `AI_USAGE#<YYYY-MM-DD>` (the user's day).
+pub fn ai_usage(date: &str) -> String {
+    format!("AI_USAGE#{date}")
+}
+
+/// The day's breakdown of a task, kept for identical requests: `AI_BREAKDOWN#<task id>`.
+pub fn ai_breakdown(task_id: &str) -> String {
+    format!("AI_BREAKDOWN#{task_id}")
+}

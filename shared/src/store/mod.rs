@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod activity;
+pub mod ai;
 pub mod attachments;
 pub mod billing;
 pub mod connections;
@@ -185,6 +186,10 @@ impl Store {
 
     pub fn activity(&self) -> activity::ActivityLog<'_> {
         activity::ActivityLog { store: self }
+    }
+
+    pub fn ai(&self) -> ai::AiJobs<'_> {
+        ai::AiJobs { store: self }
     }
 
     pub fn attachments(&self) -> attachments::Attachments<'_> {

@@ -302,6 +302,18 @@ impl Planning<'_> {
     }
 
     /// Moves a proposed plan to `rejected`; false when it is no longer proposed at that version.
+    /// Puts a narration on a plan that is still proposed or accepted. The plan's version stays:
+    /// a narration explains it and changes nothing an accept is conditioned on. False when the
+    /// plan is gone or was superseded or rejected meanwhile.
+    pub async fn set_narration(self, user_id: &str, plan_id: &str, narration: &str) -> Result<bool, StoreError> {
+        let update = ItemUpdate::new().set("narration", s(narration)).condition(
+            "#status = :proposed OR #status = :accepted",
+            &[("#status", "status")],
+            [(":proposed", s("proposed")), (":accepted", s("accepted"))],
+        );
+        Ok(update.apply(self.store, key(keys::user(user_id), keys::plan(plan_id))).await?.is_some())
+    }
+
     pub async fn reject(self, user_id: &str, plan: &PlanItem) -> Result<bool, StoreError> {
         match self.store.transact(vec![self.status_change(user_id, plan, "rejected")?]).await {
             Ok(()) => Ok(true),

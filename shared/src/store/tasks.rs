@@ -204,6 +204,14 @@ impl TaskSort {
 /// A refused task write.
 pub type TaskWriteError = WriteError<Task>;
 
+/// What `create_subtasks` came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubtasksCreated {
+    Now,
+    /// An earlier call with the same ids made them.
+    Before,
+}
+
 /// Filters of a task list.
 #[derive(Debug, Default, Clone)]
 pub struct TaskFilter {
@@ -420,6 +428,56 @@ impl Tasks<'_> {
                     None => Err(TaskWriteError::NotFound),
                 }
             }
+            Err((error, _)) => Err(error.into()),
+        }
+    }
+
+    /// Creates `subtasks` under the live task `parent_id`, all in one transaction with their
+    /// activity entries and the parent's set and counts, if the parent has room for them all.
+    /// The subtasks' ids are the caller's (an AI job derives them from its own), so a repeat finds
+    /// the first already there and writes nothing: `Before`.
+    pub async fn create_subtasks(
+        self,
+        tenant: &Tenant,
+        parent_id: &str,
+        subtasks: &[Task],
+        limits: PlanLimits,
+    ) -> Result<SubtasksCreated, TaskWriteError> {
+        let Some(first) = subtasks.first() else {
+            return Ok(SubtasksCreated::Now);
+        };
+        let mut plan = Plan::default();
+        for subtask in subtasks {
+            plan.push(self.store.put_new(to_item(&TaskItem::new(tenant, subtask.clone()))?)?, Some(Guard::Raced));
+            let changes = creation_changes(subtask);
+            plan.push(self.store.activity().record_activity(tenant, "task", &subtask.id, "created", &changes)?, None);
+        }
+        let room = limits.subtasks_per_task.saturating_sub(subtasks.len() as u64);
+        let open: i64 = subtasks.iter().map(|subtask| subtask_contribution(subtask).0).sum();
+        let ids = AttributeValue::Ss(subtasks.iter().map(|subtask| subtask.id.clone()).collect());
+        let join = ItemUpdate::new()
+            .add("subtask_ids", ids)
+            .add("open_subtasks", n(open))
+            .condition(
+                "attribute_exists(#pk) AND attribute_not_exists(trashed_at) \
+                 AND (attribute_not_exists(subtask_ids) OR size(subtask_ids) <= :room)",
+                &[("#pk", keys::PK)],
+                [(":room", n(room))],
+            )
+            .into_action(&self.store.table, TaskItem::key(tenant, parent_id))?;
+        plan.push(join, Some(Guard::Parent));
+        if plan.len() > MAX_TRANSACTION_ACTIONS {
+            return Err(TaskWriteError::TooLarge(format!("{} subtasks take more than one step", subtasks.len())));
+        }
+        match plan.run(self.store).await {
+            Ok(()) => Ok(SubtasksCreated::Now),
+            Err((_, Some(Guard::Raced))) if self.get_task_item(tenant, &first.id).await?.is_some() => {
+                Ok(SubtasksCreated::Before)
+            }
+            Err((_, Some(Guard::Parent))) => match self.get_task_item(tenant, parent_id).await? {
+                Some(_) => Err(TaskWriteError::LimitReached(LimitReached::of(Limit::SubtasksPerTask, limits))),
+                None => Err(TaskWriteError::NotFound),
+            },
             Err((error, _)) => Err(error.into()),
         }
     }

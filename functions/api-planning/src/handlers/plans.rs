@@ -16,13 +16,18 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use shared::Base;
 use shared::domain::Versioned;
+use shared::domain::ai::JobKind;
 use shared::domain::ical::FocusBlock;
 use shared::domain::planner::{self, Block, Unplaced};
 use shared::domain::task::{ScheduledBlock, Task};
 use shared::http::concurrency::{created, with_etag};
 use shared::http::openapi::{CallerProblems, Problem, RequestProblems};
-use shared::http::{ApiError, ApiJson, ApiPath, CurrentUser};
+use shared::http::{ApiError, ApiJson, ApiPath, ApiQuery, CurrentUser};
+use shared::jobs::ai::{StartError, start_job};
+use shared::jobs::queue::AiJobQueue;
+use shared::settings::LlmSettings;
 use shared::store::Tenant;
+use shared::store::accounts::UserItem;
 use shared::store::planning::{Accepted, DayItem, PlanItem};
 
 use crate::input::{day_bounds, gather, zone_of};
@@ -31,6 +36,26 @@ use crate::input::{day_bounds, gather, zone_of};
 const DAYS_AHEAD: i64 = 30;
 /// Tasks one accept may touch: each is two actions of the transaction (the task, its activity).
 const TASKS_PER_ACCEPT: usize = 48;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ProposeQuery {
+    /// Also start a job that narrates the plan (a language model must be configured; it costs
+    /// a credit). The plan is proposed whether or not the job starts: `narration_job` says.
+    #[param(value_type = Option<bool>)]
+    narrate: Option<String>,
+}
+
+/// What became of `?narrate=true`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct NarrationJob {
+    /// The job (`GET /v1/ai/jobs/{id}`), when it started.
+    id: Option<String>,
+    /// `queued`, or `not_started`.
+    status: &'static str,
+    /// Why it did not start: `ai_unavailable`, `insufficient_credits` or `rate_limited`.
+    reason: Option<String>,
+}
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ProposeRequest {
@@ -50,6 +75,9 @@ pub struct PlanView {
     blocks: Vec<Block>,
     unplaced: Vec<Unplaced>,
     narration: Option<String>,
+    /// Only in the answer to `POST /v1/plans?narrate=true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    narration_job: Option<NarrationJob>,
     created_at: String,
 }
 
@@ -71,6 +99,7 @@ fn view(plan: &PlanItem) -> Result<PlanView, ApiError> {
         blocks: serde_json::from_str(&plan.blocks).map_err(ApiError::internal)?,
         unplaced: serde_json::from_str(&plan.unplaced).map_err(ApiError::internal)?,
         narration: plan.narration.clone(),
+        narration_job: None,
         created_at: plan.created_at.clone(),
     })
 }
@@ -92,7 +121,7 @@ fn planned_day(text: &str, today: NaiveDate) -> Result<NaiveDate, ApiError> {
 
 /// Proposes a plan for the day: every open task is placed (with its reasons) or listed in
 /// `unplaced` with a code and a sentence.
-#[utoipa::path(post, path = "/v1/plans", tag = "planning", request_body = ProposeRequest,
+#[utoipa::path(post, path = "/v1/plans", tag = "planning", request_body = ProposeRequest, params(ProposeQuery),
     responses(
         (status = 201, description = "The proposal, with ETag and Location", body = PlanView),
         (status = 409, description = "plan_busy: another proposal for the day was made at the same moment", body = Problem, content_type = "application/problem+json"),
@@ -102,9 +131,18 @@ fn planned_day(text: &str, today: NaiveDate) -> Result<NaiveDate, ApiError> {
     security(("bearer" = [])))]
 pub async fn propose(
     State(app): State<Base>,
+    State(queue): State<AiJobQueue>,
+    State(llm): State<LlmSettings>,
     caller: CurrentUser,
+    ApiQuery(query): ApiQuery<ProposeQuery>,
     ApiJson(request): ApiJson<ProposeRequest>,
 ) -> Result<Response, ApiError> {
+    // Read first: a bad value must not leave a plan behind.
+    let narrate = match query.narrate.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(shared::domain::Violations::one("narrate", "must be true or false").into()),
+    };
     let user = app.store.accounts().get_user(&caller.user_id).await?.ok_or_else(ApiError::not_found)?;
     let now = Utc::now();
     let date = planned_day(&request.date, now.with_timezone(&zone_of(&user)).date_naive())?;
@@ -124,8 +162,34 @@ pub async fn propose(
     if !app.store.planning().propose(&user.id, &item, day.as_ref(), previous.as_ref()).await? {
         return Err(ApiError::conflict("plan_busy", "another plan for this day was proposed at the same moment"));
     }
-    let view = view(&item)?;
+    let mut view = view(&item)?;
+    if narrate {
+        view.narration_job = Some(start_narration(&app, &queue, &llm, &user, &item).await?);
+    }
     Ok(created(&format!("/v1/plans/{}", item.date), &view))
+}
+
+/// Starts the plan's narration job, if a model is configured and the user's credits and hourly
+/// budget allow; the plan stands either way.
+async fn start_narration(
+    app: &Base,
+    queue: &AiJobQueue,
+    llm: &LlmSettings,
+    user: &UserItem,
+    plan: &PlanItem,
+) -> Result<NarrationJob, ApiError> {
+    let not_started = |reason: &str| NarrationJob { id: None, status: "not_started", reason: Some(reason.into()) };
+    if llm.require().is_err() {
+        return Ok(not_started("ai_unavailable"));
+    }
+    let input = serde_json::json!({ "plan_id": plan.id, "date": plan.date });
+    match start_job(&app.store, queue, user, JobKind::Narration, &input, Utc::now()).await {
+        Ok(job) => Ok(NarrationJob { id: Some(job.id), status: "queued", reason: None }),
+        Err(StartError::Insufficient(_)) => Ok(not_started("insufficient_credits")),
+        Err(StartError::RateLimited { .. }) => Ok(not_started("rate_limited")),
+        Err(StartError::Queue(_)) => Ok(not_started("ai_unavailable")),
+        Err(StartError::Store(error)) => Err(error.into()),
+    }
 }
 
 /// The day's current plan: the latest proposal, or what became of it (accepted, rejected).

@@ -1,0 +1,29 @@
+//! The api-ai binary, run as Lambda runs it, on every event of events/api-ai: a breakdown
+//! started (202, credits reserved), the job read back, and the day's usage.
+
+use flowday_tests::{TestStack, event, invoke};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_api-ai");
+
+#[tokio::test]
+async fn every_api_ai_event_is_answered_by_the_lambda_binary() {
+    let (stack, _model) = TestStack::with_llm().await;
+    let user = stack.signup("Lambda").await;
+    let token = user["access_token"].as_str().unwrap();
+    let task =
+        stack.create_task(Some(token), serde_json::json!({"title": "Write the report", "estimate_minutes": 90})).await;
+    let task_id = task.body["id"].as_str().unwrap();
+    let lambda = stack.lambda(BINARY, "api-ai").await;
+    let key = ulid::Ulid::new().to_string();
+    let values = [("access_token", token), ("idempotency_key", key.as_str()), ("task_id", task_id)];
+
+    let started = invoke(&lambda, event("api-ai", "start-breakdown", &values)).await;
+    assert_eq!((started.status, started.body["status"].as_str()), (202, Some("queued")), "{}", started.body);
+    let job_id = started.body["id"].as_str().unwrap();
+    let read = invoke(&lambda, event("api-ai", "get-job", &[("access_token", token), ("job_id", job_id)])).await;
+    assert_eq!((read.status, read.body["id"].as_str()), (200, Some(job_id)), "{}", read.body);
+    let usage = invoke(&lambda, event("api-ai", "get-usage", &[("access_token", token)])).await;
+    assert_eq!((usage.status, usage.body["days"].as_array().map(Vec::len)), (200, Some(0)), "{}", usage.body);
+    assert_eq!(stack.ai_messages().await.len(), 1, "the job was queued");
+    lambda.stop().await;
+}
