@@ -419,3 +419,128 @@ async fn the_model_key_never_reaches_a_job_or_an_answer() {
     assert!(!failed.to_string().contains(FakeOpenAi::API_KEY));
     assert_eq!(model.calls().len(), 1, "a refusal is not retried");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Chat
+
+async fn chat(stack: &TestStack, caller: &Caller, body: Value, key: &str) -> TestResponse {
+    stack.call_with(Method::POST, "/v1/ai/chat", Some(&caller.token), Some(body), &[("idempotency-key", key)]).await
+}
+
+#[tokio::test]
+async fn a_conversation_keeps_its_history_and_the_model_sees_the_tasks_once_per_job() {
+    let (stack, model) = TestStack::with_llm().await;
+    let caller = caller(&stack).await;
+    task(&stack, &caller, "Write the report", 60).await;
+    model.reply_text("Start with the report while you are fresh.");
+    let first = chat(&stack, &caller, json!({"message": "What should I do first?"}), "c1").await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.body);
+    let messages = stack.ai_messages().await;
+    stack.run_ai_worker_on(&messages, 1).await;
+    let done = job(&stack, &caller, first.body["id"].as_str().unwrap()).await;
+    assert_eq!(done["result"]["reply"], "Start with the report while you are fresh.", "{done}");
+    let conversation_id = done["result"]["conversation_id"].as_str().unwrap().to_string();
+    assert!(model.requests()[0].to_string().contains("Write the report"), "the open tasks are the context");
+
+    // Delivered again: the exchange is not added twice.
+    stack.run_ai_worker_on(&messages, 2).await;
+    model.reply_text("Then answer the email.");
+    let body = json!({"message": "And then?", "conversation_id": conversation_id});
+    chat(&stack, &caller, body, "c2").await;
+    stack.run_ai_worker().await;
+    let sent = model.requests()[1]["messages"].clone();
+    let texts: Vec<&str> = sent.as_array().unwrap().iter().filter_map(|message| message["content"].as_str()).collect();
+    assert_eq!(texts[1..], ["What should I do first?", "Start with the report while you are fresh.", "And then?"]);
+
+    let path = format!("/v1/ai/conversations/{conversation_id}");
+    let read = stack.call(Method::GET, &path, Some(&caller.token), None).await;
+    let roles: Vec<&str> =
+        read.body["messages"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["user", "assistant", "user", "assistant"], "{}", read.body);
+    let listed = stack.call(Method::GET, "/v1/ai/conversations", Some(&caller.token), None).await;
+    assert_eq!(listed.body["items"][0]["title"], "What should I do first?", "{}", listed.body);
+    assert_eq!(ledger(&stack, &caller, "commit").await, 2);
+
+    let intruder = self::caller(&stack).await;
+    stack
+        .call(Method::GET, &path, Some(&intruder.token), None)
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "not_found");
+    let theirs = json!({"message": "Hi", "conversation_id": conversation_id});
+    let refused = chat(&stack, &intruder, theirs, "c3").await;
+    refused.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(refused.error_fields(), ["conversation_id"]);
+    let empty = chat(&stack, &caller, json!({"message": "   "}), "c4").await;
+    assert_eq!(empty.error_fields(), ["message"]);
+}
+
+#[tokio::test]
+async fn the_history_sent_is_capped_by_the_tiers_context_budget() {
+    let (stack, model) = TestStack::with_llm().await;
+    let caller = caller(&stack).await;
+    let long = |tag: &str| format!("{tag} {}", "word ".repeat(700));
+    let mut conversation_id: Option<String> = None;
+    for round in 0..4 {
+        model.reply_text(format!("Reply {round}"));
+        let mut body = json!({"message": long(&format!("Question {round}"))});
+        if let Some(id) = &conversation_id {
+            body["conversation_id"] = json!(id);
+        }
+        let started = chat(&stack, &caller, body, &format!("long-{round}")).await;
+        assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
+        stack.run_ai_worker().await;
+        let done = job(&stack, &caller, started.body["id"].as_str().unwrap()).await;
+        assert_eq!(done["status"], "succeeded", "{done}");
+        conversation_id = done["result"]["conversation_id"].as_str().map(str::to_string);
+    }
+    let last = model.requests()[3]["messages"].to_string();
+    assert!(last.contains("Question 3") && last.contains("Question 2"), "the newest history is kept");
+    assert!(!last.contains("Question 0"), "the oldest history is left out on the free tier");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Insights
+
+async fn insights(stack: &TestStack, caller: &Caller, key: &str) -> TestResponse {
+    stack.call_with(Method::POST, "/v1/ai/insights", Some(&caller.token), None, &[("idempotency-key", key)]).await
+}
+
+#[tokio::test]
+async fn the_weekly_review_states_only_figures_we_computed() {
+    let (stack, model) = TestStack::with_llm().await;
+    let caller = caller(&stack).await;
+    let now = chrono::Utc::now();
+    let at = |hours: i64| flowday_tests::instant(now + chrono::Duration::hours(hours));
+    let on_time = stack.create_task(Some(&caller.token), json!({"title": "Pay rent", "due_at": at(24)})).await;
+    let late = stack.create_task(Some(&caller.token), json!({"title": "File taxes", "due_at": at(-1)})).await;
+    stack.create_task(Some(&caller.token), json!({"title": "Call mum", "due_at": at(-2)})).await;
+    for done in [&on_time, &late] {
+        let path = format!("/v1/tasks/{}/complete", done.body["id"].as_str().unwrap());
+        let completed = stack.call(Method::POST, &path, Some(&caller.token), None).await;
+        assert_eq!(completed.status, StatusCode::OK, "{}", completed.body);
+    }
+    model.reply_text("You finished 2 tasks, 1 of them on time (50%). 1 task is overdue now.");
+    let started = insights(&stack, &caller, "week-1").await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
+    assert_eq!(started.body["credits"], 2);
+    stack.run_ai_worker().await;
+    let done = job(&stack, &caller, started.body["id"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let figures = &done["result"]["figures"];
+    assert_eq!(
+        (figures["tasks_completed"].as_u64(), figures["completed_on_time"].as_u64(), figures["overdue_now"].as_u64()),
+        (Some(2), Some(1), Some(1)),
+        "{figures}"
+    );
+    assert!(model.requests()[0].to_string().contains("\\\"tasks_completed\\\":2"), "the figures are passed in");
+
+    let before = credits_total(&stack, &caller).await;
+    model.reply_text("You finished 5 tasks!");
+    model.reply_text("You finished 9 tasks!");
+    let started = insights(&stack, &caller, "week-2").await;
+    stack.run_ai_worker().await;
+    let failed = job(&stack, &caller, started.body["id"].as_str().unwrap()).await;
+    assert_eq!((failed["status"].as_str(), failed["error"]["code"].as_str()), (Some("failed"), Some("invalid_answer")));
+    assert!(model.requests()[2].to_string().contains("not in my figures: 5"), "the made-up number was named");
+    assert_eq!(credits_total(&stack, &caller).await, before, "refunded");
+}

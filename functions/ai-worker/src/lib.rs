@@ -12,6 +12,8 @@
 //! then the job fails.
 
 mod breakdown;
+mod chat;
+pub mod insights;
 mod narration;
 
 use std::sync::Arc;
@@ -182,6 +184,8 @@ async fn run(state: &AiWorkerState, job: &JobItem) -> Result<Made, RunError> {
     match job.kind {
         JobKind::Breakdown => breakdown::run(&state.store, model, job).await,
         JobKind::Narration => narration::run(&state.store, model, job).await,
+        JobKind::Chat => chat::run(&state.store, model, job).await,
+        JobKind::Insights => insights::run(&state.store, model, job).await,
     }
 }
 

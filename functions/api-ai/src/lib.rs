@@ -1,4 +1,4 @@
-//! api-ai: the AI features as jobs. A `POST` counts the caller's hourly AI budget, reserves the
+//! api-ai: the AI features as jobs (breakdown, chat, weekly insights). A `POST` counts the caller's hourly AI budget, reserves the
 //! job's credits with the job itself, queues it for ai-worker and answers 202 with the job;
 //! `GET /v1/ai/jobs/{id}` follows it to its result. `GET /v1/ai/usage` sums requests, tokens and
 //! credits per day. Without a language model configured every AI route answers 503
@@ -15,7 +15,7 @@ use shared::jobs::queue::AiJobQueue;
 use shared::settings::{Env, LlmSettings};
 use shared::state::{InitError, SdkConfig};
 
-use handlers::{breakdown, jobs, usage};
+use handlers::{breakdown, chat, insights, jobs, usage};
 
 /// The base, the `ai-jobs` queue, and whether a language model is configured.
 #[derive(Clone, FromRef)]
@@ -30,6 +30,10 @@ pub struct AiState {
 pub fn routes() -> Vec<Route<AiState>> {
     vec![
         Route::post("/v1/ai/breakdown", breakdown::create).requiring_idempotency_key(),
+        Route::post("/v1/ai/chat", chat::send).requiring_idempotency_key(),
+        Route::get("/v1/ai/conversations", chat::list).with_query(),
+        Route::get("/v1/ai/conversations/{id}", chat::get),
+        Route::post("/v1/ai/insights", insights::create).requiring_idempotency_key(),
         Route::get("/v1/ai/jobs/{id}", jobs::get),
         Route::get("/v1/ai/usage", usage::get).with_query(),
     ]
@@ -50,7 +54,7 @@ pub fn route_group(state: AiState) -> RouteGroup {
 
 /// This function's part of the OpenAPI document (infra/local merges every function's).
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(breakdown::create, jobs::get, usage::get))]
+#[openapi(paths(breakdown::create, chat::send, chat::list, chat::get, insights::create, jobs::get, usage::get))]
 pub struct ApiDoc;
 
 pub fn router(state: AiState) -> Router {

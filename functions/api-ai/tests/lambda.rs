@@ -1,5 +1,6 @@
 //! The api-ai binary, run as Lambda runs it, on every event of events/api-ai: a breakdown
-//! started (202, credits reserved), the job read back, and the day's usage.
+//! started (202, credits reserved), the job read back, the day's usage, a chat message whose reply
+//! starts a conversation, the conversations listed and read, and a weekly review started.
 
 use flowday_tests::{TestStack, event, invoke};
 
@@ -25,5 +26,20 @@ async fn every_api_ai_event_is_answered_by_the_lambda_binary() {
     let usage = invoke(&lambda, event("api-ai", "get-usage", &[("access_token", token)])).await;
     assert_eq!((usage.status, usage.body["days"].as_array().map(Vec::len)), (200, Some(0)), "{}", usage.body);
     assert_eq!(stack.ai_messages().await.len(), 1, "the job was queued");
+
+    let key = ulid::Ulid::new().to_string();
+    let values = [("access_token", token), ("idempotency_key", key.as_str())];
+    let chat = invoke(&lambda, event("api-ai", "send-chat-message", &values)).await;
+    assert_eq!((chat.status, chat.body["kind"].as_str()), (202, Some("chat")), "{}", chat.body);
+    stack.run_ai_worker().await;
+    let listed = invoke(&lambda, event("api-ai", "list-conversations", &[("access_token", token)])).await;
+    let conversation_id = listed.body["items"][0]["id"].as_str().expect("a conversation").to_string();
+    let values = [("access_token", token), ("conversation_id", conversation_id.as_str())];
+    let read = invoke(&lambda, event("api-ai", "get-conversation", &values)).await;
+    assert_eq!((read.status, read.body["messages"].as_array().map(Vec::len)), (200, Some(2)), "{}", read.body);
+    let key = ulid::Ulid::new().to_string();
+    let values = [("access_token", token), ("idempotency_key", key.as_str())];
+    let insights = invoke(&lambda, event("api-ai", "start-insights", &values)).await;
+    assert_eq!((insights.status, insights.body["kind"].as_str()), (202, Some("insights")), "{}", insights.body);
     lambda.stop().await;
 }

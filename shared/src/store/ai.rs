@@ -306,3 +306,143 @@ impl AiJobs<'_> {
         self.store.transact(vec![self.store.put(to_item(&cached)?)?]).await
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Conversations (`AI_CONVERSATION#<id>`): the messages as JSON text, the jobs that added to them.
+
+/// One message of a conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ChatMessage {
+    /// `user` or `assistant`.
+    pub role: String,
+    pub text: String,
+    pub at: String,
+    /// The job that added it.
+    pub job_id: String,
+}
+
+/// A conversation as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub entity: String,
+    pub id: String,
+    /// The start of its first message.
+    pub title: String,
+    /// `Vec<ChatMessage>` as JSON text, oldest first, at most `MAX_CONVERSATION_MESSAGES`.
+    pub messages: String,
+    /// How many exchanges were ever added (the guard of the next one).
+    pub exchanges: u64,
+    /// The jobs that added an exchange (the last ones): a job adds its exchange once.
+    #[serde(default)]
+    pub job_ids: Vec<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl ConversationItem {
+    pub fn messages(&self) -> Vec<ChatMessage> {
+        serde_json::from_str(&self.messages).unwrap_or_default()
+    }
+}
+
+/// How many job ids a conversation remembers (more than a client could retry at once).
+const REMEMBERED_JOBS: usize = 20;
+
+impl AiJobs<'_> {
+    /// A conversation of the user.
+    pub async fn conversation(self, user_id: &str, id: &str) -> Result<Option<ConversationItem>, StoreError> {
+        self.store.get(keys::user(user_id), &keys::ai_conversation(id)).await
+    }
+
+    /// The user's conversations, newest first, a page at a time.
+    pub async fn conversations(
+        self,
+        user_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<ConversationItem>, bool), StoreError> {
+        let prefix = keys::ai_conversation("");
+        let (items, more) = self.store.query_page(keys::user(user_id), &prefix, after, limit, false).await?;
+        Ok((items.into_iter().map(from_item).collect::<Result<_, _>>()?, more))
+    }
+
+    /// Adds the user's message and the reply of `job_id` to the conversation (creating it), once
+    /// per job: conditioned on the exchanges counted when it was read, retried when another
+    /// job's exchange came first. The conversation as written.
+    pub async fn add_exchange(
+        self,
+        user_id: &str,
+        conversation_id: &str,
+        job_id: &str,
+        (question, reply): (&str, &str),
+    ) -> Result<ConversationItem, StoreError> {
+        for _ in 0..5 {
+            let stored = self.conversation(user_id, conversation_id).await?;
+            if let Some(done) = stored.as_ref().filter(|item| item.job_ids.iter().any(|id| id == job_id)) {
+                return Ok(done.clone());
+            }
+            let item = exchange_added(user_id, conversation_id, job_id, stored.as_ref(), (question, reply));
+            let written = match &stored {
+                None => self.store.transact(vec![self.store.put_new(to_item(&item)?)?]).await,
+                Some(before) => {
+                    let put = aws_sdk_dynamodb::types::Put::builder()
+                        .table_name(&self.store.table)
+                        .set_item(Some(to_item(&item)?))
+                        .condition_expression("exchanges = :read")
+                        .expression_attribute_values(":read", n(before.exchanges))
+                        .build()
+                        .map_err(StoreError::from)?;
+                    self.store.transact(vec![TransactWriteItem::builder().put(put).build()]).await
+                }
+            };
+            match written {
+                Ok(()) => return Ok(item),
+                Err(error) if error.is_condition_failure() => continue,
+                Err(error) => return Err(error),
+            }
+        }
+        Err(StoreError::Contended("the conversation kept changing while a reply was added"))
+    }
+}
+
+/// `stored` (or a new conversation) with the exchange of `job_id` at its end.
+fn exchange_added(
+    user_id: &str,
+    id: &str,
+    job_id: &str,
+    stored: Option<&ConversationItem>,
+    (question, reply): (&str, &str),
+) -> ConversationItem {
+    use crate::domain::ai::MAX_CONVERSATION_MESSAGES;
+    let now = super::now_rfc3339();
+    let mut messages = stored.map(ConversationItem::messages).unwrap_or_default();
+    for (role, text) in [("user", question), ("assistant", reply)] {
+        messages.push(ChatMessage { role: role.into(), text: text.into(), at: now.clone(), job_id: job_id.into() });
+    }
+    let excess = messages.len().saturating_sub(MAX_CONVERSATION_MESSAGES);
+    messages.drain(..excess);
+    let mut job_ids = stored.map(|item| item.job_ids.clone()).unwrap_or_default();
+    job_ids.push(job_id.into());
+    let forgotten = job_ids.len().saturating_sub(REMEMBERED_JOBS);
+    job_ids.drain(..forgotten);
+    let title = match stored {
+        Some(item) => item.title.clone(),
+        None => question.chars().take(80).collect::<String>().trim().to_string(),
+    };
+    ConversationItem {
+        pk: keys::user(user_id),
+        sk: keys::ai_conversation(id),
+        entity: "ai_conversation".into(),
+        id: id.into(),
+        title,
+        messages: serde_json::to_string(&messages).unwrap_or_else(|_| "[]".into()),
+        exchanges: stored.map_or(0, |item| item.exchanges) + 1,
+        job_ids,
+        created_at: stored.map_or_else(|| now.clone(), |item| item.created_at.clone()),
+        updated_at: now,
+    }
+}

@@ -321,6 +321,11 @@ pub fn ai_usage(date: &str) -> String {
     format!("AI_USAGE#{date}")
 }
 
+/// A conversation with the assistant: `AI_CONVERSATION#<id>`.
+pub fn ai_conversation(conversation_id: &str) -> String {
+    format!("AI_CONVERSATION#{conversation_id}")
+}
+
 /// The day's breakdown of a task, kept for identical requests: `AI_BREAKDOWN#<task id>`.
 pub fn ai_breakdown(task_id: &str) -> String {
     format!("AI_BREAKDOWN#{task_id}")

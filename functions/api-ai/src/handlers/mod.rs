@@ -1,6 +1,8 @@
 //! The handlers of api-ai, one file per resource.
 
 pub mod breakdown;
+pub mod chat;
+pub mod insights;
 pub mod jobs;
 pub mod usage;
 
