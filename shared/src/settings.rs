@@ -264,6 +264,50 @@ pub struct LlmSettings {
     pub api_key_secret_id: Option<String>,
 }
 
+/// Speech to text for voice capture: `TRANSCRIPTION_PROVIDER` (`transcribe`, Amazon Transcribe,
+/// the default; or `openai`, an OpenAI-compatible `/audio/transcriptions`), `TRANSCRIPTION_BASE_URL`
+/// (the endpoint; for `openai` the LLM's base when blank), `TRANSCRIPTION_MODEL` (`whisper-1`).
+/// The key of an OpenAI-compatible server is the LLM's (`LLM_API_KEY_SECRET_ID`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TranscriptionSettings {
+    pub provider: TranscriptionProvider,
+    pub base_url: Option<String>,
+    pub model: String,
+    pub api_key_secret_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TranscriptionProvider {
+    AmazonTranscribe,
+    OpenAi,
+}
+
+impl TranscriptionSettings {
+    pub fn read(env: &Env) -> Result<Self, SettingError> {
+        let provider = match env.optional("TRANSCRIPTION_PROVIDER").as_deref() {
+            None | Some("transcribe") => TranscriptionProvider::AmazonTranscribe,
+            Some("openai") => TranscriptionProvider::OpenAi,
+            Some(other) => {
+                let reason = format!("{other:?} is not transcribe or openai");
+                return Err(SettingError::Invalid { name: "TRANSCRIPTION_PROVIDER", reason });
+            }
+        };
+        let base_url = match (env.optional("TRANSCRIPTION_BASE_URL"), provider) {
+            (Some(_), _) => Some(env.url("TRANSCRIPTION_BASE_URL")?),
+            (None, TranscriptionProvider::OpenAi) if env.optional("LLM_BASE_URL").is_some() => {
+                Some(env.url("LLM_BASE_URL")?)
+            }
+            (None, _) => None,
+        };
+        Ok(TranscriptionSettings {
+            provider,
+            base_url,
+            model: env.optional("TRANSCRIPTION_MODEL").unwrap_or_else(|| "whisper-1".into()),
+            api_key_secret_id: env.optional("LLM_API_KEY_SECRET_ID"),
+        })
+    }
+}
+
 /// What the routes say when no model is configured.
 pub const LLM_UNCONFIGURED: &str = "no language model is configured: set LLM_PROVIDER to bedrock or openai, \
      with LLM_MODEL, and for openai LLM_BASE_URL and the key in LlmApiKeySecret (make dev: LLM_API_KEY)";

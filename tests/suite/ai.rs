@@ -4,6 +4,7 @@
 //! breaks the rules. Narration of plans goes the same way, and an invented fact is discarded.
 
 use flowday_local::llm_fakes::FakeOpenAi;
+use flowday_local::transcription_fakes::FakeWhisper;
 use flowday_tests::{TestResponse, TestStack};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -543,4 +544,132 @@ async fn the_weekly_review_states_only_figures_we_computed() {
     assert_eq!((failed["status"].as_str(), failed["error"]["code"].as_str()), (Some("failed"), Some("invalid_answer")));
     assert!(model.requests()[2].to_string().contains("not in my figures: 5"), "the made-up number was named");
     assert_eq!(credits_total(&stack, &caller).await, before, "refunded");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Voice capture
+
+async fn voice_stack() -> (TestStack, FakeOpenAi, FakeWhisper) {
+    let whisper = FakeWhisper::start_keyless().await;
+    let more = std::collections::HashMap::from([
+        ("TranscriptionProvider".to_string(), "openai".to_string()),
+        ("TranscriptionBaseUrl".to_string(), format!("{}/v1", whisper.uri())),
+    ]);
+    let (stack, model) = TestStack::with_llm_and(more).await;
+    (stack, model, whisper)
+}
+
+async fn voice(stack: &TestStack, caller: &Caller, body: Value, key: &str) -> TestResponse {
+    let path = "/v1/ai/transcriptions";
+    stack.call_with(Method::POST, path, Some(&caller.token), Some(body), &[("idempotency-key", key)]).await
+}
+
+fn note(seconds: u32, size: usize) -> Value {
+    json!({"content_type": "audio/mp4", "size_bytes": size, "duration_seconds": seconds, "language": "en-US"})
+}
+
+/// PUTs `bytes` with the upload an answer gave.
+async fn upload(answer: &Value, bytes: Vec<u8>) {
+    let upload = &answer["upload"];
+    let mut request = reqwest::Client::new().put(upload["url"].as_str().unwrap()).body(bytes);
+    for (name, value) in upload["headers"].as_object().unwrap() {
+        request = request.header(name.as_str(), value.as_str().unwrap());
+    }
+    let response = request.send().await.unwrap();
+    assert!(response.status().is_success(), "{}", response.text().await.unwrap());
+}
+
+#[tokio::test]
+async fn voice_capture_is_for_pro_and_checks_the_audio_it_is_promised() {
+    let (stack, _model, _whisper) = voice_stack().await;
+    let caller = caller(&stack).await;
+    voice(&stack, &caller, note(30, 1000), "free").await.assert_problem(StatusCode::FORBIDDEN, "plan_required");
+    stack.set_tier(&caller.user_id, "pro").await;
+    let bad = json!({"content_type": "video/mp4", "size_bytes": 0, "duration_seconds": 601, "language": "en US"});
+    let refused = voice(&stack, &caller, bad, "bad").await;
+    refused.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(refused.error_fields(), ["content_type", "size_bytes", "duration_seconds", "language"]);
+    assert!(stack.ai_messages().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_voice_note_becomes_one_task_in_the_users_zone_and_its_audio_is_deleted() {
+    let (stack, model, whisper) = voice_stack().await;
+    let caller = caller(&stack).await;
+    stack.set_tier(&caller.user_id, "pro").await;
+    let before = credits_total(&stack, &caller).await;
+    let audio = vec![7u8; 4096];
+    let started = voice(&stack, &caller, note(61, audio.len()), "note").await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
+    assert_eq!(started.body["job"]["credits"], 2, "one credit per started minute");
+    assert_eq!(credits_total(&stack, &caller).await, before - 2);
+    let job_id = started.body["job"]["id"].as_str().unwrap().to_string();
+    let messages = stack.ai_messages().await;
+
+    // Before the upload the job waits (its message comes back later) and nothing is asked.
+    assert!(stack.run_ai_worker_on(&messages, 1).await.is_empty());
+    assert_eq!(job(&stack, &caller, &job_id).await["status"], "queued");
+    assert!(whisper.calls().is_empty());
+
+    upload(&started.body, audio.clone()).await;
+    whisper.reply_text("Call the dentist tomorrow at half past nine, it's urgent.");
+    let tomorrow = (chrono::Utc::now().with_timezone(&chrono_tz::Europe::Berlin).date_naive()
+        + chrono::Duration::days(1))
+    .to_string();
+    model.reply_json(
+        json!({"title": "Call the dentist", "due_date": tomorrow, "due_time": "09:30", "priority": "urgent"}),
+    );
+    assert!(stack.run_ai_worker_on(&messages, 2).await.is_empty());
+    let done = job(&stack, &caller, &job_id).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let task_id = done["result"]["task"]["id"].as_str().unwrap();
+    let task = stack.call(Method::GET, &format!("/v1/tasks/{task_id}"), Some(&caller.token), None).await;
+    assert_eq!(
+        (task.body["title"].as_str(), task.body["priority"].as_str()),
+        (Some("Call the dentist"), Some("urgent"))
+    );
+    let due: chrono::DateTime<chrono::Utc> = task.body["due_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        due.with_timezone(&chrono_tz::Europe::Berlin).format("%Y-%m-%d %H:%M").to_string(),
+        format!("{tomorrow} 09:30")
+    );
+    assert_eq!(whisper.calls().len(), 1);
+    let key = format!("users/{}/audio/{job_id}.m4a", caller.user_id);
+    let files =
+        shared::integrations::files::Files::from_env(&stack.stack.env("ai-worker").unwrap(), &stack.stack.sdk).unwrap();
+    assert!(!files.exists(&key).await.unwrap(), "the audio is deleted once transcribed");
+
+    // Delivered again: no second task, no second charge.
+    assert!(stack.run_ai_worker_on(&messages, 3).await.is_empty());
+    let listed = stack.call(Method::GET, "/v1/tasks", Some(&caller.token), None).await;
+    assert_eq!(listed.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(ledger(&stack, &caller, "commit").await, 1);
+}
+
+#[tokio::test]
+async fn a_voice_note_never_uploaded_fails_and_returns_its_credits() {
+    let (stack, _model, whisper) = voice_stack().await;
+    let caller = caller(&stack).await;
+    stack.set_tier(&caller.user_id, "pro").await;
+    let before = credits_total(&stack, &caller).await;
+    let started = voice(&stack, &caller, note(200, 1000), "never").await;
+    let job_id = started.body["job"]["id"].as_str().unwrap().to_string();
+    let messages = stack.ai_messages().await;
+    let long_ago = (chrono::Utc::now() - chrono::Duration::minutes(20)).to_rfc3339();
+    stack
+        .dynamo()
+        .update_item()
+        .table_name(stack.table())
+        .key("PK", aws_sdk_dynamodb::types::AttributeValue::S(format!("USER#{}", caller.user_id)))
+        .key("SK", aws_sdk_dynamodb::types::AttributeValue::S(format!("AI_JOB#{job_id}")))
+        .update_expression("SET created_at = :then")
+        .expression_attribute_values(":then", aws_sdk_dynamodb::types::AttributeValue::S(long_ago))
+        .send()
+        .await
+        .unwrap();
+    assert!(stack.run_ai_worker_on(&messages, 1).await.is_empty());
+    let failed = job(&stack, &caller, &job_id).await;
+    assert_eq!((failed["status"].as_str(), failed["error"]["code"].as_str()), (Some("failed"), Some("upload_missing")));
+    assert_eq!(credits_total(&stack, &caller).await, before, "refunded");
+    assert!(whisper.calls().is_empty());
 }

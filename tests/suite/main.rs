@@ -31,3 +31,4 @@ mod task_limits;
 mod tasks;
 mod templates;
 mod tokens;
+mod transcription;

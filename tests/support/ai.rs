@@ -12,13 +12,19 @@ use flowday_local::llm_fakes::FakeOpenAi;
 impl TestStack {
     /// A stack whose model is `fake` (OpenAI-compatible, with its key in the local secret).
     pub async fn with_llm() -> (TestStack, FakeOpenAi) {
+        Self::with_llm_and(HashMap::new()).await
+    }
+
+    /// `with_llm`, with more template parameters.
+    pub async fn with_llm_and(more: HashMap<String, String>) -> (TestStack, FakeOpenAi) {
         let fake = FakeOpenAi::start().await;
-        let parameters = HashMap::from([
+        let mut parameters = HashMap::from([
             ("LlmProvider".to_string(), "openai".to_string()),
             ("LlmBaseUrl".to_string(), format!("{}/v1", fake.uri())),
             ("LlmModel".to_string(), FakeOpenAi::MODEL.to_string()),
             (flowday_local::stack::secret_override("LlmApiKeySecret"), FakeOpenAi::API_KEY.to_string()),
         ]);
+        parameters.extend(more);
         (TestStack::with_parameters(parameters).await, fake)
     }
 

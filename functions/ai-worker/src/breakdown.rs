@@ -93,7 +93,8 @@ async fn ask(model: &dyn LanguageModel, task: &Task) -> Result<(Vec<ProposedSubt
                 messages.push(Message::user(format!("That breaks these rules; answer again:\n{}", broken.join("\n"))));
             }
             Err(violations) => {
-                tracing::warn!(?violations, "a breakdown broke the rules twice");
+                let fields: Vec<String> = violations.into_vec().into_iter().map(|(field, _)| field).collect();
+                tracing::warn!(?fields, "a breakdown broke the rules twice");
                 return Err(fail("invalid_answer", "the model's steps broke the rules twice", usage));
             }
         }

@@ -15,6 +15,7 @@ mod breakdown;
 mod chat;
 pub mod insights;
 mod narration;
+pub mod transcription;
 
 use std::sync::Arc;
 
@@ -24,9 +25,11 @@ use serde_json::{Value, json};
 use shared::domain::ai::{AiJobMessage, JobKind, JobStatus, MESSAGE_VERSION};
 use shared::domain::messages::{Notification, NotificationJob, NotificationMessage};
 use shared::domain::notifications::NotificationType;
+use shared::integrations::files::Files;
 use shared::integrations::llm::{LanguageModel, LlmError};
-use shared::jobs::queue::NotificationQueue;
-use shared::settings::{Env, LlmSettings};
+use shared::integrations::transcription::Transcriber;
+use shared::jobs::queue::{AiJobQueue, NotificationQueue};
+use shared::settings::{Env, LlmSettings, TranscriptionSettings};
 use shared::state::{InitError, SdkConfig};
 use shared::store::ai::{JobItem, JobUsage, Started};
 use shared::store::{Store, StoreError};
@@ -37,11 +40,15 @@ pub const MAX_RUNS: u32 = 3;
 /// fails, rather than go to the DLQ holding its credits.
 pub const LAST_RECEIVE: u32 = 5;
 
-/// The store, the language model (none when no provider is configured), and the notification
-/// queue (a finished job tells the user in the app).
+/// The store, the language model (none when no provider is configured), the transcription
+/// service and the files bucket (voice capture), the `ai-jobs` queue (a voice capture waiting for
+/// its upload comes back through it), and the notification queue (a finished job tells the user).
 pub struct AiWorkerState {
     pub store: Store,
     pub model: Option<Arc<dyn LanguageModel>>,
+    pub transcriber: Option<Arc<dyn Transcriber>>,
+    pub files: Files,
+    pub queue: AiJobQueue,
     pub notifications: NotificationQueue,
 }
 
@@ -49,9 +56,13 @@ pub struct AiWorkerState {
 /// (OpenAI-compatible providers) is read from Secrets Manager on first use.
 pub fn state(env: &Env, sdk: &SdkConfig) -> Result<AiWorkerState, InitError> {
     let settings = LlmSettings::read(env)?;
+    let transcription = TranscriptionSettings::read(env)?;
     Ok(AiWorkerState {
         store: Store::from_env(env, sdk)?,
         model: shared::integrations::llm::from_settings(&settings, sdk)?,
+        transcriber: shared::integrations::transcription::from_settings(&transcription, sdk)?,
+        files: Files::from_env(env, sdk)?,
+        queue: AiJobQueue::from_env(env, sdk)?,
         notifications: NotificationQueue::from_env(env, sdk)?,
     })
 }
@@ -146,6 +157,13 @@ async fn process(state: &AiWorkerState, record: &SqsMessage) -> Result<(), ComeB
         tracing::error!(version = message.version, "an AI job message of another version; dropped");
         return Ok(());
     }
+    if message.waits_for_upload {
+        match transcription::upload(state, &message, Utc::now()).await? {
+            transcription::Upload::Arrived => {}
+            transcription::Upload::Waiting => return Ok(()),
+            transcription::Upload::Missed => return Ok(missed_upload(state, &message).await?),
+        }
+    }
     let job = match state.store.ai().start(&message.user_id, &message.job_id).await? {
         Started::Missing => {
             tracing::warn!(job_id = %message.job_id, "no such AI job (expired?); dropped");
@@ -186,6 +204,7 @@ async fn run(state: &AiWorkerState, job: &JobItem) -> Result<Made, RunError> {
         JobKind::Narration => narration::run(&state.store, model, job).await,
         JobKind::Chat => chat::run(&state.store, model, job).await,
         JobKind::Insights => insights::run(&state.store, model, job).await,
+        JobKind::Transcription => transcription::run(state, model, job).await,
     }
 }
 
@@ -205,6 +224,15 @@ async fn fail(
         notify(state, job, (title, format!("{detail}. Your credits were returned."))).await;
     }
     settle_as(state, job, JobStatus::Failed).await
+}
+
+/// A voice capture whose audio never arrived: it fails, and its credits return.
+async fn missed_upload(state: &AiWorkerState, message: &AiJobMessage) -> Result<(), StoreError> {
+    let Some(job) = state.store.ai().get(&message.user_id, &message.job_id).await? else {
+        return Ok(());
+    };
+    let detail = "the audio was not uploaded before its upload link expired";
+    fail(state, &job, "upload_missing", detail, &JobUsage::default()).await
 }
 
 /// Settles the credits of a job that finished before.

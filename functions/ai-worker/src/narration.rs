@@ -67,7 +67,8 @@ pub async fn run(store: &Store, model: &dyn LanguageModel, job: &JobItem) -> Res
     let narration = match validate_narration(&answer.text, &facts) {
         Ok(narration) => narration,
         Err(wrong) => {
-            tracing::warn!(?wrong, "a narration that invents was discarded");
+            // Not the snippets themselves: they may quote the user's task titles.
+            tracing::warn!(problems = wrong.len(), "a narration that invents was discarded");
             let detail = format!("the narration was discarded: {}", wrong.join("; "));
             return Err(RunError::Fail { code: "narration_rejected", detail, usage });
         }

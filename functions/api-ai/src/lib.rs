@@ -1,8 +1,8 @@
-//! api-ai: the AI features as jobs (breakdown, chat, weekly insights). A `POST` counts the caller's hourly AI budget, reserves the
+//! api-ai: the AI features as jobs (breakdown, chat, weekly insights, voice capture). A `POST` counts the caller's hourly AI budget, reserves the
 //! job's credits with the job itself, queues it for ai-worker and answers 202 with the job;
 //! `GET /v1/ai/jobs/{id}` follows it to its result. `GET /v1/ai/usage` sums requests, tokens and
-//! credits per day. Without a language model configured every AI route answers 503
-//! `ai_unavailable`, naming the settings. Each route's handler is in `handlers/<file>.rs`, named
+//! credits per day. Without a language model configured every route that starts a job answers 503
+//! `ai_unavailable`, naming the settings (jobs and usage stay readable). Each route's handler is in `handlers/<file>.rs`, named
 //! in the table below.
 
 mod handlers;
@@ -11,18 +11,21 @@ use axum::Router;
 use axum::extract::FromRef;
 use shared::Base;
 use shared::http::{Route, RouteGroup};
+use shared::integrations::files::Files;
 use shared::jobs::queue::AiJobQueue;
 use shared::settings::{Env, LlmSettings};
 use shared::state::{InitError, SdkConfig};
 
-use handlers::{breakdown, chat, insights, jobs, usage};
+use handlers::{breakdown, chat, insights, jobs, transcriptions, usage};
 
-/// The base, the `ai-jobs` queue, and whether a language model is configured.
+/// The base, the `ai-jobs` queue, whether a language model is configured, and the files bucket
+/// (voice capture's uploads).
 #[derive(Clone, FromRef)]
 pub struct AiState {
     pub base: Base,
     pub queue: AiJobQueue,
     pub llm: LlmSettings,
+    pub files: Files,
 }
 
 /// Every route this function serves (template.yaml declares the same list). Every POST needs
@@ -34,6 +37,7 @@ pub fn routes() -> Vec<Route<AiState>> {
         Route::get("/v1/ai/conversations", chat::list).with_query(),
         Route::get("/v1/ai/conversations/{id}", chat::get),
         Route::post("/v1/ai/insights", insights::create).requiring_idempotency_key(),
+        Route::post("/v1/ai/transcriptions", transcriptions::create).requiring_idempotency_key(),
         Route::get("/v1/ai/jobs/{id}", jobs::get),
         Route::get("/v1/ai/usage", usage::get).with_query(),
     ]
@@ -45,6 +49,7 @@ pub async fn state(env: &Env, sdk: &SdkConfig) -> Result<AiState, InitError> {
         base: Base::from_env(env, sdk).await?,
         queue: AiJobQueue::from_env(env, sdk)?,
         llm: LlmSettings::read(env)?,
+        files: Files::from_env(env, sdk)?,
     })
 }
 
@@ -54,7 +59,16 @@ pub fn route_group(state: AiState) -> RouteGroup {
 
 /// This function's part of the OpenAPI document (infra/local merges every function's).
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(breakdown::create, chat::send, chat::list, chat::get, insights::create, jobs::get, usage::get))]
+#[openapi(paths(
+    breakdown::create,
+    chat::send,
+    chat::list,
+    chat::get,
+    insights::create,
+    transcriptions::create,
+    jobs::get,
+    usage::get
+))]
 pub struct ApiDoc;
 
 pub fn router(state: AiState) -> Router {

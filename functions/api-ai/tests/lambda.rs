@@ -1,6 +1,7 @@
 //! The api-ai binary, run as Lambda runs it, on every event of events/api-ai: a breakdown
 //! started (202, credits reserved), the job read back, the day's usage, a chat message whose reply
-//! starts a conversation, the conversations listed and read, and a weekly review started.
+//! starts a conversation, the conversations listed and read, a weekly review started, and a voice
+//! capture with its presigned upload.
 
 use flowday_tests::{TestStack, event, invoke};
 
@@ -41,5 +42,11 @@ async fn every_api_ai_event_is_answered_by_the_lambda_binary() {
     let values = [("access_token", token), ("idempotency_key", key.as_str())];
     let insights = invoke(&lambda, event("api-ai", "start-insights", &values)).await;
     assert_eq!((insights.status, insights.body["kind"].as_str()), (202, Some("insights")), "{}", insights.body);
+    stack.set_tier(user["user"]["id"].as_str().unwrap(), "pro").await;
+    let key = ulid::Ulid::new().to_string();
+    let values = [("access_token", token), ("idempotency_key", key.as_str())];
+    let voice = invoke(&lambda, event("api-ai", "start-transcription", &values)).await;
+    assert_eq!((voice.status, voice.body["job"]["credits"].as_u64()), (202, Some(1)), "{}", voice.body);
+    assert!(voice.body["upload"]["url"].as_str().unwrap().contains("X-Amz-Signature="), "{}", voice.body);
     lambda.stop().await;
 }

@@ -75,6 +75,7 @@ pub async fn run() -> Result<(), String> {
     crate::bench_calendar::calendar(&emulator).await?;
     crate::bench_billing::billing(&emulator).await?;
     crate::bench_planner::planner()?;
+    crate::bench_ai::ai(&emulator).await?;
     drop(emulator);
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! and a Lambda Runtime API stand-in.
 
 pub mod bench;
+pub mod bench_ai;
 pub mod bench_billing;
 pub mod bench_calendar;
 pub mod bench_planner;
@@ -19,6 +20,7 @@ pub mod runtime_api;
 pub mod stack;
 pub mod stripe_fake;
 pub mod template;
+pub mod transcription_fakes;
 pub mod triggers;
 
 pub use emulator::{Emulator, workspace_root};

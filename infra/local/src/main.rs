@@ -8,7 +8,7 @@
 //!   set on its stdin, the value of JwtPublicKeysSecret.
 //! - `flowday-local bench`: cold start, peak memory and login latency of the release binaries;
 //!   `bench reminders`: only the reminder scheduler's 10,000-in-a-minute run; `bench calendar`,
-//!   `bench billing`, `bench planner`: only those parts.
+//!   `bench billing`, `bench planner`, `bench ai`: only those parts.
 //! - `flowday-local openapi`: the OpenAPI document generated from the code (`make openapi`
 //!   writes it to docs/openapi.json).
 //! - `flowday-local contract [seconds]`: schemathesis over docs/openapi.json against a stack of
@@ -51,6 +51,7 @@ async fn main() {
         Some("bench") if args.get(1).map(String::as_str) == Some("billing") => {
             flowday_local::bench_billing::billing_only().await
         }
+        Some("bench") if args.get(1).map(String::as_str) == Some("ai") => flowday_local::bench_ai::ai_only().await,
         Some("bench") if args.get(1).map(String::as_str) == Some("calendar") => {
             flowday_local::bench_calendar::calendar_only().await
         }

@@ -114,6 +114,29 @@ impl ApiError {
     }
 }
 
+/// Why an AI job did not start: 429 `rate_limited` (the tier's hourly AI budget, with
+/// Retry-After), 402 `insufficient_credits`, 503 `ai_unavailable` (not queued; nothing charged).
+impl From<crate::jobs::ai::StartError> for ApiError {
+    fn from(error: crate::jobs::ai::StartError) -> Self {
+        use crate::jobs::ai::StartError;
+        match error {
+            StartError::RateLimited { per_hour, retry_after } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("{per_hour} AI requests an hour on this plan; try again in {retry_after} s"),
+            )
+            .with_retry_after(retry_after),
+            StartError::Insufficient(refused) => ApiError::insufficient_credits(refused),
+            StartError::Store(error) => error.into(),
+            StartError::Queue(error) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ai_unavailable",
+                format!("the job could not be queued ({error}); nothing was charged, try again"),
+            ),
+        }
+    }
+}
+
 /// The one mapping of a refused write: 404, 412 with the current object, 403 `limit_reached`
 /// naming the limit, or 409 with the conflict's code.
 impl<T: Versioned> From<WriteError<T>> for ApiError {

@@ -54,6 +54,7 @@ pub struct Files {
     /// `https://{bucket}.s3.{region}.amazonaws.com` in AWS; `{endpoint}/{bucket}` (path style)
     /// when an endpoint is configured (the local emulator answers on one host).
     base_url: String,
+    bucket: String,
     region: String,
     credentials: SharedCredentialsProvider,
     http: HttpsClient,
@@ -69,7 +70,7 @@ impl Files {
             Some(endpoint) => format!("{}/{}", endpoint.trim_end_matches('/'), settings.bucket),
             None => format!("https://{}.s3.{region}.amazonaws.com", settings.bucket),
         };
-        Ok(Files { base_url, region, credentials, http: https_client()? })
+        Ok(Files { base_url, bucket: settings.bucket, region, credentials, http: https_client()? })
     }
 
     /// A PUT of exactly `length` bytes of `content_type` to `key`.
@@ -103,6 +104,23 @@ impl Files {
             return Ok(());
         }
         Err(FileError(format!("DELETE {key}: {status}")))
+    }
+
+    /// Whether `key` is there (a presigned HEAD): a client's upload has arrived.
+    pub async fn exists(&self, key: &str) -> Result<bool, FileError> {
+        let url = self.presign("HEAD", &self.object_url(key), &[], Duration::from_secs(60)).await?;
+        let request = http::Request::head(&url).body(Empty::new()).map_err(|error| FileError(error.to_string()))?;
+        let response = self.http.request(request).await.map_err(|error| FileError(error.to_string()))?;
+        match response.status() {
+            status if status.is_success() => Ok(true),
+            http::StatusCode::NOT_FOUND | http::StatusCode::FORBIDDEN => Ok(false),
+            status => Err(FileError(format!("HEAD {key}: {status}"))),
+        }
+    }
+
+    /// `s3://bucket/key`, as AWS services that read the object themselves (Transcribe) name it.
+    pub fn s3_uri(&self, key: &str) -> String {
+        format!("s3://{}/{key}", self.bucket)
     }
 
     /// Deletes every key, a few at a time; the first failure ends it (the caller retries later).

@@ -11,6 +11,7 @@ pub mod llm;
 pub mod push;
 pub mod stripe;
 pub mod stripe_webhook;
+pub mod transcription;
 
 use crate::state::InitError;
 

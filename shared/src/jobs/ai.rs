@@ -5,14 +5,12 @@
 //! its credits at once.
 
 use chrono::{DateTime, Utc};
-use http::StatusCode;
 use serde_json::{Value, json};
 
 use super::queue::{AiJobQueue, QueueError};
 use crate::domain::ai::{AiJobMessage, JobKind};
 use crate::domain::credits::{InsufficientCredits, today};
 use crate::domain::plan::limits;
-use crate::http::ApiError;
 use crate::store::accounts::UserItem as User;
 use crate::store::ai::{JobItem, JobUsage};
 use crate::store::credits::Reserved;
@@ -34,26 +32,6 @@ pub enum StartError {
     Queue(#[from] QueueError),
 }
 
-impl From<StartError> for ApiError {
-    fn from(error: StartError) -> Self {
-        match error {
-            StartError::RateLimited { per_hour, retry_after } => ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                format!("{per_hour} AI requests an hour on this plan; try again in {retry_after} s"),
-            )
-            .with_retry_after(retry_after),
-            StartError::Insufficient(refused) => ApiError::insufficient_credits(refused),
-            StartError::Store(error) => error.into(),
-            StartError::Queue(error) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "ai_unavailable",
-                format!("the job could not be queued ({error}); nothing was charged, try again"),
-            ),
-        }
-    }
-}
-
 /// Counts one AI request of `user` against their tier's hourly budget.
 pub async fn count_request(store: &Store, user: &User, now: DateTime<Utc>) -> Result<(), StartError> {
     let per_hour = limits(user.tier).ai_requests_per_hour;
@@ -72,16 +50,29 @@ pub async fn start_job(
     input: &Value,
     now: DateTime<Utc>,
 ) -> Result<JobItem, StartError> {
+    let job = JobItem::queued(&user.id, ulid::Ulid::new().to_string(), kind, input, kind.credits(), String::new());
+    start(store, queue, user, job, now).await
+}
+
+/// Starts `job` (queued, with its id and credits; its day is set here) as `start_job` does. A
+/// voice capture's message waits for the client's upload.
+pub async fn start(
+    store: &Store,
+    queue: &AiJobQueue,
+    user: &User,
+    mut job: JobItem,
+    now: DateTime<Utc>,
+) -> Result<JobItem, StartError> {
     count_request(store, user, now).await?;
-    let id = ulid::Ulid::new().to_string();
-    let day = today(now, &user.timezone).to_string();
-    let job = JobItem::queued(&user.id, id, kind, input, kind.credits(), day);
+    job.day = today(now, &user.timezone).to_string();
     let allowance = limits(user.tier).daily_credits;
-    let reserved = store.credits().reserve_for_job(&job, kind.credits(), now, &user.timezone, allowance).await?;
+    let reserved = store.credits().reserve_for_job(&job, job.credits, now, &user.timezone, allowance).await?;
     if let Reserved::Insufficient(refused) = reserved {
         return Err(StartError::Insufficient(refused));
     }
-    if let Err(error) = queue.send(&AiJobMessage::new(&user.id, &job.id)).await {
+    let mut message = AiJobMessage::new(&user.id, &job.id);
+    message.waits_for_upload = job.kind == JobKind::Transcription;
+    if let Err(error) = queue.send(&message).await {
         let problem = json!({"code": "ai_unavailable", "detail": "the job could not be queued"});
         store.ai().fail(&job, &problem, &JobUsage::default()).await?;
         store.credits().refund(&user.id, &job.id).await?;

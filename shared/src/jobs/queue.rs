@@ -99,11 +99,21 @@ impl AiJobQueue {
 
     /// Queues a job's message.
     pub async fn send(&self, message: &crate::domain::ai::AiJobMessage) -> Result<(), QueueError> {
+        self.send_after(message, 0).await
+    }
+
+    /// Queues a job's message, visible after `delay_seconds` (SQS allows at most 900).
+    pub async fn send_after(
+        &self,
+        message: &crate::domain::ai::AiJobMessage,
+        delay_seconds: u32,
+    ) -> Result<(), QueueError> {
         let body = serde_json::to_string(message).map_err(|error| QueueError(error.to_string()))?;
         self.sqs
             .send_message()
             .queue_url(&self.url)
             .message_body(body)
+            .delay_seconds(delay_seconds.min(900) as i32)
             .send()
             .await
             .map_err(|error| QueueError(aws_sdk_sqs::error::DisplayErrorContext(&error).to_string()))?;

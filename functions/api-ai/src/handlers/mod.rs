@@ -4,6 +4,7 @@ pub mod breakdown;
 pub mod chat;
 pub mod insights;
 pub mod jobs;
+pub mod transcriptions;
 pub mod usage;
 
 use shared::http::ApiError;
