@@ -602,6 +602,7 @@ async fn a_voice_note_becomes_one_task_in_the_users_zone_and_its_audio_is_delete
     let started = voice(&stack, &caller, note(61, audio.len()), "note").await;
     assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
     assert_eq!(started.body["job"]["credits"], 2, "one credit per started minute");
+    assert_eq!(started.body["upload"]["headers"]["x-amz-tagging"], "kind=voice-note", "the lifecycle rule's tag");
     assert_eq!(credits_total(&stack, &caller).await, before - 2);
     let job_id = started.body["job"]["id"].as_str().unwrap().to_string();
     let messages = stack.ai_messages().await;

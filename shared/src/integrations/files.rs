@@ -81,8 +81,24 @@ impl Files {
         length: u64,
         expires_in: Duration,
     ) -> Result<Presigned, FileError> {
-        let headers =
+        self.upload_tagged(key, content_type, length, None, expires_in).await
+    }
+
+    /// `upload`, the object tagged (`kind=voice-note`): a lifecycle rule of the bucket matches
+    /// the tag, so such objects, and their old versions, never outlive a day or two.
+    pub async fn upload_tagged(
+        &self,
+        key: &str,
+        content_type: &str,
+        length: u64,
+        tagging: Option<&str>,
+        expires_in: Duration,
+    ) -> Result<Presigned, FileError> {
+        let mut headers =
             vec![("content-type".to_string(), content_type.to_string()), ("content-length".into(), length.to_string())];
+        if let Some(tagging) = tagging {
+            headers.push(("x-amz-tagging".to_string(), tagging.to_string()));
+        }
         let url = self.presign("PUT", &self.object_url(key), &headers, expires_in).await?;
         Ok(Presigned { url, headers })
     }

@@ -29,6 +29,9 @@ use super::jobs::JobView;
 
 /// How long the upload URL lives.
 const UPLOAD: Duration = Duration::from_secs(15 * 60);
+/// The tag of an audio note: the bucket's `ExpireVoiceNotes` rule removes it, and its old
+/// versions, after a day, should ai-worker's delete ever not happen.
+const VOICE_NOTE_TAG: &str = "kind=voice-note";
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct TranscriptionRequest {
@@ -92,7 +95,8 @@ pub async fn create(
     let id = ulid::Ulid::new().to_string();
     let key = format!("users/{}/audio/{id}.{extension}", user.id);
     let upload =
-        files.upload(&key, &request.content_type, request.size_bytes, UPLOAD).await.map_err(ApiError::internal)?;
+        files.upload_tagged(&key, &request.content_type, request.size_bytes, Some(VOICE_NOTE_TAG), UPLOAD).await;
+    let upload = upload.map_err(ApiError::internal)?;
     let input = json!({
         "key": key, "content_type": request.content_type, "size_bytes": request.size_bytes,
         "duration_seconds": request.duration_seconds, "language": request.language,
