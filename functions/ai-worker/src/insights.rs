@@ -33,8 +33,11 @@ pub struct Figures {
 }
 
 impl Figures {
+    /// What the narrative may state: the figures, and the parts of the week's dates.
     fn numbers(&self) -> Vec<u64> {
-        vec![
+        use chrono::Datelike;
+        let dates = [self.from, self.to].into_iter().flat_map(|date| [date.day(), date.month(), date.year() as u32]);
+        let mut numbers = vec![
             self.completed,
             self.completed_on_time,
             self.on_time_percent,
@@ -42,7 +45,9 @@ impl Figures {
             self.focus_minutes,
             self.focus_minutes / 60,
             self.planned_days,
-        ]
+        ];
+        numbers.extend(dates.map(u64::from));
+        numbers
     }
 
     fn json(&self) -> Value {

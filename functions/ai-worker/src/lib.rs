@@ -217,6 +217,9 @@ async fn fail(
     usage: &JobUsage,
 ) -> Result<(), StoreError> {
     tracing::warn!(job_id = %job.id, kind = job.kind.as_str(), code, detail, "AI job failed");
+    if job.kind == JobKind::Transcription {
+        transcription::discard_audio(state, job).await;
+    }
     let problem =
         json!({ "type": "about:blank", "title": "The job failed", "status": 422, "code": code, "detail": detail });
     if state.store.ai().fail(job, &problem, usage).await? {

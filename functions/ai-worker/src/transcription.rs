@@ -55,6 +55,15 @@ pub async fn upload(state: &AiWorkerState, message: &AiJobMessage, now: DateTime
     Ok(Upload::Waiting)
 }
 
+/// Deletes the job's audio: once transcribed, or once it never will be (the job failed).
+pub async fn discard_audio(state: &AiWorkerState, job: &JobItem) {
+    if let Err(error) = state.files.delete(&audio_key(job)).await {
+        // Rare, and not worth a second transcription: the lifecycle rule removes it within days,
+        // and the runbook says how to delete it at once.
+        tracing::error!(%error, job_id = %job.id, "the audio of a voice capture was not deleted");
+    }
+}
+
 /// Where the job's audio is: `users/<id>/audio/<job id>.<ext>` (api-ai signs the upload there).
 pub fn audio_key(job: &JobItem) -> String {
     job.input_value()["key"].as_str().unwrap_or_default().to_string()
@@ -72,11 +81,8 @@ pub async fn run(state: &AiWorkerState, model: &dyn LanguageModel, job: &JobItem
     let key = audio_key(job);
     let transcript = transcribe(state, transcriber, job, &key).await;
     // The audio goes once it is transcribed, or once it never will be.
-    if !matches!(transcript, Err(RunError::Retry(_)))
-        && let Err(error) = state.files.delete(&key).await
-    {
-        // Rare, and not worth a second transcription: the runbook says how to find and delete it.
-        tracing::error!(%error, job_id = %job.id, "the audio of a voice capture was not deleted");
+    if !matches!(transcript, Err(RunError::Retry(_))) {
+        discard_audio(state, job).await;
     }
     let transcript = transcript?;
     let user = state.store.accounts().get_user(&job.user_id).await?;

@@ -194,17 +194,6 @@ pub const MAX_AUDIO_SECONDS: u32 = 600;
 /// The largest audio note, in bytes (what OpenAI's transcription endpoint takes).
 pub const MAX_AUDIO_BYTES: u64 = 25 * 1024 * 1024;
 
-/// An audio format we take: its content types and the file extension it is stored with.
-pub fn audio_extension(content_type: &str) -> Option<&'static str> {
-    match content_type {
-        "audio/mp4" | "audio/m4a" | "audio/x-m4a" => Some("m4a"),
-        "audio/mpeg" | "audio/mp3" => Some("mp3"),
-        "audio/wav" | "audio/x-wav" | "audio/wave" => Some("wav"),
-        "audio/webm" => Some("webm"),
-        _ => None,
-    }
-}
-
 /// Credits of an audio note: one per started minute.
 pub fn transcription_credits(seconds: u32) -> u64 {
     u64::from(seconds.div_ceil(60).max(1))
@@ -510,11 +499,9 @@ mod tests {
     }
 
     #[test]
-    fn audio_is_charged_per_started_minute_in_the_formats_we_take() {
+    fn audio_is_charged_per_started_minute() {
         assert_eq!((transcription_credits(1), transcription_credits(60), transcription_credits(61)), (1, 1, 2));
         assert_eq!(transcription_credits(MAX_AUDIO_SECONDS), 10);
-        assert_eq!(audio_extension("audio/x-m4a"), Some("m4a"));
-        assert_eq!(audio_extension("video/mp4"), None);
     }
 
     #[test]

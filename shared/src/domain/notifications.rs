@@ -514,7 +514,8 @@ mod tests {
                 "daily_digest": {"in_app": false, "email": false, "push": false},
                 "system": {"in_app": true, "email": true, "push": false},
                 "calendar_disconnected": {"in_app": true, "email": true, "push": false},
-                "billing": {"in_app": true, "email": true, "push": false}
+                "billing": {"in_app": true, "email": true, "push": false},
+                "ai_job": {"in_app": true, "email": false, "push": false}
             },
             "quiet_hours": {"enabled": false, "start": "22:00", "end": "07:00"},
             "digest_hour": 8

@@ -17,19 +17,15 @@
 //! `FakeOpenAi`, `FakeBedrock`).
 
 use std::future::Future;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use aws_credential_types::provider::error::CredentialsError;
-use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
-use aws_sigv4::http_request::{
-    PayloadChecksumKind, SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign,
-};
-use aws_sigv4::sign::v4;
-use aws_smithy_runtime_api::client::identity::Identity;
+use aws_credential_types::provider::SharedCredentialsProvider;
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+
+use super::upstream::{SignedPost, SigningError, causes, scrub, sign_post};
 
 // ---------------------------------------------------------------------------------------------
 // The trait and its types
@@ -256,32 +252,6 @@ fn retry_after(millis: Option<&str>, seconds: Option<&str>) -> Option<Duration> 
     let millis = millis.and_then(|value| value.trim().parse::<f64>().ok()).map(|ms| ms / 1000.0);
     let seconds = millis.or_else(|| seconds.and_then(|value| value.trim().parse::<f64>().ok()))?;
     Duration::try_from_secs_f64(seconds).ok()
-}
-
-/// An upstream message for an error: without `secret`, and at most 300 characters.
-fn scrub(text: &str, secret: Option<&str>) -> String {
-    let text = match secret {
-        Some(secret) if !secret.is_empty() => text.replace(secret, "[redacted]"),
-        _ => text.to_string(),
-    };
-    match text.char_indices().nth(300) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text,
-    }
-}
-
-/// An error and its sources: `error sending request: client error (Connect): tcp connect error: ...`.
-fn causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.ends_with(&cause_text) {
-            text = format!("{text}: {cause_text}");
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// What a status means when nothing more specific is known.
@@ -669,48 +639,17 @@ impl BedrockConverse {
     /// The SigV4 headers of a POST of `body` to the model: `authorization`, `x-amz-date`,
     /// `x-amz-content-sha256` and, with temporary credentials, `x-amz-security-token`.
     async fn sign(&self, body: &[u8]) -> Result<Vec<(&'static str, HeaderValue)>, LlmError> {
-        // The provider is asked each time: Lambda's credentials rotate, and are then always current.
-        let credentials = self.credentials.provide_credentials().await.map_err(credentials_error)?;
-        let identity: Identity = credentials.into();
-        let mut settings = SigningSettings::default();
-        settings.signature_location = SignatureLocation::Headers;
-        // The body's hash in a header too, as the SDK sends it.
-        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-        let unsignable = |error: &dyn std::error::Error| LlmError::Refused(format!("bedrock: cannot sign: {error}"));
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.config.region)
-            .name("bedrock")
-            .time(SystemTime::now())
-            .settings(settings)
-            .build()
-            .map_err(|error| unsignable(&error))?
-            .into();
         // The content type is signed: the request sends exactly this one.
         let headers = [(CONTENT_TYPE.as_str(), "application/json")];
-        let request = SignableRequest::new("POST", self.url.as_str(), headers.into_iter(), SignableBody::Bytes(body))
-            .map_err(|error| unsignable(&error))?;
-        let (instructions, _signature) = sign(request, &params).map_err(|error| unsignable(&error))?.into_parts();
-        let (headers, _query) = instructions.into_parts();
-        let mut signed = Vec::with_capacity(headers.len());
-        for header in headers {
-            let mut value = HeaderValue::from_str(header.value()).map_err(|error| unsignable(&error))?;
-            // Keeps the signature and the session token out of reqwest's `Debug`.
-            value.set_sensitive(header.sensitive());
-            signed.push((header.name(), value));
-        }
-        Ok(signed)
-    }
-}
-
-/// No credentials at all is a setting to fix; a provider that failed (IMDS, STS) may answer next time.
-fn credentials_error(error: CredentialsError) -> LlmError {
-    let message = format!("bedrock: no AWS credentials: {}", causes(&error));
-    match error {
-        CredentialsError::CredentialsNotLoaded(_) | CredentialsError::InvalidConfiguration(_) => {
-            LlmError::Refused(message)
-        }
-        _ => LlmError::Unavailable(message),
+        let post =
+            SignedPost { service: "bedrock", region: &self.config.region, url: &self.url, headers: &headers, body };
+        sign_post(&self.credentials, &post).await.map_err(|error| match error {
+            SigningError::Credentials { message, settings_wrong: true } => {
+                LlmError::Refused(format!("bedrock: {message}"))
+            }
+            SigningError::Credentials { message, .. } => LlmError::Unavailable(format!("bedrock: {message}")),
+            SigningError::Unsignable(message) => LlmError::Refused(format!("bedrock: {message}")),
+        })
     }
 }
 

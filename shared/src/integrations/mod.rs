@@ -12,6 +12,7 @@ pub mod push;
 pub mod stripe;
 pub mod stripe_webhook;
 pub mod transcription;
+pub(crate) mod upstream;
 
 use crate::state::InitError;
 

@@ -16,18 +16,14 @@
 //! Endpoints are settings, so tests point the clients at local fakes (`transcription_fakes`:
 //! `FakeTranscribe`, `FakeWhisper`).
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use aws_credential_types::provider::error::CredentialsError;
-use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
-use aws_sigv4::http_request::{
-    PayloadChecksumKind, SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign,
-};
-use aws_sigv4::sign::v4;
-use aws_smithy_runtime_api::client::identity::Identity;
+use aws_credential_types::provider::SharedCredentialsProvider;
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use serde::Deserialize;
 use serde_json::{Value, json};
+
+use super::upstream::{SignedPost, SigningError, causes, scrub, sign_post};
 
 // ---------------------------------------------------------------------------------------------
 // The trait and its types
@@ -151,32 +147,6 @@ fn format_of(audio: &Audio) -> Result<AudioFormat, TranscribeError> {
 
 // ---------------------------------------------------------------------------------------------
 // Helpers of both clients
-
-/// An upstream message for an error: without `secret`, and at most 300 characters.
-fn scrub(text: &str, secret: Option<&str>) -> String {
-    let text = match secret {
-        Some(secret) if !secret.is_empty() => text.replace(secret, "[redacted]"),
-        _ => text.to_string(),
-    };
-    match text.char_indices().nth(300) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text,
-    }
-}
-
-/// An error and its sources: `error sending request: client error (Connect): tcp connect error: ...`.
-fn causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.ends_with(&cause_text) {
-            text = format!("{text}: {cause_text}");
-        }
-        source = cause.source();
-    }
-    text
-}
 
 /// A network failure or a timeout: worth another try. The URL is left out (a presigned one holds
 /// a signature and a session token).
@@ -435,38 +405,18 @@ impl AmazonTranscribe {
     /// The SigV4 headers of a POST of `body`: `authorization`, `x-amz-date`, `x-amz-content-sha256`
     /// and, with temporary credentials, `x-amz-security-token`.
     async fn sign(&self, target: &str, body: &[u8]) -> Result<Vec<(&'static str, HeaderValue)>, TranscribeError> {
-        // The provider is asked each time: Lambda's credentials rotate, and are then always current.
-        let credentials = self.credentials.provide_credentials().await.map_err(credentials_error)?;
-        let identity: Identity = credentials.into();
-        let mut settings = SigningSettings::default();
-        settings.signature_location = SignatureLocation::Headers;
-        // The body's hash in a header too, as the SDK sends it.
-        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-        let unsignable =
-            |error: &dyn std::error::Error| TranscribeError::Failed(format!("transcribe: cannot sign: {error}"));
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.config.region)
-            .name("transcribe")
-            .time(SystemTime::now())
-            .settings(settings)
-            .build()
-            .map_err(|error| unsignable(&error))?
-            .into();
         // The content type and the operation are signed: the request sends exactly these.
         let headers = [(CONTENT_TYPE.as_str(), AMZ_JSON), ("x-amz-target", target)];
-        let request = SignableRequest::new("POST", self.url.as_str(), headers.into_iter(), SignableBody::Bytes(body))
-            .map_err(|error| unsignable(&error))?;
-        let (instructions, _signature) = sign(request, &params).map_err(|error| unsignable(&error))?.into_parts();
-        let (headers, _query) = instructions.into_parts();
-        let mut signed = Vec::with_capacity(headers.len());
-        for header in headers {
-            let mut value = HeaderValue::from_str(header.value()).map_err(|error| unsignable(&error))?;
-            // Keeps the signature and the session token out of reqwest's `Debug`.
-            value.set_sensitive(header.sensitive());
-            signed.push((header.name(), value));
-        }
-        Ok(signed)
+        let post =
+            SignedPost { service: "transcribe", region: &self.config.region, url: &self.url, headers: &headers, body };
+        sign_post(&self.credentials, &post).await.map_err(|error| match error {
+            SigningError::Credentials { message, settings_wrong: false } => {
+                TranscribeError::Retry(format!("transcribe: {message}"))
+            }
+            SigningError::Credentials { message, .. } | SigningError::Unsignable(message) => {
+                TranscribeError::Failed(format!("transcribe: {message}"))
+            }
+        })
     }
 
     /// The results file of a finished job: its transcript and the end of its last word.
@@ -516,17 +466,6 @@ fn check_job_name(name: &str) -> Result<(), TranscribeError> {
         return Err(TranscribeError::Failed(format!("transcribe: {:?} is not a job name", scrub(name, None))));
     }
     Ok(())
-}
-
-/// No credentials at all is a setting to fix; a provider that failed (IMDS, STS) may answer next time.
-fn credentials_error(error: CredentialsError) -> TranscribeError {
-    let message = format!("transcribe: no AWS credentials: {}", causes(&error));
-    match error {
-        CredentialsError::CredentialsNotLoaded(_) | CredentialsError::InvalidConfiguration(_) => {
-            TranscribeError::Failed(message)
-        }
-        _ => TranscribeError::Retry(message),
-    }
 }
 
 /// An error answer: its type in `x-amzn-errortype` or the body's `__type`

@@ -102,22 +102,13 @@ impl AiJobQueue {
         self.send_after(message, 0).await
     }
 
-    /// Queues a job's message, visible after `delay_seconds` (SQS allows at most 900).
+    /// Queues a job's message, visible after `delay_seconds`.
     pub async fn send_after(
         &self,
         message: &crate::domain::ai::AiJobMessage,
         delay_seconds: u32,
     ) -> Result<(), QueueError> {
-        let body = serde_json::to_string(message).map_err(|error| QueueError(error.to_string()))?;
-        self.sqs
-            .send_message()
-            .queue_url(&self.url)
-            .message_body(body)
-            .delay_seconds(delay_seconds.min(900) as i32)
-            .send()
-            .await
-            .map_err(|error| QueueError(aws_sdk_sqs::error::DisplayErrorContext(&error).to_string()))?;
-        Ok(())
+        send_one(&self.sqs, &self.url, message, delay_seconds).await
     }
 }
 
@@ -138,17 +129,26 @@ impl SyncQueue {
         Ok(SyncQueue { sqs: aws_sdk_sqs::Client::new(sdk), url })
     }
 
-    /// Queues a job, visible after `delay_seconds` (SQS allows at most 900).
+    /// Queues a job, visible after `delay_seconds`.
     pub async fn send(&self, job: &crate::domain::messages::CalendarJob, delay_seconds: u32) -> Result<(), QueueError> {
-        let body = serde_json::to_string(job).map_err(|error| QueueError(error.to_string()))?;
-        self.sqs
-            .send_message()
-            .queue_url(&self.url)
-            .message_body(body)
-            .delay_seconds(delay_seconds.min(900) as i32)
-            .send()
-            .await
-            .map_err(|error| QueueError(aws_sdk_sqs::error::DisplayErrorContext(&error).to_string()))?;
-        Ok(())
+        send_one(&self.sqs, &self.url, job, delay_seconds).await
     }
+}
+
+/// Sends one message, visible after `delay_seconds` (SQS allows at most 900).
+async fn send_one(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    message: &impl serde::Serialize,
+    delay_seconds: u32,
+) -> Result<(), QueueError> {
+    let body = serde_json::to_string(message).map_err(|error| QueueError(error.to_string()))?;
+    sqs.send_message()
+        .queue_url(queue_url)
+        .message_body(body)
+        .delay_seconds(delay_seconds.min(900) as i32)
+        .send()
+        .await
+        .map_err(|error| QueueError(aws_sdk_sqs::error::DisplayErrorContext(&error).to_string()))?;
+    Ok(())
 }

@@ -349,6 +349,9 @@ impl ConversationItem {
     }
 }
 
+/// The most the messages of a conversation take as JSON (an item holds 400 KB in all).
+const MAX_MESSAGES_BYTES: usize = 300 * 1024;
+
 /// How many job ids a conversation remembers (more than a client could retry at once).
 const REMEMBERED_JOBS: usize = 20;
 
@@ -425,6 +428,10 @@ fn exchange_added(
     }
     let excess = messages.len().saturating_sub(MAX_CONVERSATION_MESSAGES);
     messages.drain(..excess);
+    // And within an item's 400 KB, whatever the characters take (CJK and emoji up to 4 bytes).
+    while messages.len() > 2 && serde_json::to_string(&messages).map_or(0, |text| text.len()) > MAX_MESSAGES_BYTES {
+        messages.remove(0);
+    }
     let mut job_ids = stored.map(|item| item.job_ids.clone()).unwrap_or_default();
     job_ids.push(job_id.into());
     let forgotten = job_ids.len().saturating_sub(REMEMBERED_JOBS);
@@ -444,5 +451,25 @@ fn exchange_added(
         job_ids,
         created_at: stored.map_or_else(|| now.clone(), |item| item.created_at.clone()),
         updated_at: now,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_conversation_keeps_its_newest_messages_within_an_items_size() {
+        let long = "🙂".repeat(crate::domain::ai::MAX_CHAT_MESSAGE);
+        let mut stored: Option<ConversationItem> = None;
+        for index in 0..30 {
+            let job_id = format!("job-{index}");
+            stored = Some(exchange_added("u1", "c1", &job_id, stored.as_ref(), (&long, &long)));
+        }
+        let item = stored.unwrap();
+        assert!(item.messages.len() <= MAX_MESSAGES_BYTES, "{} bytes", item.messages.len());
+        let messages = item.messages();
+        assert_eq!(messages.last().unwrap().job_id, "job-29", "the newest are kept");
+        assert_eq!((item.exchanges, item.job_ids.len()), (30, REMEMBERED_JOBS));
     }
 }

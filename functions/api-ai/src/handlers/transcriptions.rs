@@ -15,10 +15,11 @@ use serde_json::json;
 use shared::Base;
 use shared::domain::Violations;
 use shared::domain::account::Tier;
-use shared::domain::ai::{JobKind, MAX_AUDIO_BYTES, MAX_AUDIO_SECONDS, audio_extension, transcription_credits};
+use shared::domain::ai::{JobKind, MAX_AUDIO_BYTES, MAX_AUDIO_SECONDS, transcription_credits};
 use shared::http::openapi::{CallerProblems, Problem, RequestProblems};
 use shared::http::{ApiError, ApiJson, CurrentUser};
 use shared::integrations::files::Files;
+use shared::integrations::transcription::AudioFormat;
 use shared::jobs::ai::start;
 use shared::jobs::queue::AiJobQueue;
 use shared::settings::LlmSettings;
@@ -121,7 +122,8 @@ pub async fn create(
 /// a plausible language tag. Otherwise every problem.
 fn checked(request: &TranscriptionRequest) -> Result<&'static str, ApiError> {
     let mut violations = Violations::new();
-    let extension = audio_extension(&request.content_type);
+    // The formats both transcribers take (parameters such as `;codecs=opus` allowed).
+    let extension = AudioFormat::from_content_type(&request.content_type).map(AudioFormat::extension);
     if extension.is_none() {
         violations.add("content_type", "must be audio/mp4 (m4a), audio/mpeg (mp3), audio/wav or audio/webm");
     }
