@@ -103,11 +103,13 @@ async fn transcribe_starts_a_job_polls_it_and_reads_the_results() {
 
     let start = ("StartTranscriptionJob".to_string(), 200);
     let poll = ("GetTranscriptionJob".to_string(), 200);
-    assert_eq!(operations(&fake), vec![start, poll.clone(), poll.clone(), poll]);
+    // The finished job is deleted, and Transcribe's copy of the transcript with it.
+    let delete = ("DeleteTranscriptionJob".to_string(), 200);
+    assert_eq!(operations(&fake), vec![start, poll.clone(), poll.clone(), poll, delete]);
     assert_eq!(fake.transcript_downloads(), 1);
     let jobs = fake.jobs();
     assert_eq!(jobs.len(), 1);
-    assert_eq!(jobs[0].name, JOB);
+    assert_eq!((jobs[0].name.as_str(), jobs[0].deleted), (JOB, true));
     assert_eq!(jobs[0].media_file_uri, audio(None).s3_uri);
     assert_eq!(jobs[0].media_format, "mp4");
     assert_eq!(jobs[0].language_code.as_deref(), Some("en-GB"));
@@ -187,7 +189,7 @@ async fn throttled_calls_are_waited_out() {
     fake.throttle_next_poll();
     client.transcribe(&audio(Some("en-US"))).await.expect("a transcript after throttled polls");
     let statuses: Vec<u16> = operations(&fake).into_iter().map(|(_, status)| status).collect();
-    assert_eq!(statuses, vec![200, 400, 400, 200]);
+    assert_eq!(statuses, vec![200, 400, 400, 200, 200], "start, two throttled polls, the poll, the delete");
 }
 
 #[tokio::test]

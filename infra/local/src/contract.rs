@@ -44,6 +44,14 @@ async fn test_against(endpoint: &str, max_seconds: u64) -> Result<(), String> {
     stripe.sell_local_prices();
     parameters.insert("StripeApiBase".into(), stripe.uri());
     parameters.extend(LOCAL_PRICES.iter().map(|price| (price.parameter.to_string(), price.id.to_string())));
+    // The AI routes against the model's stand-in: they answer what they would with a provider
+    // configured (202, 402, 429), not 503 `ai_unavailable` (tests/suite/ai.rs covers that).
+    let model = crate::llm_fakes::FakeOpenAi::start().await;
+    parameters.extend([
+        ("LlmProvider".to_string(), "openai".to_string()),
+        ("LlmBaseUrl".to_string(), format!("{}/v1", model.uri())),
+        (crate::stack::secret_override("LlmApiKeySecret"), crate::llm_fakes::FakeOpenAi::API_KEY.to_string()),
+    ]);
     let stack = LocalStack::create(endpoint, "contract", template, parameters).await.map_err(|e| e.to_string())?;
     let router = gateway::gateway(&stack).await.map_err(|error| error.to_string())?.router;
     let token = signed_in_user(&router).await?;

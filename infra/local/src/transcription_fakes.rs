@@ -64,6 +64,8 @@ pub struct FakeJob {
     pub identify_language: bool,
     /// `GetTranscriptionJob`s so far.
     pub polls: u32,
+    /// Deleted by `DeleteTranscriptionJob` (then gone for Get, and its name free again).
+    pub deleted: bool,
     transcript: String,
     duration: f64,
     failure: Option<String>,
@@ -234,6 +236,7 @@ fn transcribe_call(
     match operation {
         Some("StartTranscriptionJob") => start_job(state, body),
         Some("GetTranscriptionJob") => get_job(state, body),
+        Some("DeleteTranscriptionJob") => delete_job(state, body),
         _ => aws_error(400, "UnknownOperationException", "Unknown operation."),
     }
 }
@@ -258,7 +261,7 @@ fn start_job(state: &mut TranscribeState, body: &Value) -> (u16, ResponseTemplat
         let message = "Specify exactly one of LanguageCode, IdentifyLanguage or IdentifyMultipleLanguages.";
         return aws_error(400, "BadRequestException", message);
     }
-    if state.jobs.contains_key(name) {
+    if state.jobs.get(name).is_some_and(|job| !job.deleted) {
         let message = "The requested job name already exists. Use a different job name.";
         return aws_error(400, "ConflictException", message);
     }
@@ -270,6 +273,7 @@ fn start_job(state: &mut TranscribeState, body: &Value) -> (u16, ResponseTemplat
         language_code: language,
         identify_language: identify,
         polls: 0,
+        deleted: false,
         transcript,
         duration,
         failure: state.next_failure.take(),
@@ -282,7 +286,7 @@ fn start_job(state: &mut TranscribeState, body: &Value) -> (u16, ResponseTemplat
 fn get_job(state: &mut TranscribeState, body: &Value) -> (u16, ResponseTemplate) {
     let name = body["TranscriptionJobName"].as_str().unwrap_or_default();
     let polls_before_done = state.polls_before_done;
-    let Some(job) = state.jobs.get_mut(name) else {
+    let Some(job) = state.jobs.get_mut(name).filter(|job| !job.deleted) else {
         let message = "The requested job couldn't be found. Check the job name and try your request again.";
         return aws_error(400, "BadRequestException", message);
     };
@@ -294,6 +298,18 @@ fn get_job(state: &mut TranscribeState, body: &Value) -> (u16, ResponseTemplate)
         None => "COMPLETED",
     };
     aws_ok(json!({ "TranscriptionJob": job_json(state, &job, status) }))
+}
+
+/// Deletes a job (its record and transcript): an empty answer.
+fn delete_job(state: &mut TranscribeState, body: &Value) -> (u16, ResponseTemplate) {
+    let name = body["TranscriptionJobName"].as_str().unwrap_or_default();
+    match state.jobs.get_mut(name).filter(|job| !job.deleted) {
+        Some(job) => {
+            job.deleted = true;
+            aws_ok(json!({}))
+        }
+        None => aws_error(400, "BadRequestException", "The requested job couldn't be found."),
+    }
 }
 
 /// A `TranscriptionJob` object as Transcribe describes it in `status`.

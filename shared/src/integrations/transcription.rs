@@ -245,6 +245,7 @@ impl std::fmt::Debug for AmazonTranscribe {
 
 const START_JOB: &str = "Transcribe.StartTranscriptionJob";
 const GET_JOB: &str = "Transcribe.GetTranscriptionJob";
+const DELETE_JOB: &str = "Transcribe.DeleteTranscriptionJob";
 const AMZ_JSON: &str = "application/x-amz-json-1.1";
 
 /// A failed call: the error's type (`ConflictException`) and what it means to the caller.
@@ -378,6 +379,16 @@ impl AmazonTranscribe {
         }
     }
 
+    /// Deletes the finished job, and with it Transcribe's copy of the transcript (we hold it now).
+    /// A failure is logged, not returned: the transcript is in hand, and a job left behind is
+    /// found by its name (the AI job's id) in the runbook.
+    async fn forget(&self, job_name: &str) {
+        let body = json!({ "TranscriptionJobName": job_name }).to_string().into_bytes();
+        if let Err(error) = self.call(DELETE_JOB, &body).await {
+            tracing::warn!(job_name, error = %error.error, "a finished Transcribe job was not deleted");
+        }
+    }
+
     /// One request, signed afresh: a retry gets a new `x-amz-date` and the current credentials.
     async fn call(&self, target: &'static str, body: &[u8]) -> Result<Value, CallError> {
         let mut request = self
@@ -501,6 +512,7 @@ impl Transcriber for AmazonTranscribe {
         self.start(audio, format, deadline).await?;
         let job = self.wait(&audio.job_name, deadline).await?;
         let (text, duration_seconds) = self.results(&job).await?;
+        self.forget(&audio.job_name).await;
         let language = job.language_code.or_else(|| audio.language.clone());
         Ok(Transcript { text, duration_seconds, language })
     }
