@@ -25,7 +25,15 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::upstream::{SignedPost, SigningError, causes, scrub, sign_post};
+use super::upstream::{KeyedClient, SignedPost, SigningError, causes, scrub, sign_post};
+
+impl KeyedClient<OpenAiCompatible> {
+    async fn client(&self) -> Result<&OpenAiCompatible, LlmError> {
+        self.get()
+            .await
+            .map_err(|error| LlmError::Unavailable(format!("openai: the API key could not be read: {error}")))
+    }
+}
 
 // ---------------------------------------------------------------------------------------------
 // The trait and its types
@@ -785,7 +793,8 @@ pub const OPENAI_DEFAULT_MODEL: &str = "gpt-4o-mini";
 
 /// The language model the settings name, or none when no provider is configured. Bedrock is
 /// signed with the function's credentials; an OpenAI-compatible key is read from Secrets
-/// Manager on first use (`LazyOpenAi`), so a background function's cold start reads no secret.
+/// Manager on first use (`upstream::KeyedClient`), so a background function's cold start reads
+/// no secret.
 pub fn from_settings(
     settings: &crate::settings::LlmSettings,
     sdk: &crate::state::SdkConfig,
@@ -797,58 +806,28 @@ pub fn from_settings(
     let http = super::http_client()?;
     let model: std::sync::Arc<dyn LanguageModel> = match provider {
         LlmProvider::Bedrock => {
-            let region = sdk.region().map(|region| region.to_string()).unwrap_or_else(|| "us-east-1".into());
+            let (region, credentials) = super::upstream::signing_identity(sdk)?;
             let mut config = BedrockConfig::new(region, settings.model.clone());
             if let Some(endpoint) = &settings.base_url {
                 config.endpoint = endpoint.clone();
             }
-            let credentials = sdk
-                .credentials_provider()
-                .ok_or(crate::state::InitError::Aws("no AWS credentials to sign Bedrock requests with"))?;
             std::sync::Arc::new(BedrockConverse::new(http, config, credentials))
         }
-        LlmProvider::OpenAi => std::sync::Arc::new(LazyOpenAi {
-            http,
-            base_url: settings.base_url.clone().unwrap_or_else(|| OPENAI_BASE_URL.to_string()),
-            model: settings.model.clone(),
-            secret_id: settings.api_key_secret_id.clone(),
-            sdk: sdk.clone(),
-            client: tokio::sync::OnceCell::new(),
-        }),
+        LlmProvider::OpenAi => {
+            let base_url = settings.base_url.clone().unwrap_or_else(|| OPENAI_BASE_URL.to_string());
+            let model = settings.model.clone();
+            let build =
+                move |key| OpenAiCompatible::new(http.clone(), OpenAiConfig::new(base_url.clone(), model.clone(), key));
+            std::sync::Arc::new(KeyedClient::new(settings.api_key_secret_id.clone(), sdk, build))
+        }
     };
     Ok(Some(model))
 }
 
-/// An OpenAI-compatible client whose API key is read from Secrets Manager on its first call
-/// (then kept for the life of the function). A failed read is `Unavailable`: the job comes back.
-pub struct LazyOpenAi {
-    http: reqwest::Client,
-    base_url: String,
-    model: String,
-    secret_id: Option<String>,
-    sdk: crate::state::SdkConfig,
-    client: tokio::sync::OnceCell<OpenAiCompatible>,
-}
-
-impl LazyOpenAi {
-    async fn client(&self) -> Result<&OpenAiCompatible, LlmError> {
-        self.client
-            .get_or_try_init(|| async {
-                let key = match &self.secret_id {
-                    Some(id) => Some(crate::state::secret(&self.sdk, id).await.map_err(|error| {
-                        LlmError::Unavailable(format!("openai: the API key could not be read: {error}"))
-                    })?),
-                    None => None,
-                };
-                let config = OpenAiConfig::new(self.base_url.clone(), self.model.clone(), key);
-                Ok(OpenAiCompatible::new(self.http.clone(), config))
-            })
-            .await
-    }
-}
-
+/// An OpenAI-compatible client whose API key is read on its first call. A failed read is
+/// `Unavailable`: the job comes back.
 #[async_trait::async_trait]
-impl LanguageModel for LazyOpenAi {
+impl LanguageModel for KeyedClient<OpenAiCompatible> {
     async fn complete_json(&self, request: &JsonRequest) -> Result<JsonAnswer, LlmError> {
         self.client().await?.complete_json(request).await
     }

@@ -23,7 +23,7 @@ use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::upstream::{SignedPost, SigningError, causes, scrub, sign_post};
+use super::upstream::{KeyedClient, SignedPost, SigningError, causes, scrub, sign_post};
 
 // ---------------------------------------------------------------------------------------------
 // The trait and its types
@@ -778,54 +778,33 @@ pub fn from_settings(
     let http = super::http_client()?;
     let transcriber: std::sync::Arc<dyn Transcriber> = match settings.provider {
         TranscriptionProvider::AmazonTranscribe => {
-            let region = sdk.region().map(|region| region.to_string()).unwrap_or_else(|| "us-east-1".into());
+            let (region, credentials) = super::upstream::signing_identity(sdk)?;
             let mut config = AmazonTranscribeConfig::new(region);
             if let Some(endpoint) = &settings.base_url {
                 config.endpoint = endpoint.clone();
             }
-            let credentials = sdk
-                .credentials_provider()
-                .ok_or(crate::state::InitError::Aws("no AWS credentials to sign Transcribe requests with"))?;
             std::sync::Arc::new(AmazonTranscribe::new(http, config, credentials))
         }
-        TranscriptionProvider::OpenAi => std::sync::Arc::new(LazyOpenAiTranscriber {
-            http,
-            base_url: settings.base_url.clone().unwrap_or_else(|| OPENAI_BASE_URL.to_string()),
-            model: settings.model.clone(),
-            secret_id: settings.api_key_secret_id.clone(),
-            sdk: sdk.clone(),
-            client: tokio::sync::OnceCell::new(),
-        }),
+        TranscriptionProvider::OpenAi => {
+            let base_url = settings.base_url.clone().unwrap_or_else(|| OPENAI_BASE_URL.to_string());
+            let model = settings.model.clone();
+            let build = move |key| {
+                OpenAiTranscriber::new(http.clone(), OpenAiTranscriberConfig::new(base_url.clone(), model.clone(), key))
+            };
+            std::sync::Arc::new(KeyedClient::new(settings.api_key_secret_id.clone(), sdk, build))
+        }
     };
     Ok(Some(transcriber))
 }
 
-/// An OpenAI-compatible transcriber whose key is read from Secrets Manager on its first call.
-struct LazyOpenAiTranscriber {
-    http: reqwest::Client,
-    base_url: String,
-    model: String,
-    secret_id: Option<String>,
-    sdk: crate::state::SdkConfig,
-    client: tokio::sync::OnceCell<OpenAiTranscriber>,
-}
-
+/// An OpenAI-compatible transcriber whose key is read on its first call.
 #[async_trait::async_trait]
-impl Transcriber for LazyOpenAiTranscriber {
+impl Transcriber for KeyedClient<OpenAiTranscriber> {
     async fn transcribe(&self, audio: &Audio) -> Result<Transcript, TranscribeError> {
         let client = self
-            .client
-            .get_or_try_init(|| async {
-                let key = match &self.secret_id {
-                    Some(id) => Some(crate::state::secret(&self.sdk, id).await.map_err(|error| {
-                        TranscribeError::Retry(format!("openai: the API key could not be read: {error}"))
-                    })?),
-                    None => None,
-                };
-                let config = OpenAiTranscriberConfig::new(self.base_url.clone(), self.model.clone(), key);
-                Ok::<_, TranscribeError>(OpenAiTranscriber::new(self.http.clone(), config))
-            })
-            .await?;
+            .get()
+            .await
+            .map_err(|error| TranscribeError::Retry(format!("openai: the API key could not be read: {error}")))?;
         client.transcribe(audio).await
     }
 

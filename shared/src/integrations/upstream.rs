@@ -104,3 +104,47 @@ pub(crate) fn causes(error: &dyn std::error::Error) -> String {
     }
     text
 }
+
+/// The region and credentials of `sdk`, for a client that signs its own requests (Bedrock,
+/// Transcribe): the region where Lambda runs it (`us-east-1` when none is set).
+pub(crate) fn signing_identity(
+    sdk: &crate::state::SdkConfig,
+) -> Result<(String, SharedCredentialsProvider), crate::state::InitError> {
+    let region = sdk.region().map(|region| region.to_string()).unwrap_or_else(|| "us-east-1".into());
+    let credentials =
+        sdk.credentials_provider().ok_or(crate::state::InitError::Aws("no AWS credentials to sign requests with"))?;
+    Ok((region, credentials))
+}
+
+/// A client that needs an API key from Secrets Manager, built on its first use (so a background
+/// function's cold start reads no secret) and then kept for the life of the function.
+pub(crate) struct KeyedClient<C> {
+    secret_id: Option<String>,
+    sdk: crate::state::SdkConfig,
+    build: Box<dyn Fn(Option<String>) -> C + Send + Sync>,
+    client: tokio::sync::OnceCell<C>,
+}
+
+impl<C> KeyedClient<C> {
+    /// `build` makes the client from the key (none without `secret_id`: a server that needs none).
+    pub(crate) fn new(
+        secret_id: Option<String>,
+        sdk: &crate::state::SdkConfig,
+        build: impl Fn(Option<String>) -> C + Send + Sync + 'static,
+    ) -> Self {
+        KeyedClient { secret_id, sdk: sdk.clone(), build: Box::new(build), client: tokio::sync::OnceCell::new() }
+    }
+
+    /// The client; `Err` says why the key could not be read (worth another try later).
+    pub(crate) async fn get(&self) -> Result<&C, String> {
+        self.client
+            .get_or_try_init(|| async {
+                let key = match &self.secret_id {
+                    Some(id) => Some(crate::state::secret(&self.sdk, id).await.map_err(|error| error.to_string())?),
+                    None => None,
+                };
+                Ok((self.build)(key))
+            })
+            .await
+    }
+}
