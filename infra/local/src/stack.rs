@@ -99,6 +99,12 @@ impl LocalStack {
         overrides: HashMap<String, String>,
     ) -> Result<Self, StackError> {
         let mut parameters = template.parameter_defaults();
+        // No AWS account stands behind the emulator: Bedrock and Transcribe, the deployed
+        // defaults, would refuse its dummy credentials. Locally the AI routes are off (503) unless
+        // `LLM_PROVIDER` (make dev) or a test chooses a model, and speech goes to the same kind
+        // of server as the model.
+        parameters.insert("LlmProvider".into(), String::new());
+        parameters.insert("TranscriptionProvider".into(), "openai".into());
         let overridden: Vec<String> = overrides.keys().cloned().collect();
         parameters.extend(overrides);
         let mut stack = LocalStack {
