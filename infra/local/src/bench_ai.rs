@@ -1,7 +1,9 @@
 //! `flowday-local bench` (part), AI jobs: the release ai-worker binary's cold start (process start
 //! to its first batch answered, one breakdown job) and peak memory, and the DynamoDB round trips
-//! of each job kind (breakdown, chat, insights), counted in process by the worker's own store.
-//! The model is the local OpenAI-compatible fake, so the figures are ours, not a model's.
+//! of each job kind, counted in process by the worker's own store: breakdown, chat and insights
+//! from jobs written here, a narration and a voice capture started through their routes (the
+//! gateway, in process), as a client starts them. The model and the transcriber are local fakes of
+//! the OpenAI-compatible formats, so the figures are ours, not a model's.
 //! Reported in docs/performance.md.
 
 use std::collections::HashMap;
@@ -9,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use shared::domain::ai::{AiJobMessage, JobKind};
+use shared::domain::ai::{AiJobMessage, JobKind, JobStatus};
 use shared::domain::plan::PlanLimits;
 use shared::domain::task::Task;
 use shared::store::ai::JobItem;
@@ -18,27 +20,34 @@ use shared::store::{Store, Tenant};
 
 use crate::lambda_process::LambdaProcess;
 use crate::llm_fakes::FakeOpenAi;
+use crate::transcription_fakes::FakeWhisper;
 use crate::{Emulator, LocalStack, Template, workspace_root};
 
 const COLD_STARTS: usize = 10;
 
 pub async fn ai(emulator: &Emulator) -> Result<(), String> {
     let model = FakeOpenAi::start().await;
+    let whisper = FakeWhisper::start_keyless().await;
     let template = Template::load(&workspace_root().join("template.yaml")).map_err(|error| error.to_string())?;
     let parameters = HashMap::from([
         ("LlmProvider".to_string(), "openai".to_string()),
         ("LlmBaseUrl".to_string(), format!("{}/v1", model.uri())),
         ("LlmModel".to_string(), FakeOpenAi::MODEL.to_string()),
         (crate::stack::secret_override("LlmApiKeySecret"), FakeOpenAi::API_KEY.to_string()),
+        ("TranscriptionBaseUrl".to_string(), format!("{}/v1", whisper.uri())),
     ]);
     let stack =
         LocalStack::create(&emulator.endpoint(), "benchai", template, parameters).await.map_err(|e| e.to_string())?;
     let env = stack.env("ai-worker").map_err(|error| error.to_string())?;
     let state = Arc::new(ai_worker::state(&env, &stack.sdk).map_err(|error| error.to_string())?);
-    let user_id = crate::bench::signup(&stack, "thinker").await?.1;
+    let (token, user_id) = crate::bench::signup(&stack, "thinker").await?;
     println!("\n## AI jobs (ai-worker, the model a local OpenAI-compatible fake)\n");
     cold_starts(&stack, &state.store, &model, &user_id).await?;
-    round_trips(&state, &model, &user_id).await
+    round_trips(&state, &model, &user_id).await?;
+    let gateway = crate::gateway::gateway_router(&stack).await.map_err(|error| error.to_string())?;
+    let client = Client { gateway, token };
+    narration_round_trips(&state, &model, &client, &user_id).await?;
+    voice_capture_round_trips(&stack, &state, &model, &whisper, &client, &user_id).await
 }
 
 /// A breakdown job of a new task, with its credit reserved: the message that runs it.
@@ -140,15 +149,114 @@ async fn round_trips(state: &Arc<ai_worker::AiWorkerState>, model: &FakeOpenAi, 
     Ok(())
 }
 
+/// The bench user calling the local gateway in process, as an app would.
+struct Client {
+    gateway: axum::Router,
+    token: String,
+}
+
+impl Client {
+    /// POSTs `body` with an Idempotency-Key; the answer's status and JSON body.
+    async fn post(&self, path: &str, body: Value) -> Result<(u16, Value), String> {
+        use tower::ServiceExt;
+        let request = axum::http::Request::post(path)
+            .header("authorization", format!("Bearer {}", self.token))
+            .header("content-type", "application/json")
+            .header("idempotency-key", ulid::Ulid::new().to_string())
+            .body(axum::body::Body::from(body.to_string()))
+            .map_err(|error| error.to_string())?;
+        let response = self.gateway.clone().oneshot(request).await.map_err(|error| error.to_string())?;
+        let status = response.status().as_u16();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.map_err(|error| error.to_string())?;
+        Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+    }
+}
+
+/// A narration of tomorrow's plan (one task), asked for with `POST /v1/plans?narrate=true`.
+async fn narration_round_trips(
+    state: &Arc<ai_worker::AiWorkerState>,
+    model: &FakeOpenAi,
+    client: &Client,
+    user_id: &str,
+) -> Result<(), String> {
+    let (status, task) = client.post("/v1/tasks", json!({"title": "Write the report", "estimate_minutes": 60})).await?;
+    if status != 201 {
+        return Err(format!("the task was not made: {status} {task}"));
+    }
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).format("%Y-%m-%d").to_string();
+    let (status, plan) = client.post("/v1/plans?narrate=true", json!({"date": tomorrow})).await?;
+    let job_id = plan["narration_job"]["id"].as_str().ok_or(format!("no narration job: {status} {plan}"))?;
+    let message = AiJobMessage::new(user_id, job_id);
+    model.reply_text("A calm day that leaves room to think.");
+    let (fresh, elapsed) = run_counted(state, &message).await?;
+    let (again, _) = run_counted(state, &message).await?;
+    println!("  - narration (a one-task plan): {fresh} ({} in all), delivered again: {again}", ms(elapsed));
+    Ok(())
+}
+
+/// A voice note of 61 s (two credits) by a Pro user: started with `POST /v1/ai/transcriptions`,
+/// uploaded with the answer's presigned PUT, then transcribed and read into a task.
+async fn voice_capture_round_trips(
+    stack: &LocalStack,
+    state: &Arc<ai_worker::AiWorkerState>,
+    model: &FakeOpenAi,
+    whisper: &FakeWhisper,
+    client: &Client,
+    user_id: &str,
+) -> Result<(), String> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    aws_sdk_dynamodb::Client::new(&stack.sdk)
+        .update_item()
+        .table_name(stack.physical_id("Table").unwrap_or_default())
+        .key("PK", AttributeValue::S(format!("USER#{user_id}")))
+        .key("SK", AttributeValue::S("PROFILE".into()))
+        .update_expression("SET tier = :tier")
+        .expression_attribute_values(":tier", AttributeValue::S("pro".into()))
+        .send()
+        .await
+        .map_err(|error| format!("{error:?}"))?;
+    let audio = vec![7u8; 4096];
+    let note = json!({"content_type": "audio/mp4", "size_bytes": audio.len(), "duration_seconds": 61});
+    let (status, started) = client.post("/v1/ai/transcriptions", note).await?;
+    let job_id = started["job"]["id"].as_str().ok_or(format!("no voice capture job: {status} {started}"))?;
+    let upload = &started["upload"];
+    let mut put = reqwest::Client::new().put(upload["url"].as_str().unwrap_or_default()).body(audio);
+    for (name, value) in upload["headers"].as_object().into_iter().flatten() {
+        put = put.header(name.as_str(), value.as_str().unwrap_or_default());
+    }
+    let uploaded = put.send().await.map_err(|error| error.to_string())?;
+    if !uploaded.status().is_success() {
+        return Err(format!("the upload failed: {}", uploaded.status()));
+    }
+    whisper.reply_text("Call the dentist tomorrow, it's urgent.");
+    model.reply_json(json!({"title": "Call the dentist", "priority": "urgent"}));
+    let message = AiJobMessage { waits_for_upload: true, ..AiJobMessage::new(user_id, job_id) };
+    let (fresh, elapsed) = run_counted(state, &message).await?;
+    let (again, _) = run_counted(state, &message).await?;
+    println!(
+        "  - voice capture (a 61 s note; the transcriber's call and S3's HEAD and DELETE not counted): {fresh} ({} \
+         in all), delivered again: {again}",
+        ms(elapsed)
+    );
+    Ok(())
+}
+
 async fn run_counted(state: &Arc<ai_worker::AiWorkerState>, message: &AiJobMessage) -> Result<(u64, Duration), String> {
     let before = state.store.round_trips.count();
     let started = Instant::now();
     let answer = ai_worker::handle(state.clone(), batch(message)).await.map_err(|error| error.to_string())?;
     let elapsed = started.elapsed();
     if answer["batchItemFailures"] != json!([]) {
-        return Err(format!("the job failed: {answer}"));
+        return Err(format!("the job came back: {answer}"));
     }
-    Ok((state.store.round_trips.count() - before, elapsed))
+    let counted = state.store.round_trips.count() - before;
+    // Counted only for a job that did its work: a failed one stops early and costs less.
+    let job = state.store.ai().get(&message.user_id, &message.job_id).await.map_err(|error| error.to_string())?;
+    match job {
+        Some(job) if job.status == JobStatus::Succeeded => Ok((counted, elapsed)),
+        Some(job) => Err(format!("the {} job did not succeed: {:?} {:?}", job.kind.as_str(), job.status, job.error)),
+        None => Err(format!("no job {}", message.job_id)),
+    }
 }
 
 fn ms(duration: Duration) -> String {
