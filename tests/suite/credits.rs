@@ -131,3 +131,37 @@ async fn a_refund_returns_exactly_what_was_taken_once_and_a_commit_keeps_it_once
     assert_eq!(refund["amounts"]["kickstart"], 2);
     assert_eq!(refund["job_id"], "job-a");
 }
+
+/// The attack: hop between the zones on either side of the date line (where the date always
+/// differs) and spend after each hop, hoping each hop is a new day with a fresh allowance.
+#[tokio::test]
+async fn hopping_between_time_zones_never_refills_the_daily_credits() {
+    let stack = TestStack::new().await;
+    let (token, user_id) = user(&stack).await;
+    let store = stack.store("api-billing");
+    let now = chrono::Utc::now();
+    let mut taken_daily = 0;
+    for (hop, zone) in ["Pacific/Kiritimati", "Pacific/Pago_Pago"].iter().cycle().take(6).enumerate() {
+        let patched =
+            stack.call(Method::PATCH, "/v1/me", Some(&token), Some(serde_json::json!({ "timezone": zone }))).await;
+        assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
+        let job = format!("hop-{hop}");
+        match store.credits().reserve(&user_id, &job, FREE_DAILY, now, zone, FREE_DAILY).await.unwrap() {
+            Reserved::Taken(taken) => taken_daily += taken.get(CreditKind::Daily),
+            Reserved::Insufficient(refused) => panic!("{refused:?}"),
+        }
+        store.credits().refund(&user_id, &job).await.unwrap();
+    }
+    let credits = stack.call(Method::GET, "/v1/credits", Some(&token), None).await.body;
+    // Kiritimati's day is the later one: its allowance is the one the user holds, whatever the hops.
+    assert!(credits["balance"]["daily"].as_u64().unwrap() <= FREE_DAILY, "{credits}");
+    let history = stack.call(Method::GET, "/v1/credits/history?limit=100", Some(&token), None).await.body;
+    let daily_grants = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|entry| entry["kind"] == "grant" && entry["amounts"]["daily"].as_u64().unwrap_or(0) > 0)
+        .count();
+    assert_eq!(daily_grants, 1, "one allowance for the day, not one per hop: {history}");
+    assert!(taken_daily >= FREE_DAILY, "the day's credits were spent and given back");
+}

@@ -101,10 +101,13 @@ impl Balance {
         Balance { amounts: Amounts::of(CreditKind::Kickstart, KICKSTART_CREDITS), daily_day: None }
     }
 
-    /// The daily credits set for `today` (the tier's allowance) when they belong to another day,
-    /// and what expired with the old ones. Lazily on first use: no job resets balances at midnight.
+    /// The daily credits set for `today` (the tier's allowance) when they belong to an earlier
+    /// day, and what expired with the old ones. Lazily on first use: no job resets balances at
+    /// midnight. Only forward: a user who moves to a zone where it is still yesterday keeps
+    /// today's credits rather than a fresh allowance (switching zones back and forth must not
+    /// refill them).
     pub fn for_day(&self, today: NaiveDate, daily_allowance: u64) -> (Balance, u64) {
-        if self.daily_day == Some(today) {
+        if self.daily_day.is_some_and(|day| day >= today) {
             return (*self, 0);
         }
         let expired = self.amounts.daily;
@@ -237,6 +240,14 @@ mod tests {
     }
 
     #[test]
+    fn moving_to_a_zone_where_it_is_still_yesterday_keeps_todays_credits() {
+        let balance = Balance { amounts: Amounts::of(CreditKind::Daily, 1), daily_day: Some(day(1)) };
+        assert_eq!(balance.for_day(day(0), 10), (balance, 0), "no fresh allowance going west");
+        assert_eq!(balance.for_day(day(1), 10), (balance, 0));
+        assert_eq!(balance.for_day(day(2), 10).0.amounts.daily, 10);
+    }
+
+    #[test]
     fn subscription_credits_carry_over_up_to_the_cap() {
         let balance = Balance { amounts: Amounts::of(CreditKind::Subscription, 80), daily_day: None };
         let (after, expired) = balance.grant(CreditKind::Subscription, 100);
@@ -277,7 +288,13 @@ mod tests {
     struct Book {
         balance: Balance,
         reservations: BTreeMap<u8, Reservation>,
+        /// The calendar day where the user is: `real_day` moved by their zone (-1, 0 or +1).
         today: NaiveDate,
+        real_day: NaiveDate,
+        /// Daily allowances given, and the first and latest days they were given on.
+        daily_grants: i64,
+        first: Option<NaiveDate>,
+        latest: NaiveDate,
         granted: u64,
         committed: u64,
         expired: u64,
@@ -290,6 +307,8 @@ mod tests {
         Commit(u8),
         Refund(u8),
         NextDay,
+        /// The user moves to a zone `n` days off the real one (west: still yesterday).
+        MoveZone(i8),
     }
 
     const DAILY: u64 = 5;
@@ -298,7 +317,18 @@ mod tests {
         fn new() -> Self {
             let balance = Balance::opening();
             let granted = balance.amounts.total();
-            Book { balance, reservations: BTreeMap::new(), today: day(0), granted, committed: 0, expired: 0 }
+            Book {
+                balance,
+                reservations: BTreeMap::new(),
+                today: day(0),
+                real_day: day(0),
+                daily_grants: 0,
+                first: None,
+                latest: day(0),
+                granted,
+                committed: 0,
+                expired: 0,
+            }
         }
 
         fn outstanding(&self) -> u64 {
@@ -308,6 +338,11 @@ mod tests {
         fn with_today(&mut self) {
             let before = self.balance.amounts.total();
             let (balance, expired) = self.balance.for_day(self.today, DAILY);
+            if balance.daily_day != self.balance.daily_day {
+                self.daily_grants += 1;
+                self.first = self.first.or(Some(self.today));
+                self.latest = self.latest.max(self.today);
+            }
             self.granted += balance.amounts.total() + expired - before;
             self.expired += expired;
             self.balance = balance;
@@ -333,7 +368,8 @@ mod tests {
                             assert_in_order(&before.amounts, &taken);
                             self.balance = balance;
                             let state = ReservationState::Reserved;
-                            self.reservations.insert(job, Reservation { taken, day: self.today, state });
+                            let day = balance.daily_day.unwrap_or(self.today);
+                            self.reservations.insert(job, Reservation { taken, day, state });
                         }
                         Err(refused) => assert!(refused.balance.total() < amount),
                     }
@@ -356,7 +392,11 @@ mod tests {
                         self.reservations.get_mut(&job).unwrap().state = ReservationState::Refunded;
                     }
                 }
-                Op::NextDay => self.today = self.today.succ_opt().unwrap(),
+                Op::NextDay => {
+                    self.real_day = self.real_day.succ_opt().unwrap();
+                    self.today = self.today.succ_opt().unwrap();
+                }
+                Op::MoveZone(offset) => self.today = self.real_day + chrono::Duration::days(i64::from(offset)),
             }
         }
     }
@@ -372,17 +412,19 @@ mod tests {
         }
     }
 
-    fn kind() -> impl Strategy<Value = CreditKind> {
-        prop::sample::select(CreditKind::ORDER.to_vec())
+    fn granted_kind() -> impl Strategy<Value = CreditKind> {
+        prop::sample::select(vec![CreditKind::Subscription, CreditKind::Purchased, CreditKind::Kickstart])
     }
 
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
-            (kind(), 0..120u64).prop_map(|(kind, amount)| Op::Grant(kind, amount)),
+            // Daily credits are never granted: they come with a new day.
+            (granted_kind(), 0..120u64).prop_map(|(kind, amount)| Op::Grant(kind, amount)),
             (0..8u8, 1..40u64).prop_map(|(job, amount)| Op::Reserve(job, amount)),
             (0..8u8).prop_map(Op::Commit),
             (0..8u8).prop_map(Op::Refund),
             Just(Op::NextDay),
+            (-1..=1i8).prop_map(Op::MoveZone),
         ]
     }
 
@@ -399,6 +441,11 @@ mod tests {
                     book.balance.amounts.total() + book.outstanding() + book.committed + book.expired,
                     "after {:?}", op
                 );
+                // Moving between zones never refills the daily credits: one allowance per day
+                // the user reached, and never more than one allowance at once.
+                let days = book.first.map_or(0, |first| (book.latest - first).num_days() + 1);
+                prop_assert!(book.daily_grants <= days, "after {:?}", op);
+                prop_assert!(book.balance.amounts.daily <= DAILY, "after {:?}", op);
             }
         }
 

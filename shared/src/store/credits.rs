@@ -244,7 +244,10 @@ impl Credits<'_> {
                 Ok(reserved) => reserved,
                 Err(refused) => return Ok(Reserved::Insufficient(refused)),
             };
-            let reservation = Reservation { taken, day: today, state: ReservationState::Reserved };
+            // The day the daily credits taken belong to (later than `today` after a move west):
+            // a refund gives them back only while that day lasts.
+            let day = balance.daily_day.unwrap_or(today);
+            let reservation = Reservation { taken, day, state: ReservationState::Reserved };
             let item = ReservationItem {
                 pk: keys::user(user_id),
                 sk: keys::credit_job(job_id),
