@@ -674,3 +674,64 @@ async fn a_voice_note_never_uploaded_fails_and_returns_its_credits() {
     assert_eq!(credits_total(&stack, &caller).await, before, "refunded");
     assert!(whisper.calls().is_empty());
 }
+
+#[tokio::test]
+async fn a_voice_note_heard_before_the_model_was_down_is_not_lost_when_its_job_comes_back() {
+    let (stack, model, whisper) = voice_stack().await;
+    let caller = caller(&stack).await;
+    stack.set_tier(&caller.user_id, "pro").await;
+    let audio = vec![5u8; 2048];
+    let started = voice(&stack, &caller, note(20, audio.len()), "outage").await;
+    let job_id = started.body["job"]["id"].as_str().unwrap().to_string();
+    let messages = stack.ai_messages().await;
+    upload(&started.body, audio).await;
+    whisper.reply_text("Water the plants on Sunday.");
+    // Every attempt of one run (the client tries 3 times).
+    for _ in 0..3 {
+        model.fail_next(503);
+    }
+    assert_eq!(stack.run_ai_worker_on(&messages, 1).await.len(), 1, "the model is down: handed back to the queue");
+    let key = format!("users/{}/audio/{job_id}.m4a", caller.user_id);
+    let files =
+        shared::integrations::files::Files::from_env(&stack.stack.env("ai-worker").unwrap(), &stack.stack.sdk).unwrap();
+    assert!(!files.exists(&key).await.unwrap(), "the audio is deleted once transcribed, outage or not");
+
+    model.reply_json(json!({"title": "Water the plants", "due_date": "", "due_time": "", "priority": "low"}));
+    assert!(stack.run_ai_worker_on(&messages, 2).await.is_empty());
+    let done = job(&stack, &caller, &job_id).await;
+    assert_eq!(done["status"], "succeeded", "the kept transcript made the task, not `upload_missing`: {done}");
+    assert_eq!(done["result"]["transcript"], "Water the plants on Sunday.");
+    assert_eq!(done["result"]["task"]["title"], "Water the plants");
+    assert_eq!(whisper.calls().len(), 1, "heard once");
+}
+
+#[tokio::test]
+async fn audio_longer_than_the_minutes_paid_for_makes_no_task_and_is_deleted() {
+    let (stack, _model, whisper) = voice_stack().await;
+    let caller = caller(&stack).await;
+    stack.set_tier(&caller.user_id, "pro").await;
+    let before = credits_total(&stack, &caller).await;
+    let audio = vec![6u8; 2048];
+    // One credit declared (5 seconds); the upload holds seven minutes of speech.
+    let started = voice(&stack, &caller, note(5, audio.len()), "longer").await;
+    assert_eq!(started.body["job"]["credits"], 1);
+    let job_id = started.body["job"]["id"].as_str().unwrap().to_string();
+    upload(&started.body, audio).await;
+    let verbose = json!({"task": "transcribe", "language": "english", "duration": 420.0, "text": "A long story."});
+    whisper.reply_raw(200, verbose.to_string());
+    assert!(stack.run_ai_worker().await.len() == 1);
+    let failed = job(&stack, &caller, &job_id).await;
+    assert_eq!(
+        (failed["status"].as_str(), failed["error"]["code"].as_str()),
+        (Some("failed"), Some("audio_longer_than_declared")),
+        "{failed}"
+    );
+    assert!(failed["result"].is_null(), "no transcript handed out: {failed}");
+    let listed = stack.call(Method::GET, "/v1/tasks", Some(&caller.token), None).await;
+    assert_eq!(listed.body["items"].as_array().unwrap().len(), 0);
+    assert_eq!(credits_total(&stack, &caller).await, before, "refunded, as every failed job is");
+    let key = format!("users/{}/audio/{job_id}.m4a", caller.user_id);
+    let files =
+        shared::integrations::files::Files::from_env(&stack.stack.env("ai-worker").unwrap(), &stack.stack.sdk).unwrap();
+    assert!(!files.exists(&key).await.unwrap());
+}

@@ -1,15 +1,17 @@
 //! A voice capture job: the client uploads its audio note with the presigned URL api-ai gave it;
 //! until it has arrived the job's message comes back later, without starting the job (until
 //! the upload URL has expired: then the job fails and refunds). The audio is transcribed (Amazon
-//! Transcribe, or an OpenAI-compatible server), deleted, and the model turns the transcript into
-//! one task (title, due date or time read in the user's zone, priority), validated like every
-//! model answer. The task's id derives from the job's: a run after a crash makes it once.
+//! Transcribe, or an OpenAI-compatible server); the transcript is kept on the job and the audio
+//! deleted; then the model turns the transcript into one task (title, due date or time read in
+//! the user's zone, priority), validated like every model answer. A run after a crash or a
+//! throttled model starts from the kept transcript, and the task's id derives from the job's, so
+//! it is made once. Audio longer than the client declared (and paid for) makes no task.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use serde_json::{Value, json};
+use serde_json::json;
 use shared::domain::ai::{
     AiJobMessage, JobKind, VoiceDue, derived_id, validate_voice_task, voice_task_schema, voice_task_system,
 };
@@ -41,7 +43,11 @@ pub async fn upload(state: &AiWorkerState, message: &AiJobMessage, now: DateTime
         return Ok(Upload::Arrived); // `start` finds it missing and drops the message.
     };
     let key = audio_key(&job);
-    if job.status.is_finished() || state.files.exists(&key).await.map_err(|error| ComeBack(error.to_string()))? {
+    // A kept transcript: the audio was heard, and deleted.
+    if job.status.is_finished()
+        || job.transcript.is_some()
+        || state.files.exists(&key).await.map_err(|error| ComeBack(error.to_string()))?
+    {
         return Ok(Upload::Arrived);
     }
     let created = DateTime::parse_from_rfc3339(&job.created_at).map_or(now, |at| at.with_timezone(&Utc));
@@ -73,18 +79,12 @@ pub async fn run(state: &AiWorkerState, model: &dyn LanguageModel, job: &JobItem
     let tenant = Tenant::user(&job.user_id);
     let task_id = derived_id(&job.id, 0).unwrap_or_default();
     if let Some(task) = state.store.tasks().get_task(&tenant, &task_id).await? {
-        return Ok(made(&task, job.result.as_deref(), JobUsage::default()));
+        return Ok(made(&task, job.transcript.as_deref().unwrap_or_default(), JobUsage::default()));
     }
-    let Some(transcriber) = state.transcriber.as_deref() else {
-        return Err(fail("ai_unavailable", "no transcription service is configured", JobUsage::default()));
+    let transcript = match &job.transcript {
+        Some(kept) => kept.clone(),
+        None => heard(state, job).await?,
     };
-    let key = audio_key(job);
-    let transcript = transcribe(state, transcriber, job, &key).await;
-    // The audio goes once it is transcribed, or once it never will be.
-    if !matches!(transcript, Err(RunError::Retry(_))) {
-        discard_audio(state, job).await;
-    }
-    let transcript = transcript?;
     let user = state.store.accounts().get_user(&job.user_id).await?;
     let (tier, zone): (_, Tz) = user.map_or((Default::default(), chrono_tz::UTC), |user| {
         (user.tier, user.timezone.parse().unwrap_or(chrono_tz::UTC))
@@ -97,11 +97,28 @@ pub async fn run(state: &AiWorkerState, model: &dyn LanguageModel, job: &JobItem
         Err(WriteError::Store(error)) => return Err(error.into()),
         Err(other) => return Err(fail("not_created", &other.to_string(), usage)),
     }
-    Ok(made(&task, Some(&json!({ "transcript": transcript }).to_string()), usage))
+    Ok(made(&task, &transcript, usage))
 }
 
 fn fail(code: &'static str, detail: &str, usage: JobUsage) -> RunError {
     RunError::Fail { code, detail: detail.to_string(), usage }
+}
+
+/// The note transcribed, kept on the job, and its audio deleted: once transcribed, or once it
+/// never will be (a failure other than a passing one).
+async fn heard(state: &AiWorkerState, job: &JobItem) -> Result<String, RunError> {
+    let Some(transcriber) = state.transcriber.as_deref() else {
+        return Err(fail("ai_unavailable", "no transcription service is configured", JobUsage::default()));
+    };
+    let transcript = transcribe(state, transcriber, job, &audio_key(job)).await;
+    if let Ok(text) = &transcript {
+        // Kept before the audio goes: without it a later run would find neither.
+        state.store.ai().keep_transcript(job, text).await?;
+    }
+    if !matches!(transcript, Err(RunError::Retry(_))) {
+        discard_audio(state, job).await;
+    }
+    transcript
 }
 
 async fn transcribe(
@@ -127,6 +144,11 @@ async fn transcribe(
         Ok(transcript) if transcript.text.trim().is_empty() => {
             Err(fail("nothing_heard", "the audio holds no speech", JobUsage::default()))
         }
+        Ok(transcript) if longer_than_paid(transcript.duration_seconds, job.credits) => {
+            tracing::warn!(job_id = %job.id, heard = ?transcript.duration_seconds, "audio longer than declared");
+            let detail = "the audio is longer than the duration_seconds it was started with";
+            Err(fail("audio_longer_than_declared", detail, JobUsage::default()))
+        }
         Ok(transcript) => Ok(transcript.text.trim().to_string()),
         Err(TranscribeError::Retry(reason)) => Err(RunError::Retry(reason)),
         Err(TranscribeError::Failed(reason)) => {
@@ -134,6 +156,14 @@ async fn transcribe(
             Err(fail("transcription_failed", "the audio could not be transcribed", JobUsage::default()))
         }
     }
+}
+
+/// The credits of a voice capture pay for its declared minutes, started ones included: speech
+/// that ends past them (a few seconds' grace for encoders' padding) was not paid for. A service
+/// that does not say the length is trusted.
+fn longer_than_paid(heard_seconds: Option<f64>, credits: u64) -> bool {
+    const GRACE_SECONDS: f64 = 5.0;
+    heard_seconds.is_some_and(|heard| heard > (credits * 60) as f64 + GRACE_SECONDS)
 }
 
 /// The model reads one task from the transcript (asked once more with the rules it broke).
@@ -186,11 +216,7 @@ async fn read_task(
 }
 
 /// The job's result: the transcript and the task made.
-fn made(task: &Task, earlier: Option<&str>, usage: JobUsage) -> Made {
-    let transcript = earlier
-        .and_then(|text| serde_json::from_str::<Value>(text).ok())
-        .and_then(|value| value["transcript"].as_str().map(str::to_string))
-        .unwrap_or_default();
+fn made(task: &Task, transcript: &str, usage: JobUsage) -> Made {
     let result = json!({
         "transcript": transcript,
         "task": { "id": task.id, "title": task.title, "due_at": task.due_at, "due_date": task.due_date, "priority": task.priority },

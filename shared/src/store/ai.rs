@@ -43,6 +43,10 @@ pub struct JobItem {
     /// A problem document (JSON text) when it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// A voice capture's transcript, kept once heard: its audio is deleted then, so a run after
+    /// a crash or a throttled model reads the task from this instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transcript: Option<String>,
     /// Reserved at creation; 0 for a cached answer.
     pub credits: u64,
     /// Runs started (a redelivered message starts another).
@@ -77,6 +81,7 @@ impl JobItem {
             input: input.to_string(),
             result: None,
             error: None,
+            transcript: None,
             credits,
             attempts: 0,
             input_tokens: 0,
@@ -253,6 +258,17 @@ impl AiJobs<'_> {
             .add("output_tokens", n(usage.output_tokens))
             .add("credits", n(credits))
             .into_action(&self.store.table, key(job.pk.clone(), keys::ai_usage(&job.day)))
+    }
+
+    /// Keeps a running voice capture's transcript on the job (before its audio is deleted).
+    /// False when the job is no longer running (a duplicate finished it).
+    pub async fn keep_transcript(self, job: &JobItem, transcript: &str) -> Result<bool, StoreError> {
+        let update = ItemUpdate::new()
+            .set("transcript", s(transcript))
+            .set("progress", n(50))
+            .set("updated_at", s(super::now_rfc3339()))
+            .condition("#status = :running", &[("#status", "status")], [(":running", s(JobStatus::Running.as_str()))]);
+        Ok(update.apply(self.store, key(job.pk.clone(), job.sk.clone())).await?.is_some())
     }
 
     /// Sets a running job's progress (0-100), for clients that poll.
