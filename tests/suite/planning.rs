@@ -214,6 +214,56 @@ async fn accepting_writes_the_blocks_to_the_tasks_once_and_never_from_a_stale_pl
     let after_reject =
         planner.call(Method::POST, &format!("/v1/plans/{}/accept", fourth["id"].as_str().unwrap()), None).await;
     after_reject.assert_problem(StatusCode::CONFLICT, "plan_not_proposed");
+    // The re-plan is gone; the day's plan is the accepted one again, whose blocks the tasks hold.
+    let current = planner.call(Method::GET, &format!("/v1/plans/{day}"), None).await;
+    assert_eq!(
+        (current.body["id"].as_str(), current.body["status"].as_str()),
+        (second["id"].as_str(), Some("accepted")),
+        "{}",
+        current.body
+    );
+}
+
+fn minutes_of(plan: &Value, task_id: &Value) -> i64 {
+    plan["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|block| block["task_id"] == *task_id)
+        .map(|block| {
+            let start: chrono::DateTime<Utc> = block["start_at"].as_str().unwrap().parse().unwrap();
+            let end: chrono::DateTime<Utc> = block["end_at"].as_str().unwrap().parse().unwrap();
+            (end - start).num_minutes()
+        })
+        .sum()
+}
+
+#[tokio::test]
+async fn work_an_accepted_plan_booked_on_one_day_is_not_booked_again_on_the_next() {
+    let planner = planner().await;
+    let berlin_today = Utc::now().with_timezone(&chrono_tz::Europe::Berlin).date_naive();
+    let (first_day, next_day) = (tomorrow(), (berlin_today + Duration::days(2)).to_string());
+    let call = planner.task(json!({"title": "Call the bank", "priority": "high", "estimate_minutes": 30})).await;
+    let draft = planner.task(json!({"title": "Draft the memo", "priority": "medium", "estimate_minutes": 120})).await;
+    let thesis = planner.task(json!({"title": "Thesis", "priority": "low", "estimate_minutes": 600})).await;
+    let first = planner.propose(&first_day).await;
+    let accepted =
+        planner.call(Method::POST, &format!("/v1/plans/{}/accept", first["id"].as_str().unwrap()), None).await;
+    assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.body);
+    assert_eq!((minutes_of(&first, &call["id"]), minutes_of(&first, &draft["id"])), (30, 120), "{first}");
+    assert_eq!(minutes_of(&first, &thesis["id"]), 0, "over the day's focus cap: {first}");
+
+    let next = planner.propose(&next_day).await;
+    let named = |id: &Value| {
+        next["blocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(next["unplaced"].as_array().unwrap())
+            .any(|item| item["task_id"] == *id)
+    };
+    assert!(!named(&call["id"]) && !named(&draft["id"]), "booked on another day: not planned again: {next}");
+    assert!(named(&thesis["id"]), "a task no plan holds is still considered: {next}");
 }
 
 #[tokio::test]

@@ -42,7 +42,8 @@ pub async fn gather(app: &Base, user: &UserItem, date: NaiveDate, now: DateTime<
     let settings = crate::handlers::settings::current(app, &user.id).await?.into_settings();
     let tasks = open_tasks(app, &tenant).await?;
     let busy = busy_time(app, &tenant, start, end).await?;
-    let task_versions = tasks.iter().map(|task| (task.id.clone(), task.version)).collect();
+    let tasks = left_to_book(tasks, settings.default_estimate_minutes, (start, end), now);
+    let task_versions = tasks.iter().map(|(task, _)| (task.id.clone(), task.version)).collect();
     let tasks = plan_tasks(&tasks, settings.default_estimate_minutes, (start, end));
     Ok(Gathered { input: PlanInput { date, tz: zone, now, settings, tasks, busy }, task_versions })
 }
@@ -64,6 +65,36 @@ async fn open_tasks(app: &Base, tenant: &Tenant) -> Result<Vec<Task>, ApiError> 
     tasks.truncate(MAX_TASKS);
     tasks.retain(|task| task.subtasks.as_ref().is_none_or(|counts| counts.open == 0));
     Ok(tasks)
+}
+
+/// Each task with the minutes still to book for it: its estimate (or the default) less what an
+/// accepted plan booked on other days still ahead, so that planning Tuesday does not book again
+/// what Monday's plan holds. A task booked elsewhere in full is not considered for this day
+/// (as one pinned only on other days); past days' blocks count for nothing (the task is still
+/// open: that time did not finish it).
+fn left_to_book(
+    tasks: Vec<Task>,
+    default_estimate: Option<u32>,
+    day: (DateTime<Utc>, DateTime<Utc>),
+    now: DateTime<Utc>,
+) -> Vec<(Task, Option<u32>)> {
+    tasks
+        .into_iter()
+        .filter_map(|task| {
+            let booked: i64 = task
+                .scheduled_blocks
+                .iter()
+                .filter(|block| (block.end_at <= day.0 || block.start_at >= day.1) && block.end_at > now)
+                .map(|block| (block.end_at - block.start_at).num_minutes())
+                .sum();
+            if booked == 0 {
+                let estimate = task.estimate_minutes; // the planner applies the default itself
+                return Some((task, estimate));
+            }
+            let left = i64::from(task.estimate_minutes.or(default_estimate)?) - booked;
+            (left > 0).then(|| (task, u32::try_from(left).ok()))
+        })
+        .collect()
 }
 
 /// Every busy occurrence of the user's events (own and synced) that overlaps the day.
@@ -88,9 +119,13 @@ async fn busy_time(
 
 /// The tasks as the planner sees them. Subtasks of one parent are done in the order they were
 /// made (each after the one before); a task's start time pins a block of its estimate there.
-fn plan_tasks(tasks: &[Task], default_estimate: Option<u32>, day: (DateTime<Utc>, DateTime<Utc>)) -> Vec<PlanTask> {
+fn plan_tasks(
+    tasks: &[(Task, Option<u32>)],
+    default_estimate: Option<u32>,
+    day: (DateTime<Utc>, DateTime<Utc>),
+) -> Vec<PlanTask> {
     let mut previous_sibling: HashMap<&str, &str> = HashMap::new();
-    let mut by_id: Vec<&Task> = tasks.iter().collect();
+    let mut by_id: Vec<&Task> = tasks.iter().map(|(task, _)| task).collect();
     by_id.sort_by(|a, b| a.id.cmp(&b.id));
     let mut after: HashMap<&str, Vec<String>> = HashMap::new();
     for task in by_id {
@@ -102,11 +137,11 @@ fn plan_tasks(tasks: &[Task], default_estimate: Option<u32>, day: (DateTime<Utc>
     }
     tasks
         .iter()
-        .map(|task| PlanTask {
+        .map(|(task, left)| PlanTask {
             id: task.id.clone(),
             priority: task.priority,
             due: task.due_at.map(Due::At).or(task.due_date.map(Due::On)),
-            estimate_minutes: task.estimate_minutes,
+            estimate_minutes: *left,
             pinned: pinned(task, default_estimate),
             after: after.remove(task.id.as_str()).unwrap_or_default(),
             accepted: task

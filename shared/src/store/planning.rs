@@ -178,11 +178,17 @@ impl Planning<'_> {
         self.store.get(keys::user(user_id), &keys::plan_day(date)).await
     }
 
-    /// The day's current plan (the latest proposed, or the one accepted or rejected since).
+    /// The day's current plan: the latest proposed, or the one accepted or rejected since. A
+    /// rejected re-plan of a day that has an accepted plan gives way to that one: its blocks are
+    /// still the day's (on the tasks and in the feed).
     pub async fn plan_of_day(self, user_id: &str, date: &str) -> Result<Option<PlanItem>, StoreError> {
-        match self.get_day(user_id, date).await? {
-            Some(day) => self.get_plan(user_id, &day.plan_id).await,
-            None => Ok(None),
+        let Some(day) = self.get_day(user_id, date).await? else { return Ok(None) };
+        let latest = self.get_plan(user_id, &day.plan_id).await?;
+        match (&latest, &day.accepted_plan_id) {
+            (Some(plan), Some(accepted)) if plan.status == "rejected" && *accepted != plan.id => {
+                Ok(self.get_plan(user_id, accepted).await?.or(latest))
+            }
+            _ => Ok(latest),
         }
     }
 
