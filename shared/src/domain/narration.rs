@@ -17,7 +17,8 @@ pub const MAX_NARRATION_CHARS: usize = 1_500;
 /// What a narration may mention.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PlanFacts {
-    /// Block starts and ends, minutes after local midnight.
+    /// Block starts and ends, and the times the plan's own reasons for unplaced tasks name
+    /// ("due at 15:00"), minutes after local midnight.
     pub times: BTreeSet<u32>,
     /// The tasks of the plan (placed or explained), by id, with their titles.
     pub tasks: Vec<(String, String)>,
@@ -41,7 +42,11 @@ impl PlanFacts {
             let local = at.with_timezone(&zone);
             local.hour() * 60 + local.minute()
         };
-        let times = blocks.iter().flat_map(|block| [minutes(block.start), minutes(block.end)]).collect();
+        let times = blocks
+            .iter()
+            .flat_map(|block| [minutes(block.start), minutes(block.end)])
+            .chain(unplaced.iter().flat_map(|left_out| times_named(&left_out.detail)))
+            .collect();
         let ids: BTreeSet<&str> = blocks
             .iter()
             .map(|block| block.task_id.as_str())
@@ -278,6 +283,30 @@ mod tests {
         assert!(validate_narration("Task 01JF0000000000000000000009 waits.", &facts()).is_err());
         // A short other title that is part of a word is no mention ("Tax" in "taxing").
         assert!(validate_narration("A taxing morning, then the bank.", &facts()).is_ok());
+    }
+
+    #[test]
+    fn a_time_the_plan_gives_for_leaving_a_task_out_may_be_repeated() {
+        let utc =
+            |h: u32| chrono::NaiveDate::from_ymd_opt(2026, 12, 4).unwrap().and_hms_opt(h, 0, 0).unwrap().and_utc();
+        let blocks = vec![Block {
+            task_id: "01JF0000000000000000000001".into(),
+            start: utc(8),
+            end: utc(9),
+            chunk: crate::domain::planner::Chunk { index: 1, of: 1 },
+            reasons: vec![],
+        }];
+        let unplaced = vec![Unplaced {
+            task_id: "01JF0000000000000000000002".into(),
+            code: crate::domain::planner::UnplacedCode::NoFreeSlotBeforeDeadline,
+            detail: "due at 14:00; no free time long enough before it".into(),
+        }];
+        let facts = PlanFacts::of(&blocks, &unplaced, chrono_tz::Europe::Berlin, |_| Some("A task".into()), vec![]);
+        assert!(
+            validate_narration("From 9:00 to 10:00 the first task; the second, due at 14:00, did not fit.", &facts)
+                .is_ok()
+        );
+        assert!(validate_narration("The second could go at 15:00.", &facts).is_err());
     }
 
     #[test]
