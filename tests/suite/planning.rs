@@ -285,6 +285,13 @@ async fn another_users_plan_is_not_found() {
     theirs.assert_problem(StatusCode::NOT_FOUND, "not_found");
     let mine = planner.call(Method::GET, &format!("/v1/plans/{day}"), None).await;
     assert_eq!(mine.body["status"], "proposed", "untouched by Eve's attempts");
+    // Ids no plan could have (a key DynamoDB would refuse, a guess that is no ULID): not found.
+    for id in ["P".repeat(2_000), "not-a-plan".to_string()] {
+        for action in ["accept", "reject"] {
+            let answer = planner.call(Method::POST, &format!("/v1/plans/{id}/{action}"), None).await;
+            answer.assert_problem(StatusCode::NOT_FOUND, "not_found");
+        }
+    }
 }
 
 #[tokio::test]

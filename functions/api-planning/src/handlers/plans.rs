@@ -22,7 +22,7 @@ use shared::domain::planner::{self, Block, Unplaced};
 use shared::domain::task::{ScheduledBlock, Task};
 use shared::http::concurrency::{created, with_etag};
 use shared::http::openapi::{CallerProblems, Problem, RequestProblems};
-use shared::http::{ApiError, ApiJson, ApiPath, ApiQuery, CurrentUser};
+use shared::http::{ApiError, ApiJson, ApiPath, ApiQuery, CurrentUser, Id};
 use shared::jobs::ai::{StartError, start_job};
 use shared::jobs::queue::AiJobQueue;
 use shared::settings::LlmSettings;
@@ -234,7 +234,7 @@ fn not_proposed(plan: &PlanItem) -> ApiError {
 pub async fn accept(
     State(app): State<Base>,
     caller: CurrentUser,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<Id>,
 ) -> Result<Response, ApiError> {
     let plan = proposed(&app, &caller.user_id, &id).await?;
     let tenant = caller.tenant();
@@ -351,7 +351,7 @@ fn feed_blocks(blocks: &[Block], changes: &[(Task, Task)]) -> Result<String, Api
 pub async fn reject(
     State(app): State<Base>,
     caller: CurrentUser,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(id): ApiPath<Id>,
 ) -> Result<Response, ApiError> {
     let plan = proposed(&app, &caller.user_id, &id).await?;
     if !app.store.planning().reject(&caller.user_id, &plan).await? {
