@@ -499,6 +499,27 @@ async fn the_history_sent_is_capped_by_the_tiers_context_budget() {
     assert!(!last.contains("Question 0"), "the oldest history is left out on the free tier");
 }
 
+#[tokio::test]
+async fn the_tasks_given_as_context_are_capped_by_the_tiers_budget_too() {
+    let (stack, model) = TestStack::with_llm().await;
+    let caller = caller(&stack).await;
+    for n in 0..30 {
+        let title = format!("Task {n:02} {}", "long words ".repeat(44));
+        let created =
+            stack.call(Method::POST, "/v1/tasks", Some(&caller.token), Some(json!({"title": title.trim()}))).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    }
+    model.reply_text("Start with the first.");
+    let started = chat(&stack, &caller, json!({"message": "What first?"}), "many").await;
+    stack.run_ai_worker().await;
+    assert_eq!(job(&stack, &caller, started.body["id"].as_str().unwrap()).await["status"], "succeeded");
+    let sent = model.requests()[0]["messages"].to_string();
+    let tokens = shared::integrations::llm::estimate_tokens(&sent);
+    let budget = shared::domain::ai::chat_context_tokens(shared::domain::account::Tier::Free);
+    assert!(tokens <= budget, "{tokens} tokens sent; the free tier's budget is {budget}");
+    assert!(sent.contains("Task 00") && sent.contains("more"), "the soonest tasks, then how many were left out");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Insights
 

@@ -29,9 +29,12 @@ pub async fn run(store: &Store, model: &dyn LanguageModel, job: &JobItem) -> Res
     let user = store.accounts().get_user(&job.user_id).await?;
     let (tier, zone) =
         user.map_or((Tier::Free, chrono_tz::UTC), |user| (user.tier, user.timezone.parse().unwrap_or(chrono_tz::UTC)));
-    let system = format!("{CHAT_SYSTEM}\n\n{}", context(store, &job.user_id, zone, Utc::now()).await?);
-    let history = stored.map(|item| item.messages()).unwrap_or_default();
     let budget = chat_context_tokens(tier).saturating_sub(JobKind::Chat.max_answer_tokens());
+    // The tasks and the plan take at most half the budget; the conversation and the question
+    // the rest (the system prompt's own words are few).
+    let context = context(store, &job.user_id, zone, Utc::now(), budget / 2).await?;
+    let system = format!("{CHAT_SYSTEM}\n\n{context}");
+    let history = stored.map(|item| item.messages()).unwrap_or_default();
     let messages = fitting(&system, &history, &question, budget);
     let request =
         TextRequest { system, messages, max_tokens: JobKind::Chat.max_answer_tokens(), temperature: Some(0.4) };
@@ -64,8 +67,9 @@ fn made(conversation_id: &str, reply: &str, usage: JobUsage) -> Made {
     }
 }
 
-/// The user's open tasks and today's plan, as lines the model reads.
-async fn context(store: &Store, user_id: &str, zone: Tz, now: DateTime<Utc>) -> Result<String, RunError> {
+/// The user's open tasks and today's plan, as lines the model reads, within `budget` tokens:
+/// the plan first, then the tasks soonest due, then how many more there are.
+async fn context(store: &Store, user_id: &str, zone: Tz, now: DateTime<Utc>, budget: u32) -> Result<String, RunError> {
     let tenant = Tenant::user(user_id);
     let filter = TaskFilter { statuses: vec![Status::Todo, Status::InProgress], ..TaskFilter::default() };
     let page = store.tasks().list_tasks(&tenant, &filter, TaskSort::Due, None, CONTEXT_TASKS).await?;
@@ -94,12 +98,32 @@ async fn context(store: &Store, user_id: &str, zone: Tz, now: DateTime<Utc>) -> 
         .iter()
         .map(|block| format!("- {}-{} {}", time(block.start_at), time(block.end_at), block.title))
         .collect();
-    Ok(format!(
-        "Now: {} ({zone}).\nOpen tasks:\n{}\nToday's accepted plan:\n{}",
-        local(now),
-        if tasks.is_empty() { "(none)".to_string() } else { tasks.join("\n") },
-        if planned.is_empty() { "(none)".to_string() } else { planned.join("\n") },
-    ))
+    let head = format!("Now: {} ({zone}).", local(now));
+    let mut left = budget.saturating_sub(estimate_tokens(&head) + 20);
+    let planned = within(planned, &mut left);
+    let tasks = within(tasks, &mut left);
+    Ok(format!("{head}\nToday's accepted plan:\n{planned}\nOpen tasks:\n{tasks}"))
+}
+
+/// As many of `lines` as `left` tokens hold, in order, then a line saying how many did not fit.
+fn within(lines: Vec<String>, left: &mut u32) -> String {
+    if lines.is_empty() {
+        return "(none)".into();
+    }
+    let total = lines.len();
+    let mut kept = Vec::new();
+    for line in lines {
+        let cost = estimate_tokens(&line) + 1;
+        if cost > *left {
+            break;
+        }
+        *left -= cost;
+        kept.push(line);
+    }
+    if kept.len() < total {
+        kept.push(format!("- ... and {} more", total - kept.len()));
+    }
+    kept.join("\n")
 }
 
 /// The history that fits `budget` with the system prompt and the new message (newest kept),
@@ -128,4 +152,21 @@ fn fitting(system: &str, history: &[ChatMessage], question: &str, budget: u32) -
         .collect();
     messages.push(Message::user(question));
     messages
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_context_keeps_what_its_budget_holds_and_says_how_much_is_left_out() {
+        let lines: Vec<String> = (0..50).map(|n| format!("- task {n} {}", "x".repeat(400))).collect();
+        let mut left = 1_000;
+        let text = within(lines, &mut left);
+        assert!(estimate_tokens(&text) <= 1_000 + 10, "{}", estimate_tokens(&text));
+        assert!(text.starts_with("- task 0 ") && text.ends_with("more"), "{text}");
+        let mut plenty = 10_000;
+        assert_eq!(within(vec!["- a".into(), "- b".into()], &mut plenty), "- a\n- b");
+        assert_eq!(within(Vec::new(), &mut plenty), "(none)");
+    }
 }
