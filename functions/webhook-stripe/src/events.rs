@@ -41,9 +41,15 @@ struct List<T> {
     data: Vec<T>,
 }
 
+/// A subscription item, or an invoice line (which also says its amount and whether it is a
+/// proration).
 #[derive(Debug, Deserialize)]
 struct PricedItem {
     price: Option<PriceObject>,
+    #[serde(default)]
+    amount: i64,
+    #[serde(default)]
+    proration: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -154,7 +160,11 @@ async fn subscription_changed(state: &StripeWebhookState, event: &Event) -> Resu
     Ok(())
 }
 
-/// A paid invoice of a subscription grants that period's subscription credits, once per invoice.
+/// A paid invoice of a subscription grants the period it bills its plan's subscription credits,
+/// once per invoice. Only a charged period of a plan counts: a trial's invoice of 0 starts no
+/// paid period, and a plan change mid-period bills prorations, which buy no new period (the
+/// credits come with the next renewal's invoice). A switch to another interval (monthly to
+/// yearly) bills the new plan's whole period at once, and grants it.
 async fn invoice_paid(state: &StripeWebhookState, event: &Event) -> Result<(), ApiError> {
     let invoice: InvoiceObject = object(event)?;
     let plan = invoice_plan(state, &invoice);
@@ -169,11 +179,20 @@ async fn invoice_paid(state: &StripeWebhookState, event: &Event) -> Result<(), A
     record(state, event).await
 }
 
-/// The plan an invoice bills, from its lines' prices; None for an invoice that bills no plan.
+/// The plan whose period an invoice charges: a line of a plan's price that is no proration and
+/// charges something. None for an invoice that charges no plan's period.
 fn invoice_plan(state: &StripeWebhookState, invoice: &InvoiceObject) -> Option<PlanId> {
-    invoice.subscription.as_ref()?;
-    let lines = invoice.lines.as_ref()?;
-    lines.data.iter().filter_map(|line| line.price.as_ref()).find_map(|price| state.prices.plan_of(&price.id))
+    charged_prices(invoice).find_map(|price| state.prices.plan_of(price))
+}
+
+/// The prices of the periods a subscription's invoice charges (prorations and lines of 0 left out).
+fn charged_prices(invoice: &InvoiceObject) -> impl Iterator<Item = &str> {
+    let lines = invoice.subscription.as_ref().and(invoice.lines.as_ref());
+    lines
+        .into_iter()
+        .flat_map(|lines| &lines.data)
+        .filter(|line| !line.proration && line.amount > 0)
+        .filter_map(|line| line.price.as_ref().map(|price| price.id.as_str()))
 }
 
 /// A subscription payment failed: the subscription is `past_due` (as of this event, unless a
@@ -286,4 +305,32 @@ async fn notify(
     };
     let message = NotificationMessage::new(user_id, NotificationJob::Notice { notification });
     state.notifications.send(&message).await.map_err(ApiError::internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn invoice(lines: serde_json::Value) -> InvoiceObject {
+        let invoice = json!({"id": "in_1", "customer": "cus_1", "subscription": "sub_1", "number": null,
+            "next_payment_attempt": null, "lines": {"object": "list", "data": lines}});
+        serde_json::from_value(invoice).unwrap()
+    }
+
+    #[test]
+    fn only_a_charged_period_counts_not_a_trial_or_a_proration() {
+        let line = |price: &str, amount: i64, proration: bool| json!({"price": {"id": price}, "amount": amount, "proration": proration});
+        let renewal = invoice(json!([line("price_pro", 900, false)]));
+        assert_eq!(charged_prices(&renewal).collect::<Vec<_>>(), ["price_pro"]);
+        let trial = invoice(json!([line("price_pro", 0, false)]));
+        assert_eq!(charged_prices(&trial).count(), 0);
+        // An upgrade mid-period: the unused old plan returned, the new plan's rest charged.
+        let upgrade = invoice(json!([line("price_pro", -450, true), line("price_team", 950, true)]));
+        assert_eq!(charged_prices(&upgrade).count(), 0, "the credits come with the next renewal");
+        // Monthly to yearly: the month's rest returned, a whole year charged now.
+        let yearly = invoice(json!([line("price_pro", -450, true), line("price_pro_yearly", 9000, false)]));
+        assert_eq!(charged_prices(&yearly).collect::<Vec<_>>(), ["price_pro_yearly"]);
+    }
 }

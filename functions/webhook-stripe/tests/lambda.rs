@@ -1,7 +1,9 @@
 //! The webhook-stripe binary, run as Lambda runs it, on the Stripe events of events/webhook-stripe
-//! (one story: a trial, a paid invoice, a failed payment, a cancellation, a credit pack, the
-//! customer deleted), each signed as Stripe signs it. Fed in order, in reverse, and each twice,
-//! the story ends in the same state: order and repetition do not matter.
+//! (one story: a trial and its invoice of 0, the first charge failing and its retry paid, a
+//! cancellation, a credit pack, the customer deleted), each signed as Stripe signs it. Fed in
+//! order, in reverse, and each twice, the story ends in the same state: order and repetition do
+//! not matter. A second story ends while the subscription is live (recovered from `past_due`),
+//! so that a stale event applied last would show.
 
 use flowday_local::lambda_process::LambdaProcess;
 use flowday_tests::{LambdaAnswer, TestStack, billing, event, invoke};
@@ -11,13 +13,15 @@ const BINARY: &str = env!("CARGO_BIN_EXE_webhook-stripe");
 const CUSTOMER: &str = "cus_QFlowdayAda0001";
 
 /// The story's events, in the order Stripe made them.
-const STORY: [&str; 11] = [
+const STORY: [&str; 13] = [
     "subscription-created",
     "invoice-paid",
     "checkout-session-completed",
     "subscription-trial-will-end",
     "invoice-payment-failed",
     "subscription-updated",
+    "invoice-paid-renewal",
+    "subscription-updated-active",
     "subscription-updated-cancel",
     "subscription-deleted",
     "checkout-session-completed-credits",
@@ -67,13 +71,37 @@ async fn the_story_ends_the_same_in_order_in_reverse_and_delivered_twice() {
     assert_eq!(in_order["tier"], "free", "{in_order}");
     assert_eq!(in_order["status"], "canceled");
     assert_eq!(in_order["stripe_customer_id"], Value::Null, "the deleted customer is forgotten");
-    assert_eq!(in_order["credits"]["subscription"], 300, "one paid invoice of Pro (monthly)");
+    assert_eq!(
+        in_order["credits"]["subscription"], 300,
+        "one charged period of Pro (monthly); the trial's 0 grants none"
+    );
     assert_eq!(in_order["credits"]["purchased"], 100, "one credit pack");
     assert_eq!(in_order["notices"], json!(["Your payment did not go through", "Your trial ends soon"]));
 
     let reversed: Vec<&str> = STORY.iter().rev().copied().collect();
     assert_eq!(story(&reversed).await, in_order, "in reverse");
     let twice: Vec<&str> = STORY.iter().flat_map(|name| [*name, *name]).collect();
+    assert_eq!(story(&twice).await, in_order, "each twice");
+}
+
+/// A trial whose first charge failed, then succeeded on Stripe's retry.
+const RECOVERY: [&str; 6] = [
+    "subscription-created",
+    "invoice-paid",
+    "invoice-payment-failed",
+    "subscription-updated",
+    "invoice-paid-renewal",
+    "subscription-updated-active",
+];
+
+#[tokio::test]
+async fn a_subscription_that_recovered_stays_active_whatever_order_the_older_events_come_in() {
+    let in_order = story(&RECOVERY).await;
+    assert_eq!((in_order["tier"].as_str(), in_order["status"].as_str()), (Some("pro"), Some("active")), "{in_order}");
+    assert_eq!(in_order["credits"]["subscription"], 300, "{in_order}");
+    let reversed: Vec<&str> = RECOVERY.iter().rev().copied().collect();
+    assert_eq!(story(&reversed).await, in_order, "the past_due of the older events never rolls it back");
+    let twice: Vec<&str> = RECOVERY.iter().flat_map(|name| [*name, *name]).collect();
     assert_eq!(story(&twice).await, in_order, "each twice");
 }
 

@@ -19,7 +19,8 @@ const ROUNDS: usize = 50;
 const EVENTS: [&str; 5] = [
     "subscription-created",
     "subscription-updated",
-    "invoice-paid",
+    // A charged period (the grant's transaction); the trial's invoice of 0 grants nothing.
+    "invoice-paid-renewal",
     "invoice-payment-failed",
     "checkout-session-completed",
 ];
