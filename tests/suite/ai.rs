@@ -241,6 +241,24 @@ async fn throttling_then_success_finishes_and_an_outage_fails_only_on_the_last_r
     assert_eq!(credits_total(&stack, &caller).await, before, "refunded");
 }
 
+#[tokio::test]
+async fn a_job_handed_back_for_an_unavailable_model_comes_back_in_seconds_not_the_queues_half_hour() {
+    let (stack, model) = TestStack::with_llm().await;
+    let caller = caller(&stack).await;
+    let task_id = task(&stack, &caller, "Plan the offsite", 240).await;
+    for _ in 0..3 {
+        model.fail_next(503);
+    }
+    breakdown(&stack, &caller, &task_id, "soon").await;
+    assert_eq!(stack.run_ai_worker_on_one_received().await.len(), 1, "handed back");
+    let back = stack.seconds_until_an_ai_message(std::time::Duration::from_secs(45)).await;
+    let first_backoff = f64::from(ai_worker::backoff_seconds(1));
+    assert!(
+        back.is_some_and(|seconds| seconds >= first_backoff - 5.0),
+        "received again after about {first_backoff} s, not at once and not after 30 minutes: {back:?}"
+    );
+}
+
 fn worker_last_receive() -> u32 {
     ai_worker::LAST_RECEIVE
 }

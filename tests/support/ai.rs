@@ -33,6 +33,39 @@ impl TestStack {
         self.drain_queue("AiJobsQueue").await
     }
 
+    /// Receives one message of the `ai-jobs` queue as Lambda's event source does (its real
+    /// receipt handle, the message then invisible for the queue's visibility timeout) and runs
+    /// ai-worker on it: answers the ids of the records handed back.
+    pub async fn run_ai_worker_on_one_received(&self) -> Vec<String> {
+        let client = aws_sdk_sqs::Client::new(&self.stack.sdk);
+        let url = self.stack.physical_id("AiJobsQueue").expect("the ai-jobs queue");
+        let received = client.receive_message().queue_url(&url).send().await.expect("the queue answers");
+        let message = received.messages.unwrap_or_default().into_iter().next().expect("a message waits");
+        let record = json!({
+            "messageId": message.message_id, "receiptHandle": message.receipt_handle, "body": message.body,
+            "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+            "eventSource": "aws:sqs", "awsRegion": "us-east-1",
+        });
+        let answer = self.gateway.jobs.invoke("ai-worker", json!({ "Records": [record] })).await;
+        let failures = answer.expect("the worker runs")["batchItemFailures"].as_array().cloned().unwrap_or_default();
+        failures.iter().filter_map(|failure| failure["itemIdentifier"].as_str().map(str::to_string)).collect()
+    }
+
+    /// Seconds until a message of the `ai-jobs` queue can be received (polling up to `limit`).
+    pub async fn seconds_until_an_ai_message(&self, limit: std::time::Duration) -> Option<f64> {
+        let client = aws_sdk_sqs::Client::new(&self.stack.sdk);
+        let url = self.stack.physical_id("AiJobsQueue").expect("the ai-jobs queue");
+        let started = std::time::Instant::now();
+        while started.elapsed() < limit {
+            let received =
+                client.receive_message().queue_url(&url).wait_time_seconds(2).send().await.expect("the queue answers");
+            if !received.messages.unwrap_or_default().is_empty() {
+                return Some(started.elapsed().as_secs_f64());
+            }
+        }
+        None
+    }
+
     /// Runs ai-worker on `bodies`, each received `receives` times before: answers the ids of the
     /// records it handed back to the queue.
     pub async fn run_ai_worker_on(&self, bodies: &[Value], receives: u32) -> Vec<String> {

@@ -122,10 +122,25 @@ pub async fn handle(state: Arc<AiWorkerState>, event: Value) -> Result<Value, la
         if let Err(error) = Box::pin(process(&state, &record)).await {
             let receives = receive_count(&record);
             tracing::error!(%message_id, %error, receives, "AI job not finished; it comes back");
+            come_back_soon(&state, &record, receives).await;
             response.add_failure(message_id);
         }
     }
     Ok(serde_json::to_value(response)?)
+}
+
+/// Seconds before a record handed back is received again: 15, 30, 60, 120 (then the last
+/// receive), rather than the queue's visibility timeout, which is long enough for a whole run.
+pub fn backoff_seconds(receives: u32) -> u32 {
+    15u32 << receives.clamp(1, 4).saturating_sub(1)
+}
+
+/// Shortens the wait of a record handed back; if that fails, it waits the visibility timeout.
+async fn come_back_soon(state: &AiWorkerState, record: &SqsMessage, receives: u32) {
+    let Some(receipt) = record.receipt_handle.as_deref() else { return };
+    if let Err(error) = state.queue.come_back_after(receipt, backoff_seconds(receives)).await {
+        tracing::warn!(%error, "the record's visibility was not shortened; it comes back after the timeout");
+    }
 }
 
 fn receive_count(record: &SqsMessage) -> u32 {

@@ -102,6 +102,21 @@ impl AiJobQueue {
         self.send_after(message, 0).await
     }
 
+    /// Makes a received message visible again after `seconds` (instead of the queue's whole
+    /// visibility timeout): a job handed back for a throttled or unavailable model is tried again
+    /// soon, while a run that crashes keeps the long timeout.
+    pub async fn come_back_after(&self, receipt_handle: &str, seconds: u32) -> Result<(), QueueError> {
+        self.sqs
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(i32::try_from(seconds).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|error| QueueError(error.to_string()))?;
+        Ok(())
+    }
+
     /// Queues a job's message, visible after `delay_seconds`.
     pub async fn send_after(
         &self,
