@@ -326,4 +326,11 @@ async fn another_users_billing_is_not_reachable() {
     let page = eve.get(&stack, &format!("/v1/billing/invoices?cursor={cursor}")).await;
     assert_eq!(page["items"], json!([]));
     assert_ne!(ada.user_id, eve.user_id);
+    // Once Eve is a customer too, Stripe refuses the cursor of another customer's invoice: her
+    // mistake (400), not Stripe's failure, and nothing of Ada's or of Stripe's words shown.
+    buy(&stack, &stripe, &eve, json!({"plan": "pro_monthly"})).await;
+    let path = format!("/v1/billing/invoices?cursor={cursor}");
+    let refused = stack.call(Method::GET, &path, Some(&eve.token), None).await;
+    refused.assert_problem(StatusCode::BAD_REQUEST, "invalid_cursor");
+    assert!(!refused.body.to_string().contains(&invoice), "{}", refused.body);
 }

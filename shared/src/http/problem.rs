@@ -180,7 +180,16 @@ impl From<GoogleError> for ApiError {
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(error: crate::store::StoreError) -> Self {
-        ApiError::internal(error)
+        match error {
+            // Many writes at once to one item (a burst of reservations against one balance): the
+            // request lost its races and wrote nothing; a moment later it goes through.
+            crate::store::StoreError::Contended(what) => {
+                tracing::warn!(request_id = current_request_id().as_deref(), what, "a write lost its races");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "too many changes at once; try again")
+                    .with_retry_after(1)
+            }
+            other => ApiError::internal(other),
+        }
     }
 }
 
@@ -254,6 +263,16 @@ mod tests {
         assert_eq!(body["needed"], 5);
         assert_eq!(body["balance"], serde_json::json!({"daily": 0, "subscription": 2, "purchased": 0, "kickstart": 1}));
         assert!(body["detail"].as_str().unwrap().contains("needs 5 credits and you have 3"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn a_write_that_lost_its_races_is_503_to_retry_not_a_500() {
+        let error = ApiError::from(crate::store::StoreError::Contended("the credit balance kept changing"));
+        assert_eq!(error.status, StatusCode::SERVICE_UNAVAILABLE);
+        let response = error.into_response();
+        assert_eq!(response.headers()["retry-after"], "1");
+        let other = ApiError::from(crate::store::StoreError::ConditionFailed);
+        assert_eq!(other.status, StatusCode::INTERNAL_SERVER_ERROR);
     }
 
     #[tokio::test]

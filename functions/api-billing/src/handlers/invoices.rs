@@ -8,7 +8,7 @@ use shared::Base;
 use shared::http::openapi::{CallerProblems, Problem, RequestProblems};
 use shared::http::pagination::{Page, PageQuery};
 use shared::http::{ApiError, ApiQuery, CurrentUser};
-use shared::integrations::stripe::Invoice;
+use shared::integrations::stripe::{Invoice, StripeError};
 
 use super::stripe_problem;
 use crate::Stripe;
@@ -76,8 +76,16 @@ pub async fn list(
         return Ok(Json(Page::whole(Vec::new())));
     };
     let limit = page.limit.min(STRIPE_MAX);
-    let listed =
-        stripe.api.list_invoices(&customer, limit as u32, page.after.as_deref()).await.map_err(stripe_problem)?;
+    let listed = stripe.api.list_invoices(&customer, limit as u32, page.after.as_deref()).await.map_err(|error| {
+        match error {
+            // A well-formed cursor naming no invoice of this customer's (made up, or another
+            // customer's): the client's mistake, not Stripe's.
+            StripeError::NotFound { .. } | StripeError::Invalid { .. } if page.after.is_some() => {
+                ApiError::bad_request("invalid_cursor", "the cursor is not one this API gave for this list")
+            }
+            other => stripe_problem(other),
+        }
+    })?;
     let last = listed.data.last().map(|invoice| invoice.id.clone());
     let next = if listed.has_more { last } else { None };
     Ok(Json(Page::new(listed.data.into_iter().map(InvoiceView::from).collect(), LIST, next.as_deref())))
