@@ -272,17 +272,19 @@ async fn customer_deleted(state: &StripeWebhookState, event: &Event) -> Result<(
     let Some(user_id) = state.base.store.billing().user_of_customer(&customer.id).await? else {
         return record(state, event).await;
     };
+    // In this order, each step idempotent, the event marked last: a retry after a failure at any
+    // step finishes the rest. (Forgetting the customer first would make a retry see no customer
+    // and never cancel.) The cancellation is marked under an id of its own.
     let billing = state.base.store.billing().get_billing(&user_id).await?;
-    state.base.store.billing().forget_customer(&user_id, &customer.id).await?;
-    match billing.subscription {
-        Some(stored) if billing.stripe_customer_id.as_deref() == Some(customer.id.as_str()) => {
-            let report =
-                SubscriptionReport { status: SubscriptionStatus::Canceled, reported_at: event.created, ..stored };
-            state.base.store.billing().apply_report(&user_id, &report, &event.id, &event.kind).await?;
-            Ok(())
-        }
-        _ => record(state, event).await,
+    if let Some(stored) = billing.subscription
+        && billing.stripe_customer_id.as_deref() == Some(customer.id.as_str())
+    {
+        let report = SubscriptionReport { status: SubscriptionStatus::Canceled, reported_at: event.created, ..stored };
+        let marker = format!("{}:cancel", event.id);
+        state.base.store.billing().apply_report(&user_id, &report, &marker, &event.kind).await?;
     }
+    state.base.store.billing().forget_customer(&user_id, &customer.id).await?;
+    record(state, event).await
 }
 
 /// Queues a billing notice for the user; its id derives from `seed`, so a retried event
