@@ -267,6 +267,29 @@ async fn work_an_accepted_plan_booked_on_one_day_is_not_booked_again_on_the_next
 }
 
 #[tokio::test]
+async fn a_meeting_added_after_the_proposal_over_one_of_its_blocks_makes_the_accept_409() {
+    let planner = planner().await;
+    let day = tomorrow();
+    let report = planner.task(json!({"title": "Report", "priority": "high", "estimate_minutes": 60})).await;
+    let plan = planner.propose(&day).await;
+    let block = plan["blocks"].as_array().unwrap().iter().find(|block| block["task_id"] == report["id"]).unwrap();
+    let meeting = json!({"title": "Surprise call", "start_at": block["start_at"], "end_at": block["end_at"], "timezone": "Europe/Berlin"});
+    let created = planner.call(Method::POST, "/v1/calendar/events", Some(meeting)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let accept = format!("/v1/plans/{}/accept", plan["id"].as_str().unwrap());
+    let refused = planner.call(Method::POST, &accept, None).await;
+    refused.assert_problem(StatusCode::CONFLICT, "plan_outdated");
+    assert_eq!(refused.body["changed"], json!([report["id"]]));
+    let task = planner.call(Method::GET, &format!("/v1/tasks/{}", report["id"].as_str().unwrap()), None).await;
+    assert_eq!(task.body["scheduled_blocks"], json!([]), "nothing booked");
+    // Proposed again, the plan works around the call, and is accepted.
+    let again = planner.propose(&day).await;
+    let accepted =
+        planner.call(Method::POST, &format!("/v1/plans/{}/accept", again["id"].as_str().unwrap()), None).await;
+    assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.body);
+}
+
+#[tokio::test]
 async fn another_users_plan_is_not_found() {
     let planner = planner().await;
     let day = tomorrow();

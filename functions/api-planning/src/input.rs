@@ -98,7 +98,7 @@ fn left_to_book(
 }
 
 /// Every busy occurrence of the user's events (own and synced) that overlaps the day.
-async fn busy_time(
+pub async fn busy_time(
     app: &Base,
     tenant: &Tenant,
     start: DateTime<Utc>,

@@ -30,7 +30,7 @@ use shared::store::Tenant;
 use shared::store::accounts::UserItem;
 use shared::store::planning::{Accepted, DayItem, PlanItem};
 
-use crate::input::{day_bounds, gather, zone_of};
+use crate::input::{busy_time, day_bounds, gather, zone_of};
 
 /// How far ahead a day can be planned.
 const DAYS_AHEAD: i64 = 30;
@@ -226,7 +226,7 @@ fn not_proposed(plan: &PlanItem) -> ApiError {
     params(("id" = String, Path, description = "The plan's id")),
     responses(
         (status = 200, description = "The plan, accepted", body = PlanView),
-        (status = 409, description = "plan_not_proposed (accepted, rejected or superseded), or plan_outdated: `changed` lists the tasks changed since the plan was made; propose again", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "plan_not_proposed (accepted, rejected or superseded), or plan_outdated: `changed` lists the tasks changed since the plan was made, or whose blocks a calendar event added since overlaps; propose again", body = Problem, content_type = "application/problem+json"),
         RequestProblems,
         CallerProblems
     ),
@@ -301,6 +301,14 @@ async fn task_changes(
     let zone = plan.timezone.parse().unwrap_or(chrono_tz::Tz::UTC);
     let date = NaiveDate::parse_from_str(&plan.date, "%Y-%m-%d").map_err(ApiError::internal)?;
     let (start, end) = day_bounds(date, zone);
+    let overlapped = overlapping_busy_time(app, tenant, blocks, (start, end)).await?;
+    if !overlapped.is_empty() {
+        return Err(ApiError::conflict(
+            "plan_outdated",
+            "a calendar event added or moved since this plan was made overlaps its blocks: propose again",
+        )
+        .with_extra("changed", serde_json::json!(overlapped)));
+    }
     let now = Utc::now();
     Ok(tasks
         .into_iter()
@@ -320,6 +328,24 @@ async fn task_changes(
             (task, next)
         })
         .collect())
+}
+
+/// The tasks whose blocks a busy event of the day now overlaps (one added, moved or synced after
+/// the proposal): accepting them would double-book.
+async fn overlapping_busy_time(
+    app: &Base,
+    tenant: &Tenant,
+    blocks: &[Block],
+    day: (chrono::DateTime<Utc>, chrono::DateTime<Utc>),
+) -> Result<Vec<String>, ApiError> {
+    let busy = busy_time(app, tenant, day.0, day.1).await?;
+    let mut ids: Vec<String> = blocks
+        .iter()
+        .filter(|block| busy.iter().any(|event| event.start < block.end && block.start < event.end))
+        .map(|block| block.task_id.clone())
+        .collect();
+    ids.dedup();
+    Ok(ids)
 }
 
 /// What the calendar feed shows of the day: each block with its task's title.
