@@ -165,3 +165,33 @@ async fn hopping_between_time_zones_never_refills_the_daily_credits() {
     assert_eq!(daily_grants, 1, "one allowance for the day, not one per hop: {history}");
     assert!(taken_daily >= FREE_DAILY, "the day's credits were spent and given back");
 }
+
+#[tokio::test]
+async fn an_upgrade_during_the_day_tops_the_daily_credits_up_to_the_new_allowance_once() {
+    let stack = TestStack::new().await;
+    let (token, user_id) = user(&stack).await;
+    let store = stack.store("api-billing");
+    let now = chrono::Utc::now();
+    let Reserved::Taken(_) = reserve(&stack, &user_id, "before-upgrade", 2).await else { panic!("reserved") };
+    stack.set_tier(&user_id, "pro").await;
+    let credits = stack.call(Method::GET, "/v1/credits", Some(&token), None).await.body;
+    assert_eq!(credits["balance"]["daily"], 1 + 7, "the free day's 1 left, plus pro's 10 less free's 3: {credits}");
+    // Two requests at once after the upgrade: the difference is added once.
+    let pro_daily = 10;
+    let (one, two) = tokio::join!(
+        store.credits().reserve(&user_id, "after-a", 1, now, "Europe/Berlin", pro_daily),
+        store.credits().reserve(&user_id, "after-b", 1, now, "Europe/Berlin", pro_daily),
+    );
+    assert!(matches!((one.unwrap(), two.unwrap()), (Reserved::Taken(_), Reserved::Taken(_))));
+    let credits = stack.call(Method::GET, "/v1/credits", Some(&token), None).await.body;
+    assert_eq!(credits["balance"]["daily"], 8 - 2, "{credits}");
+    let history = stack.call(Method::GET, "/v1/credits/history?limit=100", Some(&token), None).await.body;
+    let daily_grants: Vec<u64> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|entry| entry["kind"] == "grant")
+        .filter_map(|entry| entry["amounts"]["daily"].as_u64().filter(|daily| *daily > 0))
+        .collect();
+    assert_eq!(daily_grants, [7, FREE_DAILY], "newest first: the free day's 3, then the upgrade's 7, once");
+}

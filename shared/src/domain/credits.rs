@@ -93,26 +93,47 @@ pub struct Balance {
     pub amounts: Amounts,
     /// The day the daily credits were last set; None before the first use.
     pub daily_day: Option<NaiveDate>,
+    /// The allowance they were given for that day (None: not known, a balance older than this),
+    /// so that a tier raised during the day tops them up to the new one.
+    pub daily_allowance: Option<u64>,
+}
+
+/// What setting a balance's day changed: the balance after, the daily credits of an earlier day
+/// that expired, and the daily credits given (a new day's allowance, or a raised one's rest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayChange {
+    pub balance: Balance,
+    pub expired: u64,
+    pub granted: u64,
 }
 
 impl Balance {
     /// The balance before anything was ever written: the kickstart credits.
     pub fn opening() -> Self {
-        Balance { amounts: Amounts::of(CreditKind::Kickstart, KICKSTART_CREDITS), daily_day: None }
+        Balance {
+            amounts: Amounts::of(CreditKind::Kickstart, KICKSTART_CREDITS),
+            daily_day: None,
+            daily_allowance: None,
+        }
     }
 
     /// The daily credits set for `today` (the tier's allowance) when they belong to an earlier
     /// day, and what expired with the old ones. Lazily on first use: no job resets balances at
     /// midnight. Only forward: a user who moves to a zone where it is still yesterday keeps
     /// today's credits rather than a fresh allowance (switching zones back and forth must not
-    /// refill them).
-    pub fn for_day(&self, today: NaiveDate, daily_allowance: u64) -> (Balance, u64) {
+    /// refill them). On the same day a raised allowance (an upgrade) adds its difference; a
+    /// lowered one takes nothing back before the next day.
+    pub fn for_day(&self, today: NaiveDate, daily_allowance: u64) -> DayChange {
         if self.daily_day.is_some_and(|day| day >= today) {
-            return (*self, 0);
+            let raised = self.daily_allowance.map_or(0, |had| daily_allowance.saturating_sub(had));
+            let amounts = Amounts { daily: self.amounts.daily + raised, ..self.amounts };
+            let allowance = if raised > 0 { Some(daily_allowance) } else { self.daily_allowance };
+            let balance = Balance { amounts, daily_allowance: allowance, ..*self };
+            return DayChange { balance, expired: 0, granted: raised };
         }
-        let expired = self.amounts.daily;
         let amounts = Amounts { daily: daily_allowance, ..self.amounts };
-        (Balance { amounts, daily_day: Some(today) }, expired)
+        let balance = Balance { amounts, daily_day: Some(today), daily_allowance: Some(daily_allowance) };
+        DayChange { balance, expired: self.amounts.daily, granted: daily_allowance }
     }
 
     /// Takes `amount` from the kinds in spending order; refused with nothing taken if the total
@@ -220,6 +241,7 @@ mod tests {
         let balance = Balance {
             amounts: Amounts { daily: 2, subscription: 3, purchased: 4, kickstart: 5 },
             daily_day: Some(day(0)),
+            daily_allowance: Some(10),
         };
         let (after, taken) = balance.reserve(7).unwrap();
         assert_eq!(taken, Amounts { daily: 2, subscription: 3, purchased: 2, kickstart: 0 });
@@ -230,26 +252,42 @@ mod tests {
 
     #[test]
     fn daily_credits_reset_on_a_new_day_and_the_old_ones_expire() {
+        let amounts = Amounts { daily: 3, kickstart: 1, ..Amounts::default() };
+        let balance = Balance { amounts, daily_day: Some(day(0)), daily_allowance: Some(10) };
+        assert_eq!(balance.for_day(day(0), 10), DayChange { balance, expired: 0, granted: 0 });
+        let next = balance.for_day(day(1), 10);
+        assert_eq!((next.expired, next.granted), (3, 10));
+        assert_eq!(next.balance.amounts, Amounts { daily: 10, kickstart: 1, ..Amounts::default() });
+        assert_eq!(next.balance.daily_day, Some(day(1)));
+    }
+
+    #[test]
+    fn an_upgrade_during_the_day_tops_the_daily_credits_up_once_and_a_downgrade_takes_none_back() {
         let balance =
-            Balance { amounts: Amounts { daily: 3, kickstart: 1, ..Amounts::default() }, daily_day: Some(day(0)) };
-        assert_eq!(balance.for_day(day(0), 10), (balance, 0));
-        let (next, expired) = balance.for_day(day(1), 10);
-        assert_eq!(expired, 3);
-        assert_eq!(next.amounts, Amounts { daily: 10, kickstart: 1, ..Amounts::default() });
-        assert_eq!(next.daily_day, Some(day(1)));
+            Balance { amounts: Amounts::of(CreditKind::Daily, 1), daily_day: Some(day(0)), daily_allowance: Some(3) };
+        let upgraded = balance.for_day(day(0), 10);
+        assert_eq!((upgraded.balance.amounts.daily, upgraded.granted, upgraded.expired), (8, 7, 0));
+        assert_eq!(upgraded.balance.daily_allowance, Some(10));
+        assert_eq!(upgraded.balance.for_day(day(0), 10).granted, 0, "once");
+        assert_eq!(upgraded.balance.for_day(day(0), 3).balance, upgraded.balance, "a downgrade takes nothing back");
+        let unknown = Balance { daily_allowance: None, ..balance };
+        assert_eq!(unknown.for_day(day(0), 10).granted, 0, "an older balance waits for its next day");
     }
 
     #[test]
     fn moving_to_a_zone_where_it_is_still_yesterday_keeps_todays_credits() {
-        let balance = Balance { amounts: Amounts::of(CreditKind::Daily, 1), daily_day: Some(day(1)) };
-        assert_eq!(balance.for_day(day(0), 10), (balance, 0), "no fresh allowance going west");
-        assert_eq!(balance.for_day(day(1), 10), (balance, 0));
-        assert_eq!(balance.for_day(day(2), 10).0.amounts.daily, 10);
+        let balance =
+            Balance { amounts: Amounts::of(CreditKind::Daily, 1), daily_day: Some(day(1)), daily_allowance: Some(10) };
+        let same = DayChange { balance, expired: 0, granted: 0 };
+        assert_eq!(balance.for_day(day(0), 10), same, "no fresh allowance going west");
+        assert_eq!(balance.for_day(day(1), 10), same);
+        assert_eq!(balance.for_day(day(2), 10).balance.amounts.daily, 10);
     }
 
     #[test]
     fn subscription_credits_carry_over_up_to_the_cap() {
-        let balance = Balance { amounts: Amounts::of(CreditKind::Subscription, 80), daily_day: None };
+        let balance =
+            Balance { amounts: Amounts::of(CreditKind::Subscription, 80), daily_day: None, daily_allowance: None };
         let (after, expired) = balance.grant(CreditKind::Subscription, 100);
         assert_eq!((after.amounts.subscription, expired), (SUBSCRIPTION_CARRY_CAP + 100, 30));
         let (after, expired) = balance.grant(CreditKind::Purchased, 100);
@@ -258,11 +296,12 @@ mod tests {
 
     #[test]
     fn a_refund_after_midnight_lets_yesterdays_daily_credits_expire() {
-        let balance = Balance { amounts: Amounts::of(CreditKind::Daily, 5), daily_day: Some(day(0)) };
+        let balance =
+            Balance { amounts: Amounts::of(CreditKind::Daily, 5), daily_day: Some(day(0)), daily_allowance: Some(5) };
         let (after, taken) = balance.reserve(3).unwrap();
         let reservation = Reservation { taken, day: day(0), state: ReservationState::Reserved };
         assert_eq!(after.refund(&reservation).0.amounts.daily, 5);
-        let (tomorrow, _) = after.for_day(day(1), 5);
+        let tomorrow = after.for_day(day(1), 5).balance;
         let (refunded, expired) = tomorrow.refund(&reservation);
         assert_eq!((refunded.amounts.daily, expired), (5, 3));
     }
@@ -298,6 +337,10 @@ mod tests {
         granted: u64,
         committed: u64,
         expired: u64,
+        /// The tier's daily allowance now, and the daily credits given on each day.
+        allowance: u64,
+        daily_given: BTreeMap<NaiveDate, u64>,
+        highest_allowance: BTreeMap<NaiveDate, u64>,
     }
 
     #[derive(Debug, Clone)]
@@ -309,9 +352,12 @@ mod tests {
         NextDay,
         /// The user moves to a zone `n` days off the real one (west: still yesterday).
         MoveZone(i8),
+        /// The tier changes: its daily allowance.
+        Tier(u64),
     }
 
     const DAILY: u64 = 5;
+    const DAILY_PRO: u64 = 10;
 
     impl Book {
         fn new() -> Self {
@@ -328,6 +374,9 @@ mod tests {
                 granted,
                 committed: 0,
                 expired: 0,
+                allowance: DAILY,
+                daily_given: BTreeMap::new(),
+                highest_allowance: BTreeMap::new(),
             }
         }
 
@@ -337,13 +386,18 @@ mod tests {
 
         fn with_today(&mut self) {
             let before = self.balance.amounts.total();
-            let (balance, expired) = self.balance.for_day(self.today, DAILY);
+            let DayChange { balance, expired, granted } = self.balance.for_day(self.today, self.allowance);
             if balance.daily_day != self.balance.daily_day {
                 self.daily_grants += 1;
                 self.first = self.first.or(Some(self.today));
                 self.latest = self.latest.max(self.today);
             }
-            self.granted += balance.amounts.total() + expired - before;
+            assert_eq!(balance.amounts.total() + expired - before, granted, "the grant is what was added");
+            let day = balance.daily_day.unwrap();
+            *self.daily_given.entry(day).or_default() += granted;
+            let highest = self.highest_allowance.entry(day).or_default();
+            *highest = (*highest).max(self.allowance);
+            self.granted += granted;
             self.expired += expired;
             self.balance = balance;
         }
@@ -397,6 +451,7 @@ mod tests {
                     self.today = self.today.succ_opt().unwrap();
                 }
                 Op::MoveZone(offset) => self.today = self.real_day + chrono::Duration::days(i64::from(offset)),
+                Op::Tier(allowance) => self.allowance = allowance,
             }
         }
     }
@@ -425,6 +480,7 @@ mod tests {
             (0..8u8).prop_map(Op::Refund),
             Just(Op::NextDay),
             (-1..=1i8).prop_map(Op::MoveZone),
+            prop::sample::select(vec![DAILY, DAILY_PRO]).prop_map(Op::Tier),
         ]
     }
 
@@ -445,7 +501,11 @@ mod tests {
                 // the user reached, and never more than one allowance at once.
                 let days = book.first.map_or(0, |first| (book.latest - first).num_days() + 1);
                 prop_assert!(book.daily_grants <= days, "after {:?}", op);
-                prop_assert!(book.balance.amounts.daily <= DAILY, "after {:?}", op);
+                prop_assert!(book.balance.amounts.daily <= DAILY_PRO, "after {:?}", op);
+                // A day's daily credits never pass the highest allowance the user had that day.
+                for (day, given) in &book.daily_given {
+                    prop_assert!(*given <= book.highest_allowance[day], "{} given on {}", given, day);
+                }
             }
         }
 

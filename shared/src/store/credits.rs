@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::update::ItemUpdate;
 use super::{Store, StoreError, from_item, key, keys, n, s, to_item};
 use crate::domain::credits::{
-    Amounts, Balance, CreditKind, InsufficientCredits, LedgerEntryKind, Reservation, ReservationState,
+    Amounts, Balance, CreditKind, DayChange, InsufficientCredits, LedgerEntryKind, Reservation, ReservationState,
 };
 
 /// How long history entries are kept.
@@ -37,6 +37,8 @@ struct BalanceItem {
     kickstart: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     daily_day: Option<NaiveDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    daily_allowance: Option<u64>,
 }
 
 impl BalanceItem {
@@ -51,6 +53,7 @@ impl BalanceItem {
             purchased: amounts.purchased,
             kickstart: amounts.kickstart,
             daily_day: balance.daily_day,
+            daily_allowance: balance.daily_allowance,
         }
     }
 
@@ -61,7 +64,7 @@ impl BalanceItem {
             purchased: self.purchased,
             kickstart: self.kickstart,
         };
-        Balance { amounts, daily_day: self.daily_day }
+        Balance { amounts, daily_day: self.daily_day, daily_allowance: self.daily_allowance }
     }
 }
 
@@ -146,7 +149,7 @@ impl Credits<'_> {
     /// the kickstart credits if nothing was ever written. Reads only.
     pub async fn balance(self, user_id: &str, today: NaiveDate, daily_allowance: u64) -> Result<Balance, StoreError> {
         let stored = self.read(user_id).await?.unwrap_or_else(Balance::opening);
-        Ok(stored.for_day(today, daily_allowance).0)
+        Ok(stored.for_day(today, daily_allowance).balance)
     }
 
     async fn read(self, user_id: &str) -> Result<Option<Balance>, StoreError> {
@@ -160,25 +163,26 @@ impl Credits<'_> {
         for _ in 0..ATTEMPTS {
             let stored = self.read(user_id).await?;
             let before = stored.unwrap_or_else(Balance::opening);
-            let (after, expired) = before.for_day(today, allowance);
+            let DayChange { balance: after, expired, granted } = before.for_day(today, allowance);
             if stored.is_some() && after == before {
                 return Ok(after);
             }
             let mut actions = vec![match stored {
                 None => self.store.put_new(to_item(&BalanceItem::new(user_id, &after))?)?,
+                Some(before) if before.daily_day == after.daily_day => self.top_up_daily(user_id, &before, &after)?,
                 Some(before) => self.reset_daily(user_id, &before, &after)?,
             }];
             let expiry = (Amounts::of(CreditKind::Daily, expired), "daily credits of an earlier day");
             actions.extend(self.side_entries(user_id, stored.is_none().then_some(before.amounts), expiry)?);
-            if allowance > 0 {
-                let daily = Amounts::of(CreditKind::Daily, allowance);
-                actions.push(self.entry(
-                    user_id,
-                    LedgerEntryKind::Grant,
-                    daily,
-                    None,
-                    &format!("daily credits of {today}"),
-                )?);
+            if granted > 0 {
+                let day = after.daily_day.unwrap_or(today);
+                let reason = if granted < allowance {
+                    format!("daily credits of {day}, raised to the new plan's {allowance}")
+                } else {
+                    format!("daily credits of {day}")
+                };
+                let daily = Amounts::of(CreditKind::Daily, granted);
+                actions.push(self.entry(user_id, LedgerEntryKind::Grant, daily, None, &reason)?);
             }
             match self.store.transact(actions).await {
                 Ok(()) => return Ok(after),
@@ -192,7 +196,21 @@ impl Credits<'_> {
     fn reset_daily(&self, user_id: &str, before: &Balance, after: &Balance) -> Result<TransactWriteItem, StoreError> {
         let update = ItemUpdate::new()
             .set("daily", n(after.amounts.daily))
-            .set("daily_day", s(after.daily_day.map(|day| day.to_string()).unwrap_or_default()));
+            .set("daily_day", s(after.daily_day.map(|day| day.to_string()).unwrap_or_default()))
+            .set("daily_allowance", n(after.daily_allowance.unwrap_or_default()));
+        on_day_read(update, before.daily_day).into_action(&self.store.table, key(keys::user(user_id), keys::CREDITS))
+    }
+
+    /// The rest of a raised allowance added to the day's daily credits (an upgrade during the
+    /// day). Added, not set: a reservation at the same moment keeps what it took; and on the
+    /// allowance read, so two requests at once add it once.
+    fn top_up_daily(&self, user_id: &str, before: &Balance, after: &Balance) -> Result<TransactWriteItem, StoreError> {
+        let raise = after.amounts.daily - before.amounts.daily;
+        let had = before.daily_allowance.unwrap_or_default();
+        let update = ItemUpdate::new()
+            .add("daily", n(raise))
+            .set("daily_allowance", n(after.daily_allowance.unwrap_or_default()))
+            .condition("daily_allowance = :had", &[], [(":had", n(had))]);
         on_day_read(update, before.daily_day).into_action(&self.store.table, key(keys::user(user_id), keys::CREDITS))
     }
 
