@@ -26,6 +26,11 @@ pub enum Interval {
 impl PlanId {
     pub const ALL: [PlanId; 4] = [PlanId::Free, PlanId::ProMonthly, PlanId::ProYearly, PlanId::Team];
 
+    /// The plans that give `tier` (what `POST /v1/billing/checkout {plan}` takes to reach it).
+    pub fn of_tier(tier: Tier) -> Vec<PlanId> {
+        PlanId::ALL.into_iter().filter(|plan| *plan != PlanId::Free && plan.tier() == tier).collect()
+    }
+
     pub fn tier(self) -> Tier {
         match self {
             PlanId::Free => Tier::Free,

@@ -39,6 +39,10 @@ pub struct Problem {
     /// On 403 `limit_reached`: the tier whose plan lifts the limit, null when none does.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upgrade_to: Option<crate::domain::account::Tier>,
+    /// On 403 `limit_reached` and `plan_required`: the plans that give that tier (what
+    /// `POST /v1/billing/checkout {plan}` takes), empty when none does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upgrade_plans: Option<Vec<crate::domain::billing::PlanId>>,
     /// On 402 `insufficient_credits`: how many the job needs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub needed: Option<u64>,
@@ -106,7 +110,10 @@ pub struct WriteProblems;
 impl IntoResponses for WriteProblems {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
         responses(&[
-            ("403", "limit_reached: `limit` names the tier's limit, `upgrade_to` the tier that lifts it"),
+            (
+                "403",
+                "limit_reached: `limit` names the tier's limit, `upgrade_to` the tier that lifts it, `upgrade_plans` the plans that give it",
+            ),
             ("409", "A conflict (`code` says which), or idempotency_in_progress"),
             ("412", "version_conflict: If-Match is stale; `current` holds the object as it is now"),
         ])

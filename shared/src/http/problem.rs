@@ -78,13 +78,25 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "an internal error occurred")
     }
 
-    /// 403 `limit_reached`: which limit (`limit`), how many the plan allows (`allowed`), and the
-    /// tier whose plan lifts it (`upgrade_to`, null when none does).
+    /// 403 `limit_reached`: which limit (`limit`), how many the plan allows (`allowed`), the tier
+    /// that lifts it (`upgrade_to`, null when none does) and the plans that give that tier
+    /// (`upgrade_plans`, what checkout takes; empty when none does).
     pub fn limit_reached(reached: LimitReached) -> Self {
+        let plans = reached.lifted_by.map(crate::domain::billing::PlanId::of_tier).unwrap_or_default();
         Self::new(StatusCode::FORBIDDEN, "limit_reached", reached.detail())
             .with_extra("limit", serde_json::json!(reached.limit.name()))
             .with_extra("allowed", serde_json::json!(reached.allowed))
             .with_extra("upgrade_to", serde_json::json!(reached.lifted_by))
+            .with_extra("upgrade_plans", serde_json::json!(plans))
+    }
+
+    /// 403 `plan_required`: a feature `tier` and those above it have (`upgrade_to`,
+    /// `upgrade_plans` as on `limit_reached`).
+    pub fn plan_required(detail: &str, tier: crate::domain::account::Tier) -> Self {
+        let plans = crate::domain::billing::PlanId::of_tier(tier);
+        Self::new(StatusCode::FORBIDDEN, "plan_required", detail)
+            .with_extra("upgrade_to", serde_json::json!(tier))
+            .with_extra("upgrade_plans", serde_json::json!(plans))
     }
 
     /// 402 `insufficient_credits`: the job needs more credits than the balance (`balance`, per kind).
@@ -286,5 +298,6 @@ mod tests {
             (body["limit"].as_str(), body["allowed"].as_u64(), body["upgrade_to"].as_str()),
             (Some("open_tasks"), Some(50), Some("pro"))
         );
+        assert_eq!(body["upgrade_plans"], serde_json::json!(["pro_monthly", "pro_yearly"]), "what checkout takes");
     }
 }

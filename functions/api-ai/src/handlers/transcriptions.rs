@@ -89,8 +89,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let user = ai_user(&app.store, &llm, &caller.user_id).await?;
     if user.tier == Tier::Free {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "plan_required", "voice capture is a Pro feature")
-            .with_extra("upgrade_to", json!("pro")));
+        return Err(ApiError::plan_required("voice capture is a Pro feature", Tier::Pro));
     }
     let extension = checked(&request)?;
     let id = ulid::Ulid::new().to_string();
