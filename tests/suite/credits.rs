@@ -132,6 +132,18 @@ async fn a_refund_returns_exactly_what_was_taken_once_and_a_commit_keeps_it_once
     assert_eq!(refund["job_id"], "job-a");
 }
 
+/// The daily credits each `grant` entry of the history gave, newest first.
+async fn daily_grants(stack: &TestStack, token: &str) -> Vec<u64> {
+    let history = stack.call(Method::GET, "/v1/credits/history?limit=100", Some(token), None).await.body;
+    history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|entry| entry["kind"] == "grant")
+        .filter_map(|entry| entry["amounts"]["daily"].as_u64().filter(|daily| *daily > 0))
+        .collect()
+}
+
 /// The attack: hop between the zones on either side of the date line (where the date always
 /// differs) and spend after each hop, hoping each hop is a new day with a fresh allowance.
 #[tokio::test]
@@ -155,14 +167,8 @@ async fn hopping_between_time_zones_never_refills_the_daily_credits() {
     let credits = stack.call(Method::GET, "/v1/credits", Some(&token), None).await.body;
     // Kiritimati's day is the later one: its allowance is the one the user holds, whatever the hops.
     assert!(credits["balance"]["daily"].as_u64().unwrap() <= FREE_DAILY, "{credits}");
-    let history = stack.call(Method::GET, "/v1/credits/history?limit=100", Some(&token), None).await.body;
-    let daily_grants = history["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|entry| entry["kind"] == "grant" && entry["amounts"]["daily"].as_u64().unwrap_or(0) > 0)
-        .count();
-    assert_eq!(daily_grants, 1, "one allowance for the day, not one per hop: {history}");
+    let grants = daily_grants(&stack, &token).await;
+    assert_eq!(grants.len(), 1, "one allowance for the day, not one per hop: {grants:?}");
     assert!(taken_daily >= FREE_DAILY, "the day's credits were spent and given back");
 }
 
@@ -185,13 +191,6 @@ async fn an_upgrade_during_the_day_tops_the_daily_credits_up_to_the_new_allowanc
     assert!(matches!((one.unwrap(), two.unwrap()), (Reserved::Taken(_), Reserved::Taken(_))));
     let credits = stack.call(Method::GET, "/v1/credits", Some(&token), None).await.body;
     assert_eq!(credits["balance"]["daily"], 8 - 2, "{credits}");
-    let history = stack.call(Method::GET, "/v1/credits/history?limit=100", Some(&token), None).await.body;
-    let daily_grants: Vec<u64> = history["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|entry| entry["kind"] == "grant")
-        .filter_map(|entry| entry["amounts"]["daily"].as_u64().filter(|daily| *daily > 0))
-        .collect();
-    assert_eq!(daily_grants, [7, FREE_DAILY], "newest first: the free day's 3, then the upgrade's 7, once");
+    let grants = daily_grants(&stack, &token).await;
+    assert_eq!(grants, [7, FREE_DAILY], "newest first: the free day's 3, then the upgrade's 7, once");
 }
