@@ -74,3 +74,20 @@ async fn every_template_route_reaches_a_handler() {
         }
     }
 }
+
+/// A default deployment's rate-limit budgets are the plan table's (`domain::plan`), which
+/// `GET /v1/billing/plans` shows: the template's parameters override them only when a deployer
+/// chooses to.
+#[test]
+fn the_templates_default_rate_limits_are_the_plan_tables() {
+    use shared::domain::account::Tier;
+    let defaults = template().parameter_defaults();
+    for (parameter, tier) in [
+        ("RateLimitFreePerMinute", Tier::Free),
+        ("RateLimitProPerMinute", Tier::Pro),
+        ("RateLimitTeamPerMinute", Tier::Team),
+    ] {
+        let default: u32 = defaults[parameter].parse().unwrap();
+        assert_eq!(default, shared::domain::plan::limits(tier).requests_per_minute, "{parameter}");
+    }
+}
