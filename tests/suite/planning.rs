@@ -333,4 +333,21 @@ async fn accepted_blocks_appear_in_the_calendar_feed() {
     assert!(ics.contains("SUMMARY:Focus: Deep work\\; part 1"), "{ics}");
     let start = plan["blocks"][0]["start_at"].as_str().unwrap().replace(['-', ':'], "");
     assert!(ics.contains(&format!("DTSTART:{start}")), "{start} in {ics}");
+
+    // The feed follows the tasks: a renamed task shows its new title, a deleted one's block goes.
+    let task_id = plan["blocks"][0]["task_id"].as_str().unwrap();
+    let renamed =
+        planner.call(Method::PATCH, &format!("/v1/tasks/{task_id}"), Some(json!({"title": "Deep work"}))).await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.body);
+    let ics = |served: flowday_tests::TestResponse| served.body.as_str().map(String::from).unwrap_or_default();
+    let feed_path = &url[url.find("/v1/").unwrap()..];
+    let now_served = ics(planner.stack.call(Method::GET, feed_path, None, None).await);
+    assert!(
+        now_served.contains("SUMMARY:Focus: Deep work\r\n") || now_served.contains("SUMMARY:Focus: Deep work\n"),
+        "{now_served}"
+    );
+    let deleted = planner.call(Method::DELETE, &format!("/v1/tasks/{task_id}"), None).await;
+    assert!(deleted.status.is_success(), "{}", deleted.body);
+    let after_delete = ics(planner.stack.call(Method::GET, feed_path, None, None).await);
+    assert!(!after_delete.contains("SUMMARY:Focus:"), "{after_delete}");
 }

@@ -96,7 +96,9 @@ pub async fn serve(
     Ok((StatusCode::OK, cached, [content_type], body).into_response())
 }
 
-/// The focus blocks of the user's accepted day plans since `since`.
+/// The focus blocks of the user's accepted day plans since `since`, as the tasks hold them now:
+/// a block whose task was deleted, or no longer holds it, is left out, and each shows its task's
+/// current title (a day's plan keeps the titles of when it was accepted).
 async fn focus_blocks(
     app: &Base,
     user_id: &str,
@@ -107,7 +109,26 @@ async fn focus_blocks(
     for day in days {
         blocks.extend(day.focus_blocks()?);
     }
-    Ok(blocks)
+    if blocks.is_empty() {
+        return Ok(blocks);
+    }
+    let mut ids: Vec<String> = blocks.iter().map(|block| block.task_id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    let tasks = app.store.tasks().live_tasks(&Tenant::user(user_id), &ids).await?;
+    let by_id: std::collections::HashMap<&str, &shared::domain::task::Task> =
+        tasks.iter().map(|task| (task.id.as_str(), task)).collect();
+    Ok(blocks
+        .into_iter()
+        .filter_map(|block| {
+            let task = by_id.get(block.task_id.as_str())?;
+            let held = task
+                .scheduled_blocks
+                .iter()
+                .any(|scheduled| scheduled.start_at == block.start_at && scheduled.end_at == block.end_at);
+            held.then(|| ical::FocusBlock { title: task.title.clone(), ..block })
+        })
+        .collect())
 }
 
 /// The user a feed token belongs to, if it is their current one (compared in constant time).
