@@ -40,9 +40,7 @@ impl PageRequest {
             }
         };
         let after = match cursor {
-            Some(cursor) => Some(decode(list, cursor).filter(|position| valid(position)).ok_or_else(|| {
-                ApiError::bad_request("invalid_cursor", "the cursor is not one this API gave for this list")
-            })?),
+            Some(cursor) => Some(decode(list, cursor).filter(|position| valid(position)).ok_or_else(invalid_cursor)?),
             None => None,
         };
         Ok(PageRequest { limit, after })
@@ -111,6 +109,12 @@ fn decode(list: &str, cursor: &str) -> Option<String> {
 /// Whether a position is an id this API made (a ULID).
 pub fn is_id(position: &str) -> bool {
     ulid::Ulid::from_string(position).is_ok()
+}
+
+/// 400 `invalid_cursor`: a cursor this API did not give for the list, or one naming nothing the
+/// list holds (a provider's list, such as Stripe's invoices, says so only when asked).
+pub fn invalid_cursor() -> ApiError {
+    ApiError::bad_request("invalid_cursor", "the cursor is not one this API gave for this list")
 }
 
 #[cfg(test)]

@@ -27,14 +27,6 @@ use serde_json::{Value, json};
 
 use super::upstream::{KeyedClient, SignedPost, SigningError, causes, scrub, sign_post};
 
-impl KeyedClient<OpenAiCompatible> {
-    async fn client(&self) -> Result<&OpenAiCompatible, LlmError> {
-        self.get()
-            .await
-            .map_err(|error| LlmError::Unavailable(format!("openai: the API key could not be read: {error}")))
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // The trait and its types
 
@@ -822,6 +814,14 @@ pub fn from_settings(
         }
     };
     Ok(Some(model))
+}
+
+impl KeyedClient<OpenAiCompatible> {
+    async fn client(&self) -> Result<&OpenAiCompatible, LlmError> {
+        self.get()
+            .await
+            .map_err(|error| LlmError::Unavailable(format!("openai: the API key could not be read: {error}")))
+    }
 }
 
 /// An OpenAI-compatible client whose API key is read on its first call. A failed read is

@@ -6,7 +6,7 @@ use axum::extract::State;
 use serde::Serialize;
 use shared::Base;
 use shared::http::openapi::{CallerProblems, Problem, RequestProblems};
-use shared::http::pagination::{Page, PageQuery};
+use shared::http::pagination::{Page, PageQuery, invalid_cursor};
 use shared::http::{ApiError, ApiQuery, CurrentUser};
 use shared::integrations::stripe::{Invoice, StripeError};
 
@@ -80,9 +80,7 @@ pub async fn list(
         match error {
             // A well-formed cursor naming no invoice of this customer's (made up, or another
             // customer's): the client's mistake, not Stripe's.
-            StripeError::NotFound { .. } | StripeError::Invalid { .. } if page.after.is_some() => {
-                ApiError::bad_request("invalid_cursor", "the cursor is not one this API gave for this list")
-            }
+            StripeError::NotFound { .. } | StripeError::Invalid { .. } if page.after.is_some() => invalid_cursor(),
             other => stripe_problem(other),
         }
     })?;

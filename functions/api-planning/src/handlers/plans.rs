@@ -344,6 +344,8 @@ async fn overlapping_busy_time(
         .filter(|block| busy.iter().any(|event| event.start < block.end && block.start < event.end))
         .map(|block| block.task_id.clone())
         .collect();
+    // A task's chunks need not be next to each other.
+    ids.sort();
     ids.dedup();
     Ok(ids)
 }
