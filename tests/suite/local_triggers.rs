@@ -133,6 +133,7 @@ async fn the_queue_consumer_deletes_what_succeeded_and_the_redrive_policy_takes_
         queue_arn,
         handler,
         wait: Duration::from_secs(1),
+        batch_size: 10,
     };
 
     let started = Instant::now();
@@ -154,6 +155,43 @@ async fn the_queue_consumer_deletes_what_succeeded_and_the_redrive_policy_takes_
     assert_eq!(messages_in(&sqs, &queue_url).await, 0, "the queue is empty");
     let dead = sqs.receive_message().queue_url(&dlq_url).send().await.unwrap();
     assert_eq!(dead.messages()[0].body(), Some("poison"));
+}
+
+/// The local consumer hands a function as many records at once as its template.yaml event source
+/// says: ai-worker one job a run (`BatchSize: 1`), as Lambda runs it.
+#[tokio::test]
+async fn the_queue_consumer_takes_batches_of_the_templates_batch_size() {
+    let stack = TestStack::new().await;
+    assert_eq!(flowday_local::triggers::queue_batch_size(&stack.stack.template, "ai-worker"), 1);
+    let sqs = aws_sdk_sqs::Client::new(&stack.stack.sdk);
+    let queue = "AiJobsQueue";
+    let queue_url = stack.stack.physical_id(queue).unwrap();
+    for body in ["one", "two", "three"] {
+        sqs.send_message().queue_url(&queue_url).message_body(body).send().await.unwrap();
+    }
+    let batches: Arc<Mutex<Vec<usize>>> = Arc::default();
+    let recorded = batches.clone();
+    let handler: JobHandler = Arc::new(move |event| {
+        let recorded = recorded.clone();
+        Box::pin(async move {
+            let batch: SqsEvent = serde_json::from_value(event)?;
+            recorded.lock().unwrap().push(batch.records.len());
+            Ok(serde_json::to_value(SqsBatchResponse::default())?)
+        })
+    });
+    let consumer = QueueConsumer {
+        function: "ai-worker".into(),
+        sqs: sqs.clone(),
+        queue_url: queue_url.clone(),
+        queue_arn: stack.stack.physical_attribute(queue, "Arn").unwrap(),
+        handler,
+        wait: Duration::from_secs(1),
+        batch_size: flowday_local::triggers::queue_batch_size(&stack.stack.template, "ai-worker"),
+    };
+    for _ in 0..3 {
+        consumer.poll_once().await.unwrap();
+    }
+    assert_eq!(*batches.lock().unwrap(), [1, 1, 1]);
 }
 
 /// Visible plus in-flight messages of a queue.

@@ -152,6 +152,18 @@ pub fn schedule_input(template: &Template, binary: &str) -> Value {
         .unwrap_or_else(|| serde_json::json!({}))
 }
 
+/// How many records a function's SQS event source hands it at once (its `BatchSize` in
+/// template.yaml; Lambda's default, 10, when none is given).
+pub fn queue_batch_size(template: &Template, binary: &str) -> i32 {
+    let Some(id) = template.function_by_binary(binary) else { return 10 };
+    template
+        .events_of(&id)
+        .into_iter()
+        .filter(|(_, event)| event["Type"].as_str() == Some("SQS"))
+        .find_map(|(_, event)| event["Properties"]["BatchSize"].as_i64())
+        .map_or(10, |size| size.clamp(1, 10) as i32)
+}
+
 /// A trigger as template.yaml declares it, for the parity test.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeclaredTrigger {
@@ -231,6 +243,8 @@ pub struct QueueConsumer {
     pub handler: JobHandler,
     /// How long one ReceiveMessage waits for messages (long polling).
     pub wait: Duration,
+    /// Records per invocation at most (the event source's `BatchSize`, 1 to 10).
+    pub batch_size: i32,
 }
 
 /// What one poll did.
@@ -253,14 +267,14 @@ fn sdk_error<E: std::error::Error + 'static, R: std::fmt::Debug>(
 }
 
 impl QueueConsumer {
-    /// One ReceiveMessage (up to 10 messages, all system attributes) and, if anything came, one
-    /// invocation and the deletion of the records that succeeded.
+    /// One ReceiveMessage (up to `batch_size` messages, all system attributes) and, if anything
+    /// came, one invocation and the deletion of the records that succeeded.
     pub async fn poll_once(&self) -> Result<BatchOutcome, ConsumerError> {
         let output = self
             .sqs
             .receive_message()
             .queue_url(&self.queue_url)
-            .max_number_of_messages(10)
+            .max_number_of_messages(self.batch_size.clamp(1, 10))
             .wait_time_seconds(self.wait.as_secs().clamp(0, 20) as i32)
             .message_system_attribute_names(MessageSystemAttributeName::All)
             .message_attribute_names("All")
@@ -436,6 +450,7 @@ pub fn start(stack: &LocalStack, jobs: &Jobs) -> Result<Triggers, StackError> {
                     queue_arn: stack.physical_attribute(queue, "Arn").ok_or_else(|| missing("ARN"))?,
                     handler: job.handler.clone(),
                     wait: Duration::from_secs(2),
+                    batch_size: queue_batch_size(&stack.template, name),
                 };
                 handles.push(tokio::spawn(consumer.run()));
             }
